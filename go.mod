@@ -1,0 +1,3 @@
+module github.com/spoaguard/spoaguard
+
+go 1.26
