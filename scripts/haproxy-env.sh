@@ -58,31 +58,29 @@ apt_install() {
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
 }
 
-# debian_mirror prints the Debian archive URI apt already uses (deb822 .sources files first,
-# then one-line sources.list), skipping the security archive and third-party repositories.
+# first_debian_archive reads URIs on stdin and prints the first plain Debian archive: not the
+# security archive, not ports, not a third-party repository.
+first_debian_archive() {
+  local uri
+  while read -r uri; do
+    case "$uri" in
+      */debian-security*|*/debian-ports*) ;;
+      */debian|*/debian/) echo "${uri%/}"; cat >/dev/null; return ;;  # drain: no SIGPIPE upstream
+    esac
+  done
+  return 1
+}
+
+# debian_mirror prints the Debian archive URI apt already uses: deb822 .sources files
+# ("URIs: a b") first, then one-line sources.list ("deb [opts] URI suite ...").
 debian_mirror() {
   if [ -n "${SPOAGUARD_DEBIAN_MIRROR:-}" ]; then echo "$SPOAGUARD_DEBIAN_MIRROR"; return; fi
-  local f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    # deb822: "URIs: a b" lines; keep the first that is a plain Debian archive.
-    for uri in $(awk 'tolower($1)=="uris:" { for (i = 2; i <= NF; i++) print $i }' "$f"); do
-      case "$uri" in
-        */debian-security*|*/debian-ports*) ;;
-        */debian|*/debian/) echo "${uri%/}"; return ;;
-      esac
-    done
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] || continue
-    for uri in $(awk '$1=="deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' "$f"); do
-      case "$uri" in
-        */debian-security*|*/debian-ports*) ;;
-        */debian|*/debian/) echo "${uri%/}"; return ;;
-      esac
-    done
-  done
-  echo "http://deb.debian.org/debian"
+  {
+    cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+      awk 'tolower($1)=="uris:" { for (i = 2; i <= NF; i++) print $i }'
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+      awk '$1=="deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }'
+  } | first_debian_archive || echo "http://deb.debian.org/debian"
 }
 
 # --- HAProxy 2.6 (host) ---------------------------------------------------------------------
