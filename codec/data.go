@@ -1,0 +1,190 @@
+package codec
+
+import (
+	"net/netip"
+	"strconv"
+)
+
+// DataType is the type of a typed value: the low nibble of its first byte (SPOE.txt section
+// 3.1; SPEC.md §3). The high nibble holds flags, used only by BOOL for its value.
+type DataType uint8
+
+// The typed-data types. 10-15 are reserved and refused.
+const (
+	TypeNull   DataType = 0
+	TypeBool   DataType = 1
+	TypeInt32  DataType = 2
+	TypeUint32 DataType = 3
+	TypeInt64  DataType = 4
+	TypeUint64 DataType = 5
+	TypeIPv4   DataType = 6
+	TypeIPv6   DataType = 7
+	TypeString DataType = 8
+	TypeBinary DataType = 9
+)
+
+var dataTypeNames = [...]string{"NULL", "BOOL", "INT32", "UINT32", "INT64", "UINT64", "IPV4", "IPV6", "STRING", "BINARY"}
+
+func (t DataType) String() string {
+	if int(t) < len(dataTypeNames) {
+		return dataTypeNames[t]
+	}
+	return "DataType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// IsInt reports whether t is one of the four integer types.
+func (t DataType) IsInt() bool { return t >= TypeInt32 && t <= TypeUint64 }
+
+// boolTrue is the type byte of BOOL true. HAProxy reads a BOOL as true only when the flags
+// nibble is exactly 1 ((b & 0xF0) == 0x10), so 0x31 is false; we do the same.
+const boolTrue = 0x10 | byte(TypeBool)
+
+// Value is one typed value. For the integer types Uint holds the 64-bit pattern (Int gives the
+// signed view: HAProxy sends every integer sample as INT64). Bytes holds STRING and BINARY
+// contents and the 4 or 16 bytes of an IPV4 or IPV6 address, aliasing the decoded buffer.
+type Value struct {
+	Type  DataType
+	Bool  bool
+	Uint  uint64
+	Bytes []byte
+}
+
+// Int returns the value of an integer as a signed 64-bit number.
+func (v Value) Int() int64 { return int64(v.Uint) }
+
+// Addr returns the address of an IPV4 or IPV6 value; ok is false for other types.
+func (v Value) Addr() (a netip.Addr, ok bool) {
+	switch v.Type {
+	case TypeIPv4:
+		return netip.AddrFrom4([4]byte(v.Bytes)), true
+	case TypeIPv6:
+		return netip.AddrFrom16([16]byte(v.Bytes)), true
+	}
+	return a, false
+}
+
+// String renders v for logs and test failures.
+func (v Value) String() string {
+	switch v.Type {
+	case TypeNull:
+		return "NULL"
+	case TypeBool:
+		return strconv.FormatBool(v.Bool)
+	case TypeInt32, TypeInt64:
+		return v.Type.String() + "(" + strconv.FormatInt(v.Int(), 10) + ")"
+	case TypeUint32, TypeUint64:
+		return v.Type.String() + "(" + strconv.FormatUint(v.Uint, 10) + ")"
+	case TypeIPv4, TypeIPv6:
+		a, _ := v.Addr()
+		return a.String()
+	case TypeString:
+		return strconv.Quote(string(v.Bytes))
+	case TypeBinary:
+		return "BINARY(" + Hex(v.Bytes) + ")"
+	}
+	return v.Type.String()
+}
+
+// Constructors for the values an agent sends. String and binary values alias their argument.
+
+func NullValue() Value            { return Value{Type: TypeNull} }
+func BoolValue(b bool) Value      { return Value{Type: TypeBool, Bool: b} }
+func Int32Value(i int32) Value    { return Value{Type: TypeInt32, Uint: uint64(int64(i))} }
+func Uint32Value(u uint32) Value  { return Value{Type: TypeUint32, Uint: uint64(u)} }
+func Int64Value(i int64) Value    { return Value{Type: TypeInt64, Uint: uint64(i)} }
+func Uint64Value(u uint64) Value  { return Value{Type: TypeUint64, Uint: u} }
+func StringValue(s []byte) Value  { return Value{Type: TypeString, Bytes: s} }
+func BinaryValue(b []byte) Value  { return Value{Type: TypeBinary, Bytes: b} }
+func IPv4Value(a *[4]byte) Value  { return Value{Type: TypeIPv4, Bytes: a[:]} }
+func IPv6Value(a *[16]byte) Value { return Value{Type: TypeIPv6, Bytes: a[:]} }
+
+// ReadValue decodes the typed value at the start of src and returns the bytes after it.
+// Reserved types (10-15) are an error: HAProxy itself would desynchronise on them.
+func ReadValue(src []byte) (tail []byte, v Value, err error) {
+	if len(src) == 0 {
+		return src, v, errorf(StatusInvalidFrame, nil, "truncated typed data: no type byte")
+	}
+	b := src[0]
+	v.Type = DataType(b & 0x0F)
+	rest := src[1:]
+	switch v.Type {
+	case TypeNull:
+		return rest, v, nil
+	case TypeBool:
+		v.Bool = b == boolTrue
+		return rest, v, nil
+	case TypeInt32, TypeUint32, TypeInt64, TypeUint64:
+		rest, v.Uint, err = ReadVarint(rest)
+		if err != nil {
+			return src, v, errorf(StatusInvalidFrame, src, "truncated %s value", v.Type)
+		}
+		return rest, v, nil
+	case TypeIPv4:
+		if len(rest) < 4 {
+			return src, v, errorf(StatusInvalidFrame, src, "truncated IPV4 value")
+		}
+		v.Bytes = rest[:4:4]
+		return rest[4:], v, nil
+	case TypeIPv6:
+		if len(rest) < 16 {
+			return src, v, errorf(StatusInvalidFrame, src, "truncated IPV6 value")
+		}
+		v.Bytes = rest[:16:16]
+		return rest[16:], v, nil
+	case TypeString, TypeBinary:
+		rest, v.Bytes, err = readBytes(rest)
+		if err != nil {
+			return src, v, errorf(StatusInvalidFrame, src, "truncated %s value", v.Type)
+		}
+		return rest, v, nil
+	}
+	return src, v, errorf(StatusInvalidFrame, src, "reserved data type %d", v.Type)
+}
+
+// readBytes decodes a varint length and that many bytes: the layout of names, strings and
+// binaries. The result aliases src.
+func readBytes(src []byte) (tail, b []byte, err error) {
+	rest, n, err := ReadVarint(src)
+	if err != nil {
+		return src, nil, err
+	}
+	if n > uint64(len(rest)) {
+		return src, nil, errorf(StatusInvalidFrame, src, "length %d exceeds the %d bytes left", n, len(rest))
+	}
+	return rest[n:], rest[:n:n], nil
+}
+
+// ReadName decodes a length-prefixed name (KV key, message, argument or variable name). Names
+// carry no type byte.
+func ReadName(src []byte) (tail, name []byte, err error) {
+	tail, name, err = readBytes(src)
+	if err != nil {
+		return src, nil, errorf(StatusInvalidFrame, src, "truncated name")
+	}
+	return tail, name, nil
+}
+
+// AppendValue appends the typed encoding of v to dst.
+func AppendValue(dst []byte, v Value) []byte {
+	switch v.Type {
+	case TypeBool:
+		if v.Bool {
+			return append(dst, boolTrue)
+		}
+		return append(dst, byte(TypeBool))
+	case TypeInt32, TypeUint32, TypeInt64, TypeUint64:
+		return AppendVarint(append(dst, byte(v.Type)), v.Uint)
+	case TypeIPv4, TypeIPv6, TypeString, TypeBinary:
+		dst = append(dst, byte(v.Type))
+		if v.Type == TypeString || v.Type == TypeBinary {
+			dst = AppendVarint(dst, uint64(len(v.Bytes)))
+		}
+		return append(dst, v.Bytes...)
+	}
+	return append(dst, byte(TypeNull))
+}
+
+// AppendName appends a length-prefixed name.
+func AppendName(dst []byte, name string) []byte {
+	return append(AppendVarint(dst, uint64(len(name))), name...)
+}
