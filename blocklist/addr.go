@@ -1,0 +1,293 @@
+package blocklist
+
+import (
+	"encoding/binary"
+	"errors"
+	"math/bits"
+	"net/netip"
+)
+
+// Uint128 is an IPv6 address as a number, most significant half first, so that comparing
+// (Hi, Lo) lexicographically orders addresses.
+type Uint128 struct{ Hi, Lo uint64 }
+
+func u128From16(b []byte) Uint128 {
+	_ = b[15]
+	return Uint128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+}
+
+func u128FromAddr(a netip.Addr) Uint128 {
+	b := a.As16()
+	return u128From16(b[:])
+}
+
+// Addr returns the address as a netip.Addr.
+func (u Uint128) Addr() netip.Addr {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], u.Hi)
+	binary.BigEndian.PutUint64(b[8:], u.Lo)
+	return netip.AddrFrom16(b)
+}
+
+func (u Uint128) less(v Uint128) bool { return u.Hi < v.Hi || (u.Hi == v.Hi && u.Lo < v.Lo) }
+
+func (u Uint128) cmp(v Uint128) int {
+	switch {
+	case u.less(v):
+		return -1
+	case v.less(u):
+		return 1
+	}
+	return 0
+}
+
+func (u Uint128) isMax() bool { return u.Hi == ^uint64(0) && u.Lo == ^uint64(0) }
+
+func (u Uint128) addOne() Uint128 {
+	lo, c := bits.Add64(u.Lo, 1, 0)
+	return Uint128{u.Hi + c, lo}
+}
+
+func (u Uint128) subOne() Uint128 {
+	lo, b := bits.Sub64(u.Lo, 1, 0)
+	return Uint128{u.Hi - b, lo}
+}
+
+// hostMask returns the mask of the host bits of a /bits prefix.
+func hostMask128(n int) Uint128 {
+	switch {
+	case n <= 0:
+		return Uint128{^uint64(0), ^uint64(0)}
+	case n < 64:
+		return Uint128{^uint64(0) >> n, ^uint64(0)}
+	case n < 128:
+		return Uint128{0, ^uint64(0) >> (n - 64)}
+	}
+	return Uint128{}
+}
+
+// Range4 is an inclusive IPv4 range.
+type Range4 struct{ Lo, Hi uint32 }
+
+// Range6 is an inclusive IPv6 range.
+type Range6 struct{ Lo, Hi Uint128 }
+
+// Size returns the number of addresses in r.
+func (r Range4) Size() uint64 { return uint64(r.Hi) - uint64(r.Lo) + 1 }
+
+func prefixRange4(a uint32, n int) Range4 {
+	if n <= 0 {
+		return Range4{0, ^uint32(0)}
+	}
+	host := ^uint32(0) >> n
+	if n >= 32 {
+		host = 0
+	}
+	return Range4{a &^ host, a | host}
+}
+
+func prefixRange6(a Uint128, n int) Range6 {
+	m := hostMask128(n)
+	return Range6{Uint128{a.Hi &^ m.Hi, a.Lo &^ m.Lo}, Uint128{a.Hi | m.Hi, a.Lo | m.Lo}}
+}
+
+// parseIPv4 parses a dotted-quad strictly: four decimal octets, each 0..255, no leading zeros
+// (010 is octal to some tools and decimal to others, so it is refused, as netip does). It is
+// the fast path for the bulk of every feed and avoids the string conversion netip needs.
+func parseIPv4(s []byte) (uint32, bool) {
+	var a uint32
+	i := 0
+	for part := 0; part < 4; part++ {
+		if part > 0 {
+			if i >= len(s) || s[i] != '.' {
+				return 0, false
+			}
+			i++
+		}
+		start := i
+		v := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			v = v*10 + int(s[i]-'0')
+			i++
+			if i-start > 3 {
+				return 0, false
+			}
+		}
+		n := i - start
+		if n == 0 || v > 255 || (n > 1 && s[start] == '0') {
+			return 0, false
+		}
+		a = a<<8 | uint32(v)
+	}
+	return a, i == len(s)
+}
+
+var (
+	errBadAddr     = errors.New("not an IP address")
+	errZone        = errors.New("addresses with a zone are refused")
+	errBadPrefix   = errors.New("bad prefix length")
+	errMixedFamily = errors.New("range mixes IPv4 and IPv6")
+	errBackwards   = errors.New("range end is before its start")
+)
+
+// entry is one parsed address, prefix or range, in exactly one family.
+type entry struct {
+	v6   bool
+	r4   Range4
+	r6   Range6
+	bits int // prefix length (for the minimum-prefix check); -1 for an a-b range
+}
+
+// parseAddr parses one address, normalising IPv4-mapped IPv6 to IPv4.
+func parseAddr(s []byte) (a4 uint32, a6 Uint128, v6 bool, err error) {
+	if a, ok := parseIPv4(s); ok {
+		return a, Uint128{}, false, nil
+	}
+	addr, perr := netip.ParseAddr(string(s))
+	if perr != nil {
+		return 0, Uint128{}, false, errBadAddr
+	}
+	if addr.Zone() != "" {
+		return 0, Uint128{}, false, errZone
+	}
+	if addr.Is4In6() || addr.Is4() {
+		b := addr.Unmap().As4()
+		return binary.BigEndian.Uint32(b[:]), Uint128{}, false, nil
+	}
+	return 0, u128FromAddr(addr), true, nil
+}
+
+// parseEntry parses "addr", "addr/len" or "a-b". Host bits of a prefix are masked.
+func parseEntry(s []byte) (entry, error) {
+	for i, c := range s {
+		switch c {
+		case '/':
+			return parsePrefix(s[:i], s[i+1:])
+		case '-':
+			return parseRange(trimSpace(s[:i]), trimSpace(s[i+1:]))
+		}
+	}
+	a4, a6, v6, err := parseAddr(s)
+	if err != nil {
+		return entry{}, err
+	}
+	if v6 {
+		return entry{v6: true, r6: Range6{a6, a6}, bits: 128}, nil
+	}
+	return entry{r4: Range4{a4, a4}, bits: 32}, nil
+}
+
+func parsePrefix(as, ns []byte) (entry, error) {
+	mapped := false
+	a4, a6, v6, err := parseAddr(as)
+	if err != nil {
+		return entry{}, err
+	}
+	if !v6 && len(as) > 0 && bytesContains(as, ':') {
+		mapped = true
+	}
+	n := 0
+	if len(ns) == 0 || len(ns) > 3 || (len(ns) > 1 && ns[0] == '0') {
+		return entry{}, errBadPrefix
+	}
+	for _, c := range ns {
+		if c < '0' || c > '9' {
+			return entry{}, errBadPrefix
+		}
+		n = n*10 + int(c-'0')
+	}
+	switch {
+	case mapped:
+		// ::ffff:a.b.c.d/n: the prefix counts IPv6 bits.
+		if n > 128 {
+			return entry{}, errBadPrefix
+		}
+		if n < 96 {
+			// Wider than the mapped block: keep it as the IPv6 prefix it is.
+			u := Uint128{0, 0xffff<<32 | uint64(a4)}
+			return entry{v6: true, r6: prefixRange6(u, n), bits: n}, nil
+		}
+		n -= 96
+		fallthrough
+	case !v6:
+		if n > 32 {
+			return entry{}, errBadPrefix
+		}
+		return entry{r4: prefixRange4(a4, n), bits: n}, nil
+	}
+	if n > 128 {
+		return entry{}, errBadPrefix
+	}
+	return entry{v6: true, r6: prefixRange6(a6, n), bits: n}, nil
+}
+
+func parseRange(as, bs []byte) (entry, error) {
+	a4, a6, av6, err := parseAddr(as)
+	if err != nil {
+		return entry{}, err
+	}
+	b4, b6, bv6, err := parseAddr(bs)
+	if err != nil {
+		return entry{}, err
+	}
+	if av6 != bv6 {
+		return entry{}, errMixedFamily
+	}
+	if av6 {
+		if b6.less(a6) {
+			return entry{}, errBackwards
+		}
+		return entry{v6: true, r6: Range6{a6, b6}, bits: -1}, nil
+	}
+	if b4 < a4 {
+		return entry{}, errBackwards
+	}
+	return entry{r4: Range4{a4, b4}, bits: -1}, nil
+}
+
+// widerThan reports whether e covers more addresses than a /min4 (IPv4) or /min6 (IPv6) prefix.
+func (e *entry) widerThan(min4, min6 int) bool {
+	if e.bits >= 0 {
+		if e.v6 {
+			return e.bits < min6
+		}
+		return e.bits < min4
+	}
+	if !e.v6 {
+		return min4 > 0 && e.r4.Size() > uint64(1)<<(32-min4)
+	}
+	if min6 <= 0 {
+		return false
+	}
+	// size-1 = Hi-Lo; wider than /min6 when Hi-Lo >= 2^(128-min6).
+	lo, b := bits.Sub64(e.r6.Hi.Lo, e.r6.Lo.Lo, 0)
+	hi := e.r6.Hi.Hi - e.r6.Lo.Hi - b
+	sh := 128 - min6
+	if sh >= 64 {
+		return hi >= uint64(1)<<(sh-64)
+	}
+	return hi != 0 || lo >= uint64(1)<<sh
+}
+
+func trimSpace(s []byte) []byte {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == '\r' || s[0] == '\n' || s[0] == '\v' || s[0] == '\f') {
+		s = s[1:]
+	}
+	for len(s) > 0 {
+		c := s[len(s)-1]
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '\v' && c != '\f' {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func bytesContains(s []byte, c byte) bool {
+	for _, x := range s {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
