@@ -53,11 +53,12 @@ type Value struct {
 func (v Value) Int() int64 { return int64(v.Uint) }
 
 // Addr returns the address of an IPV4 or IPV6 value; ok is false for other types.
+// A hand-built Value whose Bytes have the wrong length for its type is not an address either.
 func (v Value) Addr() (a netip.Addr, ok bool) {
-	switch v.Type {
-	case TypeIPv4:
+	switch {
+	case v.Type == TypeIPv4 && len(v.Bytes) == 4:
 		return netip.AddrFrom4([4]byte(v.Bytes)), true
-	case TypeIPv6:
+	case v.Type == TypeIPv6 && len(v.Bytes) == 16:
 		return netip.AddrFrom16([16]byte(v.Bytes)), true
 	}
 	return a, false
@@ -75,8 +76,10 @@ func (v Value) String() string {
 	case TypeUint32, TypeUint64:
 		return v.Type.String() + "(" + strconv.FormatUint(v.Uint, 10) + ")"
 	case TypeIPv4, TypeIPv6:
-		a, _ := v.Addr()
-		return a.String()
+		if a, ok := v.Addr(); ok {
+			return a.String()
+		}
+		return v.Type.String() + "(" + Hex(v.Bytes) + ")"
 	case TypeString:
 		return strconv.Quote(string(v.Bytes))
 	case TypeBinary:
@@ -116,7 +119,7 @@ func ReadValue(src []byte) (tail []byte, v Value, err error) {
 	case TypeInt32, TypeUint32, TypeInt64, TypeUint64:
 		rest, v.Uint, err = ReadVarint(rest)
 		if err != nil {
-			return src, v, errorf(StatusInvalidFrame, src, "truncated %s value", v.Type)
+			return src, v, errorf(StatusInvalidFrame, src, "%s value: %s", v.Type, reason(err))
 		}
 		return rest, v, nil
 	case TypeIPv4:
@@ -134,7 +137,7 @@ func ReadValue(src []byte) (tail []byte, v Value, err error) {
 	case TypeString, TypeBinary:
 		rest, v.Bytes, err = readBytes(rest)
 		if err != nil {
-			return src, v, errorf(StatusInvalidFrame, src, "truncated %s value", v.Type)
+			return src, v, errorf(StatusInvalidFrame, src, "%s value: %s", v.Type, reason(err))
 		}
 		return rest, v, nil
 	}
@@ -159,12 +162,14 @@ func readBytes(src []byte) (tail, b []byte, err error) {
 func ReadName(src []byte) (tail, name []byte, err error) {
 	tail, name, err = readBytes(src)
 	if err != nil {
-		return src, nil, errorf(StatusInvalidFrame, src, "truncated name")
+		return src, nil, errorf(StatusInvalidFrame, src, "name: %s", reason(err))
 	}
 	return tail, name, nil
 }
 
-// AppendValue appends the typed encoding of v to dst.
+// AppendValue appends the typed encoding of v to dst. An IPV4 or IPV6 value must hold 4 or 16
+// bytes, as IPv4Value and IPv6Value ensure. A Value of a reserved type is written as NULL:
+// HAProxy would desynchronise on a reserved type byte.
 func AppendValue(dst []byte, v Value) []byte {
 	switch v.Type {
 	case TypeBool:

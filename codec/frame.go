@@ -116,10 +116,10 @@ func ReadFrame(src []byte, maxFrameSize uint32) (f Frame, n int, err error) {
 	if length < MinFrameLength {
 		return f, 0, errorf(StatusInvalidFrame, src[:LengthSize], "frame length %d is shorter than a frame header (%d)", length, MinFrameLength)
 	}
-	end := LengthSize + int(length)
-	if len(src) < end {
+	if uint64(len(src)) < LengthSize+uint64(length) { // uint64: no overflow where int is 32 bits
 		return f, 0, nil
 	}
+	end := LengthSize + int(length)
 	body := src[LengthSize:end]
 	f.Type = FrameType(body[0])
 	if !f.Type.Known() {
