@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The names the configs in scripts/haproxy/ use; the tests query HAProxy about them.
+const (
+	agentBackend = "spoe-spoaguard-agents"
+	agentServer  = "agent1"
+)
+
+// haproxyOptions choose the config variant.
+type haproxyOptions struct {
+	agentAddr  string // where the agent listens, "127.0.0.1:port"
+	xff        bool   // the X-Forwarded-For SPOE file
+	failClosed bool   // uncomment the FAIL-CLOSED rule
+}
+
+// haproxy is a running HAProxy master-worker (-W) process.
+type haproxy struct {
+	t    *testing.T
+	gen  *generation
+	proc *process
+	port int    // the frontend's port on 127.0.0.1 and [::1]
+	sock string // the stats socket, as a host path
+}
+
+// startHAProxy writes the generation's configs with ports and paths replaced, starts
+// HAProxy and waits until the agent has passed a health check.
+func startHAProxy(t *testing.T, g *generation, opts haproxyOptions) *haproxy {
+	t.Helper()
+	g.require(t)
+	hostDir, dir := haproxyDir(t, g)
+	h := &haproxy{t: t, gen: g, port: freePort(t), sock: filepath.Join(hostDir, "admin.sock")}
+
+	spoe := g.spoe
+	if opts.xff {
+		spoe = g.spoeXFF
+	}
+	copyFile(t, filepath.Join(repoRoot, "scripts", "haproxy", spoe), filepath.Join(hostDir, "spoaguard.conf"))
+
+	cfg := readFile(t, filepath.Join(repoRoot, "scripts", "haproxy", g.cfg))
+	edits := []struct{ old, new string }{
+		{"bind 127.0.0.1:18080", fmt.Sprintf("bind 127.0.0.1:%d", h.port)},
+		{"bind [::1]:18080", fmt.Sprintf("bind [::1]:%d", h.port)},
+		{"server agent1 127.0.0.1:12345", "server agent1 " + opts.agentAddr},
+		{"config /etc/haproxy/spoaguard.conf", "config " + filepath.Join(dir, "spoaguard.conf")},
+		// Check often so UP/DOWN transitions take a fraction of a second, not seconds.
+		{"check inter 2s", "check inter 200ms"},
+		// The test's view into the running process. expose-fd lets a reloaded worker take
+		// over the listening sockets, so a reload refuses no connection.
+		{"\nglobal\n", "\nglobal\n    stats socket " + filepath.Join(dir, "admin.sock") +
+			" mode 600 level admin expose-fd listeners\n"},
+	}
+	if opts.failClosed {
+		edits = append(edits, struct{ old, new string }{
+			"# http-request deny deny_status 503", "http-request deny deny_status 503"})
+	}
+	for _, e := range edits {
+		if strings.Count(cfg, e.old) != 1 {
+			t.Fatalf("scripts/haproxy/%s: expected exactly one %q to replace; the config and the tests have drifted", g.cfg, e.old)
+		}
+		cfg = strings.Replace(cfg, e.old, e.new, 1)
+	}
+	writeFile(t, filepath.Join(hostDir, "haproxy.cfg"), cfg)
+
+	h.proc = startProcess(t, "haproxy "+g.name, g.command("-W", "-f", filepath.Join(dir, "haproxy.cfg")))
+	eventually(t, 15*time.Second, "HAProxy's stats socket", func() bool {
+		if h.proc.exited() {
+			t.Fatalf("HAProxy %s exited at start: %v\n%s", g.name, h.proc.err, h.proc.output.String())
+		}
+		_, err := h.command("show info")
+		return err == nil
+	})
+	h.waitAgent(true)
+	return h
+}
+
+// haproxyDir makes a per-test directory HAProxy can read, returning it as seen from the
+// host and from HAProxy (inside the 3.x root, files must live under the root).
+func haproxyDir(t *testing.T, g *generation) (hostDir, dir string) {
+	t.Helper()
+	if g.root == "" {
+		d := t.TempDir()
+		return d, d
+	}
+	hostDir, err := os.MkdirTemp(filepath.Join(g.root, "tmp"), "spoaguard-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(hostDir) })
+	return hostDir, "/" + strings.TrimPrefix(hostDir, filepath.Clean(g.root)+"/")
+}
+
+// url is the frontend's address for host "127.0.0.1" or "::1".
+func (h *haproxy) url(host string) string {
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(h.port)) + "/"
+}
+
+// command runs one command on the stats socket and returns the answer.
+func (h *haproxy) command(cmd string) (string, error) {
+	c, err := net.DialTimeout("unix", h.sock, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
+		return "", err
+	}
+	out, err := io.ReadAll(io.LimitReader(c, 1<<20))
+	return string(out), err
+}
+
+// agentStatus returns the agent server's status ("UP", "DOWN", "UP 1/2", ...) and the
+// result of its last health check ("L7OK", "INI", ...) from "show stat".
+func (h *haproxy) agentStatus() (status, check string, err error) {
+	out, err := h.command("show stat")
+	if err != nil {
+		return "", "", err
+	}
+	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(out, "# ")))
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) == 0 {
+		return "", "", fmt.Errorf("show stat: %v: %q", err, out)
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	for _, row := range rows[1:] {
+		if len(row) > col["check_status"] && row[col["pxname"]] == agentBackend && row[col["svname"]] == agentServer {
+			return row[col["status"]], row[col["check_status"]], nil
+		}
+	}
+	return "", "", fmt.Errorf("show stat has no %s/%s: %q", agentBackend, agentServer, out)
+}
+
+// waitAgent waits until the option spop-check health check has marked the agent UP (after
+// at least one passed check, not just the initial state) or DOWN.
+func (h *haproxy) waitAgent(up bool) {
+	h.t.Helper()
+	want := map[bool]string{true: "UP", false: "DOWN"}[up]
+	var status, check string
+	eventually(h.t, 15*time.Second, "HAProxy "+h.gen.name+" to mark the agent "+want, func() bool {
+		var err error
+		status, check, err = h.agentStatus()
+		if err != nil {
+			return false
+		}
+		if up {
+			return status == "UP" && check == "L7OK"
+		}
+		return status == "DOWN"
+	})
+	h.t.Logf("HAProxy %s: agent %s (last check %s)", h.gen.name, status, check)
+}
+
+// workerPid is the current worker's pid ("show info"), which changes on every reload.
+func (h *haproxy) workerPid() string {
+	out, err := h.command("show info")
+	if err != nil {
+		return ""
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if pid, ok := strings.CutPrefix(sc.Text(), "Pid: "); ok {
+			return pid
+		}
+	}
+	return ""
+}
+
+// reload makes the master start a new worker (SIGUSR2, master-worker mode, the same on
+// 2.6 and 3.x) and waits until the new worker answers and has checked the agent UP. The
+// old worker finishes its requests and exits on its own.
+func (h *haproxy) reload() {
+	h.t.Helper()
+	old := h.workerPid()
+	if err := h.proc.signal(syscall.SIGUSR2); err != nil {
+		h.t.Fatalf("reload: %v", err)
+	}
+	eventually(h.t, 15*time.Second, "a new HAProxy worker after SIGUSR2", func() bool {
+		pid := h.workerPid()
+		return pid != "" && pid != old
+	})
+	h.waitAgent(true)
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) { t.Helper(); writeFile(t, to, readFile(t, from)) }
