@@ -13,5 +13,6 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== HAProxy 2.6 and 3.x for e2e/"; scripts/haproxy-env.sh  # installs once per machine, then reuses
 echo "== go test -race"
 go test -race -count=1 ./...
