@@ -39,8 +39,8 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		findHAProxy26(generations[0])
 		findHAProxy3(generations[1])
-		// $SPOAGUARD_E2E_AGENT tests a binary built elsewhere (a release, a profiling build).
-		if agentBin = os.Getenv("SPOAGUARD_E2E_AGENT"); agentBin != "" {
+		// $SPOAGUARD_AGENT tests a binary built elsewhere (a release, a profiling build).
+		if agentBin = os.Getenv("SPOAGUARD_AGENT"); agentBin != "" {
 			return m.Run()
 		}
 		agentBin = filepath.Join(dir, "spoaguard")
