@@ -1,0 +1,150 @@
+package server
+
+import (
+	"bytes"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spoaguard/spoaguard/codec"
+)
+
+// vector returns the bytes of a captured frame in testdata/spop/<dir>/<prefix>*.hex.
+func vector(t testing.TB, dir, prefix string) []byte {
+	t.Helper()
+	matches, err := filepath.Glob(filepath.Join("..", "testdata", "spop", dir, prefix+"*.hex"))
+	if err != nil || len(matches) != 1 {
+		t.Fatalf("vector %s/%s: %v %v", dir, prefix, matches, err)
+	}
+	text, err := os.ReadFile(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(text)))
+	if err != nil {
+		t.Fatalf("vector %s: %v", matches[0], err)
+	}
+	return b
+}
+
+func v26(t testing.TB, prefix string) []byte { return vector(t, "haproxy-2.6.12", prefix) }
+func v34(t testing.TB, prefix string) []byte { return vector(t, "haproxy-3.4.0", prefix) }
+
+// fakeHandler plays the blocklist handler: the first address argument of any message
+// decides, and 127.0.0.2 and 2001:db8::2 are "blocked" by list "test".
+type fakeHandler struct{}
+
+func (fakeHandler) NewConn() ConnHandler { return &fakeConn{} }
+
+type fakeConn struct {
+	batches, batchOpen int
+	blocked, decided   bool
+}
+
+var (
+	fakeBlocked4 = []byte{127, 0, 0, 2}
+	fakeBlocked6 = []byte{0x20, 0x01, 0x0d, 0xb8, 14: 0, 15: 2}
+)
+
+func (f *fakeConn) BeginBatch() { f.batches++; f.batchOpen++ }
+func (f *fakeConn) EndBatch()   { f.batchOpen-- }
+func (f *fakeConn) Close()      {}
+
+func (f *fakeConn) HandleMessage(m *codec.Message, ack []byte) []byte {
+	args := m.Args()
+	for !f.decided && args.Next() {
+		v := args.Value()
+		if v.Type == codec.TypeIPv4 || v.Type == codec.TypeIPv6 {
+			f.decided = true
+			f.blocked = bytes.Equal(v.Bytes, fakeBlocked4) || bytes.Equal(v.Bytes, fakeBlocked6)
+		}
+	}
+	return ack
+}
+
+func (f *fakeConn) FinishNotify(ack []byte) []byte {
+	ack = codec.AppendSetVar(ack, codec.ScopeTxn, "blocked", codec.BoolValue(f.blocked))
+	if f.blocked {
+		ack = codec.AppendSetVar(ack, codec.ScopeTxn, "list", codec.StringValue(listTest))
+	}
+	f.blocked, f.decided = false, false
+	return ack
+}
+
+var listTest = []byte("test")
+
+// decoded is a frame the agent sent, decoded for assertions.
+type decoded struct {
+	codec.Frame
+	kv      map[string]codec.Value // HELLO and DISCONNECT
+	actions []codec.Action         // ACK
+}
+
+// decodeAll decodes every frame in out; it fails the test on a partial or malformed frame
+// or on a frame without FIN (every agent frame must have it).
+func decodeAll(t testing.TB, out []byte) []decoded {
+	t.Helper()
+	var fs []decoded
+	for len(out) > 0 {
+		f, n, err := codec.ReadFrame(out, 1<<24)
+		if err != nil || n == 0 {
+			t.Fatalf("agent output does not decode (n=%d): %v\n% x", n, err, out)
+		}
+		out = out[n:]
+		if f.Flags != codec.FlagFin {
+			t.Fatalf("agent frame %s with flags %s, want FIN", f.Type, f.Flags)
+		}
+		d := decoded{Frame: f}
+		d.Payload = append([]byte(nil), f.Payload...)
+		switch f.Type {
+		case codec.FrameAgentHello, codec.FrameAgentDisconnect:
+			d.kv = map[string]codec.Value{}
+			it := codec.NewKVIterator(d.Payload)
+			for it.Next() {
+				d.kv[string(it.Key())] = it.Value()
+			}
+			if it.Err() != nil {
+				t.Fatalf("%s KV list: %v", f.Type, it.Err())
+			}
+		case codec.FrameAck:
+			it := codec.NewActionIterator(d.Payload)
+			for it.Next() {
+				d.actions = append(d.actions, it.Action())
+			}
+			if it.Err() != nil {
+				t.Fatalf("ACK actions: %v", it.Err())
+			}
+			if len(d.actions) == 0 {
+				t.Fatalf("ACK %d/%d with no action", f.StreamID, f.FrameID)
+			}
+		default:
+			t.Fatalf("agent sent a %s frame", f.Type)
+		}
+		fs = append(fs, d)
+	}
+	return fs
+}
+
+// blockedVar returns the value of the `blocked` set-var of an ACK.
+func (d decoded) blockedVar(t testing.TB) bool {
+	t.Helper()
+	for _, a := range d.actions {
+		if a.Type == codec.ActionSetVar && string(a.Name) == "blocked" && a.Value.Type == codec.TypeBool {
+			return a.Value.Bool
+		}
+	}
+	t.Fatalf("ACK %d/%d has no BOOL blocked: %v", d.StreamID, d.FrameID, d.actions)
+	return false
+}
+
+func (d decoded) status(t testing.TB) codec.Status {
+	t.Helper()
+	if d.Type != codec.FrameAgentDisconnect {
+		t.Fatalf("got %s, want AGENT-DISCONNECT", d.Type)
+	}
+	return codec.Status(d.kv["status-code"].Uint)
+}
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }

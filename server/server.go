@@ -1,0 +1,446 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/spoaguard/spoaguard/codec"
+)
+
+// Server is the SPOP agent on gnet event loops. Create it with New, run it with Start (or
+// Serve), stop it with Shutdown.
+//
+// Back-pressure: gnet/v2 offers no way to stop reading a connection (its poller registration
+// is internal, and after every read event it keeps unconsumed input in a growing ring
+// buffer). So a peer that does not read its ACKs is handled in two steps: once more than
+// MaxQueuedOutput bytes wait in the connection's outbound buffer, the server stops
+// processing that connection's input (so no more ACKs are queued) and re-checks it on the
+// server's tick; if the peer keeps sending meanwhile and its unprocessed input passes
+// maxPausedInput, the connection is closed and the reason logged. Memory per connection is
+// thus bounded by MaxQueuedOutput plus one batch of ACKs, plus maxPausedInput.
+type Server struct {
+	cfg     Config
+	scfg    sessionConfig
+	log     *slog.Logger
+	metrics *serverMetrics
+	errLog  rateLimiter
+
+	addrs      []string // in gnet form
+	maxPausedI int      // maxPausedInput
+
+	eng      gnet.Engine
+	booted   chan struct{} // closed by OnBoot
+	done     chan struct{} // closed when the engine has stopped
+	runErr   error         // the engine's error, valid after done
+	bound    []net.Addr
+	started  atomic.Bool
+	draining atomic.Bool
+
+	open atomic.Int64 // connections open
+
+	mu    sync.Mutex
+	conns map[*conn]struct{} // every open connection, for the tick and Shutdown
+}
+
+// conn is the gnet context of one connection. Only its event loop touches sess; the fields
+// the tick goroutine reads are atomic or set before the conn is published.
+type conn struct {
+	c        gnet.Conn
+	sess     *session
+	peer     string
+	deadline time.Time   // for the HELLO; read-only after OnOpen
+	ready    atomic.Bool // the HELLO was accepted
+	paused   atomic.Bool // output backlog: input is not being processed
+}
+
+// outPool holds the output buffers: one is borrowed per read event for all the frames it
+// produces, then returned, so idle connections hold none.
+var outPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// New checks cfg and returns a Server that answers NOTIFYs with h.
+func New(cfg Config, h Handler) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("server: nil handler")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		metrics: newServerMetrics(cfg.Metrics),
+		booted:  make(chan struct{}),
+		done:    make(chan struct{}),
+		conns:   make(map[*conn]struct{}),
+	}
+	s.errLog = rateLimiter{log: cfg.Logger, perSecond: 10}
+	s.scfg = sessionConfig{
+		maxFrameSize:  cfg.MaxFrameSize,
+		capabilities:  cfg.capabilities(),
+		fragmentation: !cfg.DisableFragmentation,
+		maxReassembly: cfg.MaxReassembly,
+		handler:       h,
+		metrics:       s.metrics,
+	}
+	s.maxPausedI = max(4*(int(cfg.MaxFrameSize)+codec.LengthSize), 256<<10)
+	for _, a := range cfg.Listen {
+		ga, _ := gnetAddr(a) // validated by withDefaults
+		s.addrs = append(s.addrs, ga)
+	}
+	return s, nil
+}
+
+// Start binds the listeners and starts the event loops. It returns once the server accepts
+// connections, or with the error that prevented it (an address in use, a bad socket path).
+func (s *Server) Start() error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("server: already started")
+	}
+	loops := s.cfg.Loops
+	if loops == 0 {
+		loops = runtime.GOMAXPROCS(0)
+	}
+	go func() {
+		defer close(s.done)
+		s.runErr = gnet.Rotate(&events{s: s}, s.addrs,
+			gnet.WithNumEventLoop(loops),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithTicker(true),
+			gnet.WithLogger(gnetLogger{s.log}),
+		)
+	}()
+	select {
+	case <-s.booted:
+		return nil
+	case <-s.done:
+		if s.runErr == nil {
+			return errors.New("server: engine stopped during start-up")
+		}
+		return fmt.Errorf("server: listen on %v: %w", s.cfg.Listen, s.runErr)
+	}
+}
+
+// Serve is Start, then waits until the server has stopped.
+func (s *Server) Serve() error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	<-s.done
+	return s.runErr
+}
+
+// Addrs returns the bound address of each listener, in the order of Config.Listen (with the
+// actual port when it was 0). Valid after Start.
+func (s *Server) Addrs() []net.Addr { return s.bound }
+
+// Addr returns the first listener's bound address.
+func (s *Server) Addr() net.Addr {
+	if len(s.bound) == 0 {
+		return nil
+	}
+	return s.bound[0]
+}
+
+// OpenConns is the number of connections open now.
+func (s *Server) OpenConns() int { return int(s.open.Load()) }
+
+// Shutdown stops the server gracefully: new connections are refused, every open connection
+// has its complete buffered NOTIFYs answered, then gets AGENT-DISCONNECT status 0 and is
+// closed; then the event loops stop. It returns when all is done or ctx expires, whichever
+// comes first (the loops are then left to finish on their own).
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.started.Load() {
+		return nil
+	}
+	select {
+	case <-s.booted:
+	case <-s.done:
+		return nil
+	}
+	s.draining.Store(true)
+	// Wake runs OnTraffic on each connection's loop, which sees draining, answers what is
+	// buffered and disconnects. Waking is repeated until all are gone, for connections that
+	// were being opened while draining began. The engine stop below would close whatever is
+	// left too, but without the AGENT-DISCONNECT.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for s.open.Load() > 0 {
+		for _, c := range s.snapshotConns() {
+			_ = c.c.Wake(nil)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	if err := s.eng.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) snapshotConns() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// events implements gnet.EventHandler; it is a separate type so that Server's exported API
+// does not show the callbacks.
+type events struct {
+	gnet.BuiltinEventEngine
+	s *Server
+}
+
+func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
+	s := e.s
+	s.eng = eng
+	for _, a := range s.addrs {
+		s.bound = append(s.bound, boundAddr(eng, a))
+	}
+	close(s.booted)
+	return gnet.None
+}
+
+// boundAddr finds the address a listener is bound to (the port chosen for port 0), from a
+// duplicate of its socket.
+func boundAddr(eng gnet.Engine, gaddr string) net.Addr {
+	proto, addr, _ := cutProto(gaddr)
+	network := proto
+	if proto == "tcp4" || proto == "tcp6" {
+		network = "tcp"
+	}
+	if network == "unix" {
+		return &net.UnixAddr{Net: "unix", Name: addr}
+	}
+	fd, err := eng.DupListener(network, addr)
+	if err != nil {
+		return nil
+	}
+	defer syscall.Close(fd)
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		return nil
+	}
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}
+	case *syscall.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}
+	}
+	return nil
+}
+
+func cutProto(gaddr string) (proto, addr string, ok bool) {
+	for i := 0; i+3 <= len(gaddr); i++ {
+		if gaddr[i:i+3] == "://" {
+			return gaddr[:i], gaddr[i+3:], true
+		}
+	}
+	return "", gaddr, false
+}
+
+func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	s := e.s
+	if s.draining.Load() {
+		return nil, gnet.Close
+	}
+	if s.open.Load() >= int64(s.cfg.MaxConns) {
+		s.metrics.connsRefused.Inc()
+		s.errLog.warn("connection refused: too many connections", "peer", peerString(gc), "max_conns", s.cfg.MaxConns)
+		return nil, gnet.Close
+	}
+	c := &conn{
+		c:        gc,
+		sess:     newSession(&s.scfg),
+		peer:     peerString(gc),
+		deadline: time.Now().Add(s.cfg.HelloTimeout),
+	}
+	gc.SetContext(c)
+	s.open.Add(1)
+	s.metrics.connsOpen.Inc()
+	s.metrics.connsTotal.Inc()
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	return nil, gnet.None
+}
+
+func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
+	s := e.s
+	c, ok := gc.Context().(*conn)
+	if !ok {
+		return gnet.None // refused in OnOpen
+	}
+	gc.SetContext(nil)
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.open.Add(-1)
+	s.metrics.connsOpen.Dec()
+	sess := c.sess
+	if sess.gotDisc {
+		s.metrics.disconnect("haproxy", sess.peerStatus)
+	}
+	if sess.sentDisc {
+		s.metrics.disconnect("agent", sess.status)
+	}
+	if sess.err != nil {
+		s.errLog.warn("protocol error", "peer", c.peer, "status", int(sess.status), "error", sess.err)
+	} else if err != nil && !isNormalClose(err) {
+		s.errLog.warn("connection error", "peer", c.peer, "error", err)
+	}
+	sess.close()
+	return gnet.None
+}
+
+// isNormalClose reports whether err is how peers end connections every day: EOF, and the
+// resets HAProxy 3.1+ uses to drop idle connections (SPEC.md §10).
+func isNormalClose(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed)
+}
+
+// OnTraffic is the hot path: see the package documentation.
+func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
+	s := e.s
+	c, ok := gc.Context().(*conn)
+	if !ok {
+		return gnet.Close
+	}
+	sess := c.sess
+	if queued := gc.OutboundBuffered(); queued > s.cfg.MaxQueuedOutput {
+		return e.backlog(c, queued)
+	}
+	c.paused.Store(false)
+
+	in, _ := gc.Peek(-1) // all buffered input; aliases gnet's read buffer in the common case
+	bp := outPool.Get().(*[]byte)
+	consumed, out, closeAfter := sess.handle(in, (*bp)[:0])
+	if s.draining.Load() && !closeAfter {
+		out = sess.shutdown(out)
+		consumed, closeAfter = len(in), true
+	}
+	if len(out) > 0 {
+		_, _ = gc.Write(out) // copies what the socket does not take at once
+	}
+	*bp = out
+	outPool.Put(bp)
+	if consumed > 0 {
+		_, _ = gc.Discard(consumed) // never Discard(0): gnet reads it as "everything"
+	}
+	if !c.ready.Load() && sess.state == stateReady {
+		c.ready.Store(true)
+	}
+	s.metrics.flush(&sess.stats)
+	if closeAfter {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// backlog handles a read event on a connection whose peer does not read: see Server.
+func (e *events) backlog(c *conn, queued int) gnet.Action {
+	s := e.s
+	c.paused.Store(true)
+	if in := c.c.InboundBuffered(); in > s.maxPausedI {
+		s.metrics.backlogClosures.Inc()
+		s.errLog.warn("closing a peer that does not read its ACKs",
+			"peer", c.peer, "queued_output", queued, "unprocessed_input", in)
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// OnTick runs on its own goroutine: it closes connections past their HELLO deadline and
+// wakes paused ones so that they resume once their output has drained.
+func (e *events) OnTick() (time.Duration, gnet.Action) {
+	s := e.s
+	now := time.Now()
+	s.mu.Lock()
+	for c := range s.conns {
+		if c.paused.Load() {
+			_ = c.c.Wake(nil)
+		}
+		if !c.ready.Load() && now.After(c.deadline) {
+			_ = c.c.Close()
+		}
+	}
+	s.mu.Unlock()
+	return 100 * time.Millisecond, gnet.None
+}
+
+func peerString(gc gnet.Conn) string {
+	if a := gc.RemoteAddr(); a != nil {
+		if s := a.String(); s != "" && s != "@" {
+			return s
+		}
+	}
+	return "unix"
+}
+
+// rateLimiter logs at most perSecond messages a second and counts the rest, so that a
+// misbehaving peer (or a reconnect storm) cannot flood the log. Logging is the cold path.
+type rateLimiter struct {
+	log       *slog.Logger
+	perSecond int
+
+	mu         sync.Mutex
+	window     time.Time
+	n          int
+	suppressed int
+}
+
+func (r *rateLimiter) warn(msg string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.window) >= time.Second {
+		if r.suppressed > 0 {
+			r.log.Warn("log messages suppressed by the rate limit", "count", r.suppressed)
+		}
+		r.window, r.n, r.suppressed = now, 0, 0
+	}
+	if r.n >= r.perSecond {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	r.n++
+	r.mu.Unlock()
+	r.log.Warn(msg, args...)
+}
+
+// gnetLogger routes gnet's own logging into slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) {
+	if g.l.Enabled(context.Background(), slog.LevelDebug) {
+		g.l.Debug(fmt.Sprintf(f, a...), "component", "gnet")
+	}
+}
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Info(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }

@@ -1,0 +1,295 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/spoaguard/spoaguard/codec"
+)
+
+// state is where a connection is in its life (SPEC.md §6, §10).
+type state uint8
+
+const (
+	stateAwaitHello state = iota // nothing but a HAPROXY-HELLO is valid
+	stateReady                   // handshake done: NOTIFY, UNSET, HAPROXY-DISCONNECT
+	stateClosing                 // a final frame is queued; no more input is read
+)
+
+var stateNames = [...]string{"awaiting-hello", "ready", "closing"}
+
+func (s state) String() string { return stateNames[s] }
+
+// sessionConfig is what every session of a server shares; it is never written after New.
+type sessionConfig struct {
+	maxFrameSize  uint32 // ours: the ceiling of the negotiation and the limit before HELLO
+	capabilities  string // announced in AGENT-HELLO
+	fragmentation bool   // `fragmentation` is announced, so reassemble
+	maxReassembly int
+	handler       Handler
+	metrics       *serverMetrics
+}
+
+// reassemblyPool holds the buffers of fragmented NOTIFYs. Fragmentation is rare (HAProxy 2.6,
+// payloads above the frame size), so connections borrow a buffer only while a NOTIFY is in
+// pieces instead of each keeping one.
+var reassemblyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// session is the protocol state of one connection: it turns inbound bytes into outbound
+// frames with no I/O of its own, so it is tested without a socket.
+type session struct {
+	cfg   *sessionConfig
+	state state
+	// maxFrame is the limit on inbound frames: our maximum until the HELLO, then the
+	// negotiated max-frame-size.
+	maxFrame uint32
+	h        ConnHandler // nil until the HELLO is accepted
+
+	// A fragmented NOTIFY in progress (frag != nil): its ids and the payload so far.
+	frag             *[]byte
+	fragSID, fragFID uint64
+
+	stats batchStats
+	msg   codec.Message // the message being handled, see ack
+
+	// Why the connection ends, for the log and metrics: set by fail, and by the frames
+	// that end a connection normally.
+	status      codec.Status // status of the AGENT-DISCONNECT sent, if sentDisc
+	sentDisc    bool
+	gotDisc     bool // HAProxy sent HAPROXY-DISCONNECT
+	peerStatus  codec.Status
+	healthcheck bool
+	err         error // protocol error, nil for a normal ending
+}
+
+func newSession(cfg *sessionConfig) *session {
+	return &session{cfg: cfg, maxFrame: cfg.maxFrameSize}
+}
+
+// handle processes every complete frame at the start of in and appends what must be sent to
+// out. It returns how many bytes of in were consumed (a trailing partial frame is not), the
+// extended out, and whether the connection must be closed once out is written; after that,
+// all of in counts as consumed.
+//
+// in is only read during the call: the frames decoded from it are views, and nothing is kept.
+func (s *session) handle(in, out []byte) (consumed int, _ []byte, closeAfter bool) {
+	batch := false
+	for s.state != stateClosing {
+		f, n, err := codec.ReadFrame(in[consumed:], s.maxFrame)
+		if err != nil {
+			out = s.fail(out, err)
+			break
+		}
+		if n == 0 {
+			break
+		}
+		consumed += n
+		if s.state == stateReady && !batch && (f.Type == codec.FrameNotify || f.Type == codec.FrameUnset) {
+			s.h.BeginBatch()
+			batch = true
+		}
+		out = s.frame(&f, out)
+	}
+	if batch {
+		s.h.EndBatch()
+	}
+	if s.state == stateClosing {
+		return len(in), out, true
+	}
+	return consumed, out, false
+}
+
+// frame handles one decoded frame.
+func (s *session) frame(f *codec.Frame, out []byte) []byte {
+	if s.state == stateAwaitHello {
+		if f.Type != codec.FrameHAProxyHello {
+			return s.fail(out, protoErr(codec.StatusInvalidFrame, "%s frame before HAPROXY-HELLO", f.Type))
+		}
+		s.stats.hello++
+		return s.hello(f, out)
+	}
+	// Common case first: a whole NOTIFY.
+	switch f.Type {
+	case codec.FrameNotify:
+		s.stats.notify++
+		if s.frag != nil {
+			return s.fail(out, protoErr(codec.StatusInterlacedFrames,
+				"NOTIFY %d/%d while NOTIFY %d/%d is still in fragments", f.StreamID, f.FrameID, s.fragSID, s.fragFID))
+		}
+		if f.Fin() {
+			if f.Abort() { // abandoned by HAProxy: nothing to answer
+				return out
+			}
+			return s.ack(f.StreamID, f.FrameID, f.Payload, out)
+		}
+		return s.beginFragments(f, out)
+	case codec.FrameUnset:
+		s.stats.unset++
+		return s.fragment(f, out)
+	case codec.FrameHAProxyDisconnect:
+		s.stats.disc++
+		d, err := codec.ParseDisconnect(f.Payload)
+		if err != nil {
+			return s.fail(out, err)
+		}
+		s.gotDisc, s.peerStatus = true, d.Status
+		return s.disconnect(out, codec.StatusNormal, "")
+	}
+	return s.fail(out, protoErr(codec.StatusInvalidFrame, "unexpected %s frame after the handshake", f.Type))
+}
+
+// hello answers a HAPROXY-HELLO (SPEC.md §6).
+func (s *session) hello(f *codec.Frame, out []byte) []byte {
+	if !f.Fin() || f.Abort() || f.StreamID != 0 || f.FrameID != 0 {
+		return s.fail(out, protoErr(codec.StatusInvalidFrame,
+			"HAPROXY-HELLO with flags %s and ids %d/%d, want FIN and 0/0", f.Flags, f.StreamID, f.FrameID))
+	}
+	h, err := codec.ParseHello(f.Payload)
+	if err != nil {
+		return s.fail(out, err)
+	}
+	if len(h.SupportedVersions) == 0 {
+		return s.fail(out, protoErr(codec.StatusNoVersion, "HAPROXY-HELLO has no supported-versions"))
+	}
+	if !h.SupportsVersion("2.0") {
+		return s.fail(out, protoErr(codec.StatusUnsupportedVersion, "HAProxy supports versions %q, not 2.0", h.SupportedVersions))
+	}
+	if h.MaxFrameSize == 0 {
+		return s.fail(out, protoErr(codec.StatusNoMaxFrameSize, "HAPROXY-HELLO has no max-frame-size"))
+	}
+	mfs := min(h.MaxFrameSize, s.cfg.maxFrameSize)
+	if mfs < codec.MinMaxFrameSize {
+		return s.fail(out, protoErr(codec.StatusBadMaxFrameSize,
+			"HAProxy's max-frame-size %d is below the minimum %d", h.MaxFrameSize, codec.MinMaxFrameSize))
+	}
+	s.maxFrame = mfs
+	out = codec.AppendAgentHello(out, codec.AgentHello{Version: "2.0", MaxFrameSize: mfs, Capabilities: s.cfg.capabilities})
+	if h.Healthcheck {
+		// `option spop-check`: the answer is the whole check.
+		s.healthcheck = true
+		s.state = stateClosing
+		return out
+	}
+	s.state = stateReady
+	s.h = s.cfg.handler.NewConn()
+	return out
+}
+
+// ack appends the ACK of one NOTIFY whose LIST-OF-MESSAGES is payload.
+func (s *session) ack(sid, fid uint64, payload, out []byte) []byte {
+	start := len(out)
+	out, frame := codec.BeginAck(out, sid, fid)
+	msgs := codec.NewMessageIterator(payload)
+	for msgs.Next() {
+		// The message lives in the session, not on the stack: a pointer to a local passed
+		// through the ConnHandler interface would escape and allocate per message.
+		s.msg = msgs.Message()
+		out = s.h.HandleMessage(&s.msg, out)
+	}
+	s.msg = codec.Message{} // do not pin the connection buffer
+	if err := msgs.Err(); err != nil {
+		return s.fail(out[:start], err)
+	}
+	out = s.h.FinishNotify(out)
+	s.stats.acks++
+	return codec.FinishFrame(out, frame)
+}
+
+// beginFragments starts reassembling a NOTIFY sent without FIN (SPEC.md §9).
+func (s *session) beginFragments(f *codec.Frame, out []byte) []byte {
+	if !s.cfg.fragmentation {
+		return s.fail(out, protoErr(codec.StatusFragmentationUnsupported,
+			"NOTIFY %d/%d without FIN, and fragmentation was not announced", f.StreamID, f.FrameID))
+	}
+	if len(f.Payload) > s.cfg.maxReassembly {
+		return s.fail(out, protoErr(codec.StatusFrameTooBig, "fragmented NOTIFY exceeds %d bytes", s.cfg.maxReassembly))
+	}
+	s.frag = reassemblyPool.Get().(*[]byte)
+	*s.frag = append((*s.frag)[:0], f.Payload...)
+	s.fragSID, s.fragFID = f.StreamID, f.FrameID
+	s.cfg.metrics.fragsInflight.Inc()
+	return out
+}
+
+// fragment handles an UNSET frame: the next piece of the NOTIFY being reassembled.
+func (s *session) fragment(f *codec.Frame, out []byte) []byte {
+	if s.frag == nil {
+		return s.fail(out, protoErr(codec.StatusInvalidFrame, "UNSET frame %d/%d with no fragmented NOTIFY in progress", f.StreamID, f.FrameID))
+	}
+	if f.StreamID != s.fragSID || f.FrameID != s.fragFID {
+		return s.fail(out, protoErr(codec.StatusInterlacedFrames,
+			"fragment of %d/%d while NOTIFY %d/%d is in fragments", f.StreamID, f.FrameID, s.fragSID, s.fragFID))
+	}
+	if f.Abort() {
+		s.cfg.metrics.fragsAborted.Inc()
+		s.dropFragments()
+		return out
+	}
+	if len(*s.frag)+len(f.Payload) > s.cfg.maxReassembly {
+		return s.fail(out, protoErr(codec.StatusFrameTooBig, "fragmented NOTIFY exceeds %d bytes", s.cfg.maxReassembly))
+	}
+	*s.frag = append(*s.frag, f.Payload...)
+	if !f.Fin() {
+		return out
+	}
+	out = s.ack(s.fragSID, s.fragFID, *s.frag, out)
+	s.dropFragments()
+	return out
+}
+
+func (s *session) dropFragments() {
+	if s.frag == nil {
+		return
+	}
+	if cap(*s.frag) <= s.cfg.maxReassembly { // keep the pool's buffers bounded too
+		reassemblyPool.Put(s.frag)
+	}
+	s.frag = nil
+	s.cfg.metrics.fragsInflight.Dec()
+}
+
+// disconnect appends an AGENT-DISCONNECT and moves to closing.
+func (s *session) disconnect(out []byte, st codec.Status, msg string) []byte {
+	s.state = stateClosing
+	s.status, s.sentDisc = st, true
+	return codec.AppendAgentDisconnect(out, st, msg)
+}
+
+// fail ends the connection on a protocol error: AGENT-DISCONNECT with the error's status,
+// then close (SPEC.md §10). Errors that are not a *codec.Error are status 4.
+func (s *session) fail(out []byte, err error) []byte {
+	st := codec.StatusInvalidFrame
+	var ce *codec.Error
+	if errors.As(err, &ce) {
+		st = ce.Status
+	}
+	s.err = err
+	s.dropFragments()
+	return s.disconnect(out, st, "")
+}
+
+// shutdown ends a ready connection on the agent's initiative (graceful stop): status 0.
+func (s *session) shutdown(out []byte) []byte {
+	if s.state == stateClosing {
+		return out
+	}
+	if s.state == stateAwaitHello { // nothing negotiated: just close
+		s.state = stateClosing
+		return out
+	}
+	return s.disconnect(out, codec.StatusNormal, "agent shutting down")
+}
+
+// close releases what the session holds. It is called once, when the connection is gone.
+func (s *session) close() {
+	s.dropFragments()
+	if s.h != nil {
+		s.h.Close()
+		s.h = nil
+	}
+}
+
+func protoErr(st codec.Status, format string, args ...any) error {
+	return &codec.Error{Status: st, Reason: fmt.Sprintf(format, args...)}
+}
