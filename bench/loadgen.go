@@ -1,0 +1,490 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spoaguard/spoaguard/codec"
+)
+
+// Config is one load-generator run.
+type Config struct {
+	Addr     string  // the agent, host:port
+	Conns    int     // connections, each with its own handshake
+	InFlight int     // NOTIFYs kept in flight per connection (HAProxy: up to 20)
+	IDStyle  IDStyle // how stream-ids are numbered
+	Targets  []Target
+
+	Message string // NOTIFY message name (default check-client-ip)
+	Arg     string // argument carrying the address (default ip)
+	Check   Check  // what the ACK must set (default txn blocked/list)
+
+	Warmup   time.Duration // load before measuring: connections, caches and CPU frequency settle
+	Duration time.Duration // the measured window (required, at most MaxDuration)
+	MaxACKs  uint64        // optional: end the measured window after this many ACKs
+
+	DialTimeout time.Duration // connect + handshake, per connection (default 5s)
+	AckTimeout  time.Duration // a NOTIFY un-ACKed this long is missing (default 2s)
+
+	// AgentPID, when not 0, is the agent's process: its CPU time over the measured window is
+	// read from /proc/PID/stat, for CPU per ACK.
+	AgentPID int
+	// AgentMetrics, when not empty, is the agent's Prometheus endpoint: go_memstats_mallocs_total
+	// is scraped at both ends of the measured window, for allocations per ACK.
+	AgentMetrics string
+}
+
+// MaxDuration bounds a run's measured window.
+const MaxDuration = time.Hour
+
+func (c *Config) defaults() error {
+	if c.Message == "" {
+		c.Message = "check-client-ip"
+	}
+	if c.Arg == "" {
+		c.Arg = "ip"
+	}
+	if c.Check.VarBlocked == "" {
+		c.Check.VarBlocked = "blocked"
+	}
+	if c.Check.VarList == "" {
+		c.Check.VarList = "list"
+	}
+	if c.Check.Scope == 0 {
+		c.Check.Scope = codec.ScopeTxn
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = 2 * time.Second
+	}
+	switch {
+	case c.Addr == "":
+		return errors.New("bench: no agent address")
+	case c.Conns < 1 || c.Conns > 10000:
+		return fmt.Errorf("bench: %d connections, want 1..10000", c.Conns)
+	case c.InFlight < 1 || c.InFlight > 4096:
+		return fmt.Errorf("bench: %d in flight, want 1..4096", c.InFlight)
+	case len(c.Targets) == 0:
+		return errors.New("bench: no target addresses")
+	case c.Duration <= 0 || c.Duration > MaxDuration:
+		return fmt.Errorf("bench: duration %s, want (0, %s]", c.Duration, MaxDuration)
+	case c.Warmup < 0 || c.Warmup > MaxDuration:
+		return fmt.Errorf("bench: warm-up %s, want [0, %s]", c.Warmup, MaxDuration)
+	}
+	return nil
+}
+
+// Run phases, read by every connection once per read.
+const (
+	phaseWarmup int32 = iota
+	phaseMeasure
+	phaseStop
+)
+
+// run is the state shared by the connections of one Run.
+type run struct {
+	cfg       *Config
+	w         *workload
+	start     time.Time
+	phase     atomic.Int32
+	measureAt atomic.Int64 // ns since start when measuring began
+	globalSID atomic.Uint64
+	measured  atomic.Uint64 // ACKs in the measured window, for MaxACKs
+	stopOnce  sync.Once
+	stopped   chan struct{}
+}
+
+func (r *run) now() time.Duration { return time.Since(r.start) }
+
+func (r *run) stop() {
+	r.stopOnce.Do(func() {
+		r.phase.Store(phaseStop)
+		close(r.stopped)
+	})
+}
+
+// conn is one load-generator connection.
+type conn struct {
+	r      *run
+	id     int
+	nc     net.Conn
+	s      *session
+	hist   Histogram
+	in     []byte
+	filled int
+	out    []byte
+	// timeline counts the ACKs of each second of the measured window.
+	timeline []uint64
+	// disconnect records how the connection ended, when it ended on the agent's side.
+	disconnect string
+	early      bool // the agent ended the connection before the run stopped
+	err        error
+}
+
+// Run connects, drives the load and returns the report. The error is non-nil when the run
+// could not start (bad config, an agent that does not answer the handshake) or when it
+// failed (wrong, missing or unexpected ACKs; a connection lost during the run): the report
+// then says what went wrong. Cancelling ctx ends the run early.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	r := &run{
+		cfg:     &cfg,
+		w:       newWorkload(cfg.Targets, cfg.Message, cfg.Arg, cfg.Check),
+		start:   time.Now(),
+		stopped: make(chan struct{}),
+	}
+	conns := make([]*conn, cfg.Conns)
+	seconds := int(cfg.Duration/time.Second) + 2
+	// Connect and handshake every connection before any load, in parallel (an agent may
+	// accept slowly), each bounded by DialTimeout.
+	var wg sync.WaitGroup
+	for i := range conns {
+		c := &conn{r: r, id: i, timeline: make([]uint64, seconds)}
+		conns[i] = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.err = c.connect(ctx)
+		}()
+	}
+	wg.Wait()
+	for _, c := range conns {
+		if c.err != nil {
+			for _, c := range conns {
+				if c.nc != nil {
+					c.nc.Close()
+				}
+			}
+			return nil, fmt.Errorf("bench: connection %d: %w", c.id, c.err)
+		}
+	}
+
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.loop()
+		}()
+	}
+
+	rep := &Report{
+		Agent: cfg.Addr, Conns: cfg.Conns, InFlight: cfg.InFlight, IDStyle: cfg.IDStyle.String(),
+		Targets: len(cfg.Targets), Warmup: cfg.Warmup,
+	}
+	var before, after usage
+	phaseTimer := time.NewTimer(cfg.Warmup)
+	select {
+	case <-phaseTimer.C:
+	case <-ctx.Done():
+		r.stop()
+	case <-r.stopped:
+	}
+	if r.phase.Load() == phaseWarmup {
+		before = readUsage(&cfg)
+		r.measureAt.Store(int64(r.now()))
+		r.phase.Store(phaseMeasure)
+		phaseTimer.Reset(cfg.Duration)
+		select {
+		case <-phaseTimer.C:
+		case <-ctx.Done():
+		case <-r.stopped:
+		}
+		end := r.now()
+		after = readUsage(&cfg)
+		rep.Duration = end - time.Duration(r.measureAt.Load())
+	}
+	phaseTimer.Stop()
+	r.stop()
+	wg.Wait()
+
+	rep.fill(conns, before, after)
+	if rep.Failed() {
+		return rep, fmt.Errorf("bench: run failed: %s", rep.FirstError)
+	}
+	return rep, nil
+}
+
+// connect dials and does the HELLO handshake, as HAProxy does before any NOTIFY.
+func (c *conn) connect(ctx context.Context) error {
+	cfg := c.r.cfg
+	d := net.Dialer{Timeout: cfg.DialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	c.nc = nc
+	// The read buffer holds several maximum-size frames, so one read drains what the agent
+	// wrote for many NOTIFYs; ACKs are tiny, so in practice one read takes every ACK queued.
+	c.in = make([]byte, 4*codec.DefaultMaxFrameSize)
+	c.out = make([]byte, 0, max(4096, 64*cfg.InFlight))
+	if err := nc.SetDeadline(time.Now().Add(cfg.DialTimeout)); err != nil {
+		return err
+	}
+	engineID := "spoaguard-bench-" + strconv.Itoa(os.Getpid())
+	if cfg.IDStyle == IDs26 {
+		engineID += "-" + strconv.Itoa(c.id) // 2.6: one engine-id per thread
+	}
+	hello := codec.AppendHAProxyHello(nil, codec.Hello{
+		SupportedVersions: []byte("2.0"),
+		MaxFrameSize:      codec.DefaultMaxFrameSize,
+		Capabilities:      []byte("pipelining"),
+		EngineID:          []byte(engineID),
+	})
+	if _, err := nc.Write(hello); err != nil {
+		return err
+	}
+	for {
+		f, n, err := codec.ReadFrame(c.in[:c.filled], codec.DefaultMaxFrameSize)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			if f.Type == codec.FrameAgentDisconnect {
+				d, _ := codec.ParseDisconnect(f.Payload)
+				return fmt.Errorf("agent refused the handshake: status %d (%s) %q", d.Status, d.Status, d.Message)
+			}
+			if f.Type != codec.FrameAgentHello {
+				return fmt.Errorf("expected AGENT-HELLO, got %s", f.Type)
+			}
+			mfs, err := checkAgentHello(f.Payload, cfg.InFlight > 1)
+			if err != nil {
+				return err
+			}
+			copy(c.in, c.in[n:c.filled])
+			c.filled -= n
+			c.s = newSession(c.r.w, cfg.IDStyle, &c.r.globalSID, cfg.InFlight,
+				c.id*len(cfg.Targets)/cfg.Conns, cfg.AckTimeout, &c.hist)
+			c.s.mfs = mfs
+			return nil
+		}
+		if c.filled == len(c.in) {
+			return errors.New("AGENT-HELLO larger than the read buffer")
+		}
+		m, err := nc.Read(c.in[c.filled:])
+		if err != nil {
+			return fmt.Errorf("reading AGENT-HELLO: %w", err)
+		}
+		c.filled += m
+	}
+}
+
+// checkAgentHello validates an AGENT-HELLO the way HAProxy does (SPEC.md §6) and returns the
+// max-frame-size the agent announced.
+func checkAgentHello(payload []byte, needPipelining bool) (uint32, error) {
+	var version, caps []byte
+	var mfs uint64
+	it := codec.NewKVIterator(payload)
+	for it.Next() {
+		v := it.Value()
+		switch string(it.Key()) {
+		case "version":
+			version = v.Bytes
+		case "max-frame-size":
+			if v.Type.IsInt() {
+				mfs = v.Uint
+			}
+		case "capabilities":
+			caps = v.Bytes
+		}
+	}
+	switch {
+	case it.Err() != nil:
+		return 0, it.Err()
+	case string(version) != "2.0":
+		return 0, fmt.Errorf("AGENT-HELLO version %q, want 2.0", version)
+	case mfs < codec.MinMaxFrameSize || mfs > codec.DefaultMaxFrameSize:
+		return 0, fmt.Errorf("AGENT-HELLO max-frame-size %d, want %d..%d", mfs, codec.MinMaxFrameSize, codec.DefaultMaxFrameSize)
+	case needPipelining && !codec.HasCapability(caps, "pipelining"):
+		return 0, fmt.Errorf("agent does not announce pipelining (capabilities %q): HAProxy would keep 1 NOTIFY in flight", caps)
+	}
+	return uint32(mfs), nil
+}
+
+// loop is the hot loop of one connection: fill the pipeline, then per read: match and check
+// every ACK in it, and send all the replacement NOTIFYs in one write. Nothing in it
+// allocates: the buffers are sized in connect and the session reuses its ring.
+func (c *conn) loop() {
+	r, s := c.r, c.s
+	cfg := r.cfg
+	now := r.now()
+	c.out = s.appendNotifies(c.out[:0], cfg.InFlight, now)
+	var deadlineSet time.Duration
+	refresh := cfg.AckTimeout / 4
+	if err := c.nc.SetDeadline(r.start.Add(now + cfg.AckTimeout)); err != nil {
+		c.end(err)
+		return
+	}
+	deadlineSet = now
+	if _, err := c.nc.Write(c.out); err != nil {
+		c.end(err)
+		return
+	}
+	for {
+		phase := r.phase.Load()
+		if phase == phaseStop && s.waiting == 0 {
+			c.disconnect = c.close()
+			return
+		}
+		if c.filled == len(c.in) { // cannot happen with frames ≤ mfs; never spin on it
+			c.end(errors.New("read buffer full of an incomplete frame"))
+			return
+		}
+		n, err := c.nc.Read(c.in[c.filled:])
+		now = r.now()
+		if err != nil && !isTimeout(err) {
+			c.end(err)
+			return
+		}
+		c.filled += n
+		measuring := phase == phaseMeasure
+		consumed, acked, ferr := s.handleFrames(c.in[:c.filled], now, measuring)
+		copy(c.in, c.in[consumed:c.filled])
+		c.filled -= consumed
+		if ferr != nil {
+			c.end(ferr)
+			return
+		}
+		s.expire(now)
+		if measuring && acked > 0 {
+			sec := int((now - time.Duration(r.measureAt.Load())) / time.Second)
+			if sec < len(c.timeline) {
+				c.timeline[sec] += uint64(acked)
+			}
+			if cfg.MaxACKs > 0 && r.measured.Add(uint64(acked)) >= cfg.MaxACKs {
+				r.stop()
+			}
+		}
+		if now-deadlineSet >= refresh {
+			if err := c.nc.SetDeadline(r.start.Add(now + cfg.AckTimeout)); err != nil {
+				c.end(err)
+				return
+			}
+			deadlineSet = now
+		}
+		if phase != phaseStop {
+			c.out = s.appendNotifies(c.out[:0], cfg.InFlight-s.waiting, now)
+			if len(c.out) > 0 {
+				if _, err := c.nc.Write(c.out); err != nil {
+					c.end(err)
+					return
+				}
+			}
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// end records a connection lost before the run stopped (or a read error while draining) and
+// counts what was in flight as missing.
+func (c *conn) end(err error) {
+	var ad *errAgentDisconnect
+	switch {
+	case errors.As(err, &ad):
+		c.disconnect = fmt.Sprintf("agent-disconnect status %d (%s)", ad.d.Status, ad.d.Status)
+	case errors.Is(err, io.EOF):
+		c.disconnect = "eof"
+	case errors.Is(err, syscallECONNRESET):
+		c.disconnect = "reset"
+	default:
+		c.disconnect = "error"
+	}
+	c.early = true
+	c.s.fail("connection %d lost during the run: %v", c.id, err)
+	if n := c.s.waiting; n > 0 {
+		c.s.c.Missing += uint64(n)
+		c.s.waiting = 0
+	}
+	c.nc.Close()
+}
+
+// close ends a drained connection the way HAProxy does on a soft stop: HAPROXY-DISCONNECT
+// with status 0, then wait (bounded) for the agent's AGENT-DISCONNECT. It returns how the
+// agent answered.
+func (c *conn) close() string {
+	defer c.nc.Close()
+	_ = c.nc.SetDeadline(time.Now().Add(c.r.cfg.DialTimeout))
+	if _, err := c.nc.Write(codec.AppendHAProxyDisconnect(c.out[:0], codec.StatusNormal, "normal")); err != nil {
+		return "error"
+	}
+	for {
+		f, n, err := codec.ReadFrame(c.in[:c.filled], c.s.mfs)
+		if err != nil {
+			return "error"
+		}
+		if n > 0 {
+			copy(c.in, c.in[n:c.filled])
+			c.filled -= n
+			switch f.Type {
+			case codec.FrameAgentDisconnect:
+				d, _ := codec.ParseDisconnect(f.Payload)
+				return fmt.Sprintf("agent-disconnect status %d (%s)", d.Status, d.Status)
+			case codec.FrameAck:
+				c.s.c.Unexpected++ // every NOTIFY was ACKed or declared missing already
+				c.s.fail("ACK for stream-id %d after the run drained", f.StreamID)
+				continue
+			}
+			return "unexpected " + f.Type.String()
+		}
+		if c.filled == len(c.in) {
+			return "error"
+		}
+		m, err := c.nc.Read(c.in[c.filled:])
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return "eof"
+			}
+			if errors.Is(err, syscallECONNRESET) {
+				return "reset"
+			}
+			return "error"
+		}
+		c.filled += m
+	}
+}
+
+// usage is what is sampled at both ends of the measured window.
+type usage struct {
+	agentCPU    time.Duration
+	agentOK     bool
+	agentMalloc uint64
+	mallocOK    bool
+	selfMalloc  uint64
+	selfCPU     time.Duration
+	when        time.Time
+}
+
+func readUsage(cfg *Config) usage {
+	u := usage{when: time.Now()}
+	if cfg.AgentPID != 0 {
+		if d, err := ProcessCPU(cfg.AgentPID); err == nil {
+			u.agentCPU, u.agentOK = d, true
+		}
+	}
+	if cfg.AgentMetrics != "" {
+		if m, err := ScrapeMallocs(cfg.AgentMetrics); err == nil {
+			u.agentMalloc, u.mallocOK = m, true
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	u.selfMalloc = ms.Mallocs
+	u.selfCPU = selfCPU()
+	return u
+}

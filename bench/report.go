@@ -1,0 +1,183 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Latency summarises the ACK latencies of the measured window: from the write of a NOTIFY's
+// batch to the read that returned its ACK, so it includes both kernels' loopback path.
+type Latency struct {
+	Min  time.Duration `json:"min_ns"`
+	Mean time.Duration `json:"mean_ns"`
+	P50  time.Duration `json:"p50_ns"`
+	P90  time.Duration `json:"p90_ns"`
+	P99  time.Duration `json:"p99_ns"`
+	P999 time.Duration `json:"p999_ns"`
+	Max  time.Duration `json:"max_ns"`
+}
+
+// Report is the outcome of a Run. Counts cover the whole run (warm-up and drain included);
+// rates, latencies, CPU and allocations cover the measured window only.
+type Report struct {
+	Agent    string        `json:"agent"`
+	Label    string        `json:"label,omitempty"`
+	Conns    int           `json:"conns"`
+	InFlight int           `json:"in_flight"`
+	IDStyle  string        `json:"id_style"`
+	Targets  int           `json:"targets"`
+	Warmup   time.Duration `json:"warmup_ns"`
+	Duration time.Duration `json:"duration_ns"` // the measured window
+
+	ACKs       uint64   `json:"acks"` // in the measured window
+	ACKsPerSec float64  `json:"acks_per_sec"`
+	Latency    Latency  `json:"latency"`
+	Timeline   []uint64 `json:"acks_per_second_timeline"` // ACKs in each second of the window
+
+	Sent       uint64 `json:"notifies_sent"`
+	Acked      uint64 `json:"acks_matched"`
+	Blocked    uint64 `json:"acks_blocked"`
+	Wrong      uint64 `json:"acks_wrong"`
+	Unexpected uint64 `json:"acks_unexpected"`
+	Missing    uint64 `json:"acks_missing"`
+	Protocol   uint64 `json:"protocol_errors"`
+	// DisconnectsDuringRun counts connections the agent ended before the run stopped (a
+	// failure); DisconnectsAtEnd how the agent answered the final HAPROXY-DISCONNECT.
+	DisconnectsDuringRun map[string]int `json:"disconnects_during_run"`
+	DisconnectsAtEnd     map[string]int `json:"disconnects_at_end"`
+	FirstError           string         `json:"first_error,omitempty"`
+
+	// AgentCPU is the agent's CPU time over the measured window (from /proc/PID/stat; 10 ms
+	// resolution), AgentCPUPerACK that divided by the window's ACKs.
+	AgentCPU       time.Duration `json:"agent_cpu_ns,omitempty"`
+	AgentCPUPerACK time.Duration `json:"agent_cpu_per_ack_ns,omitempty"`
+	// AgentAllocsPerACK is the agent's heap allocations over the window divided by its ACKs,
+	// when the agent's metrics were scraped; -1 when not measured.
+	AgentAllocsPerACK float64 `json:"agent_allocs_per_ack"`
+	// LoadgenCPU is this process's CPU time over the window: well below the window's length
+	// means the load generator was waiting for the agent, not the other way round.
+	LoadgenCPU          time.Duration `json:"loadgen_cpu_ns"`
+	LoadgenAllocsPerACK float64       `json:"loadgen_allocs_per_ack"`
+}
+
+// Failed reports whether the run saw any wrong, unexpected or missing ACK, a protocol error
+// or a connection lost during the run.
+func (r *Report) Failed() bool {
+	return r.Wrong+r.Unexpected+r.Missing+r.Protocol > 0 || len(r.DisconnectsDuringRun) > 0
+}
+
+func (r *Report) fill(conns []*conn, before, after usage) {
+	var hist Histogram
+	var c counters
+	r.DisconnectsDuringRun = map[string]int{}
+	r.DisconnectsAtEnd = map[string]int{}
+	r.Timeline = make([]uint64, int(r.Duration/time.Second)+1)
+	for _, cn := range conns {
+		hist.Merge(&cn.hist)
+		c.add(&cn.s.c)
+		for i := range r.Timeline {
+			if i < len(cn.timeline) {
+				r.Timeline[i] += cn.timeline[i]
+			}
+		}
+		if cn.early {
+			r.DisconnectsDuringRun[cn.disconnect]++
+		} else if cn.disconnect != "" {
+			r.DisconnectsAtEnd[cn.disconnect]++
+		}
+		if r.FirstError == "" && cn.s.firstErr != "" {
+			r.FirstError = cn.s.firstErr
+		}
+	}
+	// The last second is partial; drop it when empty.
+	if n := len(r.Timeline); n > 0 && r.Timeline[n-1] == 0 {
+		r.Timeline = r.Timeline[:n-1]
+	}
+	r.ACKs = hist.Count()
+	if r.Duration > 0 {
+		r.ACKsPerSec = float64(r.ACKs) / r.Duration.Seconds()
+	}
+	r.Latency = Latency{
+		Min: hist.Min(), Mean: hist.Mean(), Max: hist.Max(),
+		P50: hist.Quantile(0.50), P90: hist.Quantile(0.90),
+		P99: hist.Quantile(0.99), P999: hist.Quantile(0.999),
+	}
+	r.Sent, r.Acked, r.Blocked = c.Sent, c.Acked, c.Blocked
+	r.Wrong, r.Unexpected, r.Missing, r.Protocol = c.Wrong, c.Unexpected, c.Missing, c.Protocol
+	r.AgentAllocsPerACK = -1
+	if r.ACKs > 0 {
+		if before.agentOK && after.agentOK {
+			r.AgentCPU = after.agentCPU - before.agentCPU
+			r.AgentCPUPerACK = r.AgentCPU / time.Duration(r.ACKs)
+		}
+		if before.mallocOK && after.mallocOK {
+			r.AgentAllocsPerACK = float64(after.agentMalloc-before.agentMalloc) / float64(r.ACKs)
+		}
+		r.LoadgenAllocsPerACK = float64(after.selfMalloc-before.selfMalloc) / float64(r.ACKs)
+	}
+	r.LoadgenCPU = after.selfCPU - before.selfCPU
+}
+
+// WriteJSON writes the report as one indented JSON object.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d)/1e3) }
+
+// WriteText writes the report for a human.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	status := "OK"
+	if r.Failed() {
+		status = "FAILED"
+	}
+	label := r.Label
+	if label != "" {
+		label += " "
+	}
+	fmt.Fprintf(&b, "%s%s: %d conns × %d in flight, ids %s, %d targets, warm-up %s, measured %s\n",
+		label, r.Agent, r.Conns, r.InFlight, r.IDStyle, r.Targets, r.Warmup, r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(&b, "  ACK/s      %.0f (%d ACKs)\n", r.ACKsPerSec, r.ACKs)
+	l := r.Latency
+	fmt.Fprintf(&b, "  latency    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  mean %s\n",
+		us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max), us(l.Mean))
+	fmt.Fprintf(&b, "  checked    %d sent, %d matched (%d blocked), %d wrong, %d unexpected, %d missing, %d protocol errors\n",
+		r.Sent, r.Acked, r.Blocked, r.Wrong, r.Unexpected, r.Missing, r.Protocol)
+	if r.AgentCPU > 0 {
+		fmt.Fprintf(&b, "  agent CPU  %.2fs over the window, %dns per ACK\n", r.AgentCPU.Seconds(), r.AgentCPUPerACK.Nanoseconds())
+	}
+	if r.AgentAllocsPerACK >= 0 {
+		fmt.Fprintf(&b, "  agent      %.5f allocations per ACK\n", r.AgentAllocsPerACK)
+	}
+	fmt.Fprintf(&b, "  loadgen    %.2fs CPU over the window, %.5f allocations per ACK\n", r.LoadgenCPU.Seconds(), r.LoadgenAllocsPerACK)
+	fmt.Fprintf(&b, "  disconnects at end %s; during run %s\n", formatCounts(r.DisconnectsAtEnd), formatCounts(r.DisconnectsDuringRun))
+	if r.FirstError != "" {
+		fmt.Fprintf(&b, "  first error: %s\n", r.FirstError)
+	}
+	fmt.Fprintf(&b, "  %s\n", status)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func formatCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d× %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,258 @@
+// Command spoaguard-bench is spoaguard's benchmark tool: an SPOP load generator that plays
+// HAProxy (run), the do-nothing agent spoaguard is measured against (null-agent), and the
+// generator of the synthetic blocklist (gen-list).
+//
+//	spoaguard-bench run -addr 127.0.0.1:12345 -conns 8 -inflight 20 -duration 10s
+//	spoaguard-bench null-agent -listen 127.0.0.1:12346
+//	spoaguard-bench gen-list -n 2000000 -o list.txt -targets targets.txt
+//
+// Each subcommand documents its flags with -h. run exits 1 when the run failed (any wrong,
+// unexpected or missing ACK, or a connection lost), 2 on a usage error.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/spoaguard/spoaguard/bench"
+	"github.com/spoaguard/spoaguard/bench/nullagent"
+	"github.com/spoaguard/spoaguard/codec"
+)
+
+const usage = `usage: spoaguard-bench <command> [flags]
+
+commands:
+  run         drive an SPOP agent like HAProxy and report ACK/s, latency and errors
+  null-agent  serve the do-nothing agent (handshake + canned ACK), the throughput ceiling
+  gen-list    write a synthetic blocklist and a targets file that matches it
+
+"spoaguard-bench <command> -h" lists the command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = runCmd(os.Args[2:])
+	case "null-agent":
+		err = nullAgentCmd(os.Args[2:])
+	case "gen-list":
+		err = genListCmd(os.Args[2:])
+	case "-h", "-help", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "spoaguard-bench: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "spoaguard-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func newFlagSet(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: spoaguard-bench %s [flags]\n\n%s\n\nflags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func runCmd(args []string) error {
+	fs := newFlagSet("run", `Opens -conns connections to the agent, does the HELLO handshake on each, then keeps
+exactly -inflight NOTIFYs in flight per connection, refilling as ACKs arrive (the
+replacements of one read go out in one write). Every ACK is matched to its NOTIFY and
+its decision checked; any wrong, unexpected or missing ACK fails the run (exit 1).
+Targets come from -targets (a file written by gen-list, or "ADDR [blocked|allowed]"
+lines) or are generated: -gen N addresses outside every synthetic list (all allowed).`)
+	addr := fs.String("addr", "127.0.0.1:12345", "agent address `host:port`")
+	conns := fs.Int("conns", 8, "connections")
+	inflight := fs.Int("inflight", 20, "NOTIFYs in flight per connection (HAProxy: up to 20)")
+	ids := fs.String("ids", "3.x", "stream-id style: 2.6 (global counter from 0) or 3.x (odd per connection)")
+	targetsFile := fs.String("targets", "", "targets `file` (default: generate with -gen)")
+	gen := fs.Int("gen", 65536, "with no -targets: generate this many addresses, none listed")
+	v6 := fs.Float64("v6", 0, "with -gen: share of IPv6 addresses (0..1)")
+	seed := fs.Uint64("seed", 1, "with -gen: random seed")
+	message := fs.String("message", "check-client-ip", "NOTIFY message name")
+	arg := fs.String("arg", "ip", "argument carrying the address")
+	varBlocked := fs.String("var-blocked", "blocked", "txn variable the agent sets to the decision (BOOL)")
+	varList := fs.String("var-list", "list", "txn variable naming the matching list (STRING)")
+	listName := fs.String("list", "", "if set, every blocked ACK must name this list")
+	warmup := fs.Duration("warmup", 2*time.Second, "load before the measured window")
+	duration := fs.Duration("duration", 10*time.Second, "measured window (at most 1h)")
+	maxACKs := fs.Uint64("acks", 0, "end the measured window after this many ACKs (0: no count bound)")
+	ackTimeout := fs.Duration("ack-timeout", 2*time.Second, "a NOTIFY un-ACKed this long is missing")
+	dialTimeout := fs.Duration("dial-timeout", 5*time.Second, "connect + handshake timeout per connection")
+	agentPID := fs.Int("agent-pid", 0, "agent `pid`: CPU time per ACK from /proc/PID/stat")
+	agentMetrics := fs.String("agent-metrics", "", "agent Prometheus `url`: allocations per ACK from go_memstats_mallocs_total")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this `file` (- for stdout)")
+	label := fs.String("label", "", "label printed with the report")
+	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this `file`")
+	fs.Parse(args)
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	style, err := bench.ParseIDStyle(*ids)
+	if err != nil {
+		return err
+	}
+	var targets []bench.Target
+	if *targetsFile != "" {
+		f, err := os.Open(*targetsFile)
+		if err != nil {
+			return err
+		}
+		targets, err = bench.ReadTargets(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	} else {
+		targets = bench.CleanTargets(*gen, *v6, *seed)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	rep, runErr := bench.Run(ctx, bench.Config{
+		Addr: *addr, Conns: *conns, InFlight: *inflight, IDStyle: style, Targets: targets,
+		Message: *message, Arg: *arg,
+		Check:  bench.Check{Scope: codec.ScopeTxn, VarBlocked: *varBlocked, VarList: *varList, ListName: *listName},
+		Warmup: *warmup, Duration: *duration, MaxACKs: *maxACKs,
+		AckTimeout: *ackTimeout, DialTimeout: *dialTimeout,
+		AgentPID: *agentPID, AgentMetrics: *agentMetrics,
+	})
+	if rep == nil {
+		return runErr
+	}
+	rep.Label = *label
+	rep.WriteText(os.Stdout)
+	if *jsonOut != "" {
+		w := os.Stdout
+		if *jsonOut != "-" {
+			f, err := os.Create(*jsonOut)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			w = f
+		}
+		if err := rep.WriteJSON(w); err != nil {
+			return err
+		}
+	}
+	return runErr
+}
+
+func nullAgentCmd(args []string) error {
+	fs := newFlagSet("null-agent", `Serves the do-nothing agent: HELLO handshake, then a canned ACK (set-var
+txn.<var-blocked> = false, ids copied) for every NOTIFY, without decoding it, all ACKs
+of one read in one write. Runs until SIGINT or SIGTERM.`)
+	listen := fs.String("listen", "127.0.0.1:12346", "listen `address`")
+	loops := fs.Int("loops", 1, "gnet event loops")
+	varBlocked := fs.String("var-blocked", "blocked", "variable set to false in every ACK")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics (Go runtime, for allocations per ACK) on this `address`")
+	fs.Parse(args)
+
+	a, err := nullagent.Start(nullagent.Config{Addr: *listen, Loops: *loops, VarBlocked: *varBlocked})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "null-agent: listening on %s, %d loops, pid %d\n", a.Addr(), *loops, os.Getpid())
+	if *metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) { metrics.WritePrometheus(w, true) })
+		srv := &http.Server{Addr: *metricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+				fmt.Fprintln(os.Stderr, "null-agent: metrics:", err)
+			}
+		}()
+		defer srv.Close()
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	select {
+	case <-ctx.Done():
+	case <-waitChan(a):
+	}
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stopCancel()
+	return a.Stop(stopCtx)
+}
+
+func waitChan(a *nullagent.Agent) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- a.Wait() }()
+	return ch
+}
+
+func genListCmd(args []string) error {
+	fs := newFlagSet("gen-list", `Writes a synthetic blocklist in plain format (one address or prefix a line) and,
+with -targets, a targets file for "run -targets": -sample addresses the list covers
+(expected blocked) mixed with addresses no synthetic list can cover (expected allowed).
+The same flags always give the same files.`)
+	n := fs.Int("n", 2000000, "list entries")
+	out := fs.String("o", "synthetic-list.txt", "list `file`")
+	v6 := fs.Float64("v6", 0.1, "share of IPv6 entries (0..1)")
+	prefixes := fs.Float64("prefixes", 0.1, "share of entries that are prefixes (/24, /48) rather than hosts")
+	seed := fs.Uint64("seed", 1, "random seed")
+	targetsOut := fs.String("targets", "", "also write a targets `file`")
+	targetsN := fs.Int("targets-n", 65536, "targets to write")
+	listed := fs.Float64("listed", 0.05, "share of targets the list covers (0..1)")
+	targetsV6 := fs.Float64("targets-v6", 0.1, "share of IPv6 among the allowed targets (0..1)")
+	fs.Parse(args)
+
+	f, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	sample := 0
+	if *targetsOut != "" {
+		sample = max(1, int(float64(*targetsN)**listed))
+	}
+	l := bench.SyntheticList{Entries: *n, V6Share: *v6, PrefixShare: *prefixes, Seed: *seed}
+	members, err := l.Write(f, sample)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if *targetsOut == "" {
+		return nil
+	}
+	clean := bench.CleanTargets(*targetsN, *targetsV6, *seed+1)
+	tf, err := os.Create(*targetsOut)
+	if err != nil {
+		return err
+	}
+	if err := bench.WriteTargets(tf, bench.Mix(members, clean, *targetsN, *listed)); err != nil {
+		tf.Close()
+		return err
+	}
+	return tf.Close()
+}
