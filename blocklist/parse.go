@@ -92,7 +92,9 @@ func ParseFile(src Source) (*Parsed, error) {
 // parseFileStat parses src and returns the identity of the file it read, checking that the file
 // did not change under the reader (written in place, or replaced by a rename).
 func parseFileStat(src Source) (*Parsed, fileID, error) {
-	lerr := func(line int, err error) error { return &LoadError{Name: src.Name, Path: src.Path, Line: line, Err: err} }
+	lerr := func(line int, err error) error {
+		return &LoadError{Name: src.Name, Path: src.Path, Line: line, Err: err}
+	}
 	f, err := os.Open(src.Path)
 	if err != nil {
 		return nil, fileID{}, lerr(0, err)
