@@ -13,12 +13,12 @@ import (
 // reference answers lookups the slow, obvious way: per list, per prefix length, a set of masked
 // prefixes (ranges are decomposed into prefixes), probed at every length.
 type reference struct {
-	v4      []map[uint32]uint64 // [len] masked address -> list bits
-	v4ex    []map[uint32]uint64 // exceptions
-	v6      map[int]map[Uint128]uint64
-	v6ex    map[int]map[Uint128]uint64
-	deny    uint64
-	allow   uint64
+	v4                 []map[uint32]uint64 // [len] masked address -> list bits
+	v4ex               []map[uint32]uint64 // exceptions
+	v6                 map[int]map[Uint128]uint64
+	v6ex               map[int]map[Uint128]uint64
+	deny               uint64
+	allow              uint64
 	lengths, exLengths []int // IPv6 lengths present
 }
 
