@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 )
@@ -104,67 +105,162 @@ func IPv6Value(a *[16]byte) Value { return Value{Type: TypeIPv6, Bytes: a[:]} }
 // ReadValue decodes the typed value at the start of src and returns the bytes after it.
 // Reserved types (10-15) are an error: HAProxy itself would desynchronise on them.
 func ReadValue(src []byte) (tail []byte, v Value, err error) {
-	if len(src) == 0 {
-		return src, v, errorf(StatusInvalidFrame, nil, "truncated typed data: no type byte")
+	v, next := value(src, 0)
+	if next < 0 {
+		return src, Value{}, valueError(src)
 	}
-	b := src[0]
-	v.Type = DataType(b & 0x0F)
-	rest := src[1:]
-	switch v.Type {
-	case TypeNull:
-		return rest, v, nil
-	case TypeBool:
-		v.Bool = b == boolTrue
-		return rest, v, nil
-	case TypeInt32, TypeUint32, TypeInt64, TypeUint64:
-		rest, v.Uint, err = ReadVarint(rest)
-		if err != nil {
-			return src, v, errorf(StatusInvalidFrame, src, "%s value: %s", v.Type, reason(err))
-		}
-		return rest, v, nil
-	case TypeIPv4:
-		if len(rest) < 4 {
-			return src, v, errorf(StatusInvalidFrame, src, "truncated IPV4 value")
-		}
-		v.Bytes = rest[:4:4]
-		return rest[4:], v, nil
-	case TypeIPv6:
-		if len(rest) < 16 {
-			return src, v, errorf(StatusInvalidFrame, src, "truncated IPV6 value")
-		}
-		v.Bytes = rest[:16:16]
-		return rest[16:], v, nil
-	case TypeString, TypeBinary:
-		rest, v.Bytes, err = readBytes(rest)
-		if err != nil {
-			return src, v, errorf(StatusInvalidFrame, src, "%s value: %s", v.Type, reason(err))
-		}
-		return rest, v, nil
-	}
-	return src, v, errorf(StatusInvalidFrame, src, "reserved data type %d", v.Type)
-}
-
-// readBytes decodes a varint length and that many bytes: the layout of names, strings and
-// binaries. The result aliases src.
-func readBytes(src []byte) (tail, b []byte, err error) {
-	rest, n, err := ReadVarint(src)
-	if err != nil {
-		return src, nil, err
-	}
-	if n > uint64(len(rest)) {
-		return src, nil, errorf(StatusInvalidFrame, src, "length %d exceeds the %d bytes left", n, len(rest))
-	}
-	return rest[n:], rest[:n:n], nil
+	return src[next:], v, nil
 }
 
 // ReadName decodes a length-prefixed name (KV key, message, argument or variable name). Names
 // carry no type byte.
 func ReadName(src []byte) (tail, name []byte, err error) {
-	tail, name, err = readBytes(src)
-	if err != nil {
-		return src, nil, errorf(StatusInvalidFrame, src, "name: %s", reason(err))
+	start, end := lenPrefixed(src, 0)
+	if end < 0 {
+		return src, nil, errorf(StatusInvalidFrame, src, "name: %s", lenPrefixedError(src))
 	}
-	return tail, name, nil
+	return src[end:], src[start:end:end], nil
+}
+
+// The decoders below are the hot path's: they take the offset to read at and return the
+// offset after what they read, or -1 when the input is malformed, and never build an error.
+// The exported functions above call them and, only on failure, walk the input again to say
+// why (valueError, lenPrefixedError): the cold path pays for the message, the hot path
+// stays small enough for the compiler to keep in registers.
+
+// lenPrefixed reads a varint length and that many bytes at src[i:]: the layout of names,
+// strings and binaries. The contents are src[start:end]; end is -1 when malformed.
+func lenPrefixed(src []byte, i int) (start, end int) {
+	if start, end, ok := byteLenPrefixed(src, i); ok {
+		return start, end
+	}
+	n, start := uvarint(src, i)
+	if start < 0 || n > uint64(len(src)-start) {
+		return 0, -1
+	}
+	return start, start + int(n)
+}
+
+// byteLenPrefixed is lenPrefixed for a length below 240 that fits in src, the case of nearly
+// every name and string HAProxy sends; ok is false otherwise. It is small enough to be inlined
+// into the per-argument loops.
+func byteLenPrefixed(src []byte, i int) (start, end int, ok bool) {
+	if i < len(src) {
+		if n := int(src[i]); n < 240 && n < len(src)-i {
+			return i + 1, i + 1 + n, true
+		}
+	}
+	return 0, 0, false
+}
+
+// value decodes the typed value at src[i:]. Bytes alias src, capped so that appending to them
+// cannot overwrite what follows.
+func value(src []byte, i int) (v Value, next int) {
+	if uint(i) >= uint(len(src)) {
+		return v, -1
+	}
+	b := src[i]
+	v.Type = DataType(b & 0x0F)
+	i++
+	switch v.Type {
+	case TypeNull:
+		return v, i
+	case TypeBool:
+		v.Bool = b == boolTrue
+		return v, i
+	case TypeInt32, TypeUint32, TypeInt64, TypeUint64:
+		var ok bool
+		if v.Uint, ok = byteVarint(src, i); ok {
+			return v, i + 1
+		}
+		v.Uint, next = uvarint(src, i)
+		return v, next
+	case TypeIPv4:
+		if len(src)-i < 4 {
+			return v, -1
+		}
+		v.Bytes = src[i : i+4 : i+4]
+		return v, i + 4
+	case TypeIPv6:
+		if len(src)-i < 16 {
+			return v, -1
+		}
+		v.Bytes = src[i : i+16 : i+16]
+		return v, i + 16
+	case TypeString, TypeBinary:
+		start, end, ok := byteLenPrefixed(src, i)
+		if !ok {
+			start, end = lenPrefixed(src, i)
+		}
+		if end < 0 {
+			return v, -1
+		}
+		v.Bytes = src[start:end:end]
+		return v, end
+	}
+	return v, -1 // reserved types
+}
+
+// skipValue returns the offset after the typed value at src[i:], or -1 when it is malformed:
+// value without building the Value, for validating a message before its arguments are read.
+func skipValue(src []byte, i int) int {
+	if uint(i) >= uint(len(src)) {
+		return -1
+	}
+	t := DataType(src[i] & 0x0F)
+	i++
+	switch t {
+	case TypeNull, TypeBool:
+		return i
+	case TypeInt32, TypeUint32, TypeInt64, TypeUint64:
+		if _, ok := byteVarint(src, i); ok {
+			return i + 1
+		}
+		_, i = uvarint(src, i)
+		return i
+	case TypeIPv4, TypeIPv6:
+		n := 4
+		if t == TypeIPv6 {
+			n = 16
+		}
+		if len(src)-i < n {
+			return -1
+		}
+		return i + n
+	case TypeString, TypeBinary:
+		if _, end, ok := byteLenPrefixed(src, i); ok {
+			return end
+		}
+		_, end := lenPrefixed(src, i)
+		return end
+	}
+	return -1
+}
+
+// valueError explains why the typed value at the start of src does not decode.
+func valueError(src []byte) *Error {
+	if len(src) == 0 {
+		return errorf(StatusInvalidFrame, nil, "truncated typed data: no type byte")
+	}
+	t := DataType(src[0] & 0x0F)
+	switch t {
+	case TypeInt32, TypeUint32, TypeInt64, TypeUint64:
+		return errorf(StatusInvalidFrame, src, "%s value: %s", t, varintError(src[1:]).Reason)
+	case TypeIPv4, TypeIPv6:
+		return errorf(StatusInvalidFrame, src, "truncated %s value", t)
+	case TypeString, TypeBinary:
+		return errorf(StatusInvalidFrame, src, "%s value: %s", t, lenPrefixedError(src[1:]))
+	}
+	return errorf(StatusInvalidFrame, src, "reserved data type %d", t)
+}
+
+// lenPrefixedError explains why the length-prefixed bytes at the start of src do not decode.
+func lenPrefixedError(src []byte) string {
+	n, start := uvarint(src, 0)
+	if start < 0 {
+		return varintError(src).Reason
+	}
+	return fmt.Sprintf("length %d exceeds the %d bytes left", n, len(src)-start)
 }
 
 // AppendValue appends the typed encoding of v to dst. An IPV4 or IPV6 value must hold 4 or 16

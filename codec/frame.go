@@ -126,15 +126,23 @@ func ReadFrame(src []byte, maxFrameSize uint32) (f Frame, n int, err error) {
 		return f, 0, errorf(StatusInvalidFrame, body, "unknown frame type %d", body[0])
 	}
 	f.Flags = Flags(binary.BigEndian.Uint32(body[1:5]))
-	rest, sid, err := ReadVarint(body[5:])
-	if err != nil {
-		return f, 0, errorf(StatusInvalidFrame, body, "bad stream-id in %s frame", f.Type)
+	sid, ok := byteVarint(body, 5)
+	i := 6
+	if !ok {
+		sid, i = uvarint(body, 5)
 	}
-	rest, fid, err := ReadVarint(rest)
-	if err != nil {
-		return f, 0, errorf(StatusInvalidFrame, body, "bad frame-id in %s frame", f.Type)
+	if i < 0 {
+		return f, 0, errorf(StatusInvalidFrame, body, "bad stream-id in %s frame: %s", f.Type, varintError(body[5:]).Reason)
 	}
-	f.StreamID, f.FrameID, f.Payload = sid, fid, rest
+	fid, ok := byteVarint(body, i)
+	j := i + 1
+	if !ok {
+		fid, j = uvarint(body, i)
+	}
+	if j < 0 {
+		return f, 0, errorf(StatusInvalidFrame, body, "bad frame-id in %s frame: %s", f.Type, varintError(body[i:]).Reason)
+	}
+	f.StreamID, f.FrameID, f.Payload = sid, fid, body[j:]
 	return f, end, nil
 }
 
@@ -143,8 +151,8 @@ func ReadFrame(src []byte, maxFrameSize uint32) (f Frame, n int, err error) {
 // start offset to back-fill the length, so a frame is built in one buffer with no copy.
 func BeginFrame(dst []byte, t FrameType, flags Flags, streamID, frameID uint64) (out []byte, start int) {
 	start = len(dst)
-	dst = append(dst, 0, 0, 0, 0, byte(t))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(flags))
+	// The length (back-filled by FinishFrame), the type and the big-endian flags in one append.
+	dst = append(dst, 0, 0, 0, 0, byte(t), byte(flags>>24), byte(flags>>16), byte(flags>>8), byte(flags))
 	dst = AppendVarint(dst, streamID)
 	dst = AppendVarint(dst, frameID)
 	return dst, start

@@ -43,33 +43,44 @@ func (it *MessageIterator) Next() bool {
 	if it.err != nil || len(it.rest) == 0 {
 		return false
 	}
-	rest, name, err := ReadName(it.rest)
-	if err != nil {
-		it.err = err
+	src := it.rest
+	nameStart, nameEnd, ok := byteLenPrefixed(src, 0)
+	if !ok {
+		nameStart, nameEnd = lenPrefixed(src, 0)
+	}
+	if nameEnd < 0 {
+		_, _, it.err = ReadName(src)
 		return false
 	}
-	if len(rest) == 0 {
-		it.err = errorf(StatusInvalidFrame, it.rest, "message %q has no NB-ARGS byte", name)
+	name := src[nameStart:nameEnd:nameEnd]
+	if nameEnd == len(src) {
+		it.err = errorf(StatusInvalidFrame, src, "message %q has no NB-ARGS byte", name)
 		return false
 	}
-	nargs := int(rest[0])
-	args := rest[1:]
-	rest = args
+	nargs := int(src[nameEnd])
+	argsStart := nameEnd + 1
+	p := argsStart
 	for i := 0; i < nargs; i++ {
-		if len(rest) == 0 {
-			it.err = errorf(StatusInvalidFrame, it.rest, "message %q announces %d arguments, holds %d", name, nargs, i)
+		if p == len(src) {
+			it.err = errorf(StatusInvalidFrame, src, "message %q announces %d arguments, holds %d", name, nargs, i)
 			return false
 		}
-		if rest, _, err = ReadName(rest); err == nil {
-			rest, _, err = ReadValue(rest)
+		_, valueAt, ok := byteLenPrefixed(src, p)
+		if !ok {
+			_, valueAt = lenPrefixed(src, p)
 		}
-		if err != nil {
-			it.err = err
+		if valueAt < 0 {
+			_, _, it.err = ReadName(src[p:])
+			return false
+		}
+		if p = skipValue(src, valueAt); p < 0 {
+			_, _, it.err = ReadValue(src[valueAt:])
 			return false
 		}
 	}
-	it.msg = Message{Name: name, NumArgs: nargs, args: args[:len(args)-len(rest)]}
-	it.rest = rest
+	// Field by field: building a Message and copying it would go through the stack.
+	it.msg.Name, it.msg.NumArgs, it.msg.args = name, nargs, src[argsStart:p:p]
+	it.rest = src[p:]
 	return true
 }
 
@@ -93,17 +104,22 @@ func (it *ArgIterator) Next() bool {
 	}
 	// The bytes were validated by MessageIterator.Next, so these reads cannot fail; an
 	// ArgIterator built from a zero Message simply has nothing to read.
-	rest, name, err := ReadName(it.rest)
-	if err != nil {
+	src := it.rest
+	nameStart, nameEnd, ok := byteLenPrefixed(src, 0)
+	if !ok {
+		nameStart, nameEnd = lenPrefixed(src, 0)
+	}
+	if nameEnd < 0 {
 		it.left = 0
 		return false
 	}
-	rest, val, err := ReadValue(rest)
-	if err != nil {
+	val, next := value(src, nameEnd)
+	if next < 0 {
 		it.left = 0
 		return false
 	}
-	it.rest, it.name, it.val = rest, name, val
+	it.rest, it.name = src[next:], src[nameStart:nameEnd:nameEnd]
+	it.val.Type, it.val.Bool, it.val.Uint, it.val.Bytes = val.Type, val.Bool, val.Uint, val.Bytes
 	it.left--
 	return true
 }

@@ -86,14 +86,5 @@ func errorf(status Status, at []byte, format string, args ...any) *Error {
 	return &Error{Status: status, Reason: fmt.Sprintf(format, args...), Bytes: append([]byte(nil), at...)}
 }
 
-// reason returns the reason of an error from this package, to be wrapped in a more precise
-// one (a truncated varint inside a STRING length says so).
-func reason(err error) string {
-	if e, ok := err.(*Error); ok {
-		return e.Reason
-	}
-	return err.Error()
-}
-
 // Hex returns the lowercase hex of b, for logs.
 func Hex(b []byte) string { return hex.EncodeToString(b) }

@@ -41,29 +41,59 @@ func VarintLen(v uint64) int {
 // A varint cut short by the end of src, or longer than MaxVarintLen bytes, is an error
 // (StatusInvalidFrame): inside a frame, whose length is known, both mean a malformed frame.
 func ReadVarint(src []byte) (tail []byte, v uint64, err error) {
-	// Common case first: ids, lengths and small integers are below 240 and take one byte.
-	if len(src) > 0 && src[0] < 240 {
-		return src[1:], uint64(src[0]), nil
+	v, next := uvarint(src, 0)
+	if next < 0 {
+		return src, 0, varintError(src)
 	}
-	return readVarintSlow(src)
+	return src[next:], v, nil
 }
 
-func readVarintSlow(src []byte) ([]byte, uint64, error) {
-	if len(src) == 0 {
-		return src, 0, errorf(StatusInvalidFrame, nil, "truncated varint: no bytes left")
+// uvarint is the decoder the hot path uses: it reads the varint at src[i:] and returns the
+// offset just past it, or next == -1 when the varint is truncated or too long. Offsets instead
+// of re-sliced tails keep the callers small; the callers that run per frame try byteVarint
+// first, which the compiler inlines.
+func uvarint(src []byte, i int) (v uint64, next int) {
+	if v, ok := byteVarint(src, i); ok {
+		return v, i + 1
 	}
-	v := uint64(src[0])
+	return uvarintSlow(src, i)
+}
+
+// byteVarint decodes the varint at src[i] when it is one byte long, the common case (ids,
+// lengths and small integers are below 240); ok is false otherwise, and the caller falls back
+// to uvarint. It is small enough to be inlined.
+func byteVarint(src []byte, i int) (v uint64, ok bool) {
+	if i < len(src) && src[i] < 240 {
+		return uint64(src[i]), true
+	}
+	return 0, false
+}
+
+func uvarintSlow(src []byte, i int) (uint64, int) {
+	if uint(i) >= uint(len(src)) {
+		return 0, -1
+	}
+	v := uint64(src[i])
 	shift := uint(4)
-	for i := 1; i < len(src); i++ {
-		if i == MaxVarintLen {
-			return src, 0, errorf(StatusInvalidFrame, src, "varint longer than %d bytes", MaxVarintLen)
-		}
-		b := src[i]
+	end := min(len(src), i+MaxVarintLen)
+	for j := i + 1; j < end; j++ {
+		b := src[j]
 		v += uint64(b) << shift
 		if b < 128 {
-			return src[i+1:], v, nil
+			return v, j + 1
 		}
 		shift += 7
 	}
-	return src, 0, errorf(StatusInvalidFrame, src, "truncated varint")
+	return 0, -1
+}
+
+// varintError explains why the varint at the start of src does not decode (the cold path).
+func varintError(src []byte) *Error {
+	switch {
+	case len(src) == 0:
+		return errorf(StatusInvalidFrame, nil, "truncated varint: no bytes left")
+	case len(src) >= MaxVarintLen: // ten bytes, none of them a last byte
+		return errorf(StatusInvalidFrame, src, "varint longer than %d bytes", MaxVarintLen)
+	}
+	return errorf(StatusInvalidFrame, src, "truncated varint")
 }
