@@ -1,0 +1,387 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/codec"
+)
+
+// SnapshotSource gives the blocklist snapshot in force; *blocklist.Manager is one. Snapshot
+// must be cheap (one atomic load): it is called once per batch of NOTIFYs.
+type SnapshotSource interface {
+	Snapshot() *blocklist.Snapshot
+}
+
+// BlocklistConfig names what the blocklist handler reads and writes. Defaults match the
+// HAProxy configurations in scripts/haproxy.
+type BlocklistConfig struct {
+	// Messages are the NOTIFY messages to inspect (default "check-client-ip"). The first of
+	// them present in a NOTIFY that holds an address decides; other messages are ignored.
+	Messages []string
+	// Arg is the argument holding the client address (default "ip"). When a message has
+	// no argument of that name, its first IPV4/IPV6 argument is used.
+	Arg string
+	// Scope of the variables set (default txn).
+	Scope codec.Scope
+	// VarBlocked (default "blocked") is set on every ACK: BOOL true when a deny list matches
+	// and no allow list does. VarList (default "list") is set, only when blocked, to the
+	// name of the first matching deny list (STRING).
+	VarBlocked, VarList string
+	// Metrics receives spoaguard_decisions_total and spoaguard_blocked_total. Default: a
+	// private set.
+	Metrics *metrics.Set
+}
+
+// BlocklistHandler answers each NOTIFY with the blocklist's decision for the client address
+// it carries. A NOTIFY without the configured message, or whose address is NULL, missing or
+// not an address, is answered blocked=false: every ACK carries at least that action, because
+// HAProxy 3.1.x stalls on an empty ACK.
+type BlocklistHandler struct {
+	src        SnapshotSource
+	messages   [][]byte
+	arg        []byte
+	scope      codec.Scope
+	varBlocked string
+	varList    string
+
+	set      *metrics.Set
+	allowed  *metrics.Counter
+	blocked  *metrics.Counter
+	perList  atomic.Pointer[listCounters]
+	maxLists int
+}
+
+// listCounters are the spoaguard_blocked_total counters of one snapshot's lists, by index.
+type listCounters struct {
+	snap *blocklist.Snapshot
+	c    []*metrics.Counter
+}
+
+// NewBlocklistHandler returns a handler that looks addresses up in src's snapshots.
+func NewBlocklistHandler(src SnapshotSource, cfg BlocklistConfig) (*BlocklistHandler, error) {
+	if src == nil {
+		return nil, errors.New("server: nil snapshot source")
+	}
+	if len(cfg.Messages) == 0 {
+		cfg.Messages = []string{"check-client-ip"}
+	}
+	if cfg.Arg == "" {
+		cfg.Arg = "ip"
+	}
+	if cfg.Scope == 0 {
+		cfg.Scope = codec.ScopeTxn
+	}
+	if cfg.VarBlocked == "" {
+		cfg.VarBlocked = "blocked"
+	}
+	if cfg.VarList == "" {
+		cfg.VarList = "list"
+	}
+	if cfg.Scope > codec.ScopeRes {
+		return nil, fmt.Errorf("server: invalid variable scope %d", cfg.Scope)
+	}
+	// HAProxy names the variable "<scope>.<var-prefix>.<name>" and keeps it under 64 bytes;
+	// leave room for the scope and a prefix.
+	for _, v := range []string{cfg.VarBlocked, cfg.VarList} {
+		if len(v) > 40 {
+			return nil, fmt.Errorf("server: variable name %q is too long for HAProxy (keep it under 40 bytes)", v)
+		}
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewSet()
+	}
+	h := &BlocklistHandler{
+		src:        src,
+		arg:        []byte(cfg.Arg),
+		scope:      cfg.Scope,
+		varBlocked: cfg.VarBlocked,
+		varList:    cfg.VarList,
+		set:        cfg.Metrics,
+		allowed:    cfg.Metrics.GetOrCreateCounter(`spoaguard_decisions_total{decision="allowed"}`),
+		blocked:    cfg.Metrics.GetOrCreateCounter(`spoaguard_decisions_total{decision="blocked"}`),
+	}
+	for _, m := range cfg.Messages {
+		h.messages = append(h.messages, []byte(m))
+	}
+	return h, nil
+}
+
+// NewConn implements Handler.
+func (h *BlocklistHandler) NewConn() ConnHandler { return &blocklistConn{h: h} }
+
+// counters returns the per-list counters for snap, creating them the first time a snapshot
+// is seen (once per reload: the hot path only compares a pointer).
+func (h *BlocklistHandler) counters(snap *blocklist.Snapshot) *listCounters {
+	if lc := h.perList.Load(); lc != nil && lc.snap == snap {
+		return lc
+	}
+	lc := &listCounters{snap: snap, c: make([]*metrics.Counter, snap.NumLists())}
+	for i := range lc.c {
+		lc.c[i] = h.set.GetOrCreateCounter(`spoaguard_blocked_total{list="` + string(snap.ListName(i)) + `"}`)
+	}
+	h.perList.Store(lc)
+	return lc
+}
+
+// blocklistConn is one connection's part of the handler: it holds the batch's snapshot and
+// counts decisions in plain integers, published once per batch.
+type blocklistConn struct {
+	h    *BlocklistHandler
+	snap *blocklist.Snapshot
+
+	// The NOTIFY being answered.
+	decided bool
+	result  blocklist.Result
+
+	allowed, blocked int
+	perList          [blocklist.MaxLists]int32
+	anyListed        bool
+}
+
+func (c *blocklistConn) BeginBatch() { c.snap = c.h.src.Snapshot() }
+
+func (c *blocklistConn) HandleMessage(m *codec.Message, ack []byte) []byte {
+	if c.decided || !c.wanted(m.Name) {
+		return ack
+	}
+	var (
+		named, first codec.Value
+		haveNamed    bool
+		haveFirst    bool
+	)
+	args := m.Args()
+	for args.Next() {
+		v := args.Value()
+		if !haveNamed && bytes.Equal(args.Name(), c.h.arg) {
+			named, haveNamed = v, true
+			break
+		}
+		if !haveFirst && (v.Type == codec.TypeIPv4 || v.Type == codec.TypeIPv6) {
+			first, haveFirst = v, true
+		}
+	}
+	v := first
+	if haveNamed {
+		v = named
+	} else if !haveFirst {
+		return ack // no address in this message: a later configured message may have one
+	}
+	c.decided = true
+	c.result = c.lookup(v)
+	return ack
+}
+
+func (c *blocklistConn) wanted(name []byte) bool {
+	for _, m := range c.h.messages {
+		if bytes.Equal(name, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup decides for one argument value. NULL (HAProxy's "no sample"), other types, and
+// strings that are not an address are not blocked.
+func (c *blocklistConn) lookup(v codec.Value) blocklist.Result {
+	switch v.Type {
+	case codec.TypeIPv4, codec.TypeIPv6:
+		return c.snap.Lookup(v.Bytes)
+	case codec.TypeString:
+		var ip [16]byte
+		if n := parseAddrText(v.Bytes, &ip); n != 0 {
+			return c.snap.Lookup(ip[:n])
+		}
+	}
+	return blocklist.Result{Deny: -1}
+}
+
+func (c *blocklistConn) FinishNotify(ack []byte) []byte {
+	r := c.result
+	c.decided, c.result = false, blocklist.Result{}
+	ack = codec.AppendSetVar(ack, c.h.scope, c.h.varBlocked, codec.BoolValue(r.Blocked))
+	if !r.Blocked {
+		c.allowed++
+		return ack
+	}
+	c.blocked++
+	c.perList[r.Deny]++
+	c.anyListed = true
+	return codec.AppendSetVar(ack, c.h.scope, c.h.varList, codec.StringValue(c.snap.ListName(r.Deny)))
+}
+
+func (c *blocklistConn) EndBatch() {
+	if c.allowed != 0 {
+		c.h.allowed.Add(c.allowed)
+		c.allowed = 0
+	}
+	if c.blocked != 0 {
+		c.h.blocked.Add(c.blocked)
+		c.blocked = 0
+	}
+	if c.anyListed {
+		lc := c.h.counters(c.snap)
+		for i, n := range c.perList[:len(lc.c)] {
+			if n != 0 {
+				lc.c[i].Add(int(n))
+				c.perList[i] = 0
+			}
+		}
+		c.anyListed = false
+	}
+	c.snap = nil // let a replaced snapshot be collected while the connection is idle
+}
+
+func (c *blocklistConn) Close() {}
+
+// maxAddrText is longer than any textual address HAProxy can send us (an IPv6 address with
+// an embedded IPv4 part is at most 45 bytes).
+const maxAddrText = 64
+
+// parseAddrText parses an address sent as a STRING, as from req.hdr(x-forwarded-for), into
+// ip, returning its length (4 or 16; 0 if b is not an address). Spaces around it and square
+// brackets are ignored and, when the value is still a comma-separated list, its last element
+// (the one the nearest proxy added) is used, as HAProxy's hdr() does by default. Zones are
+// refused. It accepts exactly what netip.ParseAddr accepts without a zone (FuzzParseAddrText)
+// but never allocates, not even for the error netip would build for bad input, which a
+// client controls.
+func parseAddrText(b []byte, ip *[16]byte) int {
+	if i := bytes.LastIndexByte(b, ','); i >= 0 {
+		b = b[i+1:]
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) >= 2 && b[0] == '[' && b[len(b)-1] == ']' {
+		b = b[1 : len(b)-1]
+	}
+	if len(b) == 0 || len(b) > maxAddrText {
+		return 0
+	}
+	if bytes.IndexByte(b, ':') < 0 { // common case first: X-Forwarded-For mostly holds IPv4
+		if v4, ok := parseIPv4(b); ok {
+			copy(ip[:4], v4[:])
+			return 4
+		}
+		return 0
+	}
+	if parseIPv6(b, ip) {
+		return 16
+	}
+	return 0
+}
+
+// parseIPv4 parses dotted decimal, strictly: four fields, no leading zeros.
+func parseIPv4(s []byte) (ip [4]byte, ok bool) {
+	field, digits, val := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits == 1 && val == 0 { // leading zero
+				return ip, false
+			}
+			val = val*10 + int(c-'0')
+			digits++
+			if val > 255 {
+				return ip, false
+			}
+		case c == '.' && digits > 0 && field < 3:
+			ip[field] = byte(val)
+			field, digits, val = field+1, 0, 0
+		default:
+			return ip, false
+		}
+	}
+	if field != 3 || digits == 0 {
+		return ip, false
+	}
+	ip[3] = byte(val)
+	return ip, true
+}
+
+// parseIPv6 parses RFC 4291 text (with "::" and an optional trailing dotted IPv4 part), the
+// way netip.ParseAddr does.
+func parseIPv6(s []byte, ip *[16]byte) bool {
+	*ip = [16]byte{}
+	ellipsis := -1 // where "::" stands, in bytes of ip
+	if len(s) >= 2 && s[0] == ':' && s[1] == ':' {
+		ellipsis, s = 0, s[2:]
+		if len(s) == 0 {
+			return true
+		}
+	}
+	i := 0
+	for i < 16 {
+		off, acc := 0, 0
+		for ; off < len(s); off++ {
+			c := s[off]
+			var d int
+			switch {
+			case c >= '0' && c <= '9':
+				d = int(c - '0')
+			case c >= 'a' && c <= 'f':
+				d = int(c-'a') + 10
+			case c >= 'A' && c <= 'F':
+				d = int(c-'A') + 10
+			default:
+				goto groupEnd
+			}
+			if off == 4 {
+				return false // more than 4 hex digits
+			}
+			acc = acc<<4 | d
+		}
+	groupEnd:
+		if off == 0 {
+			return false
+		}
+		if off < len(s) && s[off] == '.' { // trailing IPv4 part
+			if (ellipsis < 0 && i != 12) || i+4 > 16 {
+				return false
+			}
+			v4, ok := parseIPv4(s)
+			if !ok {
+				return false
+			}
+			copy(ip[i:], v4[:])
+			i, s = i+4, nil
+			break
+		}
+		ip[i], ip[i+1] = byte(acc>>8), byte(acc)
+		i += 2
+		s = s[off:]
+		if len(s) == 0 {
+			break
+		}
+		if s[0] != ':' || len(s) == 1 {
+			return false
+		}
+		s = s[1:]
+		if s[0] == ':' {
+			if ellipsis >= 0 {
+				return false // a second "::"
+			}
+			ellipsis, s = i, s[1:]
+			if len(s) == 0 {
+				break
+			}
+		}
+	}
+	if len(s) != 0 {
+		return false
+	}
+	if i < 16 {
+		if ellipsis < 0 {
+			return false
+		}
+		n := 16 - i
+		copy(ip[ellipsis+n:], ip[ellipsis:i])
+		clear(ip[ellipsis : ellipsis+n])
+	} else if ellipsis >= 0 {
+		return false // "::" must stand for at least one group
+	}
+	return true
+}
