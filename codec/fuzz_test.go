@@ -1,0 +1,273 @@
+package codec_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spoaguard/spoaguard/codec"
+)
+
+// Fuzz targets, seeded from every captured frame. Their seed corpora (plus any crashers kept
+// under testdata/fuzz/) run in every `go test`; run one at a time with
+//
+//	go test -run='^$' -fuzz=FuzzReadFrame -fuzztime=60s ./codec/
+
+// addCaptures seeds f with every capture: whole frames (and the 15-frame segment) when
+// payloads is false, frame payloads when it is true.
+func addCaptures(f *testing.F, payloads bool) {
+	for _, dir := range captureDirs {
+		files, err := filepath.Glob(filepath.Join("..", "testdata", "spop", dir, "*.hex"))
+		if err != nil || len(files) == 0 {
+			f.Fatalf("no captures in %s: %v", dir, err)
+		}
+		for _, file := range files {
+			src := loadHex(f, dir, filepath.Base(file))
+			if !payloads {
+				f.Add(src)
+				continue
+			}
+			for len(src) > 0 {
+				fr, n, err := codec.ReadFrame(src, codec.DefaultMaxFrameSize)
+				if err != nil || n == 0 {
+					f.Fatalf("%s: %v", file, err)
+				}
+				f.Add(fr.Payload)
+				src = src[n:]
+			}
+		}
+	}
+}
+
+// checkError requires err to be nil or a *codec.Error carrying a status HAProxy defines.
+func checkError(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	var e *codec.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v is a %T, want *codec.Error", err, err)
+	}
+	if e.Status != codec.StatusInvalidFrame && e.Status != codec.StatusFrameTooBig {
+		t.Fatalf("error %v has status %d", err, e.Status)
+	}
+	if len(e.Bytes) > 32 || !strings.HasPrefix(e.Error(), "spop: ") {
+		t.Fatalf("error %q keeps %d bytes", e.Error(), len(e.Bytes))
+	}
+}
+
+// FuzzReadFrame: reading any bytes as a stream never panics; every frame returned lies inside
+// the input, re-encodes to the same bytes, and the same stream fed in two pieces yields the
+// same frames.
+func FuzzReadFrame(f *testing.F) {
+	addCaptures(f, false)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		const max = 1024
+		rest := src
+		var frames []codec.Frame
+		for len(rest) > 0 && len(frames) < 1000 {
+			fr, n, err := codec.ReadFrame(rest, max)
+			checkError(t, err)
+			if err != nil || n == 0 {
+				break
+			}
+			if n < codec.LengthSize+codec.MinFrameLength || n > len(rest) || n > codec.LengthSize+max {
+				t.Fatalf("frame of %d bytes from %d", n, len(rest))
+			}
+			if !fr.Type.Known() {
+				t.Fatalf("unknown type %s returned", fr.Type)
+			}
+			re, start := codec.BeginFrame(nil, fr.Type, fr.Flags, fr.StreamID, fr.FrameID)
+			re = codec.FinishFrame(append(re, fr.Payload...), start)
+			// Re-encoding is canonical; the input may use a longer varint for an id (HAProxy's
+			// encoding has one form per value up to 2^64, so only an overflowing one differs).
+			if !bytes.Equal(re, rest[:n]) {
+				if _, _, err := codec.ReadFrame(re, max); err != nil {
+					t.Fatalf("re-encoded frame % x does not read back: %v", re, err)
+				}
+			}
+			frames = append(frames, fr)
+			rest = rest[n:]
+		}
+		// The same bytes split at every tenth position still give the same first frame.
+		if len(frames) > 0 {
+			for cut := 0; cut < len(src); cut += 10 {
+				fr, n, err := codec.ReadFrame(src[:cut], max)
+				if err != nil {
+					t.Fatalf("prefix of %d bytes: %v, but the whole input reads", cut, err)
+				}
+				if n != 0 && (fr.StreamID != frames[0].StreamID || !bytes.Equal(fr.Payload, frames[0].Payload)) {
+					t.Fatalf("prefix of %d bytes gives another frame", cut)
+				}
+			}
+		}
+	})
+}
+
+// FuzzVarint: decoding never panics, and what decodes without overflow re-encodes to the bytes
+// it was read from; every value round-trips.
+func FuzzVarint(f *testing.F) {
+	for _, c := range loadVarintCases(f) {
+		f.Add(h(c.Hex))
+	}
+	f.Add(h("ff f0 fe fe fe fe fe fe fe fe 0e"))
+	f.Add(h("f0"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, src []byte) {
+		tail, v, err := codec.ReadVarint(src)
+		checkError(t, err)
+		if err != nil {
+			if len(src) > 0 && src[0] < 240 {
+				t.Fatalf("% x: a byte below 240 is a whole varint, got %v", src, err)
+			}
+			return
+		}
+		used := src[:len(src)-len(tail)]
+		if len(used) > codec.MaxVarintLen {
+			t.Fatalf("% x: used %d bytes", src, len(used))
+		}
+		re := codec.AppendVarint(nil, v)
+		if _, back, err := codec.ReadVarint(re); err != nil || back != v {
+			t.Fatalf("%d re-encoded as % x reads %d, %v", v, re, back, err)
+		}
+		if len(used) < codec.MaxVarintLen && !bytes.Equal(re, used) {
+			t.Fatalf("% x decodes to %d, which encodes as % x", used, v, re)
+		}
+	})
+}
+
+// FuzzMessages: iterating any NOTIFY payload never panics; a payload that iterates without
+// error re-encodes to the same bytes, so nothing was skipped or misread.
+func FuzzMessages(f *testing.F) {
+	addCaptures(f, true)
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var re []byte
+		msgs := codec.NewMessageIterator(payload)
+		for msgs.Next() {
+			m := msgs.Message()
+			if m.NumArgs < 0 || m.NumArgs > 255 {
+				t.Fatalf("NumArgs %d", m.NumArgs)
+			}
+			re = codec.AppendMessage(re, string(m.Name), uint8(m.NumArgs))
+			args := m.Args()
+			n := 0
+			for args.Next() {
+				n++
+				re = codec.AppendArg(re, string(args.Name()), args.Value())
+			}
+			if n != m.NumArgs {
+				t.Fatalf("message %q: iterated %d arguments of %d", m.Name, n, m.NumArgs)
+			}
+		}
+		checkError(t, msgs.Err())
+		if msgs.Err() == nil {
+			checkCanonical(t, payload, re, messagesErr(hexOf(re)))
+		}
+	})
+}
+
+// FuzzKV: iterating any KV list, parsing it as a HELLO or a DISCONNECT and iterating it as an
+// action list never panics, and a clean KV list re-encodes to the same bytes.
+func FuzzKV(f *testing.F) {
+	addCaptures(f, true)
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var re []byte
+		it := codec.NewKVIterator(payload)
+		for it.Next() {
+			re = codec.AppendValue(codec.AppendName(re, string(it.Key())), it.Value())
+		}
+		checkError(t, it.Err())
+		if it.Err() == nil {
+			checkCanonical(t, payload, re, kvErr(hexOf(re)))
+		}
+		_, err := codec.ParseHello(payload)
+		checkError(t, err)
+		_, err = codec.ParseDisconnect(payload)
+		checkError(t, err)
+
+		acts := codec.NewActionIterator(payload)
+		re = re[:0]
+		for acts.Next() {
+			a := acts.Action()
+			if a.Scope > codec.ScopeRes {
+				t.Fatalf("scope %d accepted", a.Scope)
+			}
+			if a.Type == codec.ActionSetVar {
+				re = codec.AppendSetVar(re, a.Scope, string(a.Name), a.Value)
+			} else {
+				re = codec.AppendUnsetVar(re, a.Scope, string(a.Name))
+			}
+		}
+		checkError(t, acts.Err())
+		if acts.Err() == nil {
+			checkCanonical(t, payload, re, actionsErr(hexOf(re)))
+		}
+	})
+}
+
+// checkCanonical compares a re-encoding with its input. They may differ only where the input
+// was not in the form our encoders write (a BOOL or another type with a flags nibble, an
+// overflowing varint); then the re-encoding must itself decode.
+func checkCanonical(t *testing.T, in, re []byte, decode func() error) {
+	t.Helper()
+	if bytes.Equal(in, re) || len(in) == 0 && len(re) == 0 {
+		return
+	}
+	if len(re) > len(in) {
+		t.Fatalf("input\n% x\nre-encodes longer as\n% x", in, re)
+	}
+	if err := decode(); err != nil {
+		t.Fatalf("re-encoding % x does not decode: %v", re, err)
+	}
+}
+
+func hexOf(b []byte) string { return hex.EncodeToString(b) }
+
+// FuzzValue: any typed value decodes without panicking, and what decodes re-encodes into a
+// value that decodes to the same thing.
+func FuzzValue(f *testing.F) {
+	addCaptures(f, true) // payloads hold values at many offsets; the fuzzer slides into them
+	for _, s := range []string{"00", "11", "31", "02 ff f0 fe fe fe fe fe fe fe 0e", "06 7f 00 00 01", "07 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 01", "08 03 47 45 54", "09 00", "0a", "05 fc f0 06"} {
+		f.Add(h(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		tail, v, err := codec.ReadValue(src)
+		checkError(t, err)
+		if err != nil {
+			return
+		}
+		if len(tail) > len(src) {
+			t.Fatal("tail longer than the input")
+		}
+		_ = v.String()
+		if _, ok := v.Addr(); ok != (v.Type == codec.TypeIPv4 || v.Type == codec.TypeIPv6) {
+			t.Fatalf("%v: Addr ok=%v", v, ok)
+		}
+		re := codec.AppendValue(nil, v)
+		rtail, back, err := codec.ReadValue(re)
+		if err != nil || len(rtail) != 0 || !sameValue(back, v) {
+			t.Fatalf("%v re-encoded as % x reads %v, %v", v, re, back, err)
+		}
+	})
+}
+
+// TestFuzzCorpusIsKept makes sure crashers kept under testdata/fuzz are found by go test.
+func TestFuzzCorpusIsKept(t *testing.T) {
+	entries, err := os.ReadDir(filepath.Join("testdata", "fuzz"))
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skip("no crashers kept")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "Fuzz") {
+			t.Errorf("testdata/fuzz/%s is not a fuzz target's corpus", e.Name())
+		}
+	}
+}
