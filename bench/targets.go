@@ -200,22 +200,25 @@ func Mix(listed, clean []Target, n int, listedShare float64) []Target {
 	if len(listed) == 0 && len(clean) == 0 {
 		return nil
 	}
-	if len(clean) == 0 {
+	switch {
+	case len(clean) == 0:
 		listedShare = 1
+	case len(listed) == 0:
+		listedShare = 0
 	}
 	ts := make([]Target, 0, n)
-	var acc float64
+	// Target i is listed when the running count of listed targets, share·(i+1) rounded down,
+	// steps up at i (with a little slack for float rounding: 0.1·10 must give 1).
+	listedBy := func(i int) int { return int(float64(i)*listedShare + 1e-9) }
 	li, ci := 0, 0
-	for len(ts) < n {
-		acc += listedShare
-		if acc >= 1 && len(listed) > 0 {
-			acc--
+	for i := range n {
+		if listedBy(i+1) > listedBy(i) {
 			ts = append(ts, listed[li%len(listed)])
 			li++
-			continue
+		} else {
+			ts = append(ts, clean[ci%len(clean)])
+			ci++
 		}
-		ts = append(ts, clean[ci%len(clean)])
-		ci++
 	}
 	return ts
 }
