@@ -161,24 +161,34 @@ func allowAck(dst []byte, f codec.Frame) []byte {
 	return codec.FinishFrame(codec.AppendSetVar(dst, codec.ScopeTxn, "blocked", codec.BoolValue(false)), start)
 }
 
-// An agent that never answers one NOTIFY in 50: those are counted missing and fail the run.
-func TestRunCountsMissingACKs(t *testing.T) {
-	addr := fakeAgent(t, func(c net.Conn) {
+// pipeliningAgent handshakes, answers HAPROXY-DISCONNECT, and hands the n-th NOTIFY (from 1)
+// to notify, which writes its answer and says whether to go on.
+func pipeliningAgent(t *testing.T, notify func(c net.Conn, n int, f codec.Frame) bool) string {
+	return fakeAgent(t, func(c net.Conn) {
 		n := 0
 		frames(c, func(f codec.Frame) bool {
 			switch f.Type {
 			case codec.FrameHAProxyHello:
 				c.Write(agentHello("pipelining"))
 			case codec.FrameNotify:
-				if n++; n%50 != 0 {
-					c.Write(allowAck(nil, f))
-				}
+				n++
+				return notify(c, n, f)
 			case codec.FrameHAProxyDisconnect:
 				c.Write(codec.AppendAgentDisconnect(nil, codec.StatusNormal, ""))
 				return false
 			}
 			return true
 		})
+	})
+}
+
+// An agent that never answers one NOTIFY in 50: those are counted missing and fail the run.
+func TestRunCountsMissingACKs(t *testing.T) {
+	addr := pipeliningAgent(t, func(c net.Conn, n int, f codec.Frame) bool {
+		if n%50 != 0 {
+			c.Write(allowAck(nil, f))
+		}
+		return true
 	})
 	cfg := shortRun(addr, bench.CleanTargets(10, 0, 1))
 	cfg.AckTimeout = 100 * time.Millisecond
@@ -191,21 +201,13 @@ func TestRunCountsMissingACKs(t *testing.T) {
 // An agent that closes in the middle of the run: the connection is reported as lost, and
 // what it had in flight is missing.
 func TestRunReportsDisconnectsDuringTheRun(t *testing.T) {
-	addr := fakeAgent(t, func(c net.Conn) {
-		n := 0
-		frames(c, func(f codec.Frame) bool {
-			switch f.Type {
-			case codec.FrameHAProxyHello:
-				c.Write(agentHello("pipelining"))
-			case codec.FrameNotify:
-				if n++; n == 100 {
-					c.Write(codec.AppendAgentDisconnect(nil, codec.StatusResourceAllocation, ""))
-					return false
-				}
-				c.Write(allowAck(nil, f))
-			}
-			return true
-		})
+	addr := pipeliningAgent(t, func(c net.Conn, n int, f codec.Frame) bool {
+		if n == 100 {
+			c.Write(codec.AppendAgentDisconnect(nil, codec.StatusResourceAllocation, ""))
+			return false
+		}
+		c.Write(allowAck(nil, f))
+		return true
 	})
 	rep, err := bench.Run(context.Background(), shortRun(addr, bench.CleanTargets(10, 0, 1)))
 	if err == nil || rep == nil {
