@@ -73,6 +73,11 @@ const (
 	// MinFrameLength is the smallest valid value of the length prefix: type, flags and two
 	// one-byte ids.
 	MinFrameLength = 1 + 4 + 1 + 1
+	// MaxHeaderLength is the largest header a frame can have: type, flags and two 10-byte ids.
+	// HAProxy 3.1+ checks max-frame-size against the payload alone (LENGTH minus the header,
+	// SPEC.md §1), so it may send a frame whose LENGTH exceeds the negotiated size by up to
+	// this much; a reader should allow negotiated + MaxHeaderLength.
+	MaxHeaderLength = 1 + 4 + 2*MaxVarintLen
 	// MinMaxFrameSize is the smallest max-frame-size HAProxy accepts in a handshake.
 	MinMaxFrameSize = 256
 	// DefaultMaxFrameSize is what HAProxy announces with the default tune.bufsize (16384 - 4).
@@ -102,7 +107,8 @@ func (f *Frame) Abort() bool { return f.Flags&FlagAbort != 0 }
 // It returns the frame and n, the bytes it occupies including the length prefix. When src does
 // not yet hold a whole frame, ReadFrame returns n == 0 and a nil error: read more and call
 // again. The length prefix is checked against maxFrameSize before anything else, so a hostile
-// length is refused from its first 4 bytes instead of being buffered for.
+// length is refused from its first 4 bytes instead of being buffered for. maxFrameSize bounds
+// LENGTH, header included; see MaxHeaderLength for the slack HAProxy 3.1+ needs.
 //
 // The frame's Payload aliases src. Nothing is copied or allocated.
 func ReadFrame(src []byte, maxFrameSize uint32) (f Frame, n int, err error) {

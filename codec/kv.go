@@ -66,9 +66,12 @@ func ParseHello(payload []byte) (h Hello, err error) {
 			if !v.Type.IsInt() {
 				return h, errorf(StatusInvalidFrame, k, "max-frame-size is %s, want an integer", v.Type)
 			}
-			if v.Uint > 1<<32-1 {
+			switch signed := v.Type == TypeInt32 || v.Type == TypeInt64; {
+			case signed && v.Int() < 0: // not a size at all: read as absent, not as 4 GB
+				h.MaxFrameSize = 0
+			case v.Uint > 1<<32-1:
 				h.MaxFrameSize = 1<<32 - 1
-			} else {
+			default:
 				h.MaxFrameSize = uint32(v.Uint)
 			}
 		case "capabilities":
