@@ -32,6 +32,11 @@ type Config struct {
 	Duration time.Duration // the measured window (required, at most MaxDuration)
 	MaxACKs  uint64        // optional: end the measured window after this many ACKs
 
+	// Rate, when > 0, paces the NOTIFYs to this many per second in total (spread evenly over
+	// the connections, still at most InFlight in flight each): latency at a chosen share of
+	// peak throughput rather than at saturation.
+	Rate float64
+
 	DialTimeout time.Duration // connect + handshake, per connection (default 5s)
 	AckTimeout  time.Duration // a NOTIFY un-ACKed this long is missing (default 2s)
 
@@ -79,6 +84,8 @@ func (c *Config) defaults() error {
 		return errors.New("bench: no target addresses")
 	case c.Duration <= 0 || c.Duration > MaxDuration:
 		return fmt.Errorf("bench: duration %s, want (0, %s]", c.Duration, MaxDuration)
+	case c.Rate < 0:
+		return fmt.Errorf("bench: rate %.0f/s", c.Rate)
 	case c.Warmup < 0 || c.Warmup > MaxDuration:
 		return fmt.Errorf("bench: warm-up %s, want [0, %s]", c.Warmup, MaxDuration)
 	}
@@ -130,6 +137,28 @@ type conn struct {
 	disconnect string
 	early      bool // the agent ended the connection before the run stopped
 	err        error
+	// With a rate: the interval between two NOTIFYs of this connection, and when the next
+	// one is due.
+	interval time.Duration
+	nextDue  time.Duration
+}
+
+// due returns how many NOTIFYs the connection may send at now, at most n: all of them
+// without a rate, else those whose time has come. A connection that fell behind (its
+// pipeline was full) does not catch up in a burst.
+func (c *conn) due(n int, now time.Duration) int {
+	if c.interval == 0 || n <= 0 {
+		return n
+	}
+	if now < c.nextDue {
+		return 0
+	}
+	k := min(n, int((now-c.nextDue)/c.interval)+1)
+	c.nextDue += time.Duration(k) * c.interval
+	if c.nextDue < now-c.interval {
+		c.nextDue = now
+	}
+	return k
 }
 
 // Run connects, drives the load and returns the report. The error is non-nil when the run
@@ -320,7 +349,13 @@ func (c *conn) loop() {
 	r, s := c.r, c.s
 	cfg := r.cfg
 	now := r.now()
-	c.out = s.appendNotifies(c.out[:0], cfg.InFlight, now)
+	if cfg.Rate > 0 {
+		c.interval = time.Duration(float64(cfg.Conns) / cfg.Rate * float64(time.Second))
+		c.interval = max(c.interval, 1)
+		// Stagger the connections over one interval so their sends do not coincide.
+		c.nextDue = now + c.interval*time.Duration(c.id)/time.Duration(cfg.Conns)
+	}
+	c.out = s.appendNotifies(c.out[:0], c.due(cfg.InFlight, now), now)
 	var deadlineSet time.Duration
 	refresh := cfg.AckTimeout / 4
 	if err := c.nc.SetDeadline(r.start.Add(now + cfg.AckTimeout)); err != nil {
@@ -337,6 +372,18 @@ func (c *conn) loop() {
 		if phase == phaseStop && s.waiting == 0 {
 			c.disconnect = c.close()
 			return
+		}
+		if s.waiting == 0 && phase != phaseStop && c.interval > 0 && r.now() < c.nextDue {
+			// Paced and nothing in flight: no ACK will wake a read, so sleep until the next
+			// NOTIFY is due (time.Sleep does not allocate).
+			time.Sleep(c.nextDue - r.now())
+			now = r.now()
+			c.out = s.appendNotifies(c.out[:0], c.due(cfg.InFlight, now), now)
+			if _, err := c.nc.Write(c.out); err != nil {
+				c.end(err)
+				return
+			}
+			continue
 		}
 		if c.filled == len(c.in) { // cannot happen with frames ≤ mfs; never spin on it
 			c.end(errors.New("read buffer full of an incomplete frame"))
@@ -375,7 +422,7 @@ func (c *conn) loop() {
 			deadlineSet = now
 		}
 		if phase != phaseStop {
-			c.out = s.appendNotifies(c.out[:0], cfg.InFlight-s.waiting, now)
+			c.out = s.appendNotifies(c.out[:0], c.due(cfg.InFlight-s.waiting, now), now)
 			if len(c.out) > 0 {
 				if _, err := c.nc.Write(c.out); err != nil {
 					c.end(err)

@@ -272,3 +272,17 @@ func TestConfigIsValidated(t *testing.T) {
 		}
 	}
 }
+
+// A paced run sends at about the asked rate, far below what the agent could take.
+func TestRunPacesToTheRate(t *testing.T) {
+	cfg := shortRun(startNullAgent(t), bench.CleanTargets(100, 0, 1))
+	cfg.Rate, cfg.Duration = 2000, 500*time.Millisecond
+	rep, err := bench.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Generous bounds: the machine is shared, and pacing only ever sends late, never early.
+	if rep.ACKsPerSec > 2400 || rep.ACKsPerSec < 500 {
+		t.Errorf("paced at 2000/s, measured %.0f/s", rep.ACKsPerSec)
+	}
+}

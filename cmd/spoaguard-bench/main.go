@@ -96,6 +96,7 @@ lines) or are generated: -gen N addresses outside every synthetic list (all allo
 	warmup := fs.Duration("warmup", 2*time.Second, "load before the measured window")
 	duration := fs.Duration("duration", 10*time.Second, "measured window (at most 1h)")
 	maxACKs := fs.Uint64("acks", 0, "end the measured window after this many ACKs (0: no count bound)")
+	rate := fs.Float64("rate", 0, "pace NOTIFYs to this many per second in total (0: as fast as the agent answers)")
 	ackTimeout := fs.Duration("ack-timeout", 2*time.Second, "a NOTIFY un-ACKed this long is missing")
 	dialTimeout := fs.Duration("dial-timeout", 5*time.Second, "connect + handshake timeout per connection")
 	agentPID := fs.Int("agent-pid", 0, "agent `pid`: CPU time per ACK from /proc/PID/stat")
@@ -142,7 +143,7 @@ lines) or are generated: -gen N addresses outside every synthetic list (all allo
 		Message: *message, Arg: *arg,
 		Check:  bench.Check{Scope: codec.ScopeTxn, VarBlocked: *varBlocked, VarList: *varList, ListName: *listName},
 		Warmup: *warmup, Duration: *duration, MaxACKs: *maxACKs,
-		AckTimeout: *ackTimeout, DialTimeout: *dialTimeout,
+		Rate: *rate, AckTimeout: *ackTimeout, DialTimeout: *dialTimeout,
 		AgentPID: *agentPID, AgentMetrics: *agentMetrics,
 	})
 	if rep == nil {
