@@ -12,7 +12,9 @@ import (
 )
 
 // staticSource serves a snapshot that tests can swap.
-type staticSource struct{ p atomic.Pointer[blocklist.Snapshot] }
+type staticSource struct {
+	p atomic.Pointer[blocklist.Snapshot]
+}
 
 func (s *staticSource) Snapshot() *blocklist.Snapshot { return s.p.Load() }
 

@@ -41,8 +41,9 @@ var reassemblyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); ret
 type session struct {
 	cfg   *sessionConfig
 	state state
-	// maxFrame is the limit on inbound frames: our maximum until the HELLO, then the
-	// negotiated max-frame-size.
+	// maxFrame is the limit on the LENGTH of inbound frames: our maximum until the HELLO,
+	// then the negotiated max-frame-size, each plus codec.MaxHeaderLength because HAProxy
+	// 3.1+ applies max-frame-size to the payload alone (SPEC.md §1).
 	maxFrame uint32
 	h        ConnHandler // nil until the HELLO is accepted
 
@@ -64,7 +65,7 @@ type session struct {
 }
 
 func newSession(cfg *sessionConfig) *session {
-	return &session{cfg: cfg, maxFrame: cfg.maxFrameSize}
+	return &session{cfg: cfg, maxFrame: cfg.maxFrameSize + codec.MaxHeaderLength}
 }
 
 // handle processes every complete frame at the start of in and appends what must be sent to
@@ -163,7 +164,7 @@ func (s *session) hello(f *codec.Frame, out []byte) []byte {
 		return s.fail(out, protoErr(codec.StatusBadMaxFrameSize,
 			"HAProxy's max-frame-size %d is below the minimum %d", h.MaxFrameSize, codec.MinMaxFrameSize))
 	}
-	s.maxFrame = mfs
+	s.maxFrame = mfs + codec.MaxHeaderLength
 	out = codec.AppendAgentHello(out, codec.AgentHello{Version: "2.0", MaxFrameSize: mfs, Capabilities: s.cfg.capabilities})
 	if h.Healthcheck {
 		// `option spop-check`: the answer is the whole check.

@@ -53,7 +53,7 @@ func TestHelloAnswered(t *testing.T) {
 			if v := h.kv["capabilities"]; string(v.Bytes) != "pipelining,fragmentation" {
 				t.Errorf("capabilities %v", v)
 			}
-			if s.state != stateReady || s.maxFrame != 16380 {
+			if s.state != stateReady || s.maxFrame != 16380+codec.MaxHeaderLength {
 				t.Errorf("state %s maxFrame %d", s.state, s.maxFrame)
 			}
 		})
@@ -64,7 +64,7 @@ func TestHelloNegotiatesSmallerFrameSize(t *testing.T) {
 	cfg := testSessionConfig()
 	cfg.maxFrameSize = 1024
 	out, _, _, s := run(t, cfg, v26(t, "01_"))
-	if v := out[0].kv["max-frame-size"]; v.Uint != 1024 || s.maxFrame != 1024 {
+	if v := out[0].kv["max-frame-size"]; v.Uint != 1024 || s.maxFrame != 1024+codec.MaxHeaderLength {
 		t.Fatalf("max-frame-size %v / %d, want min(16380, 1024)", v, s.maxFrame)
 	}
 	// HAProxy's smaller value wins too.
@@ -223,7 +223,7 @@ func frameWith(t codec.FrameType, flags codec.Flags, sid, fid uint64, payload []
 
 func TestBadInputEndsWithStatus(t *testing.T) {
 	hello := v26(t, "01_")
-	bigLen := []byte{0, 0, 0x40, 0, 3, 0, 0, 0, 1} // length 16384 > 16380
+	bigLen := []byte{0, 0, 0x40, 0x1a, 3, 0, 0, 0, 1} // length 16410 > 16380 + MaxHeaderLength
 	small := codec.AppendHAProxyHello(nil, codec.Hello{SupportedVersions: []byte("2.0"), MaxFrameSize: 100})
 	v1 := codec.AppendHAProxyHello(nil, codec.Hello{SupportedVersions: []byte("1.0"), MaxFrameSize: 16380})
 	noVersion := frameWith(codec.FrameHAProxyHello, codec.FlagFin, 0, 0, nil)
