@@ -24,14 +24,18 @@ type Latency struct {
 // Report is the outcome of a Run. Counts cover the whole run (warm-up and drain included);
 // rates, latencies, CPU and allocations cover the measured window only.
 type Report struct {
-	Agent    string        `json:"agent"`
-	Label    string        `json:"label,omitempty"`
-	Conns    int           `json:"conns"`
-	InFlight int           `json:"in_flight"`
-	IDStyle  string        `json:"id_style"`
-	Targets  int           `json:"targets"`
-	Warmup   time.Duration `json:"warmup_ns"`
-	Duration time.Duration `json:"duration_ns"` // the measured window
+	Agent string `json:"agent"`
+	// AgentName and Cell are set by the caller to tie runs together: the same cell (a load
+	// shape) run against several agents makes one row of a Table.
+	AgentName string        `json:"agent_name,omitempty"`
+	Cell      string        `json:"cell,omitempty"`
+	Label     string        `json:"label,omitempty"`
+	Conns     int           `json:"conns"`
+	InFlight  int           `json:"in_flight"`
+	IDStyle   string        `json:"id_style"`
+	Targets   int           `json:"targets"`
+	Warmup    time.Duration `json:"warmup_ns"`
+	Duration  time.Duration `json:"duration_ns"` // the measured window
 
 	ACKs       uint64   `json:"acks"` // in the measured window
 	ACKsPerSec float64  `json:"acks_per_sec"`

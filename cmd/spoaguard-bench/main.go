@@ -1,10 +1,11 @@
 // Command spoaguard-bench is spoaguard's benchmark tool: an SPOP load generator that plays
 // HAProxy (run), the do-nothing agent spoaguard is measured against (null-agent), and the
-// generator of the synthetic blocklist (gen-list).
+// generator of the synthetic blocklist (gen-list), and a table of results (table).
 //
 //	spoaguard-bench run -addr 127.0.0.1:12345 -conns 8 -inflight 20 -duration 10s
 //	spoaguard-bench null-agent -listen 127.0.0.1:12346
 //	spoaguard-bench gen-list -n 2000000 -o list.txt -targets targets.txt
+//	spoaguard-bench table -ceiling null reports/*.json
 //
 // Each subcommand documents its flags with -h. run exits 1 when the run failed (any wrong,
 // unexpected or missing ACK, or a connection lost), 2 on a usage error.
@@ -34,6 +35,7 @@ commands:
   run         drive an SPOP agent like HAProxy and report ACK/s, latency and errors
   null-agent  serve the do-nothing agent (handshake + canned ACK), the throughput ceiling
   gen-list    write a synthetic blocklist and a targets file that matches it
+  table       print a Markdown table comparing agents from run -json reports
 
 "spoaguard-bench <command> -h" lists the command's flags.
 `
@@ -51,6 +53,8 @@ func main() {
 		err = nullAgentCmd(os.Args[2:])
 	case "gen-list":
 		err = genListCmd(os.Args[2:])
+	case "table":
+		err = tableCmd(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -103,6 +107,8 @@ lines) or are generated: -gen N addresses outside every synthetic list (all allo
 	agentMetrics := fs.String("agent-metrics", "", "agent Prometheus `url`: allocations per ACK from go_memstats_mallocs_total")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this `file` (- for stdout)")
 	label := fs.String("label", "", "label printed with the report")
+	agentName := fs.String("agent-name", "", "name of the agent under test, for table (e.g. null, spoaguard)")
+	cell := fs.String("cell", "", "name of the load shape, for table: runs of one cell form one row")
 	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this `file`")
 	fs.Parse(args)
 
@@ -149,7 +155,7 @@ lines) or are generated: -gen N addresses outside every synthetic list (all allo
 	if rep == nil {
 		return runErr
 	}
-	rep.Label = *label
+	rep.Label, rep.AgentName, rep.Cell = *label, *agentName, *cell
 	rep.WriteText(os.Stdout)
 	if *jsonOut != "" {
 		w := os.Stdout
@@ -256,4 +262,22 @@ The same flags always give the same files.`)
 		return err
 	}
 	return tf.Close()
+}
+
+func tableCmd(args []string) error {
+	fs := newFlagSet("table FILE...", `Reads reports written by "run -json" and prints one Markdown row per -cell, with the
+agents of that cell side by side: ACK/s, p50/p99, CPU per ACK, and for each agent but
+the ceiling its share of the ceiling's ACK/s, its CPU per ACK as a multiple of the
+ceiling's, and its allocations per ACK.`)
+	ceiling := fs.String("ceiling", "null", "agent-name the others are quoted against")
+	fs.Parse(args)
+	if fs.NArg() == 0 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	reps, err := bench.ReadReports(fs.Args())
+	if err != nil {
+		return err
+	}
+	return bench.WriteTable(os.Stdout, reps, *ceiling)
 }
