@@ -252,6 +252,8 @@ func benchDataset(b *testing.B, d dataset, families []bool) {
 
 func BenchmarkRealFeeds(b *testing.B) { benchDataset(b, realFeeds(b), []bool{false, true}) }
 
-func BenchmarkSynthetic2Mv4(b *testing.B) { benchDataset(b, synthetic(2_000_000, false), []bool{false}) }
+func BenchmarkSynthetic2Mv4(b *testing.B) {
+	benchDataset(b, synthetic(2_000_000, false), []bool{false})
+}
 
 func BenchmarkSynthetic2Mv6(b *testing.B) { benchDataset(b, synthetic(2_000_000, true), []bool{true}) }
