@@ -1,0 +1,243 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/server"
+)
+
+// options is the parsed command line.
+type options struct {
+	listen         []string
+	sources        []blocklist.Source
+	messages       []string
+	arg            string
+	scope          codec.Scope
+	varBlocked     string
+	varList        string
+	reloadInterval time.Duration
+	metricsAddr    string
+	maxFrameSize   uint
+	pipelining     bool
+	fragmentation  bool
+	loops          int
+	maxConns       int
+	helloTimeout   time.Duration
+	maxQueued      int
+	maxReassembly  int
+	shutdownTime   time.Duration
+	logLevel       slog.Level
+	logJSON        bool
+}
+
+const usageHead = `spoaguard: an HAProxy SPOE agent that blocks client addresses found in blocklists.
+
+HAProxy sends a NOTIFY with the client address for every request; spoaguard answers with
+set-var actions: <scope>.<var-prefix>.<var-blocked> (bool, always set) and, when blocked,
+<scope>.<var-prefix>.<var-list> (the name of the first matching deny list). A NOTIFY without
+the configured message or address is answered blocked=false.
+
+Usage:
+  spoaguard -listen 127.0.0.1:12345 -deny NAME=PATH[,OPTIONS] [-allow NAME=PATH[,OPTIONS]] [flags]
+
+List options (comma-separated after PATH):
+  format=FMT        auto (default), plain, netset, spamhaus-drop, spamhaus-json, ipsum,
+                    range, ipset-save
+  min-count=N       ipsum: keep addresses listed by at least N lists
+  min-prefix-v4=N   refuse IPv4 prefixes shorter than /N (default 8)
+  min-prefix-v6=N   refuse IPv6 prefixes shorter than /N (default 16)
+  allow-short       accept prefixes of any length in this list
+
+Signals: SIGHUP reloads every list now; SIGTERM/SIGINT answer in-flight NOTIFYs, send
+AGENT-DISCONNECT (status 0) to every connection and exit.
+
+Flags:
+`
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// parseFlags parses args (without the program name). Errors name the flag at fault.
+func parseFlags(args []string, out io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("spoaguard", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprint(out, usageHead)
+		fs.PrintDefaults()
+	}
+	var listen, deny, allow, messages multiFlag
+	var scope, logLevel, logFormat string
+	fs.Var(&listen, "listen", "`address` to accept HAProxy on: IP:port, [IPv6]:port or unix:/path; repeatable (default 127.0.0.1:12345)")
+	fs.Var(&deny, "deny", "deny list `NAME=PATH[,OPTIONS]`; repeatable; the first matching deny list names the block")
+	fs.Var(&allow, "allow", "allow list `NAME=PATH[,OPTIONS]`; repeatable; an address on an allow list is never blocked")
+	fs.Var(&messages, "message", "SPOE `message` name carrying the client address; repeatable or comma-separated (default check-client-ip)")
+	fs.StringVar(&o.arg, "arg", "ip", "message `argument` holding the client address (IPV4/IPV6, or a STRING such as req.hdr(x-forwarded-for)); if absent, the first address argument is used")
+	fs.StringVar(&scope, "scope", "txn", "`scope` of the variables set: proc, sess, txn, req or res")
+	fs.StringVar(&o.varBlocked, "var-blocked", "blocked", "`name` of the bool variable set on every ACK")
+	fs.StringVar(&o.varList, "var-list", "list", "`name` of the string variable holding the matching deny list")
+	fs.DurationVar(&o.reloadInterval, "reload-interval", 5*time.Second, "how often list files are checked for changes")
+	fs.StringVar(&o.metricsAddr, "metrics", "127.0.0.1:9100", "`address` of the HTTP listener serving /metrics (Prometheus text) and /healthz; \"\" disables it")
+	fs.UintVar(&o.maxFrameSize, "max-frame-size", codec.DefaultMaxFrameSize, "largest SPOP frame accepted; the handshake answers min(HAProxy's, this), at least 256")
+	fs.BoolVar(&o.pipelining, "pipelining", true, "announce the pipelining capability (many NOTIFYs in flight per connection)")
+	fs.BoolVar(&o.fragmentation, "fragmentation", true, "announce the fragmentation capability and reassemble fragmented NOTIFYs (HAProxy 2.6)")
+	fs.IntVar(&o.loops, "loops", 0, "event loops; 0 = GOMAXPROCS")
+	fs.IntVar(&o.maxConns, "max-conns", server.DefaultMaxConns, "most HAProxy connections open at once")
+	fs.DurationVar(&o.helloTimeout, "hello-timeout", server.DefaultHelloTimeout, "close a connection that has not sent its HELLO within this time")
+	fs.IntVar(&o.maxQueued, "max-queued-output", server.DefaultMaxQueuedOutput, "`bytes` of ACKs queued for a peer that does not read before its input is paused")
+	fs.IntVar(&o.maxReassembly, "max-reassembly", server.DefaultMaxReassembly, "largest reassembled fragmented NOTIFY, in `bytes`")
+	fs.DurationVar(&o.shutdownTime, "shutdown-timeout", 5*time.Second, "longest graceful shutdown after SIGTERM/SIGINT")
+	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&logFormat, "log-format", "text", "log `format`: text or json")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+
+	o.listen = listen
+	if len(o.listen) == 0 {
+		o.listen = []string{"127.0.0.1:12345"}
+	}
+	for _, m := range messages {
+		for _, name := range strings.Split(m, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				o.messages = append(o.messages, name)
+			}
+		}
+	}
+	if len(o.messages) == 0 {
+		o.messages = []string{"check-client-ip"}
+	}
+	var ok bool
+	if o.scope, ok = codec.ParseScope(scope); !ok {
+		return nil, fmt.Errorf("-scope %q: want proc, sess, txn, req or res", scope)
+	}
+	if o.varBlocked == "" || o.varList == "" || o.varBlocked == o.varList {
+		return nil, errors.New("-var-blocked and -var-list must be two different non-empty names")
+	}
+	if err := o.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", logLevel)
+	}
+	switch logFormat {
+	case "text":
+	case "json":
+		o.logJSON = true
+	default:
+		return nil, fmt.Errorf("-log-format %q: want text or json", logFormat)
+	}
+	if o.reloadInterval <= 0 {
+		return nil, fmt.Errorf("-reload-interval %s: must be positive", o.reloadInterval)
+	}
+	if o.shutdownTime <= 0 {
+		return nil, fmt.Errorf("-shutdown-timeout %s: must be positive", o.shutdownTime)
+	}
+	if o.maxFrameSize < codec.MinMaxFrameSize || o.maxFrameSize > 1<<24 {
+		return nil, fmt.Errorf("-max-frame-size %d: must be between %d and %d", o.maxFrameSize, codec.MinMaxFrameSize, 1<<24)
+	}
+	if o.maxConns <= 0 || o.loops < 0 || o.helloTimeout <= 0 || o.maxQueued <= 0 || o.maxReassembly <= 0 {
+		return nil, errors.New("-max-conns, -hello-timeout, -max-queued-output and -max-reassembly must be positive, -loops not negative")
+	}
+	if o.maxReassembly < int(o.maxFrameSize) && o.fragmentation {
+		return nil, fmt.Errorf("-max-reassembly %d is smaller than -max-frame-size %d: no fragmented NOTIFY could be reassembled", o.maxReassembly, o.maxFrameSize)
+	}
+	names := map[string]bool{}
+	for _, spec := range deny {
+		src, err := parseList(spec, blocklist.Deny)
+		if err != nil {
+			return nil, fmt.Errorf("-deny %q: %w", spec, err)
+		}
+		o.sources = append(o.sources, src)
+	}
+	for _, spec := range allow {
+		src, err := parseList(spec, blocklist.Allow)
+		if err != nil {
+			return nil, fmt.Errorf("-allow %q: %w", spec, err)
+		}
+		o.sources = append(o.sources, src)
+	}
+	if len(deny) == 0 {
+		return nil, errors.New("no -deny list: nothing would ever be blocked")
+	}
+	for _, s := range o.sources {
+		if names[s.Name] {
+			return nil, fmt.Errorf("list name %q is used twice", s.Name)
+		}
+		names[s.Name] = true
+	}
+	return o, nil
+}
+
+// parseList parses NAME=PATH[,format=FMT][,min-count=N][,min-prefix-v4=N][,min-prefix-v6=N][,allow-short].
+func parseList(spec string, kind blocklist.Kind) (blocklist.Source, error) {
+	src := blocklist.Source{Kind: kind}
+	name, rest, ok := strings.Cut(spec, "=")
+	if !ok || name == "" {
+		return src, errors.New("want NAME=PATH[,OPTIONS]")
+	}
+	if !validListName(name) {
+		return src, fmt.Errorf("list name %q: use letters, digits, '_', '-' and '.' only (it appears in metrics and HAProxy variables)", name)
+	}
+	parts := strings.Split(rest, ",")
+	src.Name, src.Path = name, parts[0]
+	if src.Path == "" {
+		return src, errors.New("empty path")
+	}
+	for _, opt := range parts[1:] {
+		key, val, _ := strings.Cut(opt, "=")
+		var err error
+		switch key {
+		case "format":
+			src.Format, err = blocklist.ParseFormat(val)
+		case "min-count":
+			src.MinCount, err = positive(val)
+		case "min-prefix-v4":
+			src.MinPrefixV4, err = positive(val)
+		case "min-prefix-v6":
+			src.MinPrefixV6, err = positive(val)
+		case "allow-short":
+			src.AllowShortPrefixes = true
+		default:
+			err = errors.New("unknown option (want format, min-count, min-prefix-v4, min-prefix-v6 or allow-short)")
+		}
+		if err != nil {
+			return src, fmt.Errorf("option %q: %w", opt, err)
+		}
+	}
+	return src, nil
+}
+
+func positive(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a positive integer", s)
+	}
+	return n, nil
+}
+
+func validListName(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,248 @@
+// Command spoaguard is an HAProxy SPOE agent that checks each request's client address
+// against blocklists and tells HAProxy, through SPOP set-var actions, whether to block it.
+// Run spoaguard -h for its flags; scripts/haproxy holds matching HAProxy configurations.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	err := run(ctx, os.Args[1:], os.Stderr, hup)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(os.Stderr, "spoaguard: %v\n", err)
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "spoaguard: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a command-line mistake (exit status 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// run is the whole agent: it returns when ctx is done (after a graceful shutdown) or when
+// start-up fails. Each value on hup reloads the lists.
+func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Signal) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	log := newLogger(o, stderr)
+	slog.SetDefault(log)
+
+	// Lists first: a missing or unparsable file stops start-up with its name and line,
+	// before anything listens.
+	mgr, err := blocklist.NewManager(o.sources, blocklist.Options{PollInterval: o.reloadInterval, Logger: log})
+	if err != nil {
+		return fmt.Errorf("loading lists: %w", err)
+	}
+	set := metrics.NewSet()
+	h, err := server.NewBlocklistHandler(mgr, server.BlocklistConfig{
+		Messages: o.messages, Arg: o.arg, Scope: o.scope,
+		VarBlocked: o.varBlocked, VarList: o.varList, Metrics: set,
+	})
+	if err != nil {
+		return usageError{err}
+	}
+	srv, err := server.New(server.Config{
+		Listen:               o.listen,
+		MaxFrameSize:         uint32(o.maxFrameSize),
+		DisablePipelining:    !o.pipelining,
+		DisableFragmentation: !o.fragmentation,
+		MaxReassembly:        o.maxReassembly,
+		MaxQueuedOutput:      o.maxQueued,
+		Loops:                o.loops,
+		MaxConns:             o.maxConns,
+		HelloTimeout:         o.helloTimeout,
+		Logger:               log,
+		Metrics:              set,
+	}, h)
+	if err != nil {
+		return usageError{err}
+	}
+	registerListMetrics(set, mgr)
+
+	// The metrics listener is bound before the agent starts so that a busy port is a
+	// start-up error, not a log line.
+	var metricsLn net.Listener
+	if o.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		defer metricsLn.Close()
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	var httpSrv *http.Server
+	if metricsLn != nil {
+		httpSrv = &http.Server{Handler: metricsHandler(set, srv, mgr), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := httpSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+	}
+	logStartup(log, o, srv, mgr)
+
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watchReloads(runCtx, log, mgr, hup)
+	}()
+
+	<-ctx.Done()
+	log.Info("shutting down: answering in-flight NOTIFYs, then AGENT-DISCONNECT to every connection",
+		"connections", srv.OpenConns(), "timeout", o.shutdownTime)
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTime)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if httpSrv != nil {
+		_ = httpSrv.Shutdown(sctx)
+	}
+	cancelRun()
+	<-done
+	if err != nil {
+		return fmt.Errorf("graceful shutdown incomplete: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(o *options, w io.Writer) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: o.logLevel}
+	if o.logJSON {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+func logStartup(log *slog.Logger, o *options, srv *server.Server, mgr *blocklist.Manager) {
+	var addrs []string
+	for _, a := range srv.Addrs() {
+		if a != nil {
+			addrs = append(addrs, a.String())
+		}
+	}
+	for _, st := range mgr.Status() {
+		log.Info("list", "name", st.Name, "kind", st.Kind.String(), "path", st.Path, "format", st.Format.String(),
+			"entries", st.Entries, "skipped_lines", st.Skipped)
+	}
+	loops := o.loops
+	if loops == 0 {
+		loops = runtime.GOMAXPROCS(0)
+	}
+	stats := mgr.Stats()
+	log.Info("spoaguard started", "listen", strings.Join(addrs, ","), "metrics", o.metricsAddr,
+		"lists", len(o.sources), "entries", stats.Entries, "build", stats.LastDuration.Round(time.Millisecond),
+		"messages", strings.Join(o.messages, ","), "arg", o.arg,
+		"vars", fmt.Sprintf("%s.<prefix>.%s / %s", o.scope, o.varBlocked, o.varList),
+		"max_frame_size", o.maxFrameSize, "pipelining", o.pipelining, "fragmentation", o.fragmentation,
+		"loops", loops, "max_conns", o.maxConns, "reload_interval", o.reloadInterval)
+}
+
+// watchReloads runs the manager's file polling, reloads on SIGHUP, and logs every snapshot
+// published (the manager logs each list it loads or fails to load).
+func watchReloads(ctx context.Context, log *slog.Logger, mgr *blocklist.Manager, hup <-chan os.Signal) {
+	go mgr.Run(ctx)
+	last := mgr.Stats().Builds
+	report := func(trigger string) {
+		st := mgr.Stats()
+		if st.Builds == last {
+			return
+		}
+		last = st.Builds
+		log.Info("lists reloaded", "trigger", trigger, "duration", st.LastDuration.Round(time.Microsecond),
+			"entries", st.Entries)
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			log.Info("SIGHUP: reloading every list")
+			if err := mgr.Reload(); err != nil {
+				log.Warn("reload: some lists kept their previous contents", "err", err)
+			}
+			report("SIGHUP")
+		case <-tick.C:
+			report("file change")
+		}
+	}
+}
+
+// registerListMetrics exports the lists' state, read from the manager at scrape time.
+func registerListMetrics(set *metrics.Set, mgr *blocklist.Manager) {
+	set.NewGauge(`spoaguard_reloads_total`, func() float64 {
+		return float64(mgr.Stats().Builds - 1) // the first build is the start-up load
+	})
+	set.NewGauge(`spoaguard_reload_duration_seconds`, func() float64 {
+		return mgr.Stats().LastDuration.Seconds()
+	})
+	set.RegisterMetricsWriter(func(w io.Writer) {
+		for _, st := range mgr.Status() {
+			lastErr := 0
+			if st.LastError != "" {
+				lastErr = 1
+			}
+			var last int64
+			if !st.LastGood.IsZero() {
+				last = st.LastGood.Unix()
+			}
+			fmt.Fprintf(w, "spoaguard_list_entries{list=%q} %d\n", st.Name, st.Entries)
+			fmt.Fprintf(w, "spoaguard_list_skipped_lines{list=%q} %d\n", st.Name, st.Skipped)
+			fmt.Fprintf(w, "spoaguard_list_last_reload_timestamp_seconds{list=%q} %d\n", st.Name, last)
+			fmt.Fprintf(w, "spoaguard_list_last_error{list=%q} %d\n", st.Name, lastErr)
+			fmt.Fprintf(w, "spoaguard_list_load_failures_total{list=%q} %d\n", st.Name, st.Failures)
+		}
+	})
+}
+
+func metricsHandler(set *metrics.Set, srv *server.Server, mgr *blocklist.Manager) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		set.WritePrometheus(w)
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if mgr.Snapshot() == nil {
+			http.Error(w, "no blocklist snapshot", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "ok %d connections\n", srv.OpenConns())
+	})
+	return mux
+}
