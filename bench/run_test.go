@@ -286,3 +286,12 @@ func TestRunPacesToTheRate(t *testing.T) {
 		t.Errorf("paced at 2000/s, measured %.0f/s", rep.ACKsPerSec)
 	}
 }
+
+func TestHoldIdleHandshakesEveryConnection(t *testing.T) {
+	cfg := shortRun(startNullAgent(t), bench.CleanTargets(1, 0, 1))
+	cfg.Conns = 50
+	readyCalled := false
+	if err := bench.HoldIdle(context.Background(), cfg, 10*time.Millisecond, func() { readyCalled = true }); err != nil || !readyCalled {
+		t.Fatalf("HoldIdle: %v (ready called: %v)", err, readyCalled)
+	}
+}

@@ -36,6 +36,7 @@ commands:
   null-agent  serve the do-nothing agent (handshake + canned ACK), the throughput ceiling
   gen-list    write a synthetic blocklist and a targets file that matches it
   table       print a Markdown table comparing agents from run -json reports
+  idle        hold handshaken idle connections open (memory per idle connection)
 
 "spoaguard-bench <command> -h" lists the command's flags.
 `
@@ -55,6 +56,8 @@ func main() {
 		err = genListCmd(os.Args[2:])
 	case "table":
 		err = tableCmd(os.Args[2:])
+	case "idle":
+		err = idleCmd(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -280,4 +283,19 @@ ceiling's, and its allocations per ACK.`)
 		return err
 	}
 	return bench.WriteTable(os.Stdout, reps, *ceiling)
+}
+
+func idleCmd(args []string) error {
+	fs := newFlagSet("idle", `Opens -conns connections, does the HELLO handshake on each, prints "ready" once all
+are up, keeps them idle for -hold, then closes them. For measuring an agent's memory per
+idle connection (its RSS with and without them).`)
+	addr := fs.String("addr", "127.0.0.1:12345", "agent address `host:port`")
+	conns := fs.Int("conns", 1000, "connections")
+	hold := fs.Duration("hold", 10*time.Second, "how long to keep them open (at most 1h)")
+	fs.Parse(args)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	return bench.HoldIdle(ctx, bench.Config{
+		Addr: *addr, Conns: *conns, InFlight: 1, Targets: bench.CleanTargets(1, 0, 1), Duration: *hold,
+	}, *hold, func() { fmt.Println("ready") })
 }
