@@ -23,8 +23,9 @@ type BlocklistConfig struct {
 	// Messages are the NOTIFY messages to inspect (default "check-client-ip"). The first of
 	// them present in a NOTIFY that holds an address decides; other messages are ignored.
 	Messages []string
-	// Arg is the argument holding the client address (default "ip"). When a message has
-	// no argument of that name, its first IPV4/IPV6 argument is used.
+	// Arg is the argument holding the client address (default "ip"): IPV4, IPV6, or a
+	// STRING such as req.hdr(x-forwarded-for). When a message has no such argument, or it is
+	// NULL or not an address, the message's first IPV4/IPV6 argument is used.
 	Arg string
 	// Scope of the variables set (default txn).
 	Scope codec.Scope
@@ -149,31 +150,54 @@ func (c *blocklistConn) HandleMessage(m *codec.Message, ack []byte) []byte {
 	if c.decided || !c.wanted(m.Name) {
 		return ack
 	}
-	var (
-		named, first codec.Value
-		haveNamed    bool
-		haveFirst    bool
-	)
+	// The configured argument decides when it holds an address. When it is absent, NULL
+	// (req.hdr_ip() of a missing or garbled X-Forwarded-For) or not an address, the first
+	// IPV4/IPV6 argument does: with `args ip=req.hdr_ip(x-forwarded-for,-1) src=src`, a
+	// request without a usable header is judged by its source address.
+	var ip [16]byte
+	fallback := -1
 	args := m.Args()
-	for args.Next() {
+	for i := 0; args.Next(); i++ {
 		v := args.Value()
-		if !haveNamed && bytes.Equal(args.Name(), c.h.arg) {
-			named, haveNamed = v, true
-			break
+		if bytes.Equal(args.Name(), c.h.arg) {
+			if n := addrOf(v, &ip); n != 0 {
+				c.decide(ip[:n])
+				return ack
+			}
+			continue
 		}
-		if !haveFirst && (v.Type == codec.TypeIPv4 || v.Type == codec.TypeIPv6) {
-			first, haveFirst = v, true
+		if fallback < 0 && (v.Type == codec.TypeIPv4 || v.Type == codec.TypeIPv6) {
+			fallback = i
 		}
 	}
-	v := first
-	if haveNamed {
-		v = named
-	} else if !haveFirst {
+	if fallback < 0 {
 		return ack // no address in this message: a later configured message may have one
 	}
-	c.decided = true
-	c.result = c.lookup(v)
+	args = m.Args()
+	for i := 0; args.Next(); i++ {
+		if i == fallback {
+			c.decide(args.Value().Bytes)
+			break
+		}
+	}
 	return ack
+}
+
+func (c *blocklistConn) decide(addr []byte) {
+	c.decided = true
+	c.result = c.snap.Lookup(addr)
+}
+
+// addrOf writes the address v holds into ip and returns its length (4 or 16), or 0 when v
+// is NULL, another type, or a string that is not an address.
+func addrOf(v codec.Value, ip *[16]byte) int {
+	switch v.Type {
+	case codec.TypeIPv4, codec.TypeIPv6:
+		return copy(ip[:], v.Bytes)
+	case codec.TypeString:
+		return parseAddrText(v.Bytes, ip)
+	}
+	return 0
 }
 
 func (c *blocklistConn) wanted(name []byte) bool {
@@ -183,21 +207,6 @@ func (c *blocklistConn) wanted(name []byte) bool {
 		}
 	}
 	return false
-}
-
-// lookup decides for one argument value. NULL (HAProxy's "no sample"), other types, and
-// strings that are not an address are not blocked.
-func (c *blocklistConn) lookup(v codec.Value) blocklist.Result {
-	switch v.Type {
-	case codec.TypeIPv4, codec.TypeIPv6:
-		return c.snap.Lookup(v.Bytes)
-	case codec.TypeString:
-		var ip [16]byte
-		if n := parseAddrText(v.Bytes, &ip); n != 0 {
-			return c.snap.Lookup(ip[:n])
-		}
-	}
-	return blocklist.Result{Deny: -1}
 }
 
 func (c *blocklistConn) FinishNotify(ack []byte) []byte {

@@ -116,6 +116,9 @@ func (s *Server) Start() error {
 		defer close(s.done)
 		s.runErr = gnet.Rotate(&events{s: s}, s.addrs,
 			gnet.WithNumEventLoop(loops),
+			// A restarted agent must rebind its port while the previous process's
+			// connections sit in TIME_WAIT (gnet leaves SO_REUSEADDR off by default).
+			gnet.WithReuseAddr(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithTicker(true),
 			gnet.WithLogger(gnetLogger{s.log}),
