@@ -38,13 +38,18 @@ func newClient(src string, keepAlive bool) *client {
 type result struct {
 	status int
 	list   string // X-Spoaguard-List: the deny list that matched
+	err    string // X-Spoaguard-Error: why the check failed (SPOE set-on-error)
 }
 
 func (r result) String() string {
-	if r.list == "" {
-		return fmt.Sprint(r.status)
+	s := fmt.Sprint(r.status)
+	if r.list != "" {
+		s += " list=" + r.list
 	}
-	return fmt.Sprintf("%d list=%s", r.status, r.list)
+	if r.err != "" {
+		s += " spoe-error=" + r.err
+	}
+	return s
 }
 
 // get sends GET url, with X-Forwarded-For set when xff is not empty.
@@ -66,7 +71,11 @@ func (c *client) get(url, xff string) (result, error) {
 	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)); err != nil {
 		return result{}, fmt.Errorf("GET %s from %s: reading body: %w", url, c.src, err)
 	}
-	return result{status: resp.StatusCode, list: resp.Header.Get("X-Spoaguard-List")}, nil
+	return result{
+		status: resp.StatusCode,
+		list:   resp.Header.Get("X-Spoaguard-List"),
+		err:    resp.Header.Get("X-Spoaguard-Error"),
+	}, nil
 }
 
 // close drops idle keep-alive connections.

@@ -48,7 +48,14 @@ func startHAProxy(t *testing.T, g *generation, opts haproxyOptions) *haproxy {
 	if opts.xff {
 		spoe = g.spoeXFF
 	}
-	copyFile(t, filepath.Join(repoRoot, "scripts", "haproxy", spoe), filepath.Join(hostDir, "spoaguard.conf"))
+	spoeCfg := readFile(t, filepath.Join(repoRoot, "scripts", "haproxy", spoe))
+	// The machine is shared and the agent may run under the race detector: a generous
+	// processing budget keeps a slow moment from turning into a fail-open 200.
+	if strings.Count(spoeCfg, "timeout processing 100ms") != 1 {
+		t.Fatalf("scripts/haproxy/%s: no \"timeout processing 100ms\" to replace", spoe)
+	}
+	spoeCfg = strings.Replace(spoeCfg, "timeout processing 100ms", "timeout processing 2s", 1)
+	writeFile(t, filepath.Join(hostDir, "spoaguard.conf"), spoeCfg)
 
 	cfg := readFile(t, filepath.Join(repoRoot, "scripts", "haproxy", g.cfg))
 	edits := []struct{ old, new string }{
@@ -58,6 +65,10 @@ func startHAProxy(t *testing.T, g *generation, opts haproxyOptions) *haproxy {
 		{"config /etc/haproxy/spoaguard.conf", "config " + filepath.Join(dir, "spoaguard.conf")},
 		// Check often so UP/DOWN transitions take a fraction of a second, not seconds.
 		{"check inter 2s", "check inter 200ms"},
+		// SPOE errors (txn.spoaguard.error: 1 timeout, 2 no agent, 256+N status N) are
+		// echoed too, so a wrong answer says whether the agent or the check failed.
+		{"http-after-response set-header X-Spoaguard-List", "http-after-response set-header X-Spoaguard-Error " +
+			"%[var(txn.spoaguard.error)] if { var(txn.spoaguard.error) -m found }\n    http-after-response set-header X-Spoaguard-List"},
 		// The test's view into the running process. expose-fd lets a reloaded worker take
 		// over the listening sockets, so a reload refuses no connection.
 		{"\nglobal\n", "\nglobal\n    stats socket " + filepath.Join(dir, "admin.sock") +
@@ -214,5 +225,3 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
-
-func copyFile(t *testing.T, from, to string) { t.Helper(); writeFile(t, to, readFile(t, from)) }
