@@ -168,6 +168,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	select {
+	case <-s.done: // already stopped (or failed to start)
+		return nil
+	default:
+	}
+	select {
 	case <-s.booted:
 	case <-s.done:
 		return nil

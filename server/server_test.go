@@ -430,6 +430,9 @@ func TestShutdownAnswersThenDisconnects(t *testing.T) {
 	if err := s.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
 	for _, c := range cs {
 		if d := c.expect(codec.FrameAgentDisconnect); d.status(t) != codec.StatusNormal {
 			t.Errorf("status %d, want 0", d.status(t))

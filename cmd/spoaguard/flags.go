@@ -84,7 +84,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.Var(&deny, "deny", "deny list `NAME=PATH[,OPTIONS]`; repeatable; the first matching deny list names the block")
 	fs.Var(&allow, "allow", "allow list `NAME=PATH[,OPTIONS]`; repeatable; an address on an allow list is never blocked")
 	fs.Var(&messages, "message", "SPOE `message` name carrying the client address; repeatable or comma-separated (default check-client-ip)")
-	fs.StringVar(&o.arg, "arg", "ip", "message `argument` holding the client address (IPV4/IPV6, or a STRING such as req.hdr(x-forwarded-for)); if absent, the first address argument is used")
+	fs.StringVar(&o.arg, "arg", "ip", "message `argument` holding the client address (IPV4/IPV6, or a STRING such as req.hdr(x-forwarded-for)); when it is absent, NULL or not an address, the message's first IPV4/IPV6 argument is used")
 	fs.StringVar(&scope, "scope", "txn", "`scope` of the variables set: proc, sess, txn, req or res")
 	fs.StringVar(&o.varBlocked, "var-blocked", "blocked", "`name` of the bool variable set on every ACK")
 	fs.StringVar(&o.varList, "var-list", "list", "`name` of the string variable holding the matching deny list")

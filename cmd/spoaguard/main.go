@@ -113,7 +113,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 			}
 		}()
 	}
-	logStartup(log, o, srv, mgr)
+	metricsAt := "disabled"
+	if metricsLn != nil {
+		metricsAt = metricsLn.Addr().String()
+	}
+	logStartup(log, o, srv, mgr, metricsAt)
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -148,7 +152,7 @@ func newLogger(o *options, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, ho))
 }
 
-func logStartup(log *slog.Logger, o *options, srv *server.Server, mgr *blocklist.Manager) {
+func logStartup(log *slog.Logger, o *options, srv *server.Server, mgr *blocklist.Manager, metricsAt string) {
 	var addrs []string
 	for _, a := range srv.Addrs() {
 		if a != nil {
@@ -164,7 +168,7 @@ func logStartup(log *slog.Logger, o *options, srv *server.Server, mgr *blocklist
 		loops = runtime.GOMAXPROCS(0)
 	}
 	stats := mgr.Stats()
-	log.Info("spoaguard started", "listen", strings.Join(addrs, ","), "metrics", o.metricsAddr,
+	log.Info("spoaguard started", "listen", strings.Join(addrs, ","), "metrics", metricsAt,
 		"lists", len(o.sources), "entries", stats.Entries, "build", stats.LastDuration.Round(time.Millisecond),
 		"messages", strings.Join(o.messages, ","), "arg", o.arg,
 		"vars", fmt.Sprintf("%s.<prefix>.%s / %s", o.scope, o.varBlocked, o.varList),
