@@ -145,7 +145,7 @@ func lenPrefixed(src []byte, i int) (start, end int) {
 // every name and string HAProxy sends; ok is false otherwise. It is small enough to be inlined
 // into the per-argument loops.
 func byteLenPrefixed(src []byte, i int) (start, end int, ok bool) {
-	if i < len(src) {
+	if uint(i) < uint(len(src)) {
 		if n := int(src[i]); n < 240 && n < len(src)-i {
 			return i + 1, i + 1 + n, true
 		}

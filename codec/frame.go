@@ -112,44 +112,57 @@ func (f *Frame) Abort() bool { return f.Flags&FlagAbort != 0 }
 //
 // The frame's Payload aliases src. Nothing is copied or allocated.
 func ReadFrame(src []byte, maxFrameSize uint32) (f Frame, n int, err error) {
+	// Every failure returns through a separate function that says why (frameError): the
+	// error plumbing stays out of this function, so the Frame is built in registers.
 	if len(src) < LengthSize {
-		return f, 0, nil
+		return Frame{}, 0, nil
 	}
 	length := binary.BigEndian.Uint32(src)
-	if length > maxFrameSize {
-		return f, 0, errorf(StatusFrameTooBig, src[:LengthSize], "frame length %d exceeds max-frame-size %d", length, maxFrameSize)
-	}
-	if length < MinFrameLength {
-		return f, 0, errorf(StatusInvalidFrame, src[:LengthSize], "frame length %d is shorter than a frame header (%d)", length, MinFrameLength)
+	if length > maxFrameSize || length < MinFrameLength {
+		return Frame{}, 0, frameError(src, maxFrameSize)
 	}
 	if uint64(len(src)) < LengthSize+uint64(length) { // uint64: no overflow where int is 32 bits
-		return f, 0, nil
+		return Frame{}, 0, nil
 	}
 	end := LengthSize + int(length)
 	body := src[LengthSize:end]
-	f.Type = FrameType(body[0])
-	if !f.Type.Known() {
-		return f, 0, errorf(StatusInvalidFrame, body, "unknown frame type %d", body[0])
-	}
-	f.Flags = Flags(binary.BigEndian.Uint32(body[1:5]))
+	t := FrameType(body[0])
 	sid, ok := byteVarint(body, 5)
 	i := 6
 	if !ok {
 		sid, i = uvarint(body, 5)
 	}
-	if i < 0 {
-		return f, 0, errorf(StatusInvalidFrame, body, "bad stream-id in %s frame: %s", f.Type, varintError(body[5:]).Reason)
-	}
 	fid, ok := byteVarint(body, i)
 	j := i + 1
 	if !ok {
-		fid, j = uvarint(body, i)
+		fid, j = uvarint(body, i) // i == -1 fails here too
 	}
-	if j < 0 {
-		return f, 0, errorf(StatusInvalidFrame, body, "bad frame-id in %s frame: %s", f.Type, varintError(body[i:]).Reason)
+	if j < 0 || !t.Known() {
+		return Frame{}, 0, frameError(src, maxFrameSize)
 	}
-	f.StreamID, f.FrameID, f.Payload = sid, fid, body[j:]
-	return f, end, nil
+	flags := Flags(binary.BigEndian.Uint32(body[1:5]))
+	return Frame{Type: t, Flags: flags, StreamID: sid, FrameID: fid, Payload: body[j:]}, end, nil
+}
+
+// frameError explains why ReadFrame refuses the frame at the start of src (the cold path).
+func frameError(src []byte, maxFrameSize uint32) *Error {
+	length := binary.BigEndian.Uint32(src)
+	switch {
+	case length > maxFrameSize:
+		return errorf(StatusFrameTooBig, src[:LengthSize], "frame length %d exceeds max-frame-size %d", length, maxFrameSize)
+	case length < MinFrameLength:
+		return errorf(StatusInvalidFrame, src[:LengthSize], "frame length %d is shorter than a frame header (%d)", length, MinFrameLength)
+	}
+	body := src[LengthSize : LengthSize+int(length)]
+	t := FrameType(body[0])
+	if !t.Known() {
+		return errorf(StatusInvalidFrame, body, "unknown frame type %d", body[0])
+	}
+	_, i := uvarint(body, 5)
+	if i < 0 {
+		return errorf(StatusInvalidFrame, body, "bad stream-id in %s frame: %s", t, varintError(body[5:]).Reason)
+	}
+	return errorf(StatusInvalidFrame, body, "bad frame-id in %s frame: %s", t, varintError(body[i:]).Reason)
 }
 
 // BeginFrame starts a frame at the end of dst: it reserves the length prefix and appends the

@@ -63,7 +63,7 @@ func uvarint(src []byte, i int) (v uint64, next int) {
 // lengths and small integers are below 240); ok is false otherwise, and the caller falls back
 // to uvarint. It is small enough to be inlined.
 func byteVarint(src []byte, i int) (v uint64, ok bool) {
-	if i < len(src) && src[i] < 240 {
+	if uint(i) < uint(len(src)) && src[i] < 240 {
 		return uint64(src[i]), true
 	}
 	return 0, false
