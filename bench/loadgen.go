@@ -144,8 +144,10 @@ type conn struct {
 }
 
 // due returns how many NOTIFYs the connection may send at now, at most n: all of them
-// without a rate, else those whose time has come. A connection that fell behind (its
-// pipeline was full) does not catch up in a burst.
+// without a rate, else those whose time has come. Sends that came due while the connection
+// slept or waited for a read go out together (a sleep of tens of microseconds overshoots to a
+// millisecond), but the backlog is capped at InFlight intervals so that a connection that
+// could not keep up does not burst afterwards.
 func (c *conn) due(n int, now time.Duration) int {
 	if c.interval == 0 || n <= 0 {
 		return n
@@ -155,8 +157,8 @@ func (c *conn) due(n int, now time.Duration) int {
 	}
 	k := min(n, int((now-c.nextDue)/c.interval)+1)
 	c.nextDue += time.Duration(k) * c.interval
-	if c.nextDue < now-c.interval {
-		c.nextDue = now
+	if maxLag := time.Duration(c.r.cfg.InFlight) * c.interval; now-c.nextDue > maxLag {
+		c.nextDue = now - maxLag
 	}
 	return k
 }
@@ -514,6 +516,7 @@ type usage struct {
 	mallocOK    bool
 	selfMalloc  uint64
 	selfCPU     time.Duration
+	loadAvg     float64
 	when        time.Time
 }
 
@@ -533,5 +536,6 @@ func readUsage(cfg *Config) usage {
 	runtime.ReadMemStats(&ms)
 	u.selfMalloc = ms.Mallocs
 	u.selfCPU = selfCPU()
+	u.loadAvg = loadAverage()
 	return u
 }

@@ -93,3 +93,17 @@ func parseMallocs(r interface{ Read([]byte) (int, error) }) (uint64, error) {
 	}
 	return 0, errors.New("no go_memstats_mallocs_total in the metrics")
 }
+
+// loadAverage returns the 1-minute load average from /proc/loadavg, or -1.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f, _, _ := strings.Cut(string(b), " ")
+	v, err := strconv.ParseFloat(f, 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}

@@ -66,6 +66,10 @@ type Report struct {
 	// means the load generator was waiting for the agent, not the other way round.
 	LoadgenCPU          time.Duration `json:"loadgen_cpu_ns"`
 	LoadgenAllocsPerACK float64       `json:"loadgen_allocs_per_ack"`
+	// LoadAverage is the machine's 1-minute load average (/proc/loadavg) at the start and the
+	// end of the window: above the core count, other processes competed for the cores and
+	// the run's rates and latencies are disturbed.
+	LoadAverage [2]float64 `json:"load_average"`
 }
 
 // Failed reports whether the run saw any wrong, unexpected or missing ACK, a protocol error
@@ -124,6 +128,7 @@ func (r *Report) fill(conns []*conn, before, after usage) {
 		r.LoadgenAllocsPerACK = float64(after.selfMalloc-before.selfMalloc) / float64(r.ACKs)
 	}
 	r.LoadgenCPU = after.selfCPU - before.selfCPU
+	r.LoadAverage = [2]float64{before.loadAvg, after.loadAvg}
 }
 
 // WriteJSON writes the report as one indented JSON object.
@@ -161,6 +166,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  agent      %.5f allocations per ACK\n", r.AgentAllocsPerACK)
 	}
 	fmt.Fprintf(&b, "  loadgen    %.2fs CPU over the window, %.5f allocations per ACK\n", r.LoadgenCPU.Seconds(), r.LoadgenAllocsPerACK)
+	fmt.Fprintf(&b, "  machine    load average %.2f → %.2f\n", r.LoadAverage[0], r.LoadAverage[1])
 	fmt.Fprintf(&b, "  disconnects at end %s; during run %s\n", formatCounts(r.DisconnectsAtEnd), formatCounts(r.DisconnectsDuringRun))
 	if r.FirstError != "" {
 		fmt.Fprintf(&b, "  first error: %s\n", r.FirstError)

@@ -27,7 +27,7 @@ func ReadReports(paths []string) ([]*Report, error) {
 }
 
 // WriteTable writes a Markdown table with one row per cell (in the order cells first
-// appear) comparing the agents run on it. ceiling names the agent the others are quoted
+// appear) comparing the agents run on it (the fastest run of each, when repeated). ceiling names the agent the others are quoted
 // against: their throughput as a share of its ACK/s, their CPU per ACK as a multiple of its
 // own. Runs are compared only within a cell, i.e. close together in time on the same
 // machine, which is what makes a ratio meaningful on a shared machine.
@@ -39,7 +39,12 @@ func WriteTable(w io.Writer, reps []*Report, ceiling string) error {
 			byCell[r.Cell] = map[string]*Report{}
 			cells = append(cells, r.Cell)
 		}
-		byCell[r.Cell][r.AgentName] = r
+		// Of several runs of one agent on one cell, the fastest is kept: on a shared machine,
+		// interference only ever slows a run down, so the best of interleaved repetitions is
+		// the least disturbed estimate of each.
+		if prev := byCell[r.Cell][r.AgentName]; prev == nil || r.ACKsPerSec > prev.ACKsPerSec {
+			byCell[r.Cell][r.AgentName] = r
+		}
 		if !contains(agents, r.AgentName) {
 			agents = append(agents, r.AgentName)
 		}
@@ -62,7 +67,7 @@ func WriteTable(w io.Writer, reps []*Report, ceiling string) error {
 		fmt.Fprintf(&b, " %s share | %s CPU ratio | %s allocs/ACK |", a, a, a)
 		sep += "--:|--:|--:|"
 	}
-	b.WriteString(" checks |\n" + sep + "---|\n")
+	b.WriteString(" load avg | checks |\n" + sep + "--:|---|\n")
 	for _, cell := range cells {
 		row := byCell[cell]
 		var any *Report
@@ -96,6 +101,11 @@ func WriteTable(w io.Writer, reps []*Report, ceiling string) error {
 			}
 			fmt.Fprintf(&b, " %.0f%% | %s | %s |", 100*r.ACKsPerSec/base.ACKsPerSec, ratio, allocs)
 		}
+		load := 0.0
+		for _, r := range row {
+			load = max(load, r.LoadAverage[0], r.LoadAverage[1])
+		}
+		fmt.Fprintf(&b, " %.1f |", load)
 		checks := "ok"
 		for _, r := range row {
 			if r.Failed() {

@@ -1,0 +1,88 @@
+package bench_test
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spoaguard/spoaguard/bench"
+	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/server"
+)
+
+var (
+	agentEntries  = flag.Int("agent-entries", 2000000, "BenchmarkAgentUnderLoad: synthetic list entries")
+	agentDuration = flag.Duration("agent-duration", 10*time.Second, "BenchmarkAgentUnderLoad: measured window")
+)
+
+// BenchmarkAgentUnderLoad runs spoaguard's server and blocklist handler in this process,
+// loaded with the synthetic list, and drives it with the load generator over loopback
+// (8 connections × 20 in flight, 5% of targets listed) for -agent-duration. It exists for
+// two figures a separate process cannot give without pprof and runtime metrics on its
+// metrics listener:
+//   - allocs/ack: every heap allocation in the process over the measured window (runtime
+//     MemStats) divided by the ACKs — the agent's and the load generator's together, so an
+//     upper bound for the agent (the load generator's own hot loop allocates nothing);
+//   - a CPU profile of the agent under load: run with -cpuprofile and read it with
+//     pprof -focus 'server|blocklist|codec'.
+//
+// Its ACK/s is not a throughput figure: agent and load generator share the process and the
+// cores here; scripts/bench.sh measures throughput with each pinned to its own core.
+//
+//	go test -run '^$' -bench AgentUnderLoad -benchtime 1x -cpuprofile cpu.out ./bench/
+func BenchmarkAgentUnderLoad(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "synthetic.txt")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	listed, err := bench.SyntheticList{Entries: *agentEntries, V6Share: 0.1, PrefixShare: 0.1, Seed: 1}.Write(f, 3300)
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mgr, err := blocklist.NewManager([]blocklist.Source{{Name: "synthetic", Path: path, Kind: blocklist.Deny}},
+		blocklist.Options{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := server.NewBlocklistHandler(mgr, server.BlocklistConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Listen: []string{"127.0.0.1:0"}, Loops: 1, Logger: quiet}, h)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	targets := bench.Mix(listed, bench.CleanTargets(65536, 0.1, 2), 65536, 0.05)
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := bench.Run(context.Background(), bench.Config{
+			Addr: srv.Addr().String(), Conns: 8, InFlight: 20, Targets: targets,
+			Check:  bench.Check{ListName: "synthetic"},
+			Warmup: time.Second, Duration: *agentDuration,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(rep.ACKsPerSec, "acks/s")
+		b.ReportMetric(rep.LoadgenAllocsPerACK, "allocs/ack")
+		b.ReportMetric(float64(rep.ACKs), "acks")
+		b.ReportMetric(float64(rep.Latency.P99.Nanoseconds()), "p99-ns")
+	}
+}

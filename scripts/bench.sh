@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# spoaguard's benchmark, in one command: builds, pins, runs, prints Markdown tables.
+#
+#   scripts/bench.sh [--quick] [--out DIR] [--parts grid,haproxy,reload,memory]
+#
+# Part "grid": the do-nothing agent (spoaguard-bench null-agent, the ceiling) and spoaguard
+#   (loaded with a 2M-entry synthetic list) both run pinned to core 0; the load generator runs
+#   pinned to core 1. Connections 1/4/8/64 × in flight 1/20, IPv4-only and 50% IPv6 targets
+#   (none listed, so the do-nothing agent's blocked=false is right), each cell against both
+#   agents back to back so the ratio is taken seconds apart. Then: 8×20 with 2.6-style ids,
+#   8×20 with 5% listed targets (spoaguard only), and both agents paced to 50% of spoaguard's
+#   measured 8×20 peak, for latency away from saturation.
+# Part "haproxy": wrk (core 1) → HAProxy 2.6 (nbthread 1, core 0) → HAProxy's own 200, with
+#   four frontends: no SPOE filter, SPOE to the do-nothing agent, SPOE to spoaguard, and
+#   HAProxy's native "src -f" ACL holding the same 2M list. The agents share core 0 with
+#   HAProxy, so an agent's CPU cost shows up as HAProxy's lost requests.
+# Part "reload": 10 SIGHUP reloads of the 2M list (the file replaced by a copy first, a new
+#   inode as rsync or an editor leaves it) under full 8×20 load; ACK/s per second, p99, and
+#   every wrong or missing ACK over the whole window.
+# Part "memory": spoaguard's RSS with an empty list and with the 2M list (bytes per entry),
+#   and with 1000 idle handshaken connections (bytes per idle connection).
+#
+# Every run is bounded: the load generator by its duration, wrk by -d, every wait by a
+# timeout; everything listens on loopback and is stopped (by PID) on exit. Full run: about
+# 15 minutes; --quick: about 4.
+#
+# Environment:
+#   SPOAGUARD_AGENT=/path/to/spoaguard   use this agent binary instead of building one
+#   BENCH_AGENT_CPU / BENCH_LOAD_CPU     cores for the agents and the load (default 0 / 1)
+#   BENCH_REPEAT=N                       grid repetitions, interleaved (default 2; --quick 1):
+#                                        the table quotes each agent's fastest run of a cell
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+out=""
+parts="grid,haproxy,reload,memory"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --out) out=$2; shift ;;
+    --parts) parts=$2; shift ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    *) echo "bench: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+agent_cpu=${BENCH_AGENT_CPU:-0}
+load_cpu=${BENCH_LOAD_CPU:-1}
+if [ "$quick" = 1 ]; then
+  warmup=1s duration=3s wrk_d=5s reload_every=1 list_n=2000000 idle_n=1000 repeat=1
+else
+  warmup=2s duration=10s wrk_d=15s reload_every=2 list_n=2000000 idle_n=1000 repeat=2
+fi
+repeat=${BENCH_REPEAT:-$repeat}
+out=${out:-$(mktemp -d "${TMPDIR:-/tmp}/spoaguard-bench.XXXXXX")}
+mkdir -p "$out/bin" "$out/runs"
+log() { printf '== %s\n' "$*" >&2; }
+has_part() { case ",$parts," in *",$1,"*) return 0 ;; esac; return 1; }
+
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM
+
+# stop_pid ends one process this script started.
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+free_port() {
+  local port try
+  for try in $(seq 1 50); do
+    port=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+  done
+  echo "bench: no free port" >&2; return 1
+}
+
+# wait_for runs "$@" every 0.2 s until it succeeds, for at most $1 seconds.
+wait_for() {
+  local seconds=$1 i; shift
+  for i in $(seq 1 $((seconds * 5))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
+
+# json_field FILE NAME prints a numeric field of a JSON report (top level or latency).
+json_field() { grep -o "\"$2\": *[-0-9.e+]*" "$1" | head -1 | sed 's/.*: *//'; }
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+log "build (results in $out)"
+go build -o "$out/bin/spoaguard-bench" ./cmd/spoaguard-bench
+sgb=$out/bin/spoaguard-bench
+agent_bin=${SPOAGUARD_AGENT:-}
+if [ -z "$agent_bin" ]; then
+  if [ -n "$(ls cmd/spoaguard/*.go 2>/dev/null)" ]; then
+    go build -o "$out/bin/spoaguard" ./cmd/spoaguard
+    agent_bin=$out/bin/spoaguard
+  else
+    log "cmd/spoaguard not present: spoaguard columns will be empty"
+  fi
+fi
+
+list=$out/list-2m.txt
+log "synthetic list: $list_n entries (10% IPv6, 10% prefixes) and targets (5% listed)"
+"$sgb" gen-list -n "$list_n" -o "$list" -targets "$out/targets-listed5.txt" -targets-n 65536 -listed 0.05
+"$sgb" gen-list -n 0 -o "$out/list-empty.txt"
+
+# start_null and start_spoaguard start an agent pinned to the agent core and set
+# null_pid/null_addr or sg_pid/sg_addr/sg_metrics. They wait until a one-NOTIFY run passes.
+start_null() {
+  local port mport
+  port=$(free_port); mport=$(free_port)
+  taskset -c "$agent_cpu" "$sgb" null-agent -listen "127.0.0.1:$port" -metrics "127.0.0.1:$mport" \
+    >"$out/null-agent.log" 2>&1 &
+  null_pid=$!; pids+=("$null_pid")
+  null_addr=127.0.0.1:$port null_metrics=http://127.0.0.1:$mport/metrics
+  wait_for 10 "$sgb" run -addr "$null_addr" -conns 1 -inflight 1 -warmup 0s -duration 100ms -gen 10 ||
+    { log "null agent did not start"; cat "$out/null-agent.log" >&2; return 1; }
+}
+start_spoaguard() { # $1: list file
+  local port mport
+  port=$(free_port); mport=$(free_port)
+  taskset -c "$agent_cpu" "$agent_bin" -listen "127.0.0.1:$port" -metrics "127.0.0.1:$mport" \
+    -deny "synthetic=$1" -loops 1 -reload-interval 1h >"$out/spoaguard.log" 2>&1 &
+  sg_pid=$!; pids+=("$sg_pid")
+  sg_addr=127.0.0.1:$port sg_metrics=http://127.0.0.1:$mport/metrics
+  wait_for 120 "$sgb" run -addr "$sg_addr" -conns 1 -inflight 1 -warmup 0s -duration 100ms -gen 10 ||
+    { log "spoaguard did not start"; cat "$out/spoaguard.log" >&2; return 1; }
+}
+
+# load NAME CELL ADDR PID METRICS [run flags...]: one pinned load-generator run, JSON kept.
+# A failed run (wrong or missing ACKs) is reported in the table, and makes the script fail.
+failed=0
+load() {
+  local name=$1 cell=$2 addr=$3 pid=$4 metrics=$5; shift 5
+  local run_id=$cell.$name.${rep:-1}
+  local args=(-addr "$addr" -agent-name "$name" -cell "$cell" -agent-pid "$pid"
+    -warmup "$warmup" -duration "$duration" -json "$out/runs/$run_id.json")
+  if curl -fsS -o /dev/null "$metrics" 2>/dev/null && curl -fsS "$metrics" | grep -q '^go_memstats_mallocs_total'; then
+    args+=(-agent-metrics "$metrics")
+  fi
+  if ! taskset -c "$load_cpu" "$sgb" run "${args[@]}" "$@" >"$out/runs/$run_id.txt" 2>&1; then
+    failed=1; log "run $run_id FAILED:"; cat "$out/runs/$run_id.txt" >&2
+  fi
+}
+
+agents=(null)
+have_sg=0
+if [ -n "$agent_bin" ]; then agents+=(spoaguard); have_sg=1; fi
+
+if has_part grid; then
+  log "grid: agents on core $agent_cpu, load generator on core $load_cpu, ${duration} per run after ${warmup} warm-up"
+  start_null
+  if [ "$have_sg" = 1 ]; then start_spoaguard "$list"; fi
+  for rep in $(seq 1 "$repeat"); do
+    for mix in v4 v6mix; do
+      v6=0; [ "$mix" = v6mix ] && v6=0.5
+      for conns in 1 4 8 64; do
+        for d in 1 20; do
+          cell=c$conns-d$d-$mix
+          log "cell $cell (repetition $rep of $repeat)"
+          load null "$cell" "$null_addr" "$null_pid" "$null_metrics" -conns "$conns" -inflight "$d" -v6 "$v6"
+          if [ "$have_sg" = 1 ]; then load spoaguard "$cell" "$sg_addr" "$sg_pid" "$sg_metrics" -conns "$conns" -inflight "$d" -v6 "$v6"; fi
+        done
+      done
+    done
+  done
+  rep=1
+  log "cell c8-d20-ids2.6"
+  load null c8-d20-ids2.6 "$null_addr" "$null_pid" "$null_metrics" -conns 8 -inflight 20 -ids 2.6
+  if [ "$have_sg" = 1 ]; then load spoaguard c8-d20-ids2.6 "$sg_addr" "$sg_pid" "$sg_metrics" -conns 8 -inflight 20 -ids 2.6; fi
+  if [ "$have_sg" = 1 ]; then
+    log "cell c8-d20-listed5 (spoaguard only: the do-nothing agent never blocks)"
+    load spoaguard c8-d20-listed5 "$sg_addr" "$sg_pid" "$sg_metrics" -conns 8 -inflight 20 \
+      -targets "$out/targets-listed5.txt" -list synthetic
+    peak=$(for f in "$out"/runs/c8-d20-v4.spoaguard.*.json; do json_field "$f" acks_per_sec; done | sort -g | tail -1)
+    half=$(awk -v p="${peak:-0}" 'BEGIN { printf "%d", p / 2 }')
+    if [ "${half:-0}" -gt 0 ]; then
+      log "cell c8-d20-v4-rate50: both agents paced to $half NOTIFY/s (50% of spoaguard's 8×20 peak)"
+      load null c8-d20-v4-rate50 "$null_addr" "$null_pid" "$null_metrics" -conns 8 -inflight 20 -rate "$half"
+      load spoaguard c8-d20-v4-rate50 "$sg_addr" "$sg_pid" "$sg_metrics" -conns 8 -inflight 20 -rate "$half"
+    fi
+  fi
+  echo
+  echo "### Agent throughput, latency and CPU per ACK ($(nproc) cores, agents on core $agent_cpu, load on core $load_cpu)"
+  echo
+  "$sgb" table -ceiling null "$out"/runs/*.json
+  echo
+  stop_pid "$null_pid"
+  if [ "$have_sg" = 1 ]; then stop_pid "$sg_pid"; fi
+fi
+
+if has_part reload && [ "$have_sg" = 1 ]; then
+  reloads=10
+  window=$((reloads * reload_every + 4))
+  log "reload: $reloads reloads of the 2M list every ${reload_every}s under 8×20 load, ${window}s window"
+  cp "$list" "$out/list-reload.txt"
+  start_spoaguard "$out/list-reload.txt"
+  taskset -c "$load_cpu" "$sgb" run -addr "$sg_addr" -agent-name spoaguard -cell reload -agent-pid "$sg_pid" \
+    -conns 8 -inflight 20 -targets "$out/targets-listed5.txt" -list synthetic \
+    -warmup 1s -duration "${window}s" -json "$out/reload.json" >"$out/reload.txt" 2>&1 &
+  load_pid=$!; pids+=("$load_pid")
+  sleep 3
+  for i in $(seq 1 "$reloads"); do
+    cp "$list" "$out/list-reload.txt.new" && mv "$out/list-reload.txt.new" "$out/list-reload.txt"
+    kill -HUP "$sg_pid"
+    sleep "$reload_every"
+  done
+  reload_rc=0; wait "$load_pid" || reload_rc=$?
+  [ "$reload_rc" = 0 ] || failed=1
+  echo "### Reload under load"
+  echo
+  echo '```'
+  cat "$out/reload.txt"
+  echo "ACK/s per second: $(tr -d '\n ' <"$out/reload.json" | grep -o '"acks_per_second_timeline":\[[0-9,]*\]' | sed 's/.*\[//; s/\]//')"
+  echo "rebuild durations (agent log):"
+  grep -o 'lists reloaded.*' "$out/spoaguard.log" | grep -o 'duration=[^ ]*' | tr '\n' ' '; echo
+  echo '```'
+  echo
+  stop_pid "$sg_pid"
+fi
+
+if has_part memory && [ "$have_sg" = 1 ]; then
+  log "memory: RSS with an empty list, with the 2M list, and with $idle_n idle connections"
+  start_spoaguard "$out/list-empty.txt"; sleep 1
+  rss_empty=$(rss_kib "$sg_pid"); stop_pid "$sg_pid"
+  start_spoaguard "$list"; sleep 2
+  rss_full=$(rss_kib "$sg_pid")
+  "$sgb" idle -addr "$sg_addr" -conns "$idle_n" -hold 8s >"$out/idle.txt" 2>&1 &
+  idle_pid=$!; pids+=("$idle_pid")
+  wait_for 30 grep -q ready "$out/idle.txt" || log "idle connections not ready"
+  sleep 1
+  rss_idle=$(rss_kib "$sg_pid")
+  wait "$idle_pid" || true
+  stop_pid "$sg_pid"
+  entries=$(grep -vc '^#' "$list")
+  echo "### Memory (RSS, /proc/PID/status)"
+  echo
+  echo "| what | RSS KiB | per unit |"
+  echo "|---|--:|--:|"
+  echo "| spoaguard, empty list | $rss_empty | |"
+  echo "| spoaguard, $entries entries | $rss_full | $(awk -v a="$rss_full" -v b="$rss_empty" -v n="$entries" 'BEGIN { printf "%.1f bytes/entry", (a-b)*1024/n }') |"
+  echo "| + $idle_n idle connections | $rss_idle | $(awk -v a="$rss_idle" -v b="$rss_full" -v n="$idle_n" 'BEGIN { printf "%.0f bytes/conn", (a-b)*1024/n }') |"
+  echo
+fi
+
+if has_part haproxy; then
+  haproxy=$(command -v haproxy || true)
+  [ -z "$haproxy" ] && [ -x /usr/sbin/haproxy ] && haproxy=/usr/sbin/haproxy
+  if [ -z "$haproxy" ]; then
+    log "haproxy not installed (scripts/haproxy-env.sh --no-3x): skipping HAProxy in the loop"
+  elif ! command -v wrk >/dev/null; then
+    log "wrk not installed (apt-get install wrk): skipping HAProxy in the loop"
+  else
+    log "HAProxy in the loop: wrk on core $load_cpu, HAProxy (1 thread) and agents on core $agent_cpu"
+    start_null
+    if [ "$have_sg" = 1 ]; then start_spoaguard "$list"; fi
+    hdir=$out/haproxy; mkdir -p "$hdir"
+    p_plain=$(free_port); p_null=$(free_port); p_sg=$(free_port); p_acl=$(free_port)
+    spoe_scope() { # $1 scope/engine, $2 backend
+      cat <<EOF
+[$1]
+spoe-agent $1-agent
+    messages check-client-ip
+    option var-prefix spoaguard
+    no option async
+    option set-on-error error
+    timeout hello      2s
+    timeout idle       2m
+    timeout processing 500ms
+    use-backend $2
+spoe-message check-client-ip
+    args ip=src
+    event on-frontend-http-request
+EOF
+    }
+    spoe_scope null be_null >"$hdir/spoe-null.conf"
+    spoe_scope sg be_sg >"$hdir/spoe-sg.conf"
+    sg_server="server agent ${sg_addr:-127.0.0.1:1}"
+    cat >"$hdir/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 10000
+defaults
+    mode http
+    timeout connect 5s
+    timeout client  30s
+    timeout server  30s
+# Every frontend answers by itself: the backend application is not what is measured. An
+# SPOE error (timeout, agent down) answers 503, so wrk counts it as a non-2xx response.
+frontend fe_plain
+    bind 127.0.0.1:$p_plain
+    http-request return status 200 content-type text/plain string ok
+frontend fe_null
+    bind 127.0.0.1:$p_null
+    filter spoe engine null config $hdir/spoe-null.conf
+    http-request deny deny_status 503 if { var(txn.spoaguard.error) -m found }
+    http-request deny deny_status 403 if { var(txn.spoaguard.blocked) -m bool }
+    http-request return status 200 content-type text/plain string ok
+frontend fe_sg
+    bind 127.0.0.1:$p_sg
+    filter spoe engine sg config $hdir/spoe-sg.conf
+    http-request deny deny_status 503 if { var(txn.spoaguard.error) -m found }
+    http-request deny deny_status 403 if { var(txn.spoaguard.blocked) -m bool }
+    http-request return status 200 content-type text/plain string ok
+frontend fe_acl
+    bind 127.0.0.1:$p_acl
+    http-request deny deny_status 403 if { src -f $list }
+    http-request return status 200 content-type text/plain string ok
+backend be_null
+    mode tcp
+    option spop-check
+    server agent $null_addr check inter 2s
+backend be_sg
+    mode tcp
+    option spop-check
+    $sg_server check inter 2s
+EOF
+    log "HAProxy loads the 2M list into its ACL (takes a while)"
+    taskset -c "$agent_cpu" "$haproxy" -f "$hdir/haproxy.cfg" -db >"$hdir/haproxy.log" 2>&1 &
+    hap_pid=$!; pids+=("$hap_pid")
+    wait_for 120 curl -fsS -o /dev/null "http://127.0.0.1:$p_acl/" ||
+      { log "HAProxy did not start"; cat "$hdir/haproxy.log" >&2; exit 1; }
+    sleep 3 # health checks mark the agents up
+    echo "### HAProxy in the loop (HAProxy $("$haproxy" -v | head -1 | awk '{print $3}'), wrk -t1 -c50 -d$wrk_d)"
+    echo
+    echo "| frontend | req/s | vs. do-nothing agent | p50 | p99 | non-2xx |"
+    echo "|---|--:|--:|--:|--:|--:|"
+    base=""
+    for v in plain null sg acl; do
+      case $v in plain) port=$p_plain what="no SPOE filter" ;; null) port=$p_null what="SPOE → do-nothing agent" ;;
+        sg) port=$p_sg what="SPOE → spoaguard (2M list)" ;; acl) port=$p_acl what="native \`src -f\` ACL (2M list)" ;; esac
+      if [ "$v" = sg ] && [ "$have_sg" = 0 ]; then echo "| $what | – | | | | |"; continue; fi
+      taskset -c "$load_cpu" wrk -t1 -c50 -d"$wrk_d" --latency "http://127.0.0.1:$port/" >"$hdir/wrk-$v.txt" 2>&1 || true
+      rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$hdir/wrk-$v.txt")
+      p50=$(awk '$1 == "50%" { print $2 }' "$hdir/wrk-$v.txt")
+      p99=$(awk '$1 == "99%" { print $2 }' "$hdir/wrk-$v.txt")
+      non2xx=$(awk '/Non-2xx/ { print $NF }' "$hdir/wrk-$v.txt"); non2xx=${non2xx:-0}
+      [ "$v" = null ] && base=$rps
+      share=""
+      [ -n "$base" ] && [ "${base:-0}" -gt 0 ] && share=$(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.0f%%", 100*a/b }')
+      echo "| $what | $rps | $share | $p50 | $p99 | $non2xx |"
+    done
+    echo
+    stop_pid "$hap_pid"
+    stop_pid "$null_pid"
+    if [ "$have_sg" = 1 ]; then stop_pid "$sg_pid"; fi
+  fi
+fi
+
+log "raw reports, logs and lists: $out"
+if [ "$failed" != 0 ]; then log "some runs FAILED (wrong, missing or unexpected ACKs): see above"; exit 1; fi
