@@ -336,3 +336,50 @@ func TestNotifyToAckDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSessionHandle feeds arbitrary bytes to a session, before and after the handshake, in
+// arbitrary splits: it must never panic, never consume more than it was given, and end every
+// connection it closes on a protocol error with an AGENT-DISCONNECT.
+func FuzzSessionHandle(f *testing.F) {
+	for _, seed := range [][]byte{
+		v26(f, "06_"), v26(f, "11_"), v26(f, "29_"), v26(f, "19_"),
+		cat(v26(f, "14a"), v26(f, "14b"), v26(f, "14c"), v26(f, "14d")),
+		v34(f, "05_"), {0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0},
+	} {
+		f.Add(seed, true, uint8(7))
+		f.Add(seed, false, uint8(0))
+	}
+	hello := v26(f, "01_")
+	f.Fuzz(func(t *testing.T, in []byte, handshake bool, split uint8) {
+		cfg := testSessionConfig()
+		cfg.maxReassembly = 1024
+		s := newSession(cfg)
+		if handshake {
+			_, _, _ = s.handle(hello, nil)
+		}
+		var buf, out []byte
+		step := int(split)%(len(in)+1) + 1
+		for i := 0; i < len(in); i += step {
+			buf = append(buf, in[i:min(i+step, len(in))]...)
+			n, o, closeAfter := s.handle(buf, out)
+			if n > len(buf) {
+				t.Fatalf("consumed %d of %d", n, len(buf))
+			}
+			out = o
+			buf = buf[n:]
+			if closeAfter {
+				break
+			}
+		}
+		if s.err != nil {
+			fs := decodeAll(t, out)
+			if len(fs) == 0 || fs[len(fs)-1].Type != codec.FrameAgentDisconnect {
+				t.Fatalf("closed on %v without AGENT-DISCONNECT", s.err)
+			}
+		}
+		s.close()
+		if cfg.metrics.fragsInflight.Get() != 0 {
+			t.Fatal("reassembly buffer leaked")
+		}
+	})
+}

@@ -1,0 +1,29 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// BenchmarkHandle measures the protocol work of one read event, without sockets: a captured
+// segment of 15 pipelined NOTIFYs turned into 15 ACKs by the blocklist handler. ns/op is per
+// ACK.
+func BenchmarkHandle(b *testing.B) {
+	h, _ := testBlocklistHandler(b, metrics.NewSet())
+	cfg := testSessionConfig()
+	cfg.handler = h
+	s := newSession(cfg)
+	_, _, _ = s.handle(v26(b, "01_"), nil)
+	seg := v26(b, "29_")
+	out := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(seg)) / 15)
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 15 {
+		if n, _, _ := s.handle(seg, out[:0]); n != len(seg) {
+			b.Fatal("not consumed")
+		}
+		cfg.metrics.flush(&s.stats)
+	}
+}
