@@ -558,7 +558,7 @@ func TestLoad(t *testing.T) {
 	allocs := float64(ms1.Mallocs-ms0.Mallocs) / acks
 	t.Logf("%d conns x %d in flight: %.0f ACKs in %s = %.0f ACK/s; %.5f allocations per ACK (client included)",
 		conns, inflight, acks, elapsed.Round(time.Millisecond), acks/elapsed.Seconds(), allocs)
-	if allocs > 0.01 {
+	if allocs > 0.01 && !raceEnabled {
 		t.Errorf("%.5f allocations per ACK, want about 0", allocs)
 	}
 }
