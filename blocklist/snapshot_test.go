@@ -201,7 +201,7 @@ func randomCount() int {
 	case testing.Short():
 		return 100_000
 	case raceEnabled:
-		return 250_000
+		return 100_000
 	}
 	return 1_000_000
 }
