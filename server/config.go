@@ -38,7 +38,8 @@ type Config struct {
 	MaxQueuedOutput int
 	// Loops is the number of event loops. Default (0): GOMAXPROCS.
 	Loops int
-	// MaxConns is the most connections open at once; more are closed on accept. Default 10000.
+	// MaxConns is the most connections open at once; one more is refused on accept with
+	// AGENT-DISCONNECT status 13 (resource allocation error) and closed. Default 10000.
 	MaxConns int
 	// HelloTimeout closes a connection that has not completed its HELLO in time. Default 5s.
 	HelloTimeout time.Duration

@@ -38,6 +38,7 @@ type Server struct {
 
 	addrs      []string // in gnet form
 	maxPausedI int      // maxPausedInput
+	refusal    []byte   // the AGENT-DISCONNECT sent to connections over MaxConns; read-only
 
 	eng      gnet.Engine
 	booted   chan struct{} // closed by OnBoot
@@ -95,6 +96,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 		metrics:       s.metrics,
 	}
 	s.maxPausedI = max(4*(int(cfg.MaxFrameSize)+codec.LengthSize), 256<<10)
+	s.refusal = codec.AppendAgentDisconnect(nil, codec.StatusResourceAllocation, "too many connections")
 	for _, a := range cfg.Listen {
 		ga, _ := gnetAddr(a) // validated by withDefaults
 		s.addrs = append(s.addrs, ga)
@@ -276,9 +278,12 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	if s.open.Load() >= int64(s.cfg.MaxConns) {
+		// A refusal HAProxy can log (SPEC.md §6: an agent refuses a HELLO with
+		// AGENT-DISCONNECT) rather than a bare close it would see as an I/O error.
+		// gnet writes it before closing; the slice is shared and never written.
 		s.metrics.connsRefused.Inc()
 		s.errLog.warn("connection refused: too many connections", "peer", peerString(gc), "max_conns", s.cfg.MaxConns)
-		return nil, gnet.Close
+		return s.refusal, gnet.Close
 	}
 	c := &conn{
 		c:        gc,

@@ -337,7 +337,9 @@ func TestServeMaxConns(t *testing.T) {
 	a.handshake()
 	b.handshake()
 	c := dial(t, s.Addr())
-	c.send(v26(t, "01_"))
+	if d := c.expect(codec.FrameAgentDisconnect); d.status(t) != codec.StatusResourceAllocation {
+		t.Errorf("refused with status %d, want %d", d.status(t), codec.StatusResourceAllocation)
+	}
 	c.expectClosed()
 	a.send(v26(t, "06_"))
 	a.expect(codec.FrameAck)
