@@ -300,7 +300,14 @@ func leadingInt(s []byte) (int, bool) {
 	return n, i > 0
 }
 
-func fields(s []byte) [][]byte { return bytes.Fields(s) }
+// fields splits s at the ASCII white space trimSpace removes. Not bytes.Fields: it also
+// splits at Unicode spaces (U+2003, U+00A0, ...), so a line that trimSpace left non-empty
+// could have no field at all, and callers index f[0].
+func fields(s []byte) [][]byte {
+	return bytes.FieldsFunc(s, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == '\v' || r == '\f'
+	})
+}
 
 func (ps *parser) ipsumLine(s []byte) {
 	s = stripComment(s, false)
