@@ -125,6 +125,24 @@ func expectDisconnect(t *testing.T, c *client, st codec.Status) {
 	c.expectClosed()
 }
 
+// closedOnly is the "status" of a case that expects the connection closed with no frame.
+const closedOnly = codec.Status(1 << 31)
+
+// ends finishes a case: a FIN from the client if fin, then the server's answer — an
+// AGENT-DISCONNECT with status want and a close, or only the close — then the recovery check.
+func (h *hostileServer) ends(t *testing.T, c *client, fin bool, want codec.Status) {
+	t.Helper()
+	if fin {
+		_ = c.c.(*net.TCPConn).CloseWrite()
+	}
+	if want == closedOnly {
+		c.expectClosed()
+	} else {
+		expectDisconnect(t, c, want)
+	}
+	h.recovered(t)
+}
+
 // reset closes c with an RST, as HAProxy 3.x does to idle connections and on soft-stop.
 func reset(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
@@ -150,7 +168,6 @@ var tlsClientHello = cat([]byte{0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 
 // a peer that says too little is closed at its HELLO deadline; nothing is left behind.
 func TestHostileProbes(t *testing.T) {
 	h := startHostile(t, Config{})
-	const none = codec.Status(1 << 31) // no frame expected, only the close
 	type ending int
 	const (
 		silence   ending = iota // wait for the server to close
@@ -168,12 +185,12 @@ func TestHostileProbes(t *testing.T) {
 		{"HTTP request then FIN", []byte("GET / HTTP/1.0\r\n\r\n"), halfClose, codec.StatusFrameTooBig},
 		{"TLS ClientHello", tlsClientHello, silence, codec.StatusFrameTooBig},
 		{"SSH banner", []byte("SSH-2.0-OpenSSH_9.2p1\r\n"), silence, codec.StatusFrameTooBig},
-		{"one-byte probe then silence", []byte{0}, silence, none},
-		{"one-byte probe then FIN", []byte{'\r'}, halfClose, none},
-		{"connect then FIN", nil, halfClose, none},
-		{"connect then RST", nil, rst, none},
-		{"HELLO then RST", v26(t, "01_"), rst, none},
-		{"a whole frame's length, three bytes, silence", []byte{0, 0, 0, 100, 1, 0, 0}, silence, none},
+		{"one-byte probe then silence", []byte{0}, silence, closedOnly},
+		{"one-byte probe then FIN", []byte{'\r'}, halfClose, closedOnly},
+		{"connect then FIN", nil, halfClose, closedOnly},
+		{"connect then RST", nil, rst, closedOnly},
+		{"HELLO then RST", v26(t, "01_"), rst, closedOnly},
+		{"a whole frame's length, three bytes, silence", []byte{0, 0, 0, 100, 1, 0, 0}, silence, closedOnly},
 	}
 	for seed := uint64(1); seed <= 8; seed++ {
 		cases = append(cases, struct {
@@ -194,15 +211,8 @@ func TestHostileProbes(t *testing.T) {
 				reset(c.c)
 				h.recovered(t)
 				return
-			case halfClose:
-				_ = c.c.(*net.TCPConn).CloseWrite()
 			}
-			if tc.want == none {
-				c.expectClosed()
-			} else {
-				expectDisconnect(t, c, tc.want)
-			}
-			h.recovered(t)
+			h.ends(t, c, tc.then == halfClose, tc.want)
 		})
 	}
 }
@@ -213,53 +223,35 @@ func TestHostileHugeLength(t *testing.T) {
 	h := startHostile(t, Config{})
 	huge := []byte{0x7f, 0xff, 0xff, 0xff}
 	legal := []byte{0, 0, 0x3e, 0x80} // 16000, under max-frame-size
-	t.Run("0x7fffffff then silence", func(t *testing.T) {
-		c := dial(t, h.Addr())
-		c.send(huge)
-		expectDisconnect(t, c, codec.StatusFrameTooBig)
-		h.recovered(t)
-	})
-	t.Run("0x7fffffff after HELLO then silence", func(t *testing.T) {
-		c := dial(t, h.Addr())
-		c.handshake()
-		c.send(huge)
-		expectDisconnect(t, c, codec.StatusFrameTooBig)
-		h.recovered(t)
-	})
-	t.Run("0x7fffffff then a slow drip", func(t *testing.T) {
-		c := dial(t, h.Addr())
-		c.handshake()
-		c.send(huge)
-		// Keep dripping until the server's close makes a write fail (bounded: 2000 bytes).
-		for i := 0; i < 2000; i++ {
-			if _, err := c.c.Write([]byte{0xff}); err != nil {
-				break
+	for _, tc := range []struct {
+		name      string
+		handshake bool
+		in        []byte
+		drip      int  // then this many single bytes, a millisecond apart, while writes succeed
+		fin       bool // then a FIN
+		want      codec.Status
+	}{
+		{"0x7fffffff then silence", false, huge, 0, false, codec.StatusFrameTooBig},
+		{"0x7fffffff after HELLO then silence", true, huge, 0, false, codec.StatusFrameTooBig},
+		{"0x7fffffff then a slow drip", true, huge, 2000, false, codec.StatusFrameTooBig},
+		{"a legal length dripped before HELLO", false, legal, 100, false, closedOnly}, // closed at the HELLO deadline
+		{"a legal length after HELLO then FIN", true, cat(legal, make([]byte, 8000)), 0, true, closedOnly},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, h.Addr())
+			if tc.handshake {
+				c.handshake()
 			}
-			time.Sleep(time.Millisecond)
-		}
-		expectDisconnect(t, c, codec.StatusFrameTooBig)
-		h.recovered(t)
-	})
-	t.Run("a legal length dripped before HELLO", func(t *testing.T) {
-		c := dial(t, h.Addr())
-		c.send(legal)
-		for i := 0; i < 100; i++ {
-			if _, err := c.c.Write([]byte{1}); err != nil {
-				break
+			c.send(tc.in)
+			for i := 0; i < tc.drip; i++ {
+				if _, err := c.c.Write([]byte{0xff}); err != nil {
+					break // the server closed
+				}
+				time.Sleep(time.Millisecond)
 			}
-			time.Sleep(time.Millisecond)
-		}
-		c.expectClosed() // at the HELLO deadline
-		h.recovered(t)
-	})
-	t.Run("a legal length after HELLO then FIN", func(t *testing.T) {
-		c := dial(t, h.Addr())
-		c.handshake()
-		c.send(cat(legal, make([]byte, 8000)))
-		_ = c.c.(*net.TCPConn).CloseWrite()
-		c.expectClosed()
-		h.recovered(t)
-	})
+			h.ends(t, c, tc.fin, tc.want)
+		})
+	}
 }
 
 // rawHandshake dials and completes a HELLO without testing.T, for use off the test
