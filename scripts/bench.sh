@@ -288,7 +288,7 @@ EOF
     cat >"$hdir/haproxy.cfg" <<EOF
 global
     nbthread 1
-    maxconn 10000
+    maxconn 4000
 defaults
     mode http
     timeout connect 5s
@@ -327,27 +327,42 @@ EOF
     log "HAProxy loads the 2M list into its ACL (takes a while)"
     taskset -c "$agent_cpu" "$haproxy" -f "$hdir/haproxy.cfg" -db >"$hdir/haproxy.log" 2>&1 &
     hap_pid=$!; pids+=("$hap_pid")
-    wait_for 120 curl -fsS -o /dev/null "http://127.0.0.1:$p_acl/" ||
+    wait_for 300 curl -fsS -o /dev/null "http://127.0.0.1:$p_acl/" ||
       { log "HAProxy did not start"; cat "$hdir/haproxy.log" >&2; exit 1; }
     sleep 3 # health checks mark the agents up
     echo "### HAProxy in the loop (HAProxy $("$haproxy" -v | head -1 | awk '{print $3}'), wrk -t1 -c50 -d$wrk_d)"
     echo
-    echo "| frontend | req/s | vs. do-nothing agent | p50 | p99 | non-2xx |"
-    echo "|---|--:|--:|--:|--:|--:|"
-    base=""
+    # Each frontend is run $repeat times, interleaved; the fastest run of each is quoted (as in
+    # the grid: interference only ever slows a run down).
+    variants=(null plain sg acl)
+    if [ "$have_sg" = 0 ]; then variants=(null plain acl); fi
+    declare -A best_run=() best_load=()
+    for rep in $(seq 1 "$repeat"); do
+      for v in "${variants[@]}"; do
+        port_var=p_$v; f=$hdir/wrk-$v-$rep.txt
+        taskset -c "$load_cpu" wrk -t1 -c50 -d"$wrk_d" --latency "http://127.0.0.1:${!port_var}/" >"$f" 2>&1 || true
+        rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$f")
+        prev=${best_run[$v]:-}
+        if [ -z "$prev" ] || [ "${rps:-0}" -gt "$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$prev")" ]; then
+          best_run[$v]=$f
+          best_load[$v]=$(cut -d' ' -f1 /proc/loadavg)
+        fi
+      done
+    done
+    echo "| frontend | req/s | vs. do-nothing agent | p50 | p99 | non-2xx | load avg at end |"
+    echo "|---|--:|--:|--:|--:|--:|--:|"
+    base=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "${best_run[null]}")
     for v in plain null sg acl; do
-      case $v in plain) port=$p_plain what="no SPOE filter" ;; null) port=$p_null what="SPOE → do-nothing agent" ;;
-        sg) port=$p_sg what="SPOE → spoaguard (2M list)" ;; acl) port=$p_acl what="native \`src -f\` ACL (2M list)" ;; esac
-      if [ "$v" = sg ] && [ "$have_sg" = 0 ]; then echo "| $what | – | | | | |"; continue; fi
-      taskset -c "$load_cpu" wrk -t1 -c50 -d"$wrk_d" --latency "http://127.0.0.1:$port/" >"$hdir/wrk-$v.txt" 2>&1 || true
-      rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$hdir/wrk-$v.txt")
-      p50=$(awk '$1 == "50%" { print $2 }' "$hdir/wrk-$v.txt")
-      p99=$(awk '$1 == "99%" { print $2 }' "$hdir/wrk-$v.txt")
-      non2xx=$(awk '/Non-2xx/ { print $NF }' "$hdir/wrk-$v.txt"); non2xx=${non2xx:-0}
-      [ "$v" = null ] && base=$rps
-      share=""
-      [ -n "$base" ] && [ "${base:-0}" -gt 0 ] && share=$(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.0f%%", 100*a/b }')
-      echo "| $what | $rps | $share | $p50 | $p99 | $non2xx |"
+      case $v in plain) what="no SPOE filter" ;; null) what="SPOE → do-nothing agent" ;;
+        sg) what="SPOE → spoaguard (2M list)" ;; acl) what="native \`src -f\` ACL (2M list)" ;; esac
+      f=${best_run[$v]:-}
+      if [ -z "$f" ]; then echo "| $what | – | | | | | |"; continue; fi
+      rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$f")
+      p50=$(awk '$1 == "50%" { print $2 }' "$f")
+      p99=$(awk '$1 == "99%" { print $2 }' "$f")
+      non2xx=$(awk '/Non-2xx/ { print $NF }' "$f"); non2xx=${non2xx:-0}
+      share=$(awk -v a="${rps:-0}" -v b="${base:-0}" 'BEGIN { if (b > 0) printf "%.0f%%", 100*a/b }')
+      echo "| $what | $rps | $share | $p50 | $p99 | $non2xx | ${best_load[$v]} |"
     done
     echo
     stop_pid "$hap_pid"
