@@ -266,7 +266,11 @@ func rawHandshake(addr net.Addr, hello []byte) (net.Conn, error) {
 		c.Close()
 		return nil, err
 	}
-	if _, err := readFrame(c, nil); err != nil {
+	f, err := readFrame(c, nil)
+	if err == nil && codec.FrameType(f[4]) != codec.FrameAgentHello {
+		err = fmt.Errorf("got %s", codec.FrameType(f[4]))
+	}
+	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("AGENT-HELLO: %w", err)
 	}
@@ -433,6 +437,36 @@ func TestHostileConnectionLimit(t *testing.T) {
 		c.Close()
 	}
 	inside = nil
+	h.recovered(t)
+}
+
+// TestHostileConnectionLimitConcurrentAccepts races many handshakes against a small limit
+// on two event loops, which accept concurrently: no more than the limit may be let in.
+func TestHostileConnectionLimitConcurrentAccepts(t *testing.T) {
+	const limit, dialers = 8, 200
+	h := startHostile(t, Config{MaxConns: limit, Loops: 2})
+	hello := v26(t, "01_")
+	in := make(chan net.Conn, dialers)
+	var wg sync.WaitGroup
+	for i := 0; i < dialers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c, err := rawHandshake(h.Addr(), hello); err == nil {
+				in <- c
+			}
+		}()
+	}
+	wg.Wait()
+	close(in)
+	n := 0
+	for c := range in {
+		n++
+		c.Close()
+	}
+	if n == 0 || n > limit {
+		t.Errorf("%d of %d concurrent handshakes let in, limit %d", n, dialers, limit)
+	}
 	h.recovered(t)
 }
 

@@ -277,7 +277,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.draining.Load() {
 		return nil, gnet.Close
 	}
-	if s.open.Load() >= int64(s.cfg.MaxConns) {
+	if !s.reserveConn() {
 		// A refusal HAProxy can log (SPEC.md §6: an agent refuses a HELLO with
 		// AGENT-DISCONNECT) rather than a bare close it would see as an I/O error.
 		// gnet writes it before closing; the slice is shared and never written.
@@ -292,13 +292,26 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		deadline: time.Now().Add(s.cfg.HelloTimeout),
 	}
 	gc.SetContext(c)
-	s.open.Add(1)
 	s.metrics.connsOpen.Inc()
 	s.metrics.connsTotal.Inc()
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	return nil, gnet.None
+}
+
+// reserveConn counts a new connection unless MaxConns are open. Loops accept concurrently,
+// so a load then an add would let each of them take the last slot.
+func (s *Server) reserveConn() bool {
+	for {
+		n := s.open.Load()
+		if n >= int64(s.cfg.MaxConns) {
+			return false
+		}
+		if s.open.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
