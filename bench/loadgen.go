@@ -443,7 +443,7 @@ func isTimeout(err error) bool {
 // end records a connection lost before the run stopped (or a read error while draining) and
 // counts what was in flight as missing.
 func (c *conn) end(err error) {
-	var ad *errAgentDisconnect
+	var ad *agentDisconnectError
 	switch {
 	case errors.As(err, &ad):
 		c.disconnect = fmt.Sprintf("agent-disconnect status %d (%s)", ad.d.Status, ad.d.Status)

@@ -42,9 +42,9 @@ func ParseIDStyle(s string) (IDStyle, error) {
 // Check names the variables an ACK must set and where: the agent's answer is read from
 // set-var actions with this scope and these names.
 type Check struct {
-	Scope      codec.Scope
-	VarBlocked string // BOOL, always set
-	VarList    string // STRING, set only when blocked
+	Scope      codec.Scope // zero (proc) means txn, the scope HAProxy's configs use
+	VarBlocked string      // BOOL, always set
+	VarList    string      // STRING, set only when blocked
 	// ListName, when not empty, is the list every blocked ACK must name.
 	ListName string
 }
@@ -196,10 +196,10 @@ func (s *session) appendNotifies(out []byte, n int, now time.Duration) []byte {
 	return out
 }
 
-// errAgentDisconnect is returned by handleFrames when the agent sent AGENT-DISCONNECT.
-type errAgentDisconnect struct{ d codec.Disconnect }
+// agentDisconnectError is returned by handleFrames when the agent sent AGENT-DISCONNECT.
+type agentDisconnectError struct{ d codec.Disconnect }
 
-func (e *errAgentDisconnect) Error() string {
+func (e *agentDisconnectError) Error() string {
 	return fmt.Sprintf("agent disconnected: status %d (%s) %q", e.d.Status, e.d.Status, e.d.Message)
 }
 
@@ -226,7 +226,7 @@ func (s *session) handleFrames(buf []byte, now time.Duration, measuring bool) (c
 			}
 		case codec.FrameAgentDisconnect:
 			d, _ := codec.ParseDisconnect(f.Payload)
-			return consumed, acked, &errAgentDisconnect{d: d}
+			return consumed, acked, &agentDisconnectError{d: d}
 		default:
 			s.c.Protocol++
 			s.fail("unexpected %s frame from the agent", f.Type)

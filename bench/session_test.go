@@ -250,7 +250,7 @@ func TestAgentDisconnectEndsTheWalk(t *testing.T) {
 	s := newTestSession(IDs3x, 1, defaultCheck)
 	s.appendNotifies(nil, 1, 0)
 	_, _, err := s.handleFrames(codec.AppendAgentDisconnect(nil, codec.StatusResourceAllocation, ""), 0, false)
-	if d, ok := err.(*errAgentDisconnect); !ok || d.d.Status != codec.StatusResourceAllocation {
+	if d, ok := err.(*agentDisconnectError); !ok || d.d.Status != codec.StatusResourceAllocation {
 		t.Fatalf("err = %v, want the agent's disconnect with status 13", err)
 	}
 }
