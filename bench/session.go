@@ -340,14 +340,3 @@ func (s *session) expire(now time.Duration) int {
 	}
 	return n
 }
-
-// oldestWaiting returns when the oldest un-ACKed NOTIFY was sent; ok is false when none is.
-func (s *session) oldestWaiting() (sent time.Duration, ok bool) {
-	mask := uint64(len(s.ring) - 1)
-	for i := s.head; i != s.tail; i++ {
-		if p := &s.ring[i&mask]; p.state == slotWaiting {
-			return p.sent, true
-		}
-	}
-	return 0, false
-}

@@ -50,11 +50,10 @@ type BlocklistHandler struct {
 	varBlocked string
 	varList    string
 
-	set      *metrics.Set
-	allowed  *metrics.Counter
-	blocked  *metrics.Counter
-	perList  atomic.Pointer[listCounters]
-	maxLists int
+	set     *metrics.Set
+	allowed *metrics.Counter
+	blocked *metrics.Counter
+	perList atomic.Pointer[listCounters]
 }
 
 // listCounters are the spoaguard_blocked_total counters of one snapshot's lists, by index.
