@@ -26,7 +26,8 @@ parallel=()
 if [ -n "${FUZZ_PARALLEL:-}" ]; then parallel=(-parallel "$FUZZ_PARALLEL"); fi
 
 # Every `func FuzzX(f *testing.F)` in a tracked test file, as "dir FuzzX".
-targets=$(git grep -l '^func Fuzz[A-Za-z0-9_]*(f \*testing\.F)' -- '*_test.go' | while read -r file; do
+files=$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go' | sed 's|^\./||')
+targets=$(grep -l '^func Fuzz[A-Za-z0-9_]*(f \*testing\.F)' $files | while read -r file; do
   sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(f \*testing\.F).*/\1/p' "$file" | while read -r name; do
     echo "$(dirname "$file") $name"
   done
