@@ -261,7 +261,7 @@ func parseAddrText(b []byte, ip *[16]byte) int {
 	if i := bytes.LastIndexByte(b, ','); i >= 0 {
 		b = b[i+1:]
 	}
-	b = bytes.TrimSpace(b)
+	b = trimASCIISpace(b)
 	if len(b) >= 2 && b[0] == '[' && b[len(b)-1] == ']' {
 		b = b[1 : len(b)-1]
 	}
@@ -279,6 +279,19 @@ func parseAddrText(b []byte, ip *[16]byte) int {
 		return 16
 	}
 	return 0
+}
+
+// trimASCIISpace trims the white space HTTP and list syntax use. Not bytes.TrimSpace: it
+// also trims Unicode spaces (U+0085, U+00A0), which would let "\u00a0::1" pass as ::1.
+func trimASCIISpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // parseIPv4 parses dotted decimal, strictly: four fields, no leading zeros.
