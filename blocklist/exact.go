@@ -266,3 +266,32 @@ func (e *exact6) bytes() int {
 	}
 	return n
 }
+
+// each calls f with every address in the set.
+func (e *exact4) each(f func(uint32)) {
+	if e.n == 0 {
+		return
+	}
+	if e.zero != 0 {
+		f(0)
+	}
+	for _, k := range e.keys {
+		if k != 0 {
+			f(k)
+		}
+	}
+}
+
+func (e *exact6) each(f func(Uint128)) {
+	if e.n == 0 {
+		return
+	}
+	if e.zero != 0 {
+		f(Uint128{})
+	}
+	for _, k := range e.keys {
+		if k != (Uint128{}) {
+			f(k)
+		}
+	}
+}

@@ -50,6 +50,10 @@ type BuildOptions struct {
 	// holds at least this many addresses. 0 means DefaultBloomMinExact; a negative value never
 	// uses one.
 	BloomMinExact int
+
+	// exactSet4 keeps single IPv4 addresses in the exact set instead of the range table. It is
+	// the layout the range table replaced, kept so BenchmarkFold4 can show why.
+	exactSet4 bool
 }
 
 // DefaultBloomMinExact is the exact-set size from which the bloom filter is used. The filter
@@ -61,6 +65,10 @@ type BuildOptions struct {
 const DefaultBloomMinExact = math.MaxInt
 
 // Build merges lists into a snapshot. List i is bit i of Result.Matched.
+//
+// Single IPv4 addresses go into the range table with the prefixes (two segments each); single
+// IPv6 addresses go into the exact set, where 16-byte keys cost less than two 16-byte segments
+// and keep the IPv6 buckets short.
 func Build(lists []List, opts BuildOptions) (*Snapshot, error) {
 	if len(lists) > MaxLists {
 		return nil, fmt.Errorf("blocklist: %d lists; at most %d are supported", len(lists), MaxLists)
@@ -68,7 +76,7 @@ func Build(lists []List, opts BuildOptions) (*Snapshot, error) {
 	s := &Snapshot{masks: []uint64{0}}
 	in := newInterner(s)
 	var (
-		ev4    []event4
+		ev4    []uint64 // event4 values
 		ev6    []event6
 		exact4 []exactEntry4
 		exact6 []exactEntry6
@@ -86,20 +94,20 @@ func Build(lists []List, opts BuildOptions) (*Snapshot, error) {
 			continue
 		}
 		for _, r := range normalize4(l.Parsed.V4, l.Parsed.Except4) {
-			if r.Lo == r.Hi {
+			if r.Lo == r.Hi && opts.exactSet4 {
 				exact4 = append(exact4, exactEntry4{r.Lo, bit})
 				continue
 			}
-			ev4 = append(ev4, event4{uint64(r.Lo), bit}, event4{uint64(r.Hi) + 1, bit})
+			ev4 = append(ev4, event4(uint64(r.Lo), i), event4(uint64(r.Hi)+1, i))
 		}
 		for _, r := range normalize6(l.Parsed.V6, l.Parsed.Except6) {
 			if r.Lo == r.Hi {
 				exact6 = append(exact6, exactEntry6{r.Lo, bit})
 				continue
 			}
-			ev6 = append(ev6, event6{r.Lo, bit, false})
+			ev6 = append(ev6, event6{r.Lo, bit})
 			if !r.Hi.isMax() {
-				ev6 = append(ev6, event6{r.Hi.addOne(), bit, false})
+				ev6 = append(ev6, event6{r.Hi.addOne(), bit})
 			}
 		}
 	}
@@ -119,6 +127,8 @@ func Build(lists []List, opts BuildOptions) (*Snapshot, error) {
 	if err := s.e6.build(exact6, in, bloomMin); err != nil {
 		return nil, err
 	}
+	s.e4.each(func(a uint32) { s.v4.index[a>>16] |= idxExact })
+	s.e6.each(func(a Uint128) { s.v6.index[a.Hi>>48] |= idxExact })
 	return s, nil
 }
 
@@ -252,101 +262,160 @@ func merge6(rs []Range6) []Range6 {
 
 // An event toggles a list's bit at a position: every list's ranges are disjoint and
 // non-adjacent after normalize, so a bit is switched on at a range start and off after its end.
-type event4 struct {
-	pos uint64 // up to 1<<32 (one past the last address)
-	bit uint64
-}
+// An IPv4 event is one uint64, position<<6 | list, so that millions of them sort as integers.
+func event4(pos uint64, list int) uint64 { return pos<<6 | uint64(list) }
 
 type event6 struct {
 	pos Uint128
 	bit uint64
-	_   bool
 }
 
-// table4 partitions the IPv4 space into segments: segment i runs from starts[i] to
-// starts[i+1]-1 and is covered by the lists in masks[midx[i]]. starts[0] is always 0.
-// index[h] is the number of segments starting below h<<16, so a lookup binary-searches only the
-// segments starting in its own /16 (plus the one before, which covers its start).
+// Both families partition their address space into segments, each covered by the lists in one
+// mask, and index the segments by the address's top 16 bits. A bucket's index entry holds the
+// mask of the segment covering the bucket's first address (which may have started in an earlier
+// bucket), the number of segments starting inside the bucket after its first address, and where
+// they are: a bucket no segment starts in is answered from its index entry alone, one load.
+//
+// Index entry layout:
+const (
+	idxOffMask    = 1<<30 - 1 // bits 0..29: offset of the bucket's inner segments in segs
+	idxFine       = 1 << 30   // IPv6: an inner segment starts off a /64 boundary
+	idxExact      = 1 << 31   // the family's exact set holds addresses in this bucket
+	idxCarryShift = 32        // bits 32..47: mask index of the segment covering the bucket's start
+	idxCountShift = 48        // bits 48..63: inner segments; idxCountBig = look at the next offset
+	idxCountBig   = 0xffff
+)
+
+var errTooManySegments = errors.New("blocklist: more than 2^30 segments in one address family")
+
+// bucketWriter fills an index from segments given in address order.
+type bucketWriter struct {
+	index *[1 << 16]uint64
+	h     int    // the open bucket
+	carry uint16 // its first segment's mask index
+	off   int    // its first inner segment
+	fine  bool
+	cur   uint16 // mask index of the last segment given
+}
+
+// close writes the open bucket's entry, then entries for the empty buckets up to next, and opens
+// next. segs is the number of inner segments written so far.
+func (w *bucketWriter) close(next, segs int) error {
+	if segs > idxOffMask {
+		return errTooManySegments
+	}
+	e := uint64(w.off) | uint64(w.carry)<<idxCarryShift | uint64(min(segs-w.off, idxCountBig))<<idxCountShift
+	if w.fine {
+		e |= idxFine
+	}
+	w.index[w.h] = e
+	for h := w.h + 1; h < next; h++ {
+		w.index[h] = uint64(segs) | uint64(w.cur)<<idxCarryShift
+	}
+	w.h, w.carry, w.off, w.fine = next, w.cur, segs, false
+	return nil
+}
+
+// table4 is the IPv4 partition. segs holds each bucket's inner segments in order as
+// low16<<16 | mask index, so the search compares the segment's start and its answer is in the
+// same word: one cache line serves both.
 type table4 struct {
-	starts []uint32
-	midx   []uint16
-	index  *[1<<16 + 1]uint32
+	index *[1 << 16]uint64
+	segs  []uint32
+	n     int // segments, counting each bucket's carried one once
 }
 
-func (t *table4) build(ev []event4, in *interner) error {
-	slices.SortFunc(ev, func(a, b event4) int {
-		switch {
-		case a.pos < b.pos:
-			return -1
-		case a.pos > b.pos:
-			return 1
-		}
-		return 0
-	})
-	t.starts = []uint32{0}
-	t.midx = []uint16{0}
+func (t *table4) build(ev []uint64, in *interner) error {
+	slices.Sort(ev)
+	t.index = new([1 << 16]uint64)
+	t.segs = make([]uint32, 0, len(ev))
+	t.n = 1
+	w := bucketWriter{index: t.index}
 	var mask, last uint64
 	for i := 0; i < len(ev); {
-		pos := ev[i].pos
-		for ; i < len(ev) && ev[i].pos == pos; i++ {
-			mask ^= ev[i].bit
+		pos := ev[i] >> 6
+		for ; i < len(ev) && ev[i]>>6 == pos; i++ {
+			mask ^= 1 << (ev[i] & 63)
 		}
 		if pos > 0xffffffff || mask == last {
-			last = mask
 			continue
 		}
+		last = mask
 		id, err := in.id(mask)
 		if err != nil {
 			return err
 		}
-		if pos == 0 {
-			t.midx[0] = id
+		if h := int(pos >> 16); h != w.h {
+			if err := w.close(h, len(t.segs)); err != nil {
+				return err
+			}
+		}
+		if pos&0xffff == 0 {
+			w.carry = id
 		} else {
-			t.starts = append(t.starts, uint32(pos))
-			t.midx = append(t.midx, id)
+			t.segs = append(t.segs, uint32(pos)<<16|uint32(id))
+			t.n++
 		}
-		last = mask
+		w.cur = id
 	}
-	t.starts, t.midx = slices.Clip(t.starts), slices.Clip(t.midx)
-	t.index = new([1<<16 + 1]uint32)
-	j := 0
-	for h := 0; h <= 1<<16; h++ {
-		for j < len(t.starts) && uint64(t.starts[j]) < uint64(h)<<16 {
-			j++
-		}
-		t.index[h] = uint32(j)
+	if err := w.close(1<<16, len(t.segs)); err != nil {
+		return err
 	}
+	t.segs = slices.Clip(t.segs)
 	return nil
 }
 
-// lookup returns the mask index covering a.
-func (t *table4) lookup(a uint32) uint16 {
-	h := a >> 16
-	lo, hi := t.index[h], t.index[h+1]
-	// Find the first segment in [lo,hi) starting after a; the one before covers a. Segment lo-1
-	// starts below h<<16 (starts[0] = 0), so lo ≥ 1 once the loop ran for h = 0.
-	for lo < hi {
-		m := (lo + hi) >> 1
-		if t.starts[m] <= a {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+// lookup returns the mask index of the segment covering a, and whether the exact set may hold a.
+func (t *table4) lookup(a uint32) (id uint16, exact bool) {
+	e := t.index[a>>16]
+	id, exact = uint16(e>>idxCarryShift), e&idxExact != 0
+	n := int(e >> idxCountShift) // an IPv4 bucket has at most 0xffff inner segments
+	if n == 0 {
+		return id, exact
 	}
-	return t.midx[lo-1]
+	off := int(e & idxOffMask)
+	// key compares greater than or equal to every entry whose start is at most a's low half,
+	// whatever its mask index.
+	if s, ok := lastAtMost(t.segs[off:off+n], a<<16|0xffff); ok {
+		id = uint16(s)
+	}
+	return id, exact
 }
 
-// table6 is table4 for IPv6, indexed on the top 16 bits.
+// lastAtMost returns the last of the sorted, non-empty segs that is at most key. The search is
+// branch-free: the comparison's borrow becomes a mask (the compiler keeps an if as a branch
+// here), so a lookup does not pay a mispredicted branch per halving on random addresses.
+func lastAtMost[T uint32 | uint64](segs []T, key T) (T, bool) {
+	base, n := 0, len(segs)
+	for n > 1 {
+		half := n >> 1
+		_, borrow := bits.Sub64(uint64(key), uint64(segs[base+half]), 0) // 1 if key < seg
+		base += half & int(borrow-1)
+		n -= half
+	}
+	s := segs[base]
+	return s, s <= key
+}
+
+// table6 is table4 for IPv6. segs holds the inner segments as (start.Hi<<16) | mask index: the
+// top 16 bits of the start are the bucket's, so the word keeps the other 48 bits of the high
+// half. Prefixes of /64 or shorter, all of the bogon lists, start on a /64 boundary and are
+// found on that word alone; a bucket with a start inside a /64 is marked fine and searched with
+// the low halves in los (allocated only if some bucket needs it).
 type table6 struct {
-	starts []Uint128
-	midx   []uint16
-	index  *[1<<16 + 1]uint32
+	index *[1 << 16]uint64
+	segs  []uint64
+	los   []uint64
+	n     int
 }
 
 func (t *table6) build(ev []event6, in *interner) error {
 	slices.SortFunc(ev, func(a, b event6) int { return a.pos.cmp(b.pos) })
-	t.starts = []Uint128{{}}
-	t.midx = []uint16{0}
+	t.index = new([1 << 16]uint64)
+	t.segs = make([]uint64, 0, len(ev))
+	t.n = 1
+	w := bucketWriter{index: t.index}
+	var los []uint64 // parallel to segs while building
 	var mask, last uint64
 	for i := 0; i < len(ev); {
 		pos := ev[i].pos
@@ -356,43 +425,87 @@ func (t *table6) build(ev []event6, in *interner) error {
 		if mask == last {
 			continue
 		}
+		last = mask
 		id, err := in.id(mask)
 		if err != nil {
 			return err
 		}
-		if pos == (Uint128{}) {
-			t.midx[0] = id
+		if h := int(pos.Hi >> 48); h != w.h {
+			if err := w.close(h, len(t.segs)); err != nil {
+				return err
+			}
+		}
+		if pos.Hi<<16 == 0 && pos.Lo == 0 {
+			w.carry = id
 		} else {
-			t.starts = append(t.starts, pos)
-			t.midx = append(t.midx, id)
+			t.segs = append(t.segs, pos.Hi<<16|uint64(id))
+			los = append(los, pos.Lo)
+			w.fine = w.fine || pos.Lo != 0
+			t.n++
 		}
-		last = mask
+		w.cur = id
 	}
-	t.starts, t.midx = slices.Clip(t.starts), slices.Clip(t.midx)
-	t.index = new([1<<16 + 1]uint32)
-	j := 0
-	for h := 0; h <= 1<<16; h++ {
-		for j < len(t.starts) && (h == 1<<16 || t.starts[j].Hi>>48 < uint64(h)) {
-			j++
+	if err := w.close(1<<16, len(t.segs)); err != nil {
+		return err
+	}
+	t.segs = slices.Clip(t.segs)
+	for _, e := range t.index {
+		if e&idxFine != 0 {
+			t.los = slices.Clip(los)
+			break
 		}
-		t.index[h] = uint32(j)
 	}
 	return nil
 }
 
-func (t *table6) lookup(a Uint128) uint16 {
+func (t *table6) lookup(a Uint128) (id uint16, exact bool) {
 	h := a.Hi >> 48
-	lo, hi := t.index[h], t.index[h+1]
-	for lo < hi {
-		m := (lo + hi) >> 1
-		s := t.starts[m]
-		if s.Hi < a.Hi || (s.Hi == a.Hi && s.Lo <= a.Lo) {
-			lo = m + 1
+	e := t.index[h]
+	id, exact = uint16(e>>idxCarryShift), e&idxExact != 0
+	n := int(e >> idxCountShift)
+	if n == 0 {
+		return id, exact
+	}
+	off := int(e & idxOffMask)
+	if n == idxCountBig {
+		n = t.end(h) - off
+	}
+	if e&idxFine != 0 {
+		return t.lookupFine(off, n, a, id), exact
+	}
+	if s, ok := lastAtMost(t.segs[off:off+n], a.Hi<<16|0xffff); ok {
+		id = uint16(s)
+	}
+	return id, exact
+}
+
+// end returns the offset one past bucket h's inner segments, for buckets with too many to count
+// in their index entry.
+func (t *table6) end(h uint64) int {
+	if h == 1<<16-1 {
+		return len(t.segs)
+	}
+	return int(t.index[h+1] & idxOffMask)
+}
+
+// lookupFine searches a bucket where some segment starts inside a /64, comparing whole starts.
+func (t *table6) lookupFine(off, n int, a Uint128, carry uint16) uint16 {
+	segs, los := t.segs[off:off+n], t.los[off:off+n]
+	key := a.Hi << 16
+	i, j := 0, n
+	for i < j {
+		m := int(uint(i+j) >> 1)
+		k := segs[m] &^ 0xffff
+		if k < key || (k == key && los[m] <= a.Lo) {
+			i = m + 1
 		} else {
-			hi = m
+			j = m
 		}
 	}
-	return t.midx[lo-1]
+	if i == 0 {
+		return carry
+	}
+	return uint16(segs[i-1])
 }
 
 // Lookup looks up an address given as a 4- or 16-byte slice (network byte order, what the SPOP
@@ -428,13 +541,23 @@ func (s *Snapshot) LookupAddr(a netip.Addr) Result {
 	return s.lookup6(u128FromAddr(a))
 }
 
+// lookup4 and lookup6 probe the exact set only when the address's bucket holds exact entries:
+// most buckets hold none, and the probe is a hash and a cache miss.
 func (s *Snapshot) lookup4(a uint32) Result {
-	m := s.masks[s.v4.lookup(a)] | s.masks[s.e4.lookup(a)]
+	id, exact := s.v4.lookup(a)
+	m := s.masks[id]
+	if exact {
+		m |= s.masks[s.e4.lookup(a)]
+	}
 	return s.result(m)
 }
 
 func (s *Snapshot) lookup6(a Uint128) Result {
-	m := s.masks[s.v6.lookup(a)] | s.masks[s.e6.lookup(a)]
+	id, exact := s.v6.lookup(a)
+	m := s.masks[id]
+	if exact {
+		m |= s.masks[s.e6.lookup(a)]
+	}
 	return s.result(m)
 }
 
@@ -486,11 +609,12 @@ func (s *Snapshot) Stats() Stats {
 		return Stats{}
 	}
 	st := Stats{
-		Ranges4: len(s.v4.starts), Ranges6: len(s.v6.starts),
+		Ranges4: s.v4.n, Ranges6: s.v6.n,
 		Exact4: s.e4.n, Exact6: s.e6.n,
 		Bloom4: s.e4.bloom != nil, Bloom6: s.e6.bloom != nil,
 	}
-	st.Bytes = len(s.v4.starts)*4 + len(s.v4.midx)*2 + len(s.v6.starts)*16 + len(s.v6.midx)*2 +
-		2*int(unsafe.Sizeof(*s.v4.index)) + len(s.masks)*8 + s.e4.bytes() + s.e6.bytes()
+	st.Bytes = int(unsafe.Sizeof(*s.v4.index)) + cap(s.v4.segs)*4 +
+		int(unsafe.Sizeof(*s.v6.index)) + cap(s.v6.segs)*8 + cap(s.v6.los)*8 +
+		cap(s.masks)*8 + s.e4.bytes() + s.e6.bytes()
 	return st
 }

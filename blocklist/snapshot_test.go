@@ -269,7 +269,38 @@ func checkAgainstReference(t *testing.T, lists []List, opts ...BuildOptions) {
 // The bloom filter must never change an answer, so the real feeds are checked with and
 // without it.
 func TestSnapshotMatchesReferenceRealFeeds(t *testing.T) {
-	checkAgainstReference(t, realLists(t), BuildOptions{BloomMinExact: -1}, BuildOptions{BloomMinExact: 1})
+	checkAgainstReference(t, realLists(t), BuildOptions{BloomMinExact: -1}, BuildOptions{BloomMinExact: 1},
+		BuildOptions{exactSet4: true, BloomMinExact: -1}, BuildOptions{exactSet4: true, BloomMinExact: 1})
+}
+
+// TestFullBuckets fills index buckets to their limits: an IPv4 /16 with a segment starting at
+// every address (65535 inner segments, the most an index entry counts), and an IPv6 /16 with
+// more inner segments than an index entry can count, so the lookup takes the bucket's end from
+// the next entry. Single IPv6 addresses inside the big bucket exercise the exact-set flag.
+func TestFullBuckets(t *testing.T) {
+	var even, six Parsed
+	for a := uint32(10 << 24); a < 10<<24|1<<16; a += 2 {
+		even.V4 = append(even.V4, Range4{a, a})
+	}
+	for i := range uint64(70_000) {
+		lo := Uint128{0x2001_0db8<<32 | i<<1, 0}
+		six.V6 = append(six.V6, prefixRange6(lo, 64))
+		six.V6 = append(six.V6, Range6{Uint128{lo.Hi | 1, 7}, Uint128{lo.Hi | 1, 7}})
+	}
+	// The last /16 of the space, so its bucket's end is the end of segs.
+	six.V6 = append(six.V6, prefixRange6(Uint128{0xffff << 48, 0}, 64))
+	lists := []List{{Name: "even", Parsed: &even}, {Name: "six", Parsed: &six}}
+	s, err := Build(lists, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := s.v4.index[10<<8]; e>>idxCountShift != 0xffff {
+		t.Errorf("10.0/16 has %d inner segments, want 65535", e>>idxCountShift)
+	}
+	if e := s.v6.index[0x2001]; e>>idxCountShift != idxCountBig || e&idxExact == 0 {
+		t.Errorf("2001::/16 index entry %#x: want the big count and the exact flag", e)
+	}
+	checkAgainstReference(t, lists, BuildOptions{}, BuildOptions{exactSet4: true})
 }
 
 func TestSnapshotMatchesReferenceSynthetic(t *testing.T) {
