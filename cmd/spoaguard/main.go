@@ -240,6 +240,11 @@ func metricsHandler(set *metrics.Set, srv *server.Server, mgr *blocklist.Manager
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		set.WritePrometheus(w)
+		// go_goroutines, go_memstats_*, process_resident_memory_bytes, process_open_fds:
+		// what a leak shows up in first (scripts/soak.sh watches them; scripts/bench.sh
+		// reads allocations per ACK from go_memstats_mallocs_total).
+		metrics.WriteProcessMetrics(w)
+		metrics.WriteFDMetrics(w) // lists /proc/self/fd: per scrape, never on the hot path
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if mgr.Snapshot() == nil {
