@@ -27,6 +27,7 @@
 # Environment:
 #   SPOAGUARD_AGENT=/path/to/spoaguard   use this agent binary instead of building one
 #   BENCH_AGENT_CPU / BENCH_LOAD_CPU     cores for the agents and the load (default 0 / 1)
+#   BENCH_ACK_TIMEOUT=10s                an ACK later than this is missing (fails the run)
 #   BENCH_REPEAT=N                       grid repetitions, interleaved (default 2; --quick 1):
 #                                        the table quotes each agent's fastest run of a cell
 set -euo pipefail
@@ -54,6 +55,9 @@ else
   warmup=2s duration=10s wrk_d=15s reload_every=2 list_n=2000000 idle_n=1000 repeat=2
 fi
 repeat=${BENCH_REPEAT:-$repeat}
+# An ACK later than this is missing and fails the run. On a busy shared machine agents were
+# seen starved for up to 4 s, so the bound is generous: a lost ACK is still caught.
+ack_timeout=${BENCH_ACK_TIMEOUT:-10s}
 out=${out:-$(mktemp -d "${TMPDIR:-/tmp}/spoaguard-bench.XXXXXX")}
 mkdir -p "$out/bin" "$out/runs"
 log() { printf '== %s\n' "$*" >&2; }
@@ -143,7 +147,7 @@ load() {
   local name=$1 cell=$2 addr=$3 pid=$4 metrics=$5; shift 5
   local run_id=$cell.$name.${rep:-1}
   local args=(-addr "$addr" -agent-name "$name" -cell "$cell" -agent-pid "$pid"
-    -warmup "$warmup" -duration "$duration" -json "$out/runs/$run_id.json")
+    -warmup "$warmup" -duration "$duration" -ack-timeout "$ack_timeout" -json "$out/runs/$run_id.json")
   if curl -fsS -o /dev/null "$metrics" 2>/dev/null && curl -fsS "$metrics" | grep -q '^go_memstats_mallocs_total'; then
     args+=(-agent-metrics "$metrics")
   fi
@@ -206,7 +210,7 @@ if has_part reload && [ "$have_sg" = 1 ]; then
   start_spoaguard "$out/list-reload.txt"
   taskset -c "$load_cpu" "$sgb" run -addr "$sg_addr" -agent-name spoaguard -cell reload -agent-pid "$sg_pid" \
     -conns 8 -inflight 20 -targets "$out/targets-listed5.txt" -list synthetic \
-    -warmup 1s -duration "${window}s" -json "$out/reload.json" >"$out/reload.txt" 2>&1 &
+    -warmup 1s -duration "${window}s" -ack-timeout "$ack_timeout" -json "$out/reload.json" >"$out/reload.txt" 2>&1 &
   load_pid=$!; pids+=("$load_pid")
   sleep 3
   for i in $(seq 1 "$reloads"); do
