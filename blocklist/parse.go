@@ -89,6 +89,18 @@ func ParseFile(src Source) (*Parsed, error) {
 	return p, err
 }
 
+// parseRecovered is Parse with a panic turned into an error: a parser bug met in one feed file
+// must cost that file's reload (its previous contents are kept), not the agent and every
+// other list. The parsers are fuzzed (FuzzParse); this is the second line of defence.
+func parseRecovered(r io.Reader, src Source) (p *Parsed, line int, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p, line, err = nil, 0, fmt.Errorf("parser failure (a bug, please report it with the file): %v", v)
+		}
+	}()
+	return Parse(r, src)
+}
+
 // parseFileStat parses src and returns the identity of the file it read, checking that the file
 // did not change under the reader (written in place, or replaced by a rename).
 func parseFileStat(src Source) (*Parsed, fileID, error) {
@@ -107,7 +119,7 @@ func parseFileStat(src Source) (*Parsed, fileID, error) {
 	if !before.Mode().IsRegular() {
 		return nil, fileID{}, lerr(0, errors.New("not a regular file"))
 	}
-	p, line, err := Parse(f, src)
+	p, line, err := parseRecovered(f, src)
 	if err != nil {
 		return nil, fileID{}, lerr(line, err)
 	}
