@@ -128,7 +128,7 @@ func Build(lists []List, opts BuildOptions) (*Snapshot, error) {
 		return nil, err
 	}
 	s.e4.each(func(a uint32) { s.v4.index[a>>16] |= idxExact })
-	s.e6.each(func(a Uint128) { s.v6.index[a.Hi>>48] |= idxExact })
+	s.e6.each(s.v6.markExact)
 	return s, nil
 }
 
@@ -278,7 +278,8 @@ type event6 struct {
 //
 // Index entry layout:
 const (
-	idxOffMask    = 1<<30 - 1 // bits 0..29: offset of the bucket's inner segments in segs
+	idxOffMask    = 1<<29 - 1 // bits 0..28: offset of the bucket's inner segments in segs
+	idxSub        = 1 << 29   // IPv6: the offset is that of the bucket's block in sub
 	idxFine       = 1 << 30   // IPv6: an inner segment starts off a /64 boundary
 	idxExact      = 1 << 31   // the family's exact set holds addresses in this bucket
 	idxCarryShift = 32        // bits 32..47: mask index of the segment covering the bucket's start
@@ -286,11 +287,11 @@ const (
 	idxCountBig   = 0xffff
 )
 
-var errTooManySegments = errors.New("blocklist: more than 2^30 segments in one address family")
+var errTooManySegments = errors.New("blocklist: more than 2^29 segments in one address family")
 
 // bucketWriter fills an index from segments given in address order.
 type bucketWriter struct {
-	index *[1 << 16]uint64
+	index []uint64
 	h     int    // the open bucket
 	carry uint16 // its first segment's mask index
 	off   int    // its first inner segment
@@ -330,7 +331,7 @@ func (t *table4) build(ev []uint64, in *interner) error {
 	t.index = new([1 << 16]uint64)
 	t.segs = make([]uint32, 0, len(ev))
 	t.n = 1
-	w := bucketWriter{index: t.index}
+	w := bucketWriter{index: t.index[:]}
 	var mask, last uint64
 	for i := 0; i < len(ev); {
 		pos := ev[i] >> 6
@@ -376,45 +377,78 @@ func (t *table4) lookup(a uint32) (id uint16, exact bool) {
 	off := int(e & idxOffMask)
 	// key compares greater than or equal to every entry whose start is at most a's low half,
 	// whatever its mask index.
-	if s, ok := lastAtMost(t.segs[off:off+n], a<<16|0xffff); ok {
+	if s, ok := lastAtMost(t.segs[off:off+n], a<<16|0xffff, 16); ok {
 		id = uint16(s)
 	}
 	return id, exact
 }
 
-// lastAtMost returns the last of the sorted, non-empty segs that is at most key. The search is
-// branch-free: the comparison's borrow becomes a mask (the compiler keeps an if as a branch
-// here), so a lookup does not pay a mispredicted branch per halving on random addresses.
-func lastAtMost[T uint32 | uint64](segs []T, key T) (T, bool) {
+// lastAtMost returns the last of the sorted, non-empty segs that is at most key. line is how
+// many segs fill a cache line.
+//
+// A plain binary search over a bucket of a few hundred bytes takes one dependent cache miss per
+// halving. Instead, once the window is at most 16 lines, the first entry of each line (a fence)
+// is compared: those loads do not depend on each other, so their misses overlap, and they pick
+// the one line the answer is in, which the fence load already brought in. Every comparison is
+// branch-free: its borrow becomes a mask or a count (the compiler keeps an if as a branch here),
+// so random addresses do not pay a mispredicted branch per step.
+func lastAtMost[T uint32 | uint64](segs []T, key T, line int) (T, bool) {
 	base, n := 0, len(segs)
-	for n > 1 {
+	for n > 16*line { // only in buckets far beyond real and 2M-entry data
 		half := n >> 1
 		_, borrow := bits.Sub64(uint64(key), uint64(segs[base+half]), 0) // 1 if key < seg
 		base += half & int(borrow-1)
 		n -= half
 	}
-	s := segs[base]
+	w := segs[base : base+n]
+	c := 0
+	for j := line; j < len(w); j += line {
+		_, borrow := bits.Sub64(uint64(key), uint64(w[j]), 0)
+		c += int(borrow ^ 1)
+	}
+	w = w[c*line : min(c*line+line, len(w))]
+	base, n = 0, len(w)
+	for n > 1 {
+		half := n >> 1
+		_, borrow := bits.Sub64(uint64(key), uint64(w[base+half]), 0)
+		base += half & int(borrow-1)
+		n -= half
+	}
+	s := w[base]
 	return s, s <= key
 }
 
 // table6 is table4 for IPv6. segs holds the inner segments as (start.Hi<<16) | mask index: the
 // top 16 bits of the start are the bucket's, so the word keeps the other 48 bits of the high
-// half. Prefixes of /64 or shorter, all of the bogon lists, start on a /64 boundary and are
-// found on that word alone; a bucket with a start inside a /64 is marked fine and searched with
-// the low halves in los (allocated only if some bucket needs it).
+// half. Prefixes of /64 or shorter, almost all of the bogon lists, start on a /64 boundary and
+// are found on that word alone; a bucket with a start inside a /64 is marked fine and searched
+// with the low halves in los (allocated only if some bucket needs it).
+//
+// IPv6 entries crowd into few /16s (the real bogon list: 52 buckets, the largest with 18k
+// segments), so a bucket of more than subMin segments gets a second-level block of subSize
+// entries in sub, indexed by the next 12 bits, with the same layout; its last entry is a
+// sentinel holding only the end offset, so a sub-bucket too big to count in its entry takes its
+// end from the next one.
 type table6 struct {
 	index *[1 << 16]uint64
 	segs  []uint64
 	los   []uint64
+	sub   []uint64 // blocks of subSize+1 entries
 	n     int
 }
+
+const (
+	subBits = 12
+	subSize = 1 << subBits
+	subMin  = 128 // segments the fence scan of lastAtMost covers in one round
+)
 
 func (t *table6) build(ev []event6, in *interner) error {
 	slices.SortFunc(ev, func(a, b event6) int { return a.pos.cmp(b.pos) })
 	t.index = new([1 << 16]uint64)
 	t.segs = make([]uint64, 0, len(ev))
 	t.n = 1
-	w := bucketWriter{index: t.index}
+	w := bucketWriter{index: t.index[:]}
 	var los []uint64 // parallel to segs while building
 	var mask, last uint64
 	for i := 0; i < len(ev); {
@@ -449,43 +483,90 @@ func (t *table6) build(ev []event6, in *interner) error {
 		return err
 	}
 	t.segs = slices.Clip(t.segs)
-	for _, e := range t.index {
-		if e&idxFine != 0 {
-			t.los = slices.Clip(los)
-			break
+	fine := false
+	for h := range t.index {
+		off, end := int(t.index[h]&idxOffMask), len(t.segs)
+		if h+1 < len(t.index) {
+			end = int(t.index[h+1] & idxOffMask)
 		}
+		fine = fine || t.index[h]&idxFine != 0
+		if end-off > subMin {
+			if err := t.split(h, off, end, los); err != nil {
+				return err
+			}
+		}
+	}
+	if fine {
+		t.los = slices.Clip(los)
 	}
 	return nil
 }
 
+// split gives bucket h, whose inner segments are segs[off:end], a block in sub. The next
+// bucket's offset is read before this one's is replaced, as build goes in order.
+func (t *table6) split(h, off, end int, los []uint64) error {
+	blk := len(t.sub) / (subSize + 1)
+	if blk > idxOffMask {
+		return errTooManySegments
+	}
+	t.sub = slices.Grow(t.sub, subSize+1)[:len(t.sub)+subSize+1]
+	entries := t.sub[blk*(subSize+1):]
+	carry := uint16(t.index[h] >> idxCarryShift)
+	w := bucketWriter{index: entries[:subSize], carry: carry, off: off, cur: carry}
+	for i := off; i < end; i++ {
+		if g := int(t.segs[i] >> (64 - subBits)); g != w.h {
+			if err := w.close(g, i); err != nil {
+				return err
+			}
+		}
+		w.fine = w.fine || los[i] != 0
+		w.cur = uint16(t.segs[i])
+	}
+	if err := w.close(subSize, end); err != nil {
+		return err
+	}
+	entries[subSize] = uint64(end)
+	t.index[h] = t.index[h]&^(idxOffMask|idxFine|0xffff<<idxCountShift) | uint64(blk) | idxSub
+	return nil
+}
+
 func (t *table6) lookup(a Uint128) (id uint16, exact bool) {
-	h := a.Hi >> 48
-	e := t.index[h]
-	id, exact = uint16(e>>idxCarryShift), e&idxExact != 0
-	n := int(e >> idxCountShift)
+	e := t.index[a.Hi>>48]
+	exact = e&idxExact != 0
+	var n, off int
+	if e&idxSub == 0 {
+		n, off = int(e>>idxCountShift), int(e&idxOffMask) // n ≤ subMin
+	} else {
+		blk := t.sub[int(e&idxOffMask)*(subSize+1):][:subSize+1]
+		g := int(a.Hi>>(48-subBits)) & (subSize - 1)
+		e = blk[g]
+		exact = e&idxExact != 0
+		n, off = int(e>>idxCountShift), int(e&idxOffMask)
+		if n == idxCountBig {
+			n = int(blk[g+1]&idxOffMask) - off
+		}
+	}
+	id = uint16(e >> idxCarryShift)
 	if n == 0 {
 		return id, exact
-	}
-	off := int(e & idxOffMask)
-	if n == idxCountBig {
-		n = t.end(h) - off
 	}
 	if e&idxFine != 0 {
 		return t.lookupFine(off, n, a, id), exact
 	}
-	if s, ok := lastAtMost(t.segs[off:off+n], a.Hi<<16|0xffff); ok {
+	if s, ok := lastAtMost(t.segs[off:off+n], a.Hi<<16|0xffff, 8); ok {
 		id = uint16(s)
 	}
 	return id, exact
 }
 
-// end returns the offset one past bucket h's inner segments, for buckets with too many to count
-// in their index entry.
-func (t *table6) end(h uint64) int {
-	if h == 1<<16-1 {
-		return len(t.segs)
+// markExact flags a's bucket, and its sub-bucket if the bucket has a block, as holding exact
+// addresses: a bucket's block narrows the flag from a /16 to a /28.
+func (t *table6) markExact(a Uint128) {
+	e := &t.index[a.Hi>>48]
+	*e |= idxExact
+	if *e&idxSub != 0 {
+		t.sub[int(*e&idxOffMask)*(subSize+1)+int(a.Hi>>(48-subBits))&(subSize-1)] |= idxExact
 	}
-	return int(t.index[h+1] & idxOffMask)
 }
 
 // lookupFine searches a bucket where some segment starts inside a /64, comparing whole starts.
@@ -614,7 +695,7 @@ func (s *Snapshot) Stats() Stats {
 		Bloom4: s.e4.bloom != nil, Bloom6: s.e6.bloom != nil,
 	}
 	st.Bytes = int(unsafe.Sizeof(*s.v4.index)) + cap(s.v4.segs)*4 +
-		int(unsafe.Sizeof(*s.v6.index)) + cap(s.v6.segs)*8 + cap(s.v6.los)*8 +
+		int(unsafe.Sizeof(*s.v6.index)) + cap(s.v6.segs)*8 + cap(s.v6.los)*8 + cap(s.v6.sub)*8 +
 		cap(s.masks)*8 + s.e4.bytes() + s.e6.bytes()
 	return st
 }

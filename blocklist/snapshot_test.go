@@ -274,9 +274,9 @@ func TestSnapshotMatchesReferenceRealFeeds(t *testing.T) {
 }
 
 // TestFullBuckets fills index buckets to their limits: an IPv4 /16 with a segment starting at
-// every address (65535 inner segments, the most an index entry counts), and an IPv6 /16 with
-// more inner segments than an index entry can count, so the lookup takes the bucket's end from
-// the next entry. Single IPv6 addresses inside the big bucket exercise the exact-set flag.
+// every address (65535 inner segments, the most an index entry counts), and an IPv6 /16 whose
+// second-level block has a sub-bucket with more inner segments than an entry can count, so the
+// lookup takes its end from the next entry. Single IPv6 addresses inside the big bucket exercise the exact-set flag.
 func TestFullBuckets(t *testing.T) {
 	var even, six Parsed
 	for a := uint32(10 << 24); a < 10<<24|1<<16; a += 2 {
@@ -297,8 +297,12 @@ func TestFullBuckets(t *testing.T) {
 	if e := s.v4.index[10<<8]; e>>idxCountShift != 0xffff {
 		t.Errorf("10.0/16 has %d inner segments, want 65535", e>>idxCountShift)
 	}
-	if e := s.v6.index[0x2001]; e>>idxCountShift != idxCountBig || e&idxExact == 0 {
-		t.Errorf("2001::/16 index entry %#x: want the big count and the exact flag", e)
+	e := s.v6.index[0x2001]
+	if e&idxSub == 0 || e&idxExact == 0 {
+		t.Fatalf("2001::/16 index entry %#x: want a second-level block and the exact flag", e)
+	}
+	if sub := s.v6.sub[int(e&idxOffMask)*(subSize+1)+0x0db]; sub>>idxCountShift != idxCountBig || sub&idxExact == 0 {
+		t.Errorf("2001:db8::/32's second-level entry %#x: want the big count and the exact flag", sub)
 	}
 	checkAgainstReference(t, lists, BuildOptions{}, BuildOptions{exactSet4: true})
 }
