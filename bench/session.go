@@ -56,10 +56,18 @@ type workload struct {
 	offsets  []uint32 // payload i is payloads[offsets[i]:offsets[i+1]]
 	blocked  []bool
 	check    Check
+	// The action lists a correct agent most likely sends, encoded as spoaguard and the null
+	// agent do: an ACK equal to one of them is checked by one comparison instead of a parse.
+	allowedACK, blockedACK []byte
 }
 
 func newWorkload(targets []Target, message, arg string, check Check) *workload {
 	w := &workload{offsets: make([]uint32, 1, len(targets)+1), blocked: make([]bool, len(targets)), check: check}
+	w.allowedACK = codec.AppendSetVar(nil, check.Scope, check.VarBlocked, codec.BoolValue(false))
+	if check.ListName != "" {
+		w.blockedACK = codec.AppendSetVar(nil, check.Scope, check.VarBlocked, codec.BoolValue(true))
+		w.blockedACK = codec.AppendSetVar(w.blockedACK, check.Scope, check.VarList, codec.StringValue([]byte(check.ListName)))
+	}
 	for i, t := range targets {
 		a := t.Addr.Unmap()
 		w.payloads = codec.AppendMessage(w.payloads, message, 1)
@@ -278,6 +286,20 @@ func (s *session) reclaim() {
 // checkDecision reads the agent's answer from the ACK's actions and compares it with the
 // expected decision for target.
 func (s *session) checkDecision(payload []byte, target int) {
+	// Fast path: the ACK is byte for byte the expected answer (the common case, and a third
+	// of the load generator's own CPU per ACK when every ACK was parsed).
+	if want := s.w.blocked[target]; !want && string(payload) == string(s.w.allowedACK) {
+		return
+	} else if want && s.w.blockedACK != nil && string(payload) == string(s.w.blockedACK) {
+		s.c.Blocked++
+		return
+	}
+	s.checkActions(payload, target)
+}
+
+// checkActions is checkDecision's slow path: it parses the actions, in any order and among
+// other actions, and says what is wrong.
+func (s *session) checkActions(payload []byte, target int) {
 	chk := &s.w.check
 	var blocked, haveBlocked bool
 	var list []byte
