@@ -224,7 +224,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	case <-r.stopped:
 	}
 	if r.phase.Load() == phaseWarmup {
-		before = readUsage(&cfg)
+		before = readUsage(&cfg, false)
 		r.measureAt.Store(int64(r.now()))
 		r.phase.Store(phaseMeasure)
 		phaseTimer.Reset(cfg.Duration)
@@ -234,7 +234,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		case <-r.stopped:
 		}
 		end := r.now()
-		after = readUsage(&cfg)
+		after = readUsage(&cfg, true)
 		rep.Duration = end - time.Duration(r.measureAt.Load())
 	}
 	phaseTimer.Stop()
@@ -514,13 +514,17 @@ type usage struct {
 	agentOK     bool
 	agentMalloc uint64
 	mallocOK    bool
+	scrapeCost  uint64 // allocations one scrape costs the agent (measured at the end only)
 	selfMalloc  uint64
 	selfCPU     time.Duration
 	loadAvg     float64
 	when        time.Time
 }
 
-func readUsage(cfg *Config) usage {
+// readUsage samples the agent and this process. With scrapeCost, the agent's metrics are
+// scraped a second time right away: the difference is what one scrape itself allocates in
+// the agent (a few hundred allocations, which would otherwise be charged to the ACKs).
+func readUsage(cfg *Config, scrapeCost bool) usage {
 	u := usage{when: time.Now()}
 	if cfg.AgentPID != 0 {
 		if d, err := ProcessCPU(cfg.AgentPID); err == nil {
@@ -530,6 +534,9 @@ func readUsage(cfg *Config) usage {
 	if cfg.AgentMetrics != "" {
 		if m, err := ScrapeMallocs(cfg.AgentMetrics); err == nil {
 			u.agentMalloc, u.mallocOK = m, true
+			if m2, err := ScrapeMallocs(cfg.AgentMetrics); err == nil && scrapeCost && m2 >= m {
+				u.scrapeCost = m2 - m
+			}
 		}
 	}
 	var ms runtime.MemStats

@@ -60,7 +60,8 @@ type Report struct {
 	AgentCPU       time.Duration `json:"agent_cpu_ns,omitempty"`
 	AgentCPUPerACK time.Duration `json:"agent_cpu_per_ack_ns,omitempty"`
 	// AgentAllocsPerACK is the agent's heap allocations over the window divided by its ACKs,
-	// when the agent's metrics were scraped; -1 when not measured.
+	// when the agent's metrics were scraped (less what one scrape itself allocates); -1 when
+	// not measured.
 	AgentAllocsPerACK float64 `json:"agent_allocs_per_ack"`
 	// LoadgenCPU is this process's CPU time over the window: well below the window's length
 	// means the load generator was waiting for the agent, not the other way round.
@@ -123,7 +124,11 @@ func (r *Report) fill(conns []*conn, before, after usage) {
 			r.AgentCPUPerACK = r.AgentCPU / time.Duration(r.ACKs)
 		}
 		if before.mallocOK && after.mallocOK {
-			r.AgentAllocsPerACK = float64(after.agentMalloc-before.agentMalloc) / float64(r.ACKs)
+			// One scrape's own allocations fall inside the window (after the first scrape
+			// read the counter, before the second did); they are the scrape's, not the ACKs'.
+			n := after.agentMalloc - before.agentMalloc
+			n -= min(n, after.scrapeCost)
+			r.AgentAllocsPerACK = float64(n) / float64(r.ACKs)
 		}
 		r.LoadgenAllocsPerACK = float64(after.selfMalloc-before.selfMalloc) / float64(r.ACKs)
 	}
