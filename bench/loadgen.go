@@ -146,8 +146,12 @@ type conn struct {
 // due returns how many NOTIFYs the connection may send at now, at most n: all of them
 // without a rate, else those whose time has come. Sends that came due while the connection
 // slept or waited for a read go out together (a sleep of tens of microseconds overshoots to a
-// millisecond), but the backlog is capped at InFlight intervals so that a connection that
-// could not keep up does not burst afterwards.
+// millisecond), but the backlog is capped (at maxPacingLag, or InFlight intervals if longer)
+// so that a connection that could not keep up does not burst afterwards.
+// maxPacingLag is the most a paced connection catches up on: longer than the overshoot of a
+// short sleep (about a millisecond, more on a busy machine), short next to a run.
+const maxPacingLag = 10 * time.Millisecond
+
 func (c *conn) due(n int, now time.Duration) int {
 	if c.interval == 0 || n <= 0 {
 		return n
@@ -157,7 +161,7 @@ func (c *conn) due(n int, now time.Duration) int {
 	}
 	k := min(n, int((now-c.nextDue)/c.interval)+1)
 	c.nextDue += time.Duration(k) * c.interval
-	if maxLag := time.Duration(c.r.cfg.InFlight) * c.interval; now-c.nextDue > maxLag {
+	if maxLag := max(time.Duration(c.r.cfg.InFlight)*c.interval, maxPacingLag); now-c.nextDue > maxLag {
 		c.nextDue = now - maxLag
 	}
 	return k
@@ -375,10 +379,12 @@ func (c *conn) loop() {
 			c.disconnect = c.close()
 			return
 		}
-		if s.waiting == 0 && phase != phaseStop && c.interval > 0 && r.now() < c.nextDue {
-			// Paced and nothing in flight: no ACK will wake a read, so sleep until the next
-			// NOTIFY is due (time.Sleep does not allocate).
-			time.Sleep(c.nextDue - r.now())
+		if s.waiting == 0 && phase != phaseStop && c.interval > 0 {
+			// Paced and nothing in flight: no ACK will wake a read, so never read now; sleep
+			// until the next NOTIFY is due, if it is not yet (time.Sleep does not allocate).
+			if d := c.nextDue - r.now(); d > 0 {
+				time.Sleep(d)
+			}
 			now = r.now()
 			c.out = s.appendNotifies(c.out[:0], c.due(cfg.InFlight, now), now)
 			if _, err := c.nc.Write(c.out); err != nil {
