@@ -126,10 +126,10 @@ fi
 
 # --- report ---------------------------------------------------------------------------------
 echo "HAProxy 2.6: $haproxy26"
-"$haproxy26" -v | head -1
+"$haproxy26" -v | sed -n 1p  # not head: its early exit SIGPIPEs haproxy, and pipefail fails the script
 if [ "$want_3x" -eq 1 ]; then
   echo "HAProxy 3.x: chroot $root_dir haproxy"
-  "${sudo_cmd[@]}" chroot "$root_dir" haproxy -v | head -1
+  "${sudo_cmd[@]}" chroot "$root_dir" haproxy -v | sed -n 1p
 fi
 echo "HAPROXY26=$haproxy26"
 if [ "$want_3x" -eq 1 ]; then echo "HAPROXY3_ROOT=$root_dir"; fi
