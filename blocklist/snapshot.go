@@ -59,7 +59,7 @@ type BuildOptions struct {
 // only saves work on a miss, once the set no longer fits in cache; on a hit it is pure cost.
 // BenchmarkExactSet (thread CPU ns per lookup, medians of 5, on a shared 2-core machine at load
 // 10) measured set vs bloom+set misses: IPv6 10k 53 vs 50, 100k 66 vs 60, 1M 143 vs 69,
-// 4M 283 vs 133; IPv4 10k 34 vs 38, 100k 41 vs 53, 1M 80 vs 70, 4M 194 vs 89; hits cost
+// 4M 282 vs 133; IPv4 10k 34 vs 38, 100k 41 vs 53, 1M 80 vs 70, 4M 194 vs 89; hits cost
 // about twice as much with the filter at every size. The crossover is between 100k and 1M.
 // Only IPv6 single addresses use the exact set by default (IPv4 ones are range segments).
 const DefaultBloomMinExact = 1_000_000
