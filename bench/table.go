@@ -97,7 +97,7 @@ func WriteTable(w io.Writer, reps []*Report, ceiling string) error {
 			}
 			allocs := "–"
 			if r.AgentAllocsPerACK >= 0 {
-				allocs = fmt.Sprintf("%.4f", r.AgentAllocsPerACK)
+				allocs = fmt.Sprintf("%.5f", r.AgentAllocsPerACK)
 			}
 			fmt.Fprintf(&b, " %.0f%% | %s | %s |", 100*r.ACKsPerSec/base.ACKsPerSec, ratio, allocs)
 		}

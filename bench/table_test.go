@@ -23,7 +23,7 @@ func TestTableQuotesAgentsAgainstTheCeiling(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"| c8-d20-v4 | 8 × 20 | 3.x | 2.00M | 50µs / 90µs | 400ns | 1.80M | 60µs / 120µs | 480ns | 90% | 1.20× | 0.0001 | 0.0 | ok |",
+		"| c8-d20-v4 | 8 × 20 | 3.x | 2.00M | 50µs / 90µs | 400ns | 1.80M | 60µs / 120µs | 480ns | 90% | 1.20× | 0.00010 | 0.0 | ok |",
 		"| c1-d1-v4 | 1 × 1 | 2.6 | – | – | – | 30k |",
 		"**spoaguard FAILED**: 3 NOTIFYs not ACKed",
 	} {
