@@ -63,36 +63,10 @@ mkdir -p "$out/bin" "$out/runs"
 log() { printf '== %s\n' "$*" >&2; }
 has_part() { case ",$parts," in *",$1,"*) return 0 ;; esac; return 1; }
 
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
+. "$(dirname "$0")/lib.sh"
+cleanup() { stop_started; }
 trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
-
-# stop_pid ends one process this script started.
-stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-
-free_port() {
-  local port try
-  for try in $(seq 1 50); do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-  echo "bench: no free port" >&2; return 1
-}
-
-# wait_for runs "$@" every 0.2 s until it succeeds, for at most $1 seconds.
-wait_for() {
-  local seconds=$1 i; shift
-  for i in $(seq 1 $((seconds * 5))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.2
-  done
-  return 1
-}
 
 # json_field FILE NAME prints a numeric field of a JSON report (top level or latency).
 json_field() { grep -o "\"$2\": *[-0-9.e+]*" "$1" | head -1 | sed 's/.*: *//'; }

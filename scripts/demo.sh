@@ -21,37 +21,10 @@ if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 say() { printf '%s== %s%s\n' "$bold" "$*" "$plain"; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoaguard-demo.XXXXXX")
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
+. "$(dirname "$0")/lib.sh"
+cleanup() { stop_started; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'echo; echo "interrupted, cleaning up"; exit 130' INT TERM
-
-# free_port prints a loopback TCP port nobody listens on, on 127.0.0.1 and on [::1].
-free_port() {
-  local port try
-  for try in $(seq 1 50); do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && ! (exec 3<>"/dev/tcp/::1/$port") 2>/dev/null; then
-      echo "$port"; return
-    fi
-  done
-  echo "demo: no free port found" >&2; return 1
-}
-
-# wait_for runs "$@" every 0.1 s until it succeeds, for at most $1 seconds.
-wait_for() {
-  local seconds=$1 i; shift
-  for i in $(seq 1 $((seconds * 10))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
 
 say "HAProxy"
 scripts/haproxy-env.sh --no-3x | grep -v '^HAPROXY'

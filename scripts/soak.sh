@@ -42,23 +42,11 @@ case "$duration" in
   *) echo "soak: duration like 10m or 90s" >&2; exit 2 ;;
 esac
 
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
+. "$(dirname "$0")/lib.sh"
+cleanup() { stop_started; }
 trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 
-free_port() {
-  local port try
-  for try in $(seq 1 50); do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-  echo "soak: no free port" >&2; return 1
-}
 
 log "build (results in $out)"
 sgb=${SPOAGUARD_BENCH:-}
