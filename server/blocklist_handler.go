@@ -27,8 +27,10 @@ type BlocklistConfig struct {
 	// STRING such as req.hdr(x-forwarded-for). When a message has no such argument, or it is
 	// NULL or not an address, the message's first IPV4/IPV6 argument is used.
 	Arg string
-	// Scope of the variables set (default txn).
-	Scope codec.Scope
+	// Scope of the variables set, by its HAProxy name: "proc", "sess", "txn" (the default,
+	// also for ""), "req" or "res". A name rather than a codec.Scope because proc is scope 0,
+	// which a zero value could not tell from "not set".
+	Scope string
 	// VarBlocked (default "blocked") is set on every ACK: BOOL true when a deny list matches
 	// and no allow list does. VarList (default "list") is set, only when blocked, to the
 	// name of the first matching deny list (STRING).
@@ -73,17 +75,18 @@ func NewBlocklistHandler(src SnapshotSource, cfg BlocklistConfig) (*BlocklistHan
 	if cfg.Arg == "" {
 		cfg.Arg = "ip"
 	}
-	if cfg.Scope == 0 {
-		cfg.Scope = codec.ScopeTxn
-	}
 	if cfg.VarBlocked == "" {
 		cfg.VarBlocked = "blocked"
 	}
 	if cfg.VarList == "" {
 		cfg.VarList = "list"
 	}
-	if cfg.Scope > codec.ScopeRes {
-		return nil, fmt.Errorf("server: invalid variable scope %d", cfg.Scope)
+	scope := codec.ScopeTxn
+	if cfg.Scope != "" {
+		var ok bool
+		if scope, ok = codec.ParseScope(cfg.Scope); !ok {
+			return nil, fmt.Errorf("server: variable scope %q: want proc, sess, txn, req or res", cfg.Scope)
+		}
 	}
 	// HAProxy names the variable "<scope>.<var-prefix>.<name>" and keeps it under 64 bytes;
 	// leave room for the scope and a prefix.
@@ -98,7 +101,7 @@ func NewBlocklistHandler(src SnapshotSource, cfg BlocklistConfig) (*BlocklistHan
 	h := &BlocklistHandler{
 		src:        src,
 		arg:        []byte(cfg.Arg),
-		scope:      cfg.Scope,
+		scope:      scope,
 		varBlocked: cfg.VarBlocked,
 		varList:    cfg.VarList,
 		set:        cfg.Metrics,

@@ -248,3 +248,33 @@ func FuzzParseAddrText(f *testing.F) {
 		}
 	})
 }
+
+// TestBlocklistScope: every scope is sent as configured, proc (scope 0) included, and the
+// default is txn. A zero-valued scope once meant "default", which turned proc into txn.
+func TestBlocklistScope(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want codec.Scope
+	}{{"", codec.ScopeTxn}, {"proc", codec.ScopeProc}, {"sess", codec.ScopeSess}, {"txn", codec.ScopeTxn}, {"req", codec.ScopeReq}, {"res", codec.ScopeRes}} {
+		src := &staticSource{}
+		src.p.Store(buildSnapshot(t, [3]string{"drop", "deny", "127.0.0.2\n"}))
+		h, err := NewBlocklistHandler(src, BlocklistConfig{Scope: tc.name})
+		if err != nil {
+			t.Fatalf("scope %q: %v", tc.name, err)
+		}
+		cfg := testSessionConfig()
+		cfg.handler = h
+		out, _, _, _ := run(t, cfg, cat(v26(t, "01_"), v26(t, "07_")))
+		if len(out) != 2 {
+			t.Fatalf("scope %q: got %v", tc.name, out)
+		}
+		for _, a := range out[1].actions {
+			if a.Scope != tc.want {
+				t.Errorf("scope %q: action %s has scope %s, want %s", tc.name, a.Name, a.Scope, tc.want)
+			}
+		}
+	}
+	if _, err := NewBlocklistHandler(&staticSource{}, BlocklistConfig{Scope: "global"}); err == nil {
+		t.Error("scope \"global\" accepted")
+	}
+}

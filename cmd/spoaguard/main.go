@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	}
 	set := metrics.NewSet()
 	h, err := server.NewBlocklistHandler(mgr, server.BlocklistConfig{
-		Messages: o.messages, Arg: o.arg, Scope: o.scope,
+		Messages: o.messages, Arg: o.arg, Scope: o.scope.String(),
 		VarBlocked: o.varBlocked, VarList: o.varList, Metrics: set,
 	})
 	if err != nil {
