@@ -164,7 +164,8 @@ func (s *Server) OpenConns() int { return int(s.open.Load()) }
 // Shutdown stops the server gracefully: new connections are refused, every open connection
 // has its complete buffered NOTIFYs answered, then gets AGENT-DISCONNECT status 0 and is
 // closed; then the event loops stop. It returns when all is done or ctx expires, whichever
-// comes first (the loops are then left to finish on their own).
+// comes first; on expiry the engine is stopped anyway (closing what is left without an
+// AGENT-DISCONNECT), so no listener outlives Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.started.Load() {
 		return nil
@@ -192,6 +193,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			s.stopEngine()
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -205,6 +207,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// stopEngine stops the event loops without waiting for connections to drain.
+func (s *Server) stopEngine() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = s.eng.Stop(ctx)
 }
 
 func (s *Server) snapshotConns() []*conn {
@@ -358,6 +367,11 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	}
 	sess := c.sess
 	if queued := gc.OutboundBuffered(); queued > s.cfg.MaxQueuedOutput {
+		if s.draining.Load() {
+			// Shutting down, and the peer does not read: an AGENT-DISCONNECT would only
+			// queue behind the ACKs it ignores, and waiting for it would hold Shutdown.
+			return gnet.Close
+		}
 		return e.backlog(c, queued)
 	}
 	c.paused.Store(false)

@@ -564,3 +564,50 @@ func TestLoad(t *testing.T) {
 		t.Errorf("%.5f allocations per ACK, want about 0", allocs)
 	}
 }
+
+// TestShutdownWithPeerThatDoesNotRead: a connection paused because its peer reads nothing
+// must not hold a graceful shutdown until its deadline; it is closed at once.
+func TestShutdownWithPeerThatDoesNotRead(t *testing.T) {
+	s, err := New(Config{Listen: []string{"127.0.0.1:0"}, Loops: 1, MaxQueuedOutput: 16 << 10,
+		Logger: slog.New(slog.DiscardHandler)}, fakeHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, s.Addr())
+	if tc, ok := c.c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4 << 10) // fill the server's output queue quickly
+	}
+	c.handshake()
+	var chunk []byte
+	for i := 0; i < 100; i++ {
+		chunk = append(chunk, notifyFrame(uint64(i), 1, codec.FlagFin, [4]byte{192, 0, 2, 1})...)
+	}
+	paused := func() bool {
+		for _, sc := range s.snapshotConns() {
+			if sc.paused.Load() {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; i < 2000 && !paused(); i++ { // at most 7 MB, far below the close threshold per step
+		if _, err := c.c.Write(chunk); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !paused() {
+		t.Fatal("the connection never paused")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), safety)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a paused peer: %v", err)
+	}
+	if n := s.OpenConns(); n != 0 {
+		t.Errorf("%d connections open after Shutdown", n)
+	}
+}
