@@ -63,7 +63,8 @@ type Manager struct {
 
 type sourceState struct {
 	src    Source
-	parsed *Parsed // last good contents; kept when a reload fails
+	parsed *Parsed // last good contents: in the published snapshot; kept when a reload fails
+	staged *Parsed // parsed by this reload, committed only once a snapshot with it is built
 	seen   fileID  // file identity at the last attempt, so an unchanged bad file is not re-read
 	status SourceStatus
 }
@@ -224,7 +225,14 @@ func (m *Manager) load(st *sourceState, now time.Time) error {
 		m.fail(st, err, now)
 		return err
 	}
-	st.parsed = p
+	st.staged = p
+	return nil
+}
+
+// commit makes a staged load the source's contents, once a snapshot holding it is published.
+func (m *Manager) commit(st *sourceState, now time.Time) {
+	p := st.staged
+	st.parsed, st.staged = p, nil
 	s := &st.status
 	s.Format, s.Entries, s.Skipped, s.SkippedLines = p.Format, p.Entries, p.Skipped, p.SkippedLines
 	s.LastGood, s.LastError, s.LastErrorTime = now, "", time.Time{}
@@ -234,7 +242,6 @@ func (m *Manager) load(st *sourceState, now time.Time) error {
 		attrs = append(attrs, "first_skipped", p.SkippedLines[0].String())
 	}
 	m.log.Info("blocklist: loaded", attrs...)
-	return nil
 }
 
 func (m *Manager) fail(st *sourceState, err error, now time.Time) {
@@ -243,20 +250,39 @@ func (m *Manager) fail(st *sourceState, err error, now time.Time) {
 	m.log.Warn("blocklist: load failed; keeping the previous contents", "list", st.src.Name, "err", err)
 }
 
+// publish builds a snapshot from the staged loads and the other sources' last good contents
+// and swaps it in. If the build fails, the staged loads are dropped and reported as failures
+// of their sources: the previous snapshot stays, and so do the contents it was built from, so
+// one unbuildable file cannot block later reloads of the others.
 func (m *Manager) publish(start time.Time) error {
 	lists := make([]List, len(m.srcs))
 	entries := 0
 	for i, st := range m.srcs {
-		lists[i] = List{Name: st.src.Name, Kind: st.src.Kind, Parsed: st.parsed}
-		if st.parsed != nil {
-			entries += st.parsed.Entries
+		p := st.parsed
+		if st.staged != nil {
+			p = st.staged
+		}
+		lists[i] = List{Name: st.src.Name, Kind: st.src.Kind, Parsed: p}
+		if p != nil {
+			entries += p.Entries
 		}
 	}
 	s, err := Build(lists, m.opts.Build)
 	if err != nil {
+		for _, st := range m.srcs {
+			if st.staged != nil {
+				st.staged = nil
+				m.fail(st, &LoadError{Name: st.src.Name, Path: st.src.Path, Err: fmt.Errorf("snapshot build: %w", err)}, start)
+			}
+		}
 		return err
 	}
 	m.snap.Store(s)
+	for _, st := range m.srcs {
+		if st.staged != nil {
+			m.commit(st, start)
+		}
+	}
 	now := time.Now()
 	m.stats.Builds++
 	m.stats.LastBuild, m.stats.LastDuration = now, now.Sub(start)

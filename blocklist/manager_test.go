@@ -227,3 +227,56 @@ func TestRunStopsWithContext(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestManagerBuildFailureKeepsLastGoodContents: when the new files parse but the snapshot
+// cannot be built (here 17 lists whose overlaps make 2^17 distinct list combinations, more
+// than a snapshot holds), the previous snapshot stays, the failure is reported on the lists
+// that changed, and those lists keep the contents the served snapshot was built from — so a
+// later reload of another list still succeeds instead of tripping over the unbuildable ones.
+func TestManagerBuildFailureKeepsLastGoodContents(t *testing.T) {
+	const bits = 17
+	dir := t.TempDir()
+	var srcs []Source
+	for k := range bits {
+		p := filepath.Join(dir, fmt.Sprintf("l%02d.txt", k))
+		writeFile(t, p, fmt.Sprintf("192.0.2.%d\n", k))
+		srcs = append(srcs, Source{Name: fmt.Sprintf("l%02d", k), Path: p})
+	}
+	extra := filepath.Join(dir, "extra.txt")
+	writeFile(t, extra, "198.51.100.1\n")
+	srcs = append(srcs, Source{Name: "extra", Path: extra})
+	m, err := NewManager(srcs, Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := m.Snapshot()
+
+	// Block i (a /24 from 16.0.0.0) is in list k when bit k of i is set: every combination
+	// of the 17 lists occurs. List k is then the aligned runs of 2^k blocks, as CIDRs.
+	for k := range bits {
+		var b strings.Builder
+		for start := 1 << k; start < 1<<bits; start += 2 << k {
+			a := 16<<24 + start<<8
+			fmt.Fprintf(&b, "%d.%d.%d.0/%d\n", a>>24, a>>16&255, a>>8&255, 24-k)
+		}
+		writeFile(t, srcs[k].Path, b.String())
+	}
+	m.poll()
+	if m.Snapshot() != before {
+		t.Fatal("a snapshot was published although the build failed")
+	}
+	for _, st := range m.Status()[:bits] {
+		if !strings.Contains(st.LastError, "snapshot build") || st.Entries != 1 {
+			t.Fatalf("%s: entries %d, last error %q; want the build failure and the 1 entry in service", st.Name, st.Entries, st.LastError)
+		}
+	}
+
+	writeFile(t, extra, "198.51.100.1\n198.51.100.2\n")
+	m.poll()
+	if !blocked(m, "198.51.100.2") {
+		t.Fatalf("a good reload of another list was not published: %+v", m.Status()[bits])
+	}
+	if !blocked(m, "192.0.2.3") || blocked(m, "16.0.1.1") {
+		t.Error("the lists that failed to build are not served at their last good contents")
+	}
+}
