@@ -94,6 +94,13 @@ func NewBlocklistHandler(src SnapshotSource, cfg BlocklistConfig) (*BlocklistHan
 		if len(v) > 40 {
 			return nil, fmt.Errorf("server: variable name %q is too long for HAProxy (keep it under 40 bytes)", v)
 		}
+		// HAProxy variable names hold only letters, digits, '.' and '_': the config could
+		// not reference any other name, and HAProxy drops a set-var it does not know.
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_') {
+				return nil, fmt.Errorf("server: variable name %q: HAProxy allows only letters, digits, '.' and '_'", v)
+			}
+		}
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.NewSet()

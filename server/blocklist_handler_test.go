@@ -278,3 +278,14 @@ func TestBlocklistScope(t *testing.T) {
 		t.Error("scope \"global\" accepted")
 	}
 }
+
+func TestBlocklistRefusesNamesHAProxyCannotReference(t *testing.T) {
+	for _, name := range []string{"is-blocked", "blocked!", "bl ocked", "blocké"} {
+		if _, err := NewBlocklistHandler(&staticSource{}, BlocklistConfig{VarBlocked: name}); err == nil {
+			t.Errorf("variable name %q accepted", name)
+		}
+	}
+	if _, err := NewBlocklistHandler(&staticSource{}, BlocklistConfig{VarBlocked: "ip.blocked_v2", VarList: "List9"}); err != nil {
+		t.Errorf("valid names refused: %v", err)
+	}
+}
