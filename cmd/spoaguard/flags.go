@@ -89,7 +89,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.varBlocked, "var-blocked", "blocked", "`name` of the bool variable set on every ACK")
 	fs.StringVar(&o.varList, "var-list", "list", "`name` of the string variable holding the matching deny list")
 	fs.DurationVar(&o.reloadInterval, "reload-interval", 5*time.Second, "how often list files are checked for changes")
-	fs.StringVar(&o.metricsAddr, "metrics", "127.0.0.1:9100", "`address` of the HTTP listener serving /metrics (Prometheus text) and /healthz; \"\" disables it")
+	fs.StringVar(&o.metricsAddr, "metrics", "127.0.0.1:12346", "`address` of the HTTP listener serving /metrics (Prometheus text) and /healthz; \"\" disables it")
 	fs.UintVar(&o.maxFrameSize, "max-frame-size", codec.DefaultMaxFrameSize, "largest SPOP frame accepted; the handshake answers min(HAProxy's, this), at least 256")
 	fs.BoolVar(&o.pipelining, "pipelining", true, "announce the pipelining capability (many NOTIFYs in flight per connection)")
 	fs.BoolVar(&o.fragmentation, "fragmentation", true, "announce the fragmentation capability and reassemble fragmented NOTIFYs (HAProxy 2.6)")
