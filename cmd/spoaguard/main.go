@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 
 	// Lists first: a missing or unparsable file stops start-up with its name and line,
 	// before anything listens.
-	mgr, err := blocklist.NewManager(o.sources, blocklist.Options{PollInterval: o.reloadInterval, Logger: log})
+	mgr, err := blocklist.NewManager(o.sources, blocklist.Options{PollInterval: o.reloadInterval, ShrinkLimit: o.maxShrink, Logger: log})
 	if err != nil {
 		return fmt.Errorf("loading lists: %w", err)
 	}

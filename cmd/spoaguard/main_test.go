@@ -35,6 +35,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-deny", "x=" + list, "-var-list", "blocked"}, "different"},
 		{[]string{"-deny", "x=" + list, "-log-format", "xml"}, "-log-format"},
 		{[]string{"-deny", "x=" + list, "stray"}, "unexpected argument"},
+		{[]string{"-deny", "x=" + list, "-max-shrink", "0"}, "-max-shrink"},
+		{[]string{"-deny", "x=" + list, "-max-shrink", "1.5"}, "-max-shrink"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
