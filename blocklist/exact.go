@@ -3,6 +3,7 @@ package blocklist
 import (
 	"encoding/binary"
 	"slices"
+	"unsafe"
 
 	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/cespare/xxhash/v2"
@@ -21,31 +22,28 @@ const maxBloomK = 16
 // bloomFP is the false-positive rate the filter is sized for.
 const bloomFP = 0.01
 
-type exactEntry4 struct {
-	addr uint32
+// exactKey is an address as the sets hold it: IPv4 as a uint32, IPv6 as a Uint128. The zero
+// key marks an empty slot, so the address 0.0.0.0 or :: itself is held apart, in zero.
+type exactKey interface{ uint32 | Uint128 }
+
+type exactEntry[K exactKey] struct {
+	addr K
 	bits uint64
 }
 
-type exactEntry6 struct {
-	addr Uint128
-	bits uint64
-}
+type (
+	exactEntry4 = exactEntry[uint32]
+	exactEntry6 = exactEntry[Uint128]
+	exact4      = exactSet[uint32]
+	exact6      = exactSet[Uint128]
+)
 
-type exact4 struct {
-	keys []uint32 // 0 = empty slot; 0.0.0.0 itself is held in zero
+type exactSet[K exactKey] struct {
+	keys []K // the zero key = empty slot
 	midx []uint16
-	zero uint16 // mask index of 0.0.0.0, 0 if absent
+	zero uint16 // mask index of the zero address, 0 if absent
 	n    int
-
-	bloom *bloom.BloomFilter
-	k     uint
-}
-
-type exact6 struct {
-	keys []Uint128 // the zero value = empty slot; :: itself is held in zero
-	midx []uint16
-	zero uint16
-	n    int
+	hash func(K) uint64 // hash4 or hash6, set by build
 
 	bloom *bloom.BloomFilter
 	k     uint
@@ -94,16 +92,19 @@ func addBloom(f *bloom.BloomFilter, k uint, h uint64) {
 	}
 }
 
-func (e *exact4) build(in []exactEntry4, ids *interner, bloomMin int) error {
-	slices.SortFunc(in, func(a, b exactEntry4) int {
-		switch {
-		case a.addr < b.addr:
-			return -1
-		case a.addr > b.addr:
-			return 1
-		}
-		return 0
-	})
+// build fills the set from in (which it sorts and reuses), combining the lists of an address
+// given more than once.
+func (e *exactSet[K]) build(in []exactEntry[K], ids *interner, bloomMin int) error {
+	var compare func(a, b K) int
+	switch any(*new(K)).(type) { // build time only: the hot path calls e.hash directly
+	case uint32:
+		e.hash = func(a K) uint64 { return hash4(any(a).(uint32)) }
+		compare = func(a, b K) int { return cmpUint32(any(a).(uint32), any(b).(uint32)) }
+	case Uint128:
+		e.hash = func(a K) uint64 { return hash6(any(a).(Uint128)) }
+		compare = func(a, b K) int { return any(a).(Uint128).cmp(any(b).(Uint128)) }
+	}
+	slices.SortFunc(in, func(a, b exactEntry[K]) int { return compare(a.addr, b.addr) })
 	// Combine duplicates (the same address in several lists).
 	out := in[:0]
 	for _, x := range in {
@@ -118,26 +119,27 @@ func (e *exact4) build(in []exactEntry4, ids *interner, bloomMin int) error {
 		return nil
 	}
 	size := tableSize(len(out))
-	e.keys = make([]uint32, size)
+	e.keys = make([]K, size)
 	e.midx = make([]uint16, size)
 	if bloomMin > 0 && len(out) >= bloomMin {
 		e.bloom, e.k = newBloom(len(out))
 	}
+	var zero K
 	for _, x := range out {
 		id, err := ids.id(x.bits)
 		if err != nil {
 			return err
 		}
-		h := hash4(x.addr)
+		h := e.hash(x.addr)
 		if e.bloom != nil {
 			addBloom(e.bloom, e.k, h)
 		}
-		if x.addr == 0 {
+		if x.addr == zero {
 			e.zero = id
 			continue
 		}
 		i := slot(h, size)
-		for e.keys[i] != 0 {
+		for e.keys[i] != zero {
 			if i++; i == size {
 				i = 0
 			}
@@ -147,14 +149,26 @@ func (e *exact4) build(in []exactEntry4, ids *interner, bloomMin int) error {
 	return nil
 }
 
-func (e *exact4) lookup(a uint32) uint16 {
+func cmpUint32(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// lookup returns the mask index of a, 0 if the set does not hold it. It does not allocate.
+func (e *exactSet[K]) lookup(a K) uint16 {
 	if e.n == 0 {
 		return 0
 	}
-	if a == 0 {
+	var zero K
+	if a == zero {
 		return e.zero
 	}
-	h := hash4(a)
+	h := e.hash(a)
 	if e.bloom != nil {
 		var locs [maxBloomK]uint64
 		if !e.bloom.TestLocations(bloomLocations(&locs, h, e.k)) {
@@ -168,7 +182,7 @@ func (e *exact4) lookup(a uint32) uint16 {
 		if k == a {
 			return e.midx[i]
 		}
-		if k == 0 {
+		if k == zero {
 			return 0
 		}
 		if i++; i == len(keys) {
@@ -177,90 +191,8 @@ func (e *exact4) lookup(a uint32) uint16 {
 	}
 }
 
-func (e *exact4) bytes() int {
-	n := len(e.keys)*4 + len(e.midx)*2
-	if e.bloom != nil {
-		n += int(e.bloom.Cap() / 8)
-	}
-	return n
-}
-
-func (e *exact6) build(in []exactEntry6, ids *interner, bloomMin int) error {
-	slices.SortFunc(in, func(a, b exactEntry6) int { return a.addr.cmp(b.addr) })
-	out := in[:0]
-	for _, x := range in {
-		if len(out) > 0 && out[len(out)-1].addr == x.addr {
-			out[len(out)-1].bits |= x.bits
-			continue
-		}
-		out = append(out, x)
-	}
-	e.n = len(out)
-	if e.n == 0 {
-		return nil
-	}
-	size := tableSize(len(out))
-	e.keys = make([]Uint128, size)
-	e.midx = make([]uint16, size)
-	if bloomMin > 0 && len(out) >= bloomMin {
-		e.bloom, e.k = newBloom(len(out))
-	}
-	for _, x := range out {
-		id, err := ids.id(x.bits)
-		if err != nil {
-			return err
-		}
-		h := hash6(x.addr)
-		if e.bloom != nil {
-			addBloom(e.bloom, e.k, h)
-		}
-		if x.addr == (Uint128{}) {
-			e.zero = id
-			continue
-		}
-		i := slot(h, size)
-		for e.keys[i] != (Uint128{}) {
-			if i++; i == size {
-				i = 0
-			}
-		}
-		e.keys[i], e.midx[i] = x.addr, id
-	}
-	return nil
-}
-
-func (e *exact6) lookup(a Uint128) uint16 {
-	if e.n == 0 {
-		return 0
-	}
-	if a == (Uint128{}) {
-		return e.zero
-	}
-	h := hash6(a)
-	if e.bloom != nil {
-		var locs [maxBloomK]uint64
-		if !e.bloom.TestLocations(bloomLocations(&locs, h, e.k)) {
-			return 0
-		}
-	}
-	keys := e.keys
-	i := slot(h, len(keys))
-	for {
-		k := keys[i]
-		if k == a {
-			return e.midx[i]
-		}
-		if k == (Uint128{}) {
-			return 0
-		}
-		if i++; i == len(keys) {
-			i = 0
-		}
-	}
-}
-
-func (e *exact6) bytes() int {
-	n := len(e.keys)*16 + len(e.midx)*2
+func (e *exactSet[K]) bytes() int {
+	n := cap(e.keys)*int(unsafe.Sizeof(*new(K))) + cap(e.midx)*2
 	if e.bloom != nil {
 		n += int(e.bloom.Cap() / 8)
 	}
@@ -268,29 +200,16 @@ func (e *exact6) bytes() int {
 }
 
 // each calls f with every address in the set.
-func (e *exact4) each(f func(uint32)) {
+func (e *exactSet[K]) each(f func(K)) {
 	if e.n == 0 {
 		return
 	}
+	var zero K
 	if e.zero != 0 {
-		f(0)
+		f(zero)
 	}
 	for _, k := range e.keys {
-		if k != 0 {
-			f(k)
-		}
-	}
-}
-
-func (e *exact6) each(f func(Uint128)) {
-	if e.n == 0 {
-		return
-	}
-	if e.zero != 0 {
-		f(Uint128{})
-	}
-	for _, k := range e.keys {
-		if k != (Uint128{}) {
+		if k != zero {
 			f(k)
 		}
 	}
