@@ -42,6 +42,11 @@ while read -r dir name; do
   start=$(date +%s)
   if go test -run='^$' -fuzz="^$name\$" -fuzztime="$duration" "${parallel[@]}" "./$dir/" >"$log" 2>&1; then
     result=ok
+  elif grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log"; then
+    # Go 1.26's fuzz coordinator can report its own -fuzztime deadline as a failure
+    # (golang/go#75804, fixed in Go 1.27): no input failed and none was written. A real
+    # failure always writes its input, so only that fails the run.
+    result=ok-flake
   else
     result=FAIL
     failed=1
