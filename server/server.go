@@ -330,12 +330,15 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None // refused in OnOpen
 	}
 	gc.SetContext(nil)
+	sess := c.sess
+	// Release what the session holds (fragments in reassembly) before the connection stops
+	// counting as open: whoever sees the open count drop sees its resources gone too.
+	sess.close()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.open.Add(-1)
 	s.metrics.connsOpen.Dec()
-	sess := c.sess
 	if sess.gotDisc {
 		s.metrics.disconnect("haproxy", sess.peerStatus)
 	}
@@ -347,7 +350,6 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	} else if err != nil && !isNormalClose(err) {
 		s.errLog.warn("connection error", "peer", c.peer, "error", err)
 	}
-	sess.close()
 	return gnet.None
 }
 
