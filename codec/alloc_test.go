@@ -44,6 +44,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	hello := readOne(t, loadHex(t, "haproxy-2.6.12", "01_haproxy-hello.hex"))
 	out := make([]byte, 0, 256)
 	list := []byte("spamhaus-drop")
+	allowedActs, blockedActs := verdictActions(list)
 	tests := []struct {
 		name string
 		run  func()
@@ -68,6 +69,17 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		}},
 		{"encoding an AGENT-DISCONNECT into a reused buffer", func() {
 			out = codec.AppendAgentDisconnect(out[:0], codec.StatusInvalidFrame, "")
+		}},
+		{"reading a NOTIFY into a Frame, finding its address and appending the pre-encoded ACK", func() {
+			var f codec.Frame
+			if n, err := codec.ReadFrameInto(&f, oneIPv4Notify, codec.DefaultMaxFrameSize); n == 0 || err != nil {
+				t.Fatal(n, err)
+			}
+			actions := allowedActs
+			if blockedClient(f.Payload) {
+				actions = blockedActs
+			}
+			out = codec.AppendAck(out[:0], f.StreamID, f.FrameID, actions)
 		}},
 		{"reading a NOTIFY and encoding its ACK", func() {
 			_, f, _ := clientIP(oneIPv4Notify)

@@ -156,49 +156,71 @@ func byteLenPrefixed(src []byte, i int) (start, end int, ok bool) {
 // value decodes the typed value at src[i:]. Bytes alias src, capped so that appending to them
 // cannot overwrite what follows.
 func value(src []byte, i int) (v Value, next int) {
+	v.Type, v.Bool, v.Uint, v.Bytes, next = valueParts(src, i)
+	return v, next
+}
+
+// valueParts is value returning the Value's fields one by one. The per-argument loop stores
+// them straight into its iterator: a Value returned whole is spilled to the stack a field at
+// a time and copied on with 16-byte loads, which stall on store forwarding.
+func valueParts(src []byte, i int) (t DataType, b bool, u uint64, bs []byte, next int) {
 	if uint(i) >= uint(len(src)) {
-		return v, -1
+		return 0, false, 0, nil, -1
 	}
-	b := src[i]
-	v.Type = DataType(b & 0x0F)
+	c := src[i]
+	t = DataType(c & 0x0F)
 	i++
-	switch v.Type {
+	switch t {
 	case TypeNull:
-		return v, i
+		return t, false, 0, nil, i
 	case TypeBool:
-		v.Bool = b == boolTrue
-		return v, i
+		return t, c == boolTrue, 0, nil, i
 	case TypeInt32, TypeUint32, TypeInt64, TypeUint64:
-		var ok bool
-		if v.Uint, ok = byteVarint(src, i); ok {
-			return v, i + 1
+		if u, ok := byteVarint(src, i); ok {
+			return t, false, u, nil, i + 1
 		}
-		v.Uint, next = uvarint(src, i)
-		return v, next
+		u, next = uvarint(src, i)
+		return t, false, u, nil, next
 	case TypeIPv4:
 		if len(src)-i < 4 {
-			return v, -1
+			return t, false, 0, nil, -1
 		}
-		v.Bytes = src[i : i+4 : i+4]
-		return v, i + 4
+		return t, false, 0, src[i : i+4 : i+4], i + 4
 	case TypeIPv6:
 		if len(src)-i < 16 {
-			return v, -1
+			return t, false, 0, nil, -1
 		}
-		v.Bytes = src[i : i+16 : i+16]
-		return v, i + 16
+		return t, false, 0, src[i : i+16 : i+16], i + 16
 	case TypeString, TypeBinary:
 		start, end, ok := byteLenPrefixed(src, i)
 		if !ok {
 			start, end = lenPrefixed(src, i)
 		}
 		if end < 0 {
-			return v, -1
+			return t, false, 0, nil, -1
 		}
-		v.Bytes = src[start:end:end]
-		return v, end
+		return t, false, 0, src[start:end:end], end
 	}
-	return v, -1 // reserved types
+	return t, false, 0, nil, -1 // reserved types
+}
+
+// addrLen returns 4 or 16 when src[i:] holds a whole IPV4 or IPV6 value (type byte, no
+// flags, then the address), and 0 otherwise. It is small enough to be inlined into the
+// per-argument loops, which then skip or read the client address without a call.
+func addrLen(src []byte, i int) int {
+	if uint(i) < uint(len(src)) {
+		n := 0
+		switch src[i] {
+		case byte(TypeIPv4):
+			n = 4
+		case byte(TypeIPv6):
+			n = 16
+		}
+		if n < len(src)-i {
+			return n
+		}
+	}
+	return 0
 }
 
 // skipValue returns the offset after the typed value at src[i:], or -1 when it is malformed:

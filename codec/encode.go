@@ -1,5 +1,10 @@
 package codec
 
+import (
+	"encoding/binary"
+	"slices"
+)
+
 // Scope is the variable scope of a set-var or unset-var action, sent as one raw byte (not
 // typed data). HAProxy names the variable "<scope>.<var-prefix>.<name>".
 type Scope uint8
@@ -55,6 +60,28 @@ func AppendUnsetVar(dst []byte, scope Scope, name string) []byte {
 // Always append at least one action: early 3.1.x stalls on an empty ACK.
 func BeginAck(dst []byte, streamID, frameID uint64) ([]byte, int) {
 	return BeginFrame(dst, FrameAck, FlagFin, streamID, frameID)
+}
+
+// AppendAck appends a whole ACK for the NOTIFY with the given ids, whose LIST-OF-ACTIONS is
+// actions, already encoded with AppendSetVar and AppendUnsetVar. An agent's answers come from
+// a handful of verdicts, so it can encode each verdict's actions once and answer every NOTIFY
+// with a header and one copy. actions must hold at least one action (see BeginAck).
+func AppendAck(dst []byte, streamID, frameID uint64, actions []byte) []byte {
+	if streamID >= 240 || frameID >= 240 {
+		dst, start := BeginAck(dst, streamID, frameID)
+		return FinishFrame(append(dst, actions...), start)
+	}
+	// One-byte ids, the common case: grow once, then write the header a word at a time.
+	const header = LengthSize + 1 + 4 + 2
+	start := len(dst)
+	dst = slices.Grow(dst, header+len(actions))[:start+header+len(actions)]
+	b := dst[start:]
+	binary.BigEndian.PutUint32(b, uint32(header-LengthSize+len(actions)))
+	binary.BigEndian.PutUint32(b[4:], uint32(FrameAck)<<24) // type, then the flags' top bytes
+	binary.BigEndian.PutUint16(b[8:], uint16(FlagFin)<<8|uint16(streamID))
+	b[10] = byte(frameID)
+	copy(b[header:], actions)
+	return dst
 }
 
 // AgentHello is what the agent answers to a HAPROXY-HELLO.

@@ -110,19 +110,29 @@ func (f *Frame) Abort() bool { return f.Flags&FlagAbort != 0 }
 // length is refused from its first 4 bytes instead of being buffered for. maxFrameSize bounds
 // LENGTH, header included; see MaxHeaderLength for the slack HAProxy 3.1+ needs.
 //
-// The frame's Payload aliases src. Nothing is copied or allocated.
+// The frame's Payload aliases src. Nothing is copied or allocated. Per-frame loops use
+// ReadFrameInto, which writes into a Frame the caller keeps.
 func ReadFrame(src []byte, maxFrameSize uint32) (f Frame, n int, err error) {
+	n, err = ReadFrameInto(&f, src, maxFrameSize)
+	return f, n, err
+}
+
+// ReadFrameInto is ReadFrame writing the frame into *f, which it changes only when it returns
+// n > 0. It is the read loop's form: a Frame returned by value is spilled to the stack a field
+// at a time and copied on with 16-byte loads, which stall on store forwarding and cost more
+// than decoding the header.
+func ReadFrameInto(f *Frame, src []byte, maxFrameSize uint32) (n int, err error) {
 	// Every failure returns through a separate function that says why (frameError): the
-	// error plumbing stays out of this function, so the Frame is built in registers.
+	// error plumbing stays out of this function.
 	if len(src) < LengthSize {
-		return Frame{}, 0, nil
+		return 0, nil
 	}
 	length := binary.BigEndian.Uint32(src)
 	if length > maxFrameSize || length < MinFrameLength {
-		return Frame{}, 0, frameError(src, maxFrameSize)
+		return 0, frameError(src, maxFrameSize)
 	}
 	if uint64(len(src)) < LengthSize+uint64(length) { // uint64: no overflow where int is 32 bits
-		return Frame{}, 0, nil
+		return 0, nil
 	}
 	end := LengthSize + int(length)
 	body := src[LengthSize:end]
@@ -138,10 +148,11 @@ func ReadFrame(src []byte, maxFrameSize uint32) (f Frame, n int, err error) {
 		fid, j = uvarint(body, i) // i == -1 fails here too
 	}
 	if j < 0 || !t.Known() {
-		return Frame{}, 0, frameError(src, maxFrameSize)
+		return 0, frameError(src, maxFrameSize)
 	}
-	flags := Flags(binary.BigEndian.Uint32(body[1:5]))
-	return Frame{Type: t, Flags: flags, StreamID: sid, FrameID: fid, Payload: body[j:]}, end, nil
+	f.Type, f.Flags = t, Flags(binary.BigEndian.Uint32(body[1:5]))
+	f.StreamID, f.FrameID, f.Payload = sid, fid, body[j:]
+	return end, nil
 }
 
 // frameError explains why ReadFrame refuses the frame at the start of src (the cold path).

@@ -74,6 +74,13 @@ func FuzzReadFrame(f *testing.F) {
 			fr, n, err := codec.ReadFrame(rest, max)
 			checkError(t, err)
 			if err != nil || n == 0 {
+				// ReadFrameInto agrees, and leaves the caller's Frame alone.
+				keep := codec.Frame{Type: codec.FrameAck, StreamID: 7, Payload: src}
+				into := keep
+				n2, err2 := codec.ReadFrameInto(&into, rest, max)
+				if n2 != 0 || (err2 == nil) != (err == nil) || into.Type != keep.Type || into.StreamID != keep.StreamID || len(into.Payload) != len(src) {
+					t.Fatalf("ReadFrameInto gave n=%d err=%v frame %+v where ReadFrame gave n=0 err=%v", n2, err2, into, err)
+				}
 				break
 			}
 			if n < codec.LengthSize+codec.MinFrameLength || n > len(rest) || n > codec.LengthSize+max {
@@ -153,12 +160,26 @@ func FuzzMessages(f *testing.F) {
 			if m.NumArgs < 0 || m.NumArgs > 255 {
 				t.Fatalf("NumArgs %d", m.NumArgs)
 			}
+			// The copy-free accessors see the same message and arguments as the copies.
+			if cur := msgs.Current(); !bytes.Equal(msgs.Name(), m.Name) || msgs.NumArgs() != m.NumArgs ||
+				!bytes.Equal(cur.Name, m.Name) || cur.NumArgs != m.NumArgs {
+				t.Fatalf("message %q/%d: accessors give %q/%d, Current %q/%d", m.Name, m.NumArgs, msgs.Name(), msgs.NumArgs(), cur.Name, cur.NumArgs)
+			}
 			re = codec.AppendMessage(re, string(m.Name), uint8(m.NumArgs))
-			args := m.Args()
+			args, parts := m.Args(), msgs.Args()
 			n := 0
 			for args.Next() {
 				n++
-				re = codec.AppendArg(re, string(args.Name()), args.Value())
+				v := args.Value()
+				re = codec.AppendArg(re, string(args.Name()), v)
+				if !parts.Next() || !bytes.Equal(parts.Name(), args.Name()) || parts.Type() != v.Type ||
+					parts.Bool() != v.Bool || parts.Uint() != v.Uint || !bytes.Equal(parts.Bytes(), v.Bytes) ||
+					(parts.Bytes() == nil) != (v.Bytes == nil) {
+					t.Fatalf("message %q argument %d: %v by Value, %s %v %d % x by parts", m.Name, n, v, parts.Type(), parts.Bool(), parts.Uint(), parts.Bytes())
+				}
+			}
+			if parts.Next() {
+				t.Fatalf("message %q: Args from the iterator has more arguments than Message().Args", m.Name)
 			}
 			if n != m.NumArgs {
 				t.Fatalf("message %q: iterated %d arguments of %d", m.Name, n, m.NumArgs)

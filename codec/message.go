@@ -48,53 +48,92 @@ func (it *MessageIterator) Next() bool {
 	if !ok {
 		nameStart, nameEnd = lenPrefixed(src, 0)
 	}
-	if nameEnd < 0 {
-		_, _, it.err = ReadName(src)
-		return false
-	}
-	name := src[nameStart:nameEnd:nameEnd]
-	if nameEnd == len(src) {
-		it.err = errorf(StatusInvalidFrame, src, "message %q has no NB-ARGS byte", name)
+	if uint(nameEnd) >= uint(len(src)) { // malformed name (-1) or no NB-ARGS byte
+		it.err = messageError(src)
 		return false
 	}
 	nargs := int(src[nameEnd])
 	argsStart := nameEnd + 1
 	p := argsStart
-	for i := 0; i < nargs; i++ {
-		if p == len(src) {
-			it.err = errorf(StatusInvalidFrame, src, "message %q announces %d arguments, holds %d", name, nargs, i)
-			return false
-		}
+	for i := 0; i < nargs && p >= 0; i++ {
 		_, valueAt, ok := byteLenPrefixed(src, p)
 		if !ok {
 			_, valueAt = lenPrefixed(src, p)
 		}
-		if valueAt < 0 {
-			_, _, it.err = ReadName(src[p:])
-			return false
-		}
-		if p = skipValue(src, valueAt); p < 0 {
-			_, _, it.err = ReadValue(src[valueAt:])
-			return false
+		if n := addrLen(src, valueAt); n != 0 {
+			p = valueAt + 1 + n // the client address, inline
+		} else {
+			p = skipValue(src, valueAt) // -1 when valueAt is
 		}
 	}
+	if p < 0 {
+		it.err = messageError(src)
+		return false
+	}
 	// Field by field: building a Message and copying it would go through the stack.
-	it.msg.Name, it.msg.NumArgs, it.msg.args = name, nargs, src[argsStart:p:p]
+	it.msg.Name, it.msg.NumArgs, it.msg.args = src[nameStart:nameEnd:nameEnd], nargs, src[argsStart:p:p]
 	it.rest = src[p:]
 	return true
+}
+
+// messageError explains why the message at the start of src does not decode: the cold path,
+// kept out of Next so that the per-message loop stays small.
+func messageError(src []byte) error {
+	tail, name, err := ReadName(src)
+	if err != nil {
+		return err
+	}
+	if len(tail) == 0 {
+		return errorf(StatusInvalidFrame, src, "message %q has no NB-ARGS byte", name)
+	}
+	nargs := int(tail[0])
+	tail = tail[1:]
+	for i := 0; i < nargs; i++ {
+		if len(tail) == 0 {
+			return errorf(StatusInvalidFrame, src, "message %q announces %d arguments, holds %d", name, nargs, i)
+		}
+		if tail, _, err = ReadName(tail); err != nil {
+			return err
+		}
+		if tail, _, err = ReadValue(tail); err != nil {
+			return err
+		}
+	}
+	return errorf(StatusInvalidFrame, src, "message %q does not decode", name) // not reached
 }
 
 // Message returns the current message. It stays valid after further calls to Next.
 func (it *MessageIterator) Message() Message { return it.msg }
 
+// Current returns the current message in place, valid until the next call to Next: Message
+// without the copy. An iterator that lives on the heap (in a connection's state) can hand it
+// through an interface without allocating.
+func (it *MessageIterator) Current() *Message { return &it.msg }
+
+// Name, NumArgs and Args give the current message's parts without copying the Message: the
+// hot path's way to the arguments (a copied struct is reloaded through the stack, and a
+// 16-byte load of what was stored 8 bytes at a time stalls store forwarding).
+func (it *MessageIterator) Name() []byte { return it.msg.Name }
+func (it *MessageIterator) NumArgs() int { return it.msg.NumArgs }
+func (it *MessageIterator) Args() ArgIterator {
+	return ArgIterator{rest: it.msg.args, left: it.msg.NumArgs}
+}
+
 func (it *MessageIterator) Err() error { return it.err }
 
 // ArgIterator walks the arguments of one message.
+//
+// Value returns the current argument as a Value; Type, Bytes, Uint and Bool return its parts
+// without building one, which is what the per-request path uses.
 type ArgIterator struct {
 	rest []byte
 	left int
 	name []byte
-	val  Value
+	// The current value, field by field (see MessageIterator.Name).
+	vtype  DataType
+	vbool  bool
+	vuint  uint64
+	vbytes []byte
 }
 
 // Next advances to the next argument.
@@ -113,16 +152,46 @@ func (it *ArgIterator) Next() bool {
 		it.left = 0
 		return false
 	}
-	val, next := value(src, nameEnd)
+	var (
+		t    DataType
+		b    bool
+		u    uint64
+		bs   []byte
+		next int
+	)
+	if n := addrLen(src, nameEnd); n != 0 {
+		// The client address, the argument the agent is after: inline.
+		t, bs, next = DataType(src[nameEnd]), src[nameEnd+1:nameEnd+1+n:nameEnd+1+n], nameEnd+1+n
+	} else {
+		t, b, u, bs, next = valueParts(src, nameEnd)
+	}
 	if next < 0 {
 		it.left = 0
 		return false
 	}
 	it.rest, it.name = src[next:], src[nameStart:nameEnd:nameEnd]
-	it.val.Type, it.val.Bool, it.val.Uint, it.val.Bytes = val.Type, val.Bool, val.Uint, val.Bytes
+	it.vtype, it.vbool, it.vuint, it.vbytes = t, b, u, bs
 	it.left--
 	return true
 }
 
+// Name returns the current argument's name (empty for unnamed arguments).
 func (it *ArgIterator) Name() []byte { return it.name }
-func (it *ArgIterator) Value() Value { return it.val }
+
+// Value returns the current argument's typed value.
+func (it *ArgIterator) Value() Value {
+	return Value{Type: it.vtype, Bool: it.vbool, Uint: it.vuint, Bytes: it.vbytes}
+}
+
+// Type returns the current argument's data type.
+func (it *ArgIterator) Type() DataType { return it.vtype }
+
+// Bytes returns the contents of the current STRING or BINARY argument, or the 4 or 16 bytes
+// of an IPV4 or IPV6 one; nil for the other types.
+func (it *ArgIterator) Bytes() []byte { return it.vbytes }
+
+// Uint returns the current integer argument's 64-bit pattern, as Value.Uint.
+func (it *ArgIterator) Uint() uint64 { return it.vuint }
+
+// Bool returns the current BOOL argument's value.
+func (it *ArgIterator) Bool() bool { return it.vbool }
