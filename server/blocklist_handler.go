@@ -52,16 +52,24 @@ type BlocklistHandler struct {
 	varBlocked string
 	varList    string
 
+	// allowedActions is the LIST-OF-ACTIONS of every ACK that does not block, encoded once.
+	allowedActions []byte
+
 	set     *metrics.Set
 	allowed *metrics.Counter
 	blocked *metrics.Counter
-	perList atomic.Pointer[listCounters]
+	perSnap atomic.Pointer[snapState]
 }
 
-// listCounters are the spoaguard_blocked_total counters of one snapshot's lists, by index.
-type listCounters struct {
+// snapState is what the handler derives from one snapshot, once per reload: the hot path
+// only compares a pointer.
+type snapState struct {
 	snap *blocklist.Snapshot
-	c    []*metrics.Counter
+	// blockedActions[i] is the LIST-OF-ACTIONS of an ACK blocked by list i (blocked=true,
+	// list=name), encoded once so that an ACK is a header and one copy.
+	blockedActions [][]byte
+	// counters[i] is list i's spoaguard_blocked_total.
+	counters []*metrics.Counter
 }
 
 // NewBlocklistHandler returns a handler that looks addresses up in src's snapshots.
@@ -118,31 +126,41 @@ func NewBlocklistHandler(src SnapshotSource, cfg BlocklistConfig) (*BlocklistHan
 	for _, m := range cfg.Messages {
 		h.messages = append(h.messages, []byte(m))
 	}
+	h.allowedActions = codec.AppendSetVar(nil, scope, h.varBlocked, codec.BoolValue(false))
 	return h, nil
 }
 
 // NewConn implements Handler.
 func (h *BlocklistHandler) NewConn() ConnHandler { return &blocklistConn{h: h} }
 
-// counters returns the per-list counters for snap, creating them the first time a snapshot
-// is seen (once per reload: the hot path only compares a pointer).
-func (h *BlocklistHandler) counters(snap *blocklist.Snapshot) *listCounters {
-	if lc := h.perList.Load(); lc != nil && lc.snap == snap {
-		return lc
+// state returns what the handler derives from snap, building it the first time a snapshot
+// is seen. Connections that race on a new snapshot may each build it; they build the same.
+func (h *BlocklistHandler) state(snap *blocklist.Snapshot) *snapState {
+	if ss := h.perSnap.Load(); ss != nil && ss.snap == snap {
+		return ss
 	}
-	lc := &listCounters{snap: snap, c: make([]*metrics.Counter, snap.NumLists())}
-	for i := range lc.c {
-		lc.c[i] = h.set.GetOrCreateCounter(`spoaguard_blocked_total{list="` + string(snap.ListName(i)) + `"}`)
+	ss := &snapState{snap: snap}
+	if snap != nil {
+		n := snap.NumLists()
+		ss.blockedActions = make([][]byte, n)
+		ss.counters = make([]*metrics.Counter, n)
+		for i := range n {
+			name := snap.ListName(i)
+			a := codec.AppendSetVar(nil, h.scope, h.varBlocked, codec.BoolValue(true))
+			ss.blockedActions[i] = codec.AppendSetVar(a, h.scope, h.varList, codec.StringValue(name))
+			ss.counters[i] = h.set.GetOrCreateCounter(`spoaguard_blocked_total{list="` + string(name) + `"}`)
+		}
 	}
-	h.perList.Store(lc)
-	return lc
+	h.perSnap.Store(ss)
+	return ss
 }
 
 // blocklistConn is one connection's part of the handler: it holds the batch's snapshot and
 // counts decisions in plain integers, published once per batch.
 type blocklistConn struct {
 	h    *BlocklistHandler
-	snap *blocklist.Snapshot
+	snap *blocklist.Snapshot // the batch's
+	ss   *snapState          // derived from snap
 
 	// The NOTIFY being answered.
 	decided bool
@@ -153,7 +171,10 @@ type blocklistConn struct {
 	anyListed        bool
 }
 
-func (c *blocklistConn) BeginBatch() { c.snap = c.h.src.Snapshot() }
+func (c *blocklistConn) BeginBatch() {
+	c.snap = c.h.src.Snapshot()
+	c.ss = c.h.state(c.snap)
+}
 
 func (c *blocklistConn) HandleMessage(m *codec.Message, ack []byte) []byte {
 	if c.decided || !c.wanted(m.Name) {
@@ -167,15 +188,15 @@ func (c *blocklistConn) HandleMessage(m *codec.Message, ack []byte) []byte {
 	fallback := -1
 	args := m.Args()
 	for i := 0; args.Next(); i++ {
-		v := args.Value()
+		t := args.Type()
 		if bytes.Equal(args.Name(), c.h.arg) {
-			if n := addrOf(v, &ip); n != 0 {
+			if n := addrOf(t, args.Bytes(), &ip); n != 0 {
 				c.decide(ip[:n])
 				return ack
 			}
 			continue
 		}
-		if fallback < 0 && (v.Type == codec.TypeIPv4 || v.Type == codec.TypeIPv6) {
+		if fallback < 0 && (t == codec.TypeIPv4 || t == codec.TypeIPv6) {
 			fallback = i
 		}
 	}
@@ -185,7 +206,7 @@ func (c *blocklistConn) HandleMessage(m *codec.Message, ack []byte) []byte {
 	args = m.Args()
 	for i := 0; args.Next(); i++ {
 		if i == fallback {
-			c.decide(args.Value().Bytes)
+			c.decide(args.Bytes())
 			break
 		}
 	}
@@ -197,14 +218,14 @@ func (c *blocklistConn) decide(addr []byte) {
 	c.result = c.snap.Lookup(addr)
 }
 
-// addrOf writes the address v holds into ip and returns its length (4 or 16), or 0 when v
-// is NULL, another type, or a string that is not an address.
-func addrOf(v codec.Value, ip *[16]byte) int {
-	switch v.Type {
+// addrOf writes the address an argument of type t with contents b holds into ip and returns
+// its length (4 or 16), or 0 when it is NULL, another type, or a string that is not an address.
+func addrOf(t codec.DataType, b []byte, ip *[16]byte) int {
+	switch t {
 	case codec.TypeIPv4, codec.TypeIPv6:
-		return copy(ip[:], v.Bytes)
+		return copy(ip[:], b)
 	case codec.TypeString:
-		return parseAddrText(v.Bytes, ip)
+		return parseAddrText(b, ip)
 	}
 	return 0
 }
@@ -221,15 +242,14 @@ func (c *blocklistConn) wanted(name []byte) bool {
 func (c *blocklistConn) FinishNotify(ack []byte) []byte {
 	r := c.result
 	c.decided, c.result = false, blocklist.Result{}
-	ack = codec.AppendSetVar(ack, c.h.scope, c.h.varBlocked, codec.BoolValue(r.Blocked))
 	if !r.Blocked {
 		c.allowed++
-		return ack
+		return append(ack, c.h.allowedActions...)
 	}
 	c.blocked++
 	c.perList[r.Deny]++
 	c.anyListed = true
-	return codec.AppendSetVar(ack, c.h.scope, c.h.varList, codec.StringValue(c.snap.ListName(r.Deny)))
+	return append(ack, c.ss.blockedActions[r.Deny]...)
 }
 
 func (c *blocklistConn) EndBatch() {
@@ -242,16 +262,16 @@ func (c *blocklistConn) EndBatch() {
 		c.blocked = 0
 	}
 	if c.anyListed {
-		lc := c.h.counters(c.snap)
-		for i, n := range c.perList[:len(lc.c)] {
+		lc := c.ss.counters
+		for i, n := range c.perList[:len(lc)] {
 			if n != 0 {
-				lc.c[i].Add(int(n))
+				lc[i].Add(int(n))
 				c.perList[i] = 0
 			}
 		}
 		c.anyListed = false
 	}
-	c.snap = nil // let a replaced snapshot be collected while the connection is idle
+	c.snap, c.ss = nil, nil // let a replaced snapshot be collected while the connection is idle
 }
 
 func (c *blocklistConn) Close() {}

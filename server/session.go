@@ -52,7 +52,7 @@ type session struct {
 	fragSID, fragFID uint64
 
 	stats batchStats
-	msg   codec.Message // the message being handled, see ack
+	msgs  codec.MessageIterator // the NOTIFY being answered, see ack
 
 	// Why the connection ends, for the log and metrics: set by fail, and by the frames
 	// that end a connection normally.
@@ -76,8 +76,9 @@ func newSession(cfg *sessionConfig) *session {
 // in is only read during the call: the frames decoded from it are views, and nothing is kept.
 func (s *session) handle(in, out []byte) (consumed int, _ []byte, closeAfter bool) {
 	batch := false
+	var f codec.Frame
 	for s.state != stateClosing {
-		f, n, err := codec.ReadFrame(in[consumed:], s.maxFrame)
+		n, err := codec.ReadFrameInto(&f, in[consumed:], s.maxFrame)
 		if err != nil {
 			out = s.fail(out, err)
 			break
@@ -181,15 +182,15 @@ func (s *session) hello(f *codec.Frame, out []byte) []byte {
 func (s *session) ack(sid, fid uint64, payload, out []byte) []byte {
 	start := len(out)
 	out, frame := codec.BeginAck(out, sid, fid)
-	msgs := codec.NewMessageIterator(payload)
-	for msgs.Next() {
-		// The message lives in the session, not on the stack: a pointer to a local passed
-		// through the ConnHandler interface would escape and allocate per message.
-		s.msg = msgs.Message()
-		out = s.h.HandleMessage(&s.msg, out)
+	// The iterator lives in the session, not on the stack: a pointer to a local passed
+	// through the ConnHandler interface would escape and allocate per message.
+	s.msgs = codec.NewMessageIterator(payload)
+	for s.msgs.Next() {
+		out = s.h.HandleMessage(s.msgs.Current(), out)
 	}
-	s.msg = codec.Message{} // do not pin the connection buffer
-	if err := msgs.Err(); err != nil {
+	err := s.msgs.Err()
+	s.msgs = codec.MessageIterator{} // do not pin the connection buffer
+	if err != nil {
 		return s.fail(out[:start], err)
 	}
 	out = s.h.FinishNotify(out)

@@ -156,8 +156,9 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	out := st.out[:0]
 	consumed := 0
 	action := gnet.None
+	var f codec.Frame
 	for action == gnet.None {
-		f, n, err := codec.ReadFrame(buf[consumed:], st.mfs)
+		n, err := codec.ReadFrameInto(&f, buf[consumed:], st.mfs)
 		if err != nil {
 			var ce *codec.Error
 			status := codec.StatusInvalidFrame
@@ -189,9 +190,7 @@ func (h *handler) frame(st *connState, f *codec.Frame, out []byte) ([]byte, gnet
 	switch {
 	case f.Type == codec.FrameNotify && st.helloDone:
 		// The common case: a canned ACK with the NOTIFY's ids, payload never decoded.
-		out, start := codec.BeginAck(out, f.StreamID, f.FrameID)
-		out = append(out, h.a.ack...)
-		return codec.FinishFrame(out, start), gnet.None
+		return codec.AppendAck(out, f.StreamID, f.FrameID, h.a.ack), gnet.None
 	case f.Type == codec.FrameHAProxyHello && !st.helloDone:
 		hello, err := codec.ParseHello(f.Payload)
 		switch {
