@@ -289,3 +289,61 @@ func TestBlocklistRefusesNamesHAProxyCannotReference(t *testing.T) {
 		t.Errorf("valid names refused: %v", err)
 	}
 }
+
+// listVar returns the list variable an ACK sets, "" when none.
+func listVar(t *testing.T, ack decoded) string {
+	t.Helper()
+	for _, a := range ack.actions {
+		if string(a.Name) == "list" {
+			return string(a.Value.Bytes)
+		}
+	}
+	return ""
+}
+
+// The pre-encoded verdicts belong to a snapshot: after a reload that renames and reorders the
+// lists, the next batch on the same connection names the new list, and counts it.
+func TestBlocklistVerdictsFollowTheSnapshot(t *testing.T) {
+	set := metrics.NewSet()
+	h, src := testBlocklistHandler(t, set)
+	cfg := testSessionConfig()
+	cfg.handler = h
+	s := newSession(cfg)
+	_, _, _ = s.handle(v26(t, "01_"), nil)
+	ask := func(sid uint64, ip string) decoded {
+		t.Helper()
+		_, out, _ := s.handle(notifyWith(sid, "check-client-ip", "ip", ip4(ip)), nil)
+		acks := decodeAll(t, out)
+		if len(acks) != 1 || acks[0].StreamID != sid {
+			t.Fatalf("want the ACK of %d, got %v", sid, acks)
+		}
+		return acks[0]
+	}
+	if got := listVar(t, ask(1, "198.51.100.7")); got != "tor" {
+		t.Fatalf("before the reload: list=%q, want tor", got)
+	}
+	src.p.Store(buildSnapshot(t,
+		[3]string{"spamhaus-drop", "deny", "203.0.113.0/24\n"},
+		[3]string{"firehol-level1", "deny", "198.51.100.0/24\n"},
+	))
+	if got := listVar(t, ask(2, "198.51.100.7")); got != "firehol-level1" {
+		t.Errorf("after the reload: list=%q, want firehol-level1", got)
+	}
+	if got := listVar(t, ask(3, "203.0.113.1")); got != "spamhaus-drop" {
+		t.Errorf("after the reload: list=%q, want spamhaus-drop", got)
+	}
+	if ack := ask(4, "127.0.0.2"); ack.blockedVar(t) || listVar(t, ack) != "" {
+		t.Errorf("127.0.0.2 is no longer listed, got %v", ack.actions)
+	}
+	var sb strings.Builder
+	set.WritePrometheus(&sb)
+	for _, want := range []string{
+		`spoaguard_blocked_total{list="tor"} 1`,
+		`spoaguard_blocked_total{list="firehol-level1"} 1`,
+		`spoaguard_blocked_total{list="spamhaus-drop"} 1`,
+	} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("metrics lack %s:\n%s", want, sb.String())
+		}
+	}
+}
