@@ -11,6 +11,9 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
+echo "== shell syntax (bash -n scripts/*.sh)"
+for f in scripts/*.sh; do bash -n "$f"; done
+
 echo "== go vet"
 go vet ./...
 
