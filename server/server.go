@@ -331,13 +331,14 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	gc.SetContext(nil)
 	sess := c.sess
-	// Release what the session holds (fragments in reassembly) before the connection stops
-	// counting as open: whoever sees the open count drop sees its resources gone too.
+	// Release what the session holds (fragments in reassembly) and count its ending before
+	// the connection stops counting as open (at the end): whoever sees the open count drop
+	// sees its resources released and its metrics updated.
 	sess.close()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	s.open.Add(-1)
+	defer s.open.Add(-1)
 	s.metrics.connsOpen.Dec()
 	if sess.gotDisc {
 		s.metrics.disconnect("haproxy", sess.peerStatus)
