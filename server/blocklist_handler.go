@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"weak"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/blocklist"
@@ -61,14 +62,16 @@ type BlocklistHandler struct {
 	perSnap atomic.Pointer[snapState]
 }
 
-// snapState is what the handler derives from one snapshot, once per reload: the hot path
-// only compares a pointer.
+// snapState is what the handler derives from one snapshot, built when a batch first meets
+// the snapshot (connections racing on a new snapshot may each build it, alike): the hot path
+// only compares a pointer. It refers to its snapshot weakly, so that a replaced snapshot of
+// millions of entries is not kept alive by a handler that has seen no traffic since.
 type snapState struct {
-	snap *blocklist.Snapshot
-	// blockedActions[i] is the LIST-OF-ACTIONS of an ACK blocked by list i (blocked=true,
-	// list=name), encoded once so that an ACK is a header and one copy.
+	snap weak.Pointer[blocklist.Snapshot]
+	// blockedActions[i] is the LIST-OF-ACTIONS of an ACK blocked by deny list i
+	// (blocked=true, list=name), encoded once so that an ACK is a header and one copy.
 	blockedActions [][]byte
-	// counters[i] is list i's spoaguard_blocked_total.
+	// counters[i] is deny list i's spoaguard_blocked_total (nil for allow lists).
 	counters []*metrics.Counter
 }
 
@@ -136,15 +139,18 @@ func (h *BlocklistHandler) NewConn() ConnHandler { return &blocklistConn{h: h} }
 // state returns what the handler derives from snap, building it the first time a snapshot
 // is seen. Connections that race on a new snapshot may each build it; they build the same.
 func (h *BlocklistHandler) state(snap *blocklist.Snapshot) *snapState {
-	if ss := h.perSnap.Load(); ss != nil && ss.snap == snap {
+	if ss := h.perSnap.Load(); ss != nil && ss.snap.Value() == snap {
 		return ss
 	}
-	ss := &snapState{snap: snap}
+	ss := &snapState{snap: weak.Make(snap)}
 	if snap != nil {
 		n := snap.NumLists()
 		ss.blockedActions = make([][]byte, n)
 		ss.counters = make([]*metrics.Counter, n)
 		for i := range n {
+			if snap.ListKind(i) != blocklist.Deny {
+				continue // an allow list never blocks
+			}
 			name := snap.ListName(i)
 			a := codec.AppendSetVar(nil, h.scope, h.varBlocked, codec.BoolValue(true))
 			ss.blockedActions[i] = codec.AppendSetVar(a, h.scope, h.varList, codec.StringValue(name))

@@ -2,9 +2,11 @@ package server
 
 import (
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"weak"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/blocklist"
@@ -56,6 +58,20 @@ func testBlocklistHandler(t testing.TB, set *metrics.Set) (*BlocklistHandler, *s
 		t.Fatal(err)
 	}
 	return h, src
+}
+
+// handshakenBlocklistSession returns a session with the test blocklist handler, past its
+// HELLO, and the source whose snapshot tests can swap.
+func handshakenBlocklistSession(t testing.TB, set *metrics.Set) (*session, *staticSource) {
+	t.Helper()
+	h, src := testBlocklistHandler(t, set)
+	cfg := testSessionConfig()
+	cfg.handler = h
+	s := newSession(cfg)
+	if _, out, closeAfter := s.handle(v26(t, "01_"), nil); closeAfter || len(out) == 0 {
+		t.Fatal("HELLO refused")
+	}
+	return s, src
 }
 
 // notifyWith builds a NOTIFY with one message whose arguments are given.
@@ -137,11 +153,7 @@ func TestBlocklistDecisions(t *testing.T) {
 
 func TestBlocklistMetricsPerBatch(t *testing.T) {
 	set := metrics.NewSet()
-	h, _ := testBlocklistHandler(t, set)
-	cfg := testSessionConfig()
-	cfg.handler = h
-	s := newSession(cfg)
-	_, _, _ = s.handle(v26(t, "01_"), nil)
+	s, _ := handshakenBlocklistSession(t, set)
 	in := cat(v26(t, "07_"), v26(t, "06_"), notifyWith(9, "check-client-ip", "ip", ip4("198.51.100.7")))
 	if _, out, _ := s.handle(in, nil); len(decodeAll(t, out)) != 3 {
 		t.Fatal("want 3 ACKs")
@@ -163,11 +175,7 @@ func TestBlocklistMetricsPerBatch(t *testing.T) {
 // TestBlocklistNotifyToAckDoesNotAllocate: the real handler on real NOTIFYs, including the
 // string (X-Forwarded-For) path and a NOTIFY whose string is not an address.
 func TestBlocklistNotifyToAckDoesNotAllocate(t *testing.T) {
-	h, _ := testBlocklistHandler(t, nil)
-	cfg := testSessionConfig()
-	cfg.handler = h
-	s := newSession(cfg)
-	_, _, _ = s.handle(v26(t, "01_"), nil)
+	s, _ := handshakenBlocklistSession(t, nil)
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -305,11 +313,7 @@ func listVar(t *testing.T, ack decoded) string {
 // lists, the next batch on the same connection names the new list, and counts it.
 func TestBlocklistVerdictsFollowTheSnapshot(t *testing.T) {
 	set := metrics.NewSet()
-	h, src := testBlocklistHandler(t, set)
-	cfg := testSessionConfig()
-	cfg.handler = h
-	s := newSession(cfg)
-	_, _, _ = s.handle(v26(t, "01_"), nil)
+	s, src := handshakenBlocklistSession(t, set)
 	ask := func(sid uint64, ip string) decoded {
 		t.Helper()
 		_, out, _ := s.handle(notifyWith(sid, "check-client-ip", "ip", ip4(ip)), nil)
@@ -345,5 +349,57 @@ func TestBlocklistVerdictsFollowTheSnapshot(t *testing.T) {
 		if !strings.Contains(sb.String(), want) {
 			t.Errorf("metrics lack %s:\n%s", want, sb.String())
 		}
+	}
+}
+
+// A replaced snapshot is not kept alive by the handler once no batch uses it, even when no
+// NOTIFY has come since the reload: a 2M-entry list is tens of megabytes.
+func TestBlocklistDoesNotPinAReplacedSnapshot(t *testing.T) {
+	s, src := handshakenBlocklistSession(t, nil)
+	if _, out, _ := s.handle(v26(t, "07_"), nil); !decodeAll(t, out)[0].blockedVar(t) {
+		t.Fatal("127.0.0.2 not blocked")
+	}
+	old := weak.Make(src.p.Load())
+	src.p.Store(buildSnapshot(t, [3]string{"other", "deny", "203.0.113.0/24\n"}))
+	for i := 0; i < 5 && old.Value() != nil; i++ {
+		runtime.GC()
+	}
+	if old.Value() != nil {
+		t.Fatal("the replaced snapshot is still reachable after the batch that used it ended")
+	}
+	runtime.KeepAlive(s)
+}
+
+// Before any list is loaded the source may have no snapshot: every NOTIFY is allowed.
+func TestBlocklistWithoutASnapshot(t *testing.T) {
+	h, src := testBlocklistHandler(t, metrics.NewSet())
+	src.p.Store(nil)
+	cfg := testSessionConfig()
+	cfg.handler = h
+	out, _, closeAfter, _ := run(t, cfg, cat(v26(t, "01_"), v26(t, "07_"), notifyWith(5, "check-client-ip", "ip", ip6("2001:db8::5"))))
+	if closeAfter || len(out) != 3 {
+		t.Fatalf("got %v closeAfter %v", out, closeAfter)
+	}
+	for _, ack := range out[1:] {
+		if ack.blockedVar(t) || listVar(t, ack) != "" {
+			t.Errorf("ACK %d: %v, want blocked=false alone", ack.StreamID, ack.actions)
+		}
+	}
+}
+
+// Only deny lists have a spoaguard_blocked_total: an allow list never blocks.
+func TestBlocklistCountersOnlyForDenyLists(t *testing.T) {
+	set := metrics.NewSet()
+	h, _ := testBlocklistHandler(t, set)
+	cfg := testSessionConfig()
+	cfg.handler = h
+	_, _, _, _ = run(t, cfg, cat(v26(t, "01_"), v26(t, "07_")))
+	var sb strings.Builder
+	set.WritePrometheus(&sb)
+	if strings.Contains(sb.String(), `list="office"`) {
+		t.Errorf("a counter for the allow list office:\n%s", sb.String())
+	}
+	if !strings.Contains(sb.String(), `spoaguard_blocked_total{list="drop"} 1`) {
+		t.Errorf("no count for drop:\n%s", sb.String())
 	}
 }
