@@ -181,6 +181,12 @@ func FuzzMessages(f *testing.F) {
 			if parts.Next() {
 				t.Fatalf("message %q: Args from the iterator has more arguments than Message().Args", m.Name)
 			}
+			// Capped views: appending to an argument must not overwrite what follows it.
+			for a := msgs.Args(); a.Next(); {
+				if b := a.Bytes(); cap(b) != len(b) || cap(a.Name()) != len(a.Name()) {
+					t.Fatalf("message %q: argument %q of %s has len %d cap %d", m.Name, a.Name(), a.Type(), len(b), cap(b))
+				}
+			}
 			if n != m.NumArgs {
 				t.Fatalf("message %q: iterated %d arguments of %d", m.Name, n, m.NumArgs)
 			}
