@@ -6,10 +6,12 @@
 #
 # BASE is any git revision (a commit, a tag, HEAD~3). Both agents run pinned to core 0 with
 # -loops 1 (one is idle while the other is measured), the load generator on core 1. Each round
-# runs every cell against A then B, so a slow spell of the shared machine hits both; the table
-# gives every round, not a mean, because on a noisy machine the spread is the finding. A wrong
-# or missing ACK fails the script. Every run is bounded by its duration and a timeout;
-# everything listens on loopback and is stopped by PID on exit.
+# runs every cell against both agents back to back, A first in odd rounds and B first in even
+# ones, so a slow spell of the shared machine hits both and neither always runs first; the
+# table gives every round, not a mean, because on a noisy machine the spread is the finding.
+# One cell sends 5% listed addresses, so the blocked answers are measured too. A wrong or
+# missing ACK fails the script. Every run is bounded by its duration and every wait by a
+# timeout; everything listens on loopback and is stopped by PID on exit.
 #
 # Environment: BENCH_AGENT_CPU / BENCH_LOAD_CPU (default 0 / 1), BENCH_LIST_N (default 2000000).
 set -euo pipefail
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift ;;
     --duration) duration=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     -*) echo "unknown flag $1" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -36,6 +38,7 @@ load_cpu=${BENCH_LOAD_CPU:-1}
 list_n=${BENCH_LIST_N:-2000000}
 out=${out:-$(mktemp -d "${TMPDIR:-/tmp}/spoaguard-ab.XXXXXX")}
 mkdir -p "$out/bin" "$out/runs"
+out=$(cd "$out" && pwd) # absolute: the A build runs in another directory
 log() { printf '== %s\n' "$*" >&2; }
 
 . "$(dirname "$0")/lib.sh"
@@ -53,7 +56,7 @@ git worktree add --detach -q "$tree" "$base"
 go build -o "$out/bin/spoaguard-b" ./cmd/spoaguard
 go build -o "$out/bin/spoaguard-bench" ./cmd/spoaguard-bench
 sgb=$out/bin/spoaguard-bench
-"$sgb" gen-list -n "$list_n" -o "$out/list.txt"
+"$sgb" gen-list -n "$list_n" -o "$out/list.txt" -targets "$out/targets-listed5.txt" -targets-n 65536 -listed 0.05
 
 start() { # NAME BINARY: sets NAME_pid and NAME_addr once a one-NOTIFY run passes
   local port mport pid
@@ -63,23 +66,33 @@ start() { # NAME BINARY: sets NAME_pid and NAME_addr once a one-NOTIFY run passe
   pid=$!; pids+=("$pid")
   printf -v "${1}_pid" %s "$pid"
   printf -v "${1}_addr" %s "127.0.0.1:$port"
-  wait_for 120 "$sgb" run -addr "127.0.0.1:$port" -conns 1 -inflight 1 -warmup 0s -duration 100ms -gen 10 ||
-    { log "agent $1 did not start"; cat "$out/$1.log" >&2; return 1; }
+  local i
+  for i in $(seq 1 1200); do # 120 s: loading the 2M list takes a few
+    kill -0 "$pid" 2>/dev/null || { log "agent $1 exited"; cat "$out/$1.log" >&2; return 1; }
+    "$sgb" run -addr "127.0.0.1:$port" -conns 1 -inflight 1 -warmup 0s -duration 100ms -gen 10 >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  log "agent $1 did not start"; cat "$out/$1.log" >&2; return 1
 }
 start a "$out/bin/spoaguard-a"
 start b "$out/bin/spoaguard-b"
 
-cells=(c8-d20-v4:8:20:0 c8-d20-v6mix:8:20:0.5 c4-d20-v4:4:20:0 c1-d20-v4:1:20:0)
+# name:conns:in-flight:IPv6 share (or "listed5": the generated targets, 5% of them listed)
+cells=(c8-d20-v4:8:20:0 c8-d20-v6mix:8:20:0.5 c8-d20-listed5:8:20:listed5 c4-d20-v4:4:20:0 c1-d20-v4:1:20:0)
 failed=0
 for round in $(seq 1 "$rounds"); do
   for cell in "${cells[@]}"; do
     IFS=: read -r name conns inflight v6 <<<"$cell"
     log "round $round of $rounds: $name"
-    for agent in a b; do
+    targets=(-v6 "$v6")
+    if [ "$v6" = listed5 ]; then targets=(-targets "$out/targets-listed5.txt" -list synthetic); fi
+    order=(a b); if [ $((round % 2)) = 0 ]; then order=(b a); fi
+    for agent in "${order[@]}"; do
       pid_var=${agent}_pid addr_var=${agent}_addr
-      if ! taskset -c "$load_cpu" timeout 120 "$sgb" run -addr "${!addr_var}" -agent-name "$agent" -cell "$name" \
-        -agent-pid "${!pid_var}" -conns "$conns" -inflight "$inflight" -v6 "$v6" -warmup 1s -duration "$duration" \
-        -json "$out/runs/$name.$agent.$round.json" >"$out/runs/$name.$agent.$round.txt" 2>&1; then
+      # Bounded by -duration and -ack-timeout.
+      if ! taskset -c "$load_cpu" "$sgb" run -addr "${!addr_var}" -agent-name "$agent" -cell "$name" \
+        -agent-pid "${!pid_var}" -conns "$conns" -inflight "$inflight" "${targets[@]}" -warmup 1s -duration "$duration" \
+        -ack-timeout 10s -json "$out/runs/$name.$agent.$round.json" >"$out/runs/$name.$agent.$round.txt" 2>&1; then
         failed=1; log "run $name $agent $round FAILED:"; cat "$out/runs/$name.$agent.$round.txt" >&2
       fi
     done
@@ -88,7 +101,7 @@ done
 
 # json_field FILE NAME prints a numeric top-level field of a JSON report.
 json_field() { grep -o "\"$2\": *[-0-9.e+]*" "$1" | head -1 | sed 's/.*: *//'; }
-echo "### A/B: A = $(git log -1 --format=%h "$base"), B = $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+changes'); ACK/s and agent CPU per ACK, by round"
+echo "### A/B: A = $(git log -1 --format=%h "$base"), B = $(git rev-parse --short HEAD)$([ -z "$(git status --porcelain)" ] || echo '+changes'); ACK/s and agent CPU per ACK, by round"
 echo
 echo "| cell | A ACK/s | B ACK/s | A CPU/ACK (ns) | B CPU/ACK (ns) |"
 echo "|---|--:|--:|--:|--:|"
@@ -98,7 +111,8 @@ for cell in "${cells[@]}"; do
     local r v vals=()
     for r in $(seq 1 "$rounds"); do
       v=$(json_field "$out/runs/$name.$1.$r.json" "$2" 2>/dev/null || true)
-      vals+=("$(awk -v v="${v:-0}" -v s="$3" 'BEGIN { if (s == 1) printf "%d", v; else printf "%.2fM", v / s }')")
+      if [ -z "$v" ]; then vals+=(failed); continue; fi
+      vals+=("$(awk -v v="$v" -v s="$3" 'BEGIN { if (s == 1) printf "%d", v; else printf "%.2fM", v / s }')")
     done
     local IFS=/; echo "${vals[*]}"
   }
