@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"encoding/hex"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -11,20 +9,13 @@ import (
 	"time"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // capture returns the bytes of a captured frame from testdata/spop.
 func capture(t testing.TB, name string) []byte {
 	t.Helper()
-	s, err := os.ReadFile(filepath.Join("..", "testdata", "spop", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := hex.DecodeString(strings.TrimSpace(string(s)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testutil.HexFile(t, filepath.Join("..", "testdata", "spop", name))
 }
 
 var defaultCheck = Check{Scope: codec.ScopeTxn, VarBlocked: "blocked", VarList: "list"}

@@ -6,9 +6,9 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // Benchmarks for lookups and builds. The figures in PERFORMANCE.md come from
@@ -85,47 +85,14 @@ func probes(s *Snapshot, p *Parsed, hit bool, v6 bool) [][]byte {
 
 func benchLookups(b *testing.B, s *Snapshot, addrs [][]byte) {
 	b.ReportAllocs()
-	cpu := startCPUTimer()
+	cpu := testutil.StartCPUTimer()
 	b.ResetTimer()
 	var n uint64
 	for i := 0; i < b.N; i++ {
 		n += s.Lookup(addrs[i&(probeCount-1)]).Matched
 	}
-	cpu.report(b)
+	cpu.Report(b)
 	sink = n
-}
-
-// cpuTimer measures the CPU time the benchmark's own thread used, reported as cpu-ns/op next to
-// ns/op. On a shared, overloaded machine the wall time counts the slices other processes ran
-// in; the thread's CPU time does not (their cache pollution still shows).
-type cpuTimer struct {
-	start time.Duration
-	ok    bool
-}
-
-// rusageThread is RUSAGE_THREAD (Linux); elsewhere Getrusage fails and no metric is reported.
-const rusageThread = 1
-
-func threadCPU() (time.Duration, bool) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
-		return 0, false
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
-}
-
-func startCPUTimer() cpuTimer {
-	runtime.LockOSThread()
-	d, ok := threadCPU()
-	return cpuTimer{d, ok}
-}
-
-func (c cpuTimer) report(b *testing.B) {
-	d, ok := threadCPU()
-	runtime.UnlockOSThread()
-	if ok && c.ok && b.N > 0 {
-		b.ReportMetric(float64(d-c.start)/float64(b.N), "cpu-ns/op")
-	}
 }
 
 var sink uint64
@@ -263,7 +230,7 @@ func BenchmarkExactSet(b *testing.B) {
 			}{{"v4/hit", hit4, nil, 1}, {"v4/miss", miss4, nil, 0}, {"v6/hit", nil, hit6, 1}, {"v6/miss", nil, miss6, 0}} {
 				b.Run(c.name+"/"+itoa(n)+"/"+bloom.name, func(b *testing.B) {
 					b.ReportAllocs()
-					cpu := startCPUTimer()
+					cpu := testutil.StartCPUTimer()
 					var got uint64
 					for i := 0; i < b.N; i++ {
 						if c.a4 != nil {
@@ -272,7 +239,7 @@ func BenchmarkExactSet(b *testing.B) {
 							got += uint64(e6.lookup(c.a6[i&(probeCount-1)]))
 						}
 					}
-					cpu.report(b)
+					cpu.Report(b)
 					if want := uint64(c.want) * uint64(b.N); got != want {
 						b.Fatalf("%d of %d lookups matched", got, b.N)
 					}

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 var captureDirs = []string{"haproxy-2.6.12", "haproxy-3.4.0"}
@@ -103,15 +104,7 @@ func loadIndex(t testing.TB, dir string) []vectorEntry {
 // loadHex reads a .hex capture: one line of lowercase hex.
 func loadHex(t testing.TB, dir, file string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "testdata", "spop", dir, file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatalf("%s/%s: %v", dir, file, err)
-	}
-	return b
+	return testutil.HexFile(t, filepath.Join("..", "testdata", "spop", dir, file))
 }
 
 // readOne decodes src as exactly one whole frame.

@@ -1,15 +1,15 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // process is a child started by a test: its own process group (HAProxy's master forks
@@ -17,16 +17,16 @@ import (
 type process struct {
 	name   string
 	cmd    *exec.Cmd
-	output *lockedBuffer
-	done   chan struct{} // closed when the process has exited
-	err    error         // exit status, valid after done
+	output *testutil.Buffer // the child's output; its first 4 MiB hold the interesting part
+	done   chan struct{}    // closed when the process has exited
+	err    error            // exit status, valid after done
 }
 
 // startProcess starts cmd and registers its cleanup: SIGTERM to its process group, then
 // SIGKILL if it has not exited within 10 s.
 func startProcess(t *testing.T, name string, cmd *exec.Cmd) *process {
 	t.Helper()
-	p := &process{name: name, cmd: cmd, output: &lockedBuffer{}, done: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, output: &testutil.Buffer{Limit: 4 << 20}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.output, p.output
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -76,28 +76,6 @@ func (p *process) stop(t *testing.T) {
 		<-p.done
 	}
 	syscall.Kill(-pgid, syscall.SIGKILL)
-}
-
-// lockedBuffer collects a child's output; the child's writes and the test's reads race.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	// Bound memory: a chatty child keeps its first 4 MiB, which hold the interesting part.
-	if b.buf.Len() > 4<<20 {
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // freePort returns a TCP port free on both 127.0.0.1 and [::1], so one frontend can bind both.

@@ -2,13 +2,11 @@ package server
 
 import (
 	"bytes"
-	"encoding/hex"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // vector returns the bytes of a captured frame in testdata/spop/<dir>/<prefix>*.hex.
@@ -18,15 +16,7 @@ func vector(t testing.TB, dir, prefix string) []byte {
 	if err != nil || len(matches) != 1 {
 		t.Fatalf("vector %s/%s: %v %v", dir, prefix, matches, err)
 	}
-	text, err := os.ReadFile(matches[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := hex.DecodeString(strings.TrimSpace(string(text)))
-	if err != nil {
-		t.Fatalf("vector %s: %v", matches[0], err)
-	}
-	return b
+	return testutil.HexFile(t, matches[0])
 }
 
 func v26(t testing.TB, prefix string) []byte { return vector(t, "haproxy-2.6.12", prefix) }

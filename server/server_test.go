@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -17,36 +16,17 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // safety bounds a test that would otherwise hang on a broken server; it is never what a test
 // asserts on.
 const safety = 20 * time.Second
 
-// logBuffer collects the server's log lines for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startServer starts a server on loopback port 0 (plus any extra listeners) and stops it at
-// the end of the test, checking that no goroutine is left behind.
-func startServer(t *testing.T, cfg Config, h Handler) (*Server, *logBuffer) {
+func startServer(t *testing.T, cfg Config, h Handler) (*Server, *testutil.Buffer) {
 	t.Helper()
 	before := runtime.NumGoroutine()
-	logs := &logBuffer{}
+	logs := &testutil.Buffer{} // the server's log lines, for assertions
 	if len(cfg.Listen) == 0 {
 		cfg.Listen = []string{"127.0.0.1:0"}
 	}

@@ -5,13 +5,11 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
-	"runtime"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/gaissmai/bart"
 	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // dataset is one set of prefixes loaded into every structure under test.
@@ -217,44 +215,44 @@ func benchDataset(b *testing.B, d dataset, families []bool) {
 			}
 			b.Run(name+"/snapshot", func(b *testing.B) {
 				b.ReportAllocs()
-				cpu := startCPUTimer()
+				cpu := testutil.StartCPUTimer()
 				var n uint64
 				for i := 0; i < b.N; i++ {
 					n += snap.Lookup(raw[i&(probeCount-1)]).Matched
 				}
-				cpu.report(b)
+				cpu.Report(b)
 				sinkU = n
 			})
 			b.Run(name+"/bart.Lite", func(b *testing.B) {
 				b.ReportAllocs()
-				cpu := startCPUTimer()
+				cpu := testutil.StartCPUTimer()
 				ok := false
 				for i := 0; i < b.N; i++ {
 					ok = ok != lite.Contains(addrs[i&(probeCount-1)])
 				}
-				cpu.report(b)
+				cpu.Report(b)
 				sinkB = ok
 			})
 			b.Run(name+"/bart.Fast", func(b *testing.B) {
 				b.ReportAllocs()
-				cpu := startCPUTimer()
+				cpu := testutil.StartCPUTimer()
 				var n uint64
 				for i := 0; i < b.N; i++ {
 					v, _ := fast.Lookup(addrs[i&(probeCount-1)])
 					n += v
 				}
-				cpu.report(b)
+				cpu.Report(b)
 				sinkU = n
 			})
 			b.Run(name+"/bart.Table", func(b *testing.B) {
 				b.ReportAllocs()
-				cpu := startCPUTimer()
+				cpu := testutil.StartCPUTimer()
 				var n uint64
 				for i := 0; i < b.N; i++ {
 					v, _ := table.Lookup(addrs[i&(probeCount-1)])
 					n += v
 				}
-				cpu.report(b)
+				cpu.Report(b)
 				sinkU = n
 			})
 		}
@@ -268,36 +266,3 @@ func BenchmarkSynthetic2Mv4(b *testing.B) {
 }
 
 func BenchmarkSynthetic2Mv6(b *testing.B) { benchDataset(b, synthetic(2_000_000, true), []bool{true}) }
-
-// cpuTimer measures the CPU time the benchmark's own thread used, reported as cpu-ns/op next to
-// ns/op. On a shared, overloaded machine the wall time counts the slices other processes ran
-// in; the thread's CPU time does not (their cache pollution still shows).
-type cpuTimer struct {
-	start time.Duration
-	ok    bool
-}
-
-// rusageThread is RUSAGE_THREAD (Linux); elsewhere Getrusage fails and no metric is reported.
-const rusageThread = 1
-
-func threadCPU() (time.Duration, bool) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
-		return 0, false
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
-}
-
-func startCPUTimer() cpuTimer {
-	runtime.LockOSThread()
-	d, ok := threadCPU()
-	return cpuTimer{d, ok}
-}
-
-func (c cpuTimer) report(b *testing.B) {
-	d, ok := threadCPU()
-	runtime.UnlockOSThread()
-	if ok && c.ok && b.N > 0 {
-		b.ReportMetric(float64(d-c.start)/float64(b.N), "cpu-ns/op")
-	}
-}

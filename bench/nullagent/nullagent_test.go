@@ -2,29 +2,20 @@ package nullagent
 
 import (
 	"context"
-	"encoding/hex"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 func capture(t *testing.T, name string) []byte {
 	t.Helper()
-	s, err := os.ReadFile(filepath.Join("..", "..", "testdata", "spop", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := hex.DecodeString(strings.TrimSpace(string(s)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testutil.HexFile(t, filepath.Join("..", "..", "testdata", "spop", name))
 }
 
 // agent is shared by the tests: gnet takes half a second to stop an engine.

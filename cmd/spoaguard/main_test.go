@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -9,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 func TestParseFlagsErrors(t *testing.T) {
@@ -76,18 +75,6 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // TestAgent runs the whole agent in-process: a blocked and an allowed NOTIFY, the metrics
 // endpoint, a SIGHUP reload that changes a decision, and a graceful stop.
 func TestAgent(t *testing.T) {
@@ -103,7 +90,7 @@ func TestAgent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hup := make(chan os.Signal, 1)
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	runErr := make(chan error, 1)
 	go func() { runErr <- run(ctx, args, logs, hup) }()
 
