@@ -223,41 +223,6 @@ func addrLen(src []byte, i int) int {
 	return 0
 }
 
-// skipValue returns the offset after the typed value at src[i:], or -1 when it is malformed:
-// value without building the Value, for validating a message before its arguments are read.
-func skipValue(src []byte, i int) int {
-	if uint(i) >= uint(len(src)) {
-		return -1
-	}
-	t := DataType(src[i] & 0x0F)
-	i++
-	switch t {
-	case TypeNull, TypeBool:
-		return i
-	case TypeInt32, TypeUint32, TypeInt64, TypeUint64:
-		if _, ok := byteVarint(src, i); ok {
-			return i + 1
-		}
-		_, i = uvarint(src, i)
-		return i
-	case TypeIPv4, TypeIPv6:
-		n := 4
-		if t == TypeIPv6 {
-			n = 16
-		}
-		if len(src)-i < n {
-			return -1
-		}
-		return i + n
-	case TypeString, TypeBinary:
-		if _, end, ok := byteLenPrefixed(src, i); ok {
-			return end
-		}
-		_, end := lenPrefixed(src, i)
-		return end
-	}
-	return -1
-}
 
 // valueError explains why the typed value at the start of src does not decode.
 func valueError(src []byte) *Error {

@@ -63,7 +63,7 @@ func (it *MessageIterator) Next() bool {
 		if n := addrLen(src, valueAt); n != 0 {
 			p = valueAt + 1 + n // the client address, inline
 		} else {
-			p = skipValue(src, valueAt) // -1 when valueAt is
+			_, _, _, _, p = valueParts(src, valueAt) // -1 when valueAt is
 		}
 	}
 	if p < 0 {
