@@ -191,30 +191,23 @@ func (c *blocklistConn) HandleMessage(m *codec.Message, ack []byte) []byte {
 	// IPV4/IPV6 argument does: with `args ip=req.hdr_ip(x-forwarded-for,-1) src=src`, a
 	// request without a usable header is judged by its source address.
 	var ip [16]byte
-	fallback := -1
+	var fallback []byte // the first IPV4/IPV6 argument; it aliases the payload like m
 	args := m.Args()
-	for i := 0; args.Next(); i++ {
+	for args.Next() {
 		t := args.Type()
 		if bytes.Equal(args.Name(), c.h.arg) {
-			if n := addrOf(t, args.Bytes(), &ip); n != 0 {
-				c.decide(ip[:n])
+			if addr := addrOf(t, args.Bytes(), &ip); addr != nil {
+				c.decide(addr)
 				return ack
 			}
 			continue
 		}
-		if fallback < 0 && (t == codec.TypeIPv4 || t == codec.TypeIPv6) {
-			fallback = i
+		if fallback == nil && (t == codec.TypeIPv4 || t == codec.TypeIPv6) {
+			fallback = args.Bytes()
 		}
 	}
-	if fallback < 0 {
-		return ack // no address in this message: a later configured message may have one
-	}
-	args = m.Args()
-	for i := 0; args.Next(); i++ {
-		if i == fallback {
-			c.decide(args.Bytes())
-			break
-		}
+	if fallback != nil { // else no address in this message: a later configured message may have one
+		c.decide(fallback)
 	}
 	return ack
 }
@@ -224,16 +217,19 @@ func (c *blocklistConn) decide(addr []byte) {
 	c.result = c.snap.Lookup(addr)
 }
 
-// addrOf writes the address an argument of type t with contents b holds into ip and returns
-// its length (4 or 16), or 0 when it is NULL, another type, or a string that is not an address.
-func addrOf(t codec.DataType, b []byte, ip *[16]byte) int {
+// addrOf returns the address an argument of type t with contents b holds, 4 or 16 bytes: b
+// itself for IPV4 and IPV6, parsed into ip for a STRING; nil when it is NULL, another type,
+// or a string that is not an address.
+func addrOf(t codec.DataType, b []byte, ip *[16]byte) []byte {
 	switch t {
 	case codec.TypeIPv4, codec.TypeIPv6:
-		return copy(ip[:], b)
+		return b
 	case codec.TypeString:
-		return parseAddrText(b, ip)
+		if n := parseAddrText(b, ip); n != 0 {
+			return ip[:n]
+		}
 	}
-	return 0
+	return nil
 }
 
 func (c *blocklistConn) wanted(name []byte) bool {
