@@ -216,8 +216,9 @@ func (e *agentDisconnectError) Error() string {
 // measuring. An AGENT-DISCONNECT or an undecodable frame ends the walk with an error; the
 // frames before it have been processed.
 func (s *session) handleFrames(buf []byte, now time.Duration, measuring bool) (consumed, acked int, err error) {
+	var f codec.Frame
 	for {
-		f, n, ferr := codec.ReadFrame(buf[consumed:], s.mfs)
+		n, ferr := codec.ReadFrameInto(&f, buf[consumed:], s.mfs)
 		if ferr != nil {
 			s.c.Protocol++
 			s.fail("undecodable frame from the agent: %v", ferr)
