@@ -223,7 +223,6 @@ func addrLen(src []byte, i int) int {
 	return 0
 }
 
-
 // valueError explains why the typed value at the start of src does not decode.
 func valueError(src []byte) *Error {
 	if len(src) == 0 {
