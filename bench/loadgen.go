@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spoaguard/spoaguard/codec"
@@ -450,6 +451,14 @@ func isTimeout(err error) bool {
 // counts what was in flight as missing.
 func (c *conn) end(err error) {
 	var ad *agentDisconnectError
+	if errors.Is(err, syscallECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) {
+		// An agent that ends a connection sends AGENT-DISCONNECT and closes; with NOTIFYs
+		// still unread on its side the close is a reset, which a write can run into before
+		// a read has seen the frame. The agent's own reason is what to report.
+		if derr := c.drain(); derr != nil {
+			err = derr
+		}
+	}
 	switch {
 	case errors.As(err, &ad):
 		c.disconnect = fmt.Sprintf("agent-disconnect status %d (%s)", ad.d.Status, ad.d.Status)
@@ -467,6 +476,27 @@ func (c *conn) end(err error) {
 		c.s.waiting = 0
 	}
 	c.nc.Close()
+}
+
+// drain reads and handles what the agent sent before the connection failed, for at most
+// 100 ms. It returns the agent's AGENT-DISCONNECT if one was among it, nil otherwise.
+func (c *conn) drain() error {
+	_ = c.nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	for c.filled < len(c.in) {
+		n, rerr := c.nc.Read(c.in[c.filled:])
+		c.filled += n
+		consumed, _, ferr := c.s.handleFrames(c.in[:c.filled], c.r.now(), false)
+		copy(c.in, c.in[consumed:c.filled])
+		c.filled -= consumed
+		var ad *agentDisconnectError
+		if errors.As(ferr, &ad) {
+			return ferr
+		}
+		if ferr != nil || rerr != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 // close ends a drained connection the way HAProxy does on a soft stop: HAPROXY-DISCONNECT

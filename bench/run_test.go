@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -204,6 +205,10 @@ func TestRunReportsDisconnectsDuringTheRun(t *testing.T) {
 	addr := pipeliningAgent(t, func(c net.Conn, n int, f codec.Frame) bool {
 		if n == 100 {
 			c.Write(codec.AppendAgentDisconnect(nil, codec.StatusResourceAllocation, ""))
+			// Close without a reset: closing with NOTIFYs unread would send one, and a
+			// reset can discard the frame before the load generator reads it.
+			c.(*net.TCPConn).CloseWrite()
+			io.Copy(io.Discard, c) // until the load generator closes (bounded by the deadline)
 			return false
 		}
 		c.Write(allowAck(nil, f))
