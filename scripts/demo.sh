@@ -4,7 +4,7 @@
 #
 #   ./scripts/demo.sh
 #
-# It installs HAProxy with apt-get if it is missing (scripts/haproxy-env.sh --no-3x), builds
+# It installs HAProxy (and curl) with apt-get if missing (scripts/haproxy-env.sh --no-3x), builds
 # the agent, starts it on the real feeds in testdata/ plus a two-line demo deny list, starts
 # HAProxy with scripts/haproxy/haproxy-2.6.cfg (ports replaced), prints what each client got,
 # and stops everything it started, also on Ctrl-C. Everything listens on loopback only.
@@ -29,7 +29,10 @@ trap 'echo; echo "interrupted, cleaning up"; exit 130' INT TERM
 say "HAProxy"
 scripts/haproxy-env.sh --no-3x | grep -v '^HAPROXY'
 if ! command -v curl >/dev/null; then
-  echo "demo: curl is needed to send the requests: apt-get install curl" >&2; exit 1
+  debian_log_prefix=demo
+  . "$(dirname "$0")/debian.sh"
+  debian_need_root
+  debian_apt_install curl ca-certificates
 fi
 haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
 
@@ -78,22 +81,30 @@ if ! wait_for 15 bash -c "curl -s -o /dev/null -w '%{http_code}' --interface $li
 fi
 
 say "requests"
-# request CLIENT URL [XFF]: prints the status and the list HAProxy echoed in X-Spoaguard-List.
+# request CLIENT URL WANT [XFF]: prints the status (and the list HAProxy echoed in
+# X-Spoaguard-List, where the config sends it) and records a mismatch with WANT.
+wrong=0
 request() {
   local headers status list
-  headers=$(curl -s -o /dev/null -D - --max-time 5 --interface "$1" ${3:+-H "X-Forwarded-For: $3"} "$2" | tr -d '\r')
+  headers=$(curl -s -o /dev/null -D - --max-time 5 --interface "$1" ${4:+-H "X-Forwarded-For: $4"} "$2" | tr -d '\r')
   status=$(awk 'NR == 1 {print $2}' <<<"$headers")
   list=$(awk -F': ' 'tolower($1) == "x-spoaguard-list" {print $2}' <<<"$headers")
-  printf '%-12s %-46s %-6s %s\n' "$1" "${3:+X-Forwarded-For: $3}" "${status:-error}" "${list:--}"
+  printf '%-12s %-46s %-6s %s\n' "$1" "${4:+X-Forwarded-For: $4}" "${status:-error}" "${list:--}"
+  if [ "${status:-error}" != "$3" ]; then
+    echo "demo: $1 got ${status:-no answer}, want $3" >&2; wrong=$((wrong + 1))
+  fi
 }
 printf '%-12s %-46s %-6s %s\n' client "header" status list
-request "$unlisted_v4" "http://127.0.0.1:$http_port/"
-request "$listed_v4" "http://127.0.0.1:$http_port/"
-request "$listed_v6" "http://[::1]:$http_port/"
-request "$unlisted_v4" "http://127.0.0.1:$http_port/" 77.90.185.20
+request "$unlisted_v4" "http://127.0.0.1:$http_port/" 200
+request "$listed_v4" "http://127.0.0.1:$http_port/" 403
+request "$listed_v6" "http://[::1]:$http_port/" 403
+request "$unlisted_v4" "http://127.0.0.1:$http_port/" 200 77.90.185.20
 echo "(the last one is 200: this config checks the connection's source; scripts/haproxy/spoaguard-xff-2.6.conf checks X-Forwarded-For)"
 
 say "agent metrics"
 curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -E '^spoaguard_(decisions_total|acks_total|connections_open)' | sed 's/^/  /' || true
 
 say "stopping HAProxy and spoaguard"
+stop_started; pids=()
+if [ "$wrong" -gt 0 ]; then echo "demo: $wrong of 4 requests got the wrong answer" >&2; exit 1; fi
+echo "demo: all 4 requests got the expected answer"

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # The one test command: formatting, vet, staticcheck, the whole test suite under the race
-# detector, and a short run of every fuzz target.
+# detector, a short run of every fuzz target, and the demo as a smoke test.
 # CI (.ci/run) calls exactly this script. It fails on the first check that fails.
+#
+# It installs what the tests need (scripts/haproxy-env.sh: HAProxy 2.6 with apt-get, HAProxy
+# 3.x in a debootstrap root). On a developer's machine the 3.x root is cached in
+# /var/cache/spoaguard; with CI=true it is built from scratch into a new temporary directory
+# every run, so that CI proves the install path instead of trusting a cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,9 +27,24 @@ go vet ./...
 echo "== staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-echo "== HAProxy 2.6 and 3.x for e2e/"; scripts/haproxy-env.sh  # installs once per machine, then reuses
 log=$(mktemp "${TMPDIR:-/tmp}/spoaguard-test.XXXXXX")
-trap 'rm -f "$log"' EXIT
+fresh_root=""
+cleanup() {
+  rm -f "$log"
+  # A root is removed only when nothing is mounted inside it.
+  if [ -n "$fresh_root" ] && ! grep -qF " $fresh_root/" /proc/self/mounts; then rm -rf "$fresh_root"; fi
+}
+trap cleanup EXIT
+
+echo "== HAProxy 2.6 and 3.x for e2e/"
+if [ "${CI:-}" = true ]; then
+  fresh_root=$(mktemp -d "${TMPDIR:-/tmp}/spoaguard-ci-root.XXXXXX")
+  export SPOAGUARD_HAPROXY3_ROOT="$fresh_root/haproxy-forky"
+  echo "CI: building the HAProxy 3.x root from scratch in $SPOAGUARD_HAPROXY3_ROOT"
+  scripts/haproxy-env.sh --fresh
+else
+  scripts/haproxy-env.sh  # installs once per machine, then reuses the cached root
+fi
 
 echo "== go test -race"
 go test -race -count=1 ./... 2>&1 | tee "$log"
@@ -33,6 +53,10 @@ go test -race -count=1 ./... 2>&1 | tee "$log"
 # two minutes in all. scripts/fuzz.sh runs them longer.
 echo "== fuzz (10s per target)"
 scripts/fuzz.sh 10s | tee -a "$log"
+
+# The README's first command, as a user runs it: listed clients must get 403, the unlisted 200.
+echo "== demo (scripts/demo.sh)"
+scripts/demo.sh
 
 # One closing line for CI and people: packages and fuzz targets that passed (a failure has
 # already stopped the script above, with its output).
