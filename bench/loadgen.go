@@ -317,8 +317,8 @@ func (c *conn) connect(ctx context.Context) error {
 	}
 }
 
-// checkAgentHello validates an AGENT-HELLO the way HAProxy does (SPEC.md §6) and returns the
-// max-frame-size the agent announced.
+// checkAgentHello validates an AGENT-HELLO the way HAProxy does (docs/PROTOCOL.md#hello) and
+// returns the max-frame-size the agent announced.
 func checkAgentHello(payload []byte, needPipelining bool) (uint32, error) {
 	var version, caps []byte
 	var mfs uint64

@@ -9,7 +9,7 @@ import (
 )
 
 // IDStyle is how the load generator numbers the NOTIFYs it sends, in the style of one
-// HAProxy generation (SPEC.md §0, fact 6). Agents must treat ids as opaque; sending both
+// HAProxy generation (docs/PROTOCOL.md#ids). Agents must treat ids as opaque; sending both
 // styles checks that they do.
 type IDStyle int
 

@@ -6,8 +6,8 @@ import (
 	"strconv"
 )
 
-// DataType is the type of a typed value: the low nibble of its first byte (SPOE.txt section
-// 3.1; SPEC.md §3). The high nibble holds flags, used only by BOOL for its value.
+// DataType is the type of a typed value: the low nibble of its first byte
+// (docs/PROTOCOL.md#typed-data). The high nibble holds flags, used only by BOOL for its value.
 type DataType uint8
 
 // The typed-data types. 10-15 are reserved and refused.

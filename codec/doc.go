@@ -1,6 +1,6 @@
 // Package codec reads and writes SPOP 2.0 frames, the binary protocol HAProxy's Stream
-// Processing Offload Engine speaks to its agents (HAProxy doc/SPOE.txt; the project's
-// protocol reference is testdata/spop/README.md and the captures beside it).
+// Processing Offload Engine speaks to its agents. The rules it follows, and their sources in
+// HAProxy's doc/SPOE.txt and the captures in testdata/spop/, are in docs/PROTOCOL.md.
 //
 // Decoding happens in place: a Frame, a Value, a message or argument name are views into the
 // caller's buffer and are valid only until that buffer is modified or reused. Nothing on the

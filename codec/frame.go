@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// FrameType is the one-byte type of an SPOP frame (SPOE.txt section 3.2.4; SPEC.md §5).
+// FrameType is the one-byte type of an SPOP frame (docs/PROTOCOL.md#frame-types).
 type FrameType uint8
 
 // Frame types. 0-3 are sent by HAProxy, 101-103 by the agent.
@@ -75,8 +75,8 @@ const (
 	MinFrameLength = 1 + 4 + 1 + 1
 	// MaxHeaderLength is the largest header a frame can have: type, flags and two 10-byte ids.
 	// HAProxy 3.1+ checks max-frame-size against the payload alone (LENGTH minus the header,
-	// SPEC.md §1), so it may send a frame whose LENGTH exceeds the negotiated size by up to
-	// this much; a reader should allow negotiated + MaxHeaderLength.
+	// docs/PROTOCOL.md#max-frame-size), so it may send a frame whose LENGTH exceeds the
+	// negotiated size by up to this much; a reader should allow negotiated + MaxHeaderLength.
 	MaxHeaderLength = 1 + 4 + 2*MaxVarintLen
 	// MinMaxFrameSize is the smallest max-frame-size HAProxy accepts in a handshake.
 	MinMaxFrameSize = 256

@@ -41,7 +41,7 @@ func (it *KVIterator) Key() []byte  { return it.key }
 func (it *KVIterator) Value() Value { return it.val }
 func (it *KVIterator) Err() error   { return it.err }
 
-// Hello is a decoded HAPROXY-HELLO (SPEC.md §6). Byte slices alias the frame payload.
+// Hello is a decoded HAPROXY-HELLO (docs/PROTOCOL.md#hello). Byte slices alias the frame payload.
 type Hello struct {
 	SupportedVersions []byte // e.g. "2.0"; a comma-separated list
 	MaxFrameSize      uint32 // 0 when the key is absent

@@ -1,6 +1,6 @@
 package codec
 
-// A NOTIFY payload is a LIST-OF-MESSAGES (SPOE.txt section 3.2.6; SPEC.md §4):
+// A NOTIFY payload is a LIST-OF-MESSAGES (docs/PROTOCOL.md#messages):
 //
 //	MESSAGE := name NB-ARGS(1 raw byte) NB-ARGS × (name typed-value)
 //

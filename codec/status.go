@@ -7,7 +7,7 @@ import (
 )
 
 // Status is an SPOP status code, carried in the status-code KV of HAPROXY-DISCONNECT and
-// AGENT-DISCONNECT frames (SPOE.txt section 3.2.5; reference table in SPEC.md §10).
+// AGENT-DISCONNECT frames (docs/PROTOCOL.md#status-codes).
 type Status uint32
 
 // The status codes HAProxy defines. Agents may use others, outside this range.

@@ -1,6 +1,6 @@
 package codec
 
-// SPOP integers use HAProxy's "peers" varint (SPOE.txt section 3.1; SPEC.md §2), which is
+// SPOP integers use HAProxy's "peers" varint (docs/PROTOCOL.md#varint), which is
 // neither LEB128 nor encoding/binary's Uvarint: a first byte below 240 is the value itself;
 // otherwise it carries the low 4 bits, and each following byte adds its *whole* value shifted
 // by 4, 11, 18, ... bits, the last one being below 128. Negative int64 values are sent as their

@@ -70,7 +70,8 @@ func TestVarintMatchesHAProxyBothWays(t *testing.T) {
 }
 
 func TestVarintSizeBoundaries(t *testing.T) {
-	// From SPEC.md §2: 1 byte for 0-239, 2 for 240-2287, 3 for 2288-264431, 4 up to 33818863.
+	// From docs/PROTOCOL.md#varint: 1 byte for 0-239, 2 for 240-2287, 3 for 2288-264431,
+	// 4 up to 33818863.
 	tests := []struct {
 		v    uint64
 		size int

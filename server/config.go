@@ -21,7 +21,7 @@ type Config struct {
 	Listen []string
 	// MaxFrameSize is the largest frame the agent accepts and announces; the handshake
 	// answers min(HAProxy's value, MaxFrameSize). Default codec.DefaultMaxFrameSize (16380,
-	// what HAProxy announces by default, so that it is echoed: SPEC.md §9 pitfall).
+	// what HAProxy announces by default, so that it is echoed: docs/PROTOCOL.md#max-frame-size).
 	MaxFrameSize uint32
 	// DisablePipelining stops announcing the `pipelining` capability: HAProxy then sends
 	// one NOTIFY at a time per connection and opens more connections.
@@ -110,7 +110,8 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // capabilities is the capability list announced in AGENT-HELLO. `async` is never announced:
-// with it, a request whose connection drops waits the whole processing timeout (SPEC.md §8).
+// with it, a request whose connection drops waits the whole processing timeout
+// (docs/PROTOCOL.md#capabilities).
 func (c *Config) capabilities() string {
 	var caps []string
 	if !c.DisablePipelining {

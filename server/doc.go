@@ -3,7 +3,7 @@
 // machine (awaiting HELLO → ready → closing) and answers every NOTIFY with an ACK whose
 // actions a Handler builds.
 //
-// The hot path, per read event on a connection (DESIGN.md "The hot path"):
+// The hot path, per read event on a connection:
 //
 //  1. peek every inbound byte gnet holds for the connection (no copy in the common case);
 //  2. decode each complete frame in place with codec.ReadFrame; a partial frame is left for
@@ -16,6 +16,6 @@
 // Nothing on that path allocates, locks or hands work to another goroutine; session.handle,
 // the protocol logic without the socket, is tested with testing.AllocsPerRun.
 //
-// Every protocol rule follows SPEC.md; the status codes of the AGENT-DISCONNECT frames the
-// server sends are those of codec.Status.
+// Every protocol rule follows docs/PROTOCOL.md; the status codes of the AGENT-DISCONNECT frames
+// the server sends are those of codec.Status.
 package server

@@ -29,7 +29,7 @@ type ConnHandler interface {
 	HandleMessage(m *codec.Message, ack []byte) []byte
 	// FinishNotify is called after the last message of a NOTIFY (also for a NOTIFY with no
 	// messages at all). Together with HandleMessage it must append at least one action:
-	// HAProxy 3.1.x before 851e52b55 stalls on an empty ACK (SPEC.md §14).
+	// HAProxy 3.1.x before 851e52b55 stalls on an empty ACK (docs/PROTOCOL.md#notify-ack).
 	FinishNotify(ack []byte) []byte
 	// EndBatch ends the batch: publish its counters.
 	EndBatch()

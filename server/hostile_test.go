@@ -162,8 +162,9 @@ func randomBytes(seed uint64, n int) []byte {
 var tlsClientHello = cat([]byte{0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03}, randomBytes(1, 32), []byte{0x00, 0x00, 0x02, 0x13, 0x01, 0x01, 0x00})
 
 // TestHostileProbes sends what port scanners and misrouted clients send to the agent's port.
-// Bytes that cannot start a frame end the connection with the status SPEC.md gives them;
-// a peer that says too little is closed at its HELLO deadline; nothing is left behind.
+// Bytes that cannot start a frame end the connection with the status
+// docs/PROTOCOL.md#status-codes gives them; a peer that says too little is closed at its HELLO
+// deadline; nothing is left behind.
 func TestHostileProbes(t *testing.T) {
 	h := startHostile(t, Config{HelloTimeout: hostileHelloTimeout})
 	type ending int
@@ -652,8 +653,8 @@ func TestHostileFragments(t *testing.T) {
 }
 
 // TestHostileMalformedFrames sends one frame of each malformed class; each ends the
-// connection with the status SPEC.md §10 gives it (4, "invalid frame received", for all of
-// them: a malformed frame, ids in a HELLO, a wrong type) and a close.
+// connection with the status docs/PROTOCOL.md#status-codes gives it (4, "invalid frame
+// received", for all of them: a malformed frame, ids in a HELLO, a wrong type) and a close.
 func TestHostileMalformedFrames(t *testing.T) {
 	h := startHostile(t, Config{})
 	hello := v26(t, "01_")

@@ -287,7 +287,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	if !s.reserveConn() {
-		// A refusal HAProxy can log (SPEC.md §6: an agent refuses a HELLO with
+		// A refusal HAProxy can log (docs/PROTOCOL.md#hello: an agent refuses a HELLO with
 		// AGENT-DISCONNECT) rather than a bare close it would see as an I/O error.
 		// gnet writes it before closing; the slice is shared and never written.
 		s.metrics.connsRefused.Inc()
@@ -355,7 +355,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 }
 
 // isNormalClose reports whether err is how peers end connections every day: EOF, and the
-// resets HAProxy 3.1+ uses to drop idle connections (SPEC.md §10).
+// resets HAProxy 3.1+ uses to drop idle connections (docs/PROTOCOL.md#closing).
 func isNormalClose(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed)

@@ -8,7 +8,7 @@ import (
 	"github.com/spoaguard/spoaguard/codec"
 )
 
-// state is where a connection is in its life (SPEC.md §6, §10).
+// state is where a connection is in its life (docs/PROTOCOL.md#hello, #disconnect).
 type state uint8
 
 const (
@@ -43,7 +43,7 @@ type session struct {
 	state state
 	// maxFrame is the limit on the LENGTH of inbound frames: our maximum until the HELLO,
 	// then the negotiated max-frame-size, each plus codec.MaxHeaderLength because HAProxy
-	// 3.1+ applies max-frame-size to the payload alone (SPEC.md §1).
+	// 3.1+ applies max-frame-size to the payload alone (docs/PROTOCOL.md#max-frame-size).
 	maxFrame uint32
 	h        ConnHandler // nil until the HELLO is accepted
 
@@ -141,7 +141,7 @@ func (s *session) frame(f *codec.Frame, out []byte) []byte {
 	return s.fail(out, protoErr(codec.StatusInvalidFrame, "unexpected %s frame after the handshake", f.Type))
 }
 
-// hello answers a HAPROXY-HELLO (SPEC.md §6).
+// hello answers a HAPROXY-HELLO (docs/PROTOCOL.md#hello).
 func (s *session) hello(f *codec.Frame, out []byte) []byte {
 	if !f.Fin() || f.Abort() || f.StreamID != 0 || f.FrameID != 0 {
 		return s.fail(out, protoErr(codec.StatusInvalidFrame,
@@ -198,7 +198,7 @@ func (s *session) ack(sid, fid uint64, payload, out []byte) []byte {
 	return codec.FinishFrame(out, frame)
 }
 
-// beginFragments starts reassembling a NOTIFY sent without FIN (SPEC.md §9).
+// beginFragments starts reassembling a NOTIFY sent without FIN (docs/PROTOCOL.md#fragmentation).
 func (s *session) beginFragments(f *codec.Frame, out []byte) []byte {
 	if !s.cfg.fragmentation {
 		return s.fail(out, protoErr(codec.StatusFragmentationUnsupported,
@@ -259,7 +259,7 @@ func (s *session) disconnect(out []byte, st codec.Status, msg string) []byte {
 }
 
 // fail ends the connection on a protocol error: AGENT-DISCONNECT with the error's status,
-// then close (SPEC.md §10). Errors that are not a *codec.Error are status 4.
+// then close (docs/PROTOCOL.md#disconnect). Errors that are not a *codec.Error are status 4.
 func (s *session) fail(out []byte, err error) []byte {
 	st := codec.StatusInvalidFrame
 	var ce *codec.Error
