@@ -1,6 +1,7 @@
 package blocklist
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math/bits"
@@ -91,9 +92,44 @@ func prefixRange6(a Uint128, n int) Range6 {
 	return Range6{Uint128{a.Hi &^ m.Hi, a.Lo &^ m.Lo}, Uint128{a.Hi | m.Hi, a.Lo | m.Lo}}
 }
 
-// parseIPv4 parses a dotted-quad strictly: four decimal octets, each 0..255, no leading zeros
-// (010 is octal to some tools and decimal to others, so it is refused, as netip does). It is
-// the fast path for the bulk of every feed and avoids the string conversion netip needs.
+// ParseAddr parses b, the whole of which must be one address: IPv4 in dotted decimal (four
+// fields 0..255 without leading zeros: 010 is octal to some tools and decimal to others) or
+// IPv6 as RFC 4291 writes it ("::" and a trailing dotted IPv4 part allowed). An IPv4-mapped
+// IPv6 address (::ffff:a.b.c.d) is returned as the IPv4 address it maps, as lookups treat it.
+// Zones, white space and anything else are refused.
+//
+// It accepts exactly what netip.ParseAddr accepts without a zone (FuzzParseAddr) but never
+// allocates, not even for the error netip builds for bad input, which a client or a feed
+// controls; and it takes bytes, saving the string conversion netip needs.
+func ParseAddr(b []byte) (netip.Addr, bool) {
+	if a, ok := parseIPv4(b); ok { // the common case: feeds and X-Forwarded-For are mostly IPv4
+		var ip [4]byte
+		binary.BigEndian.PutUint32(ip[:], a)
+		return netip.AddrFrom4(ip), true
+	}
+	var ip [16]byte
+	if !parseIPv6(b, &ip) {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom16(ip).Unmap(), true
+}
+
+// ParseLastAddr parses the last element of a comma-separated list of addresses, the element
+// the nearest proxy appended to an X-Forwarded-For header (HAProxy's hdr() picks the same
+// one). ASCII white space and square brackets around the element are ignored; the address
+// itself is parsed by ParseAddr. It does not allocate.
+func ParseLastAddr(b []byte) (netip.Addr, bool) {
+	if i := bytes.LastIndexByte(b, ','); i >= 0 {
+		b = b[i+1:]
+	}
+	b = trimSpace(b)
+	if len(b) >= 2 && b[0] == '[' && b[len(b)-1] == ']' {
+		b = b[1 : len(b)-1]
+	}
+	return ParseAddr(b)
+}
+
+// parseIPv4 parses dotted decimal as ParseAddr describes, into a number.
 func parseIPv4(s []byte) (uint32, bool) {
 	var a uint32
 	i := 0
@@ -122,6 +158,94 @@ func parseIPv4(s []byte) (uint32, bool) {
 	return a, i == len(s)
 }
 
+// parseIPv6 parses RFC 4291 text (with "::" and an optional trailing dotted IPv4 part) into
+// ip, the way netip.ParseAddr does, zones excepted.
+func parseIPv6(s []byte, ip *[16]byte) bool {
+	*ip = [16]byte{}
+	ellipsis := -1 // where "::" stands, in bytes of ip
+	if len(s) >= 2 && s[0] == ':' && s[1] == ':' {
+		ellipsis, s = 0, s[2:]
+		if len(s) == 0 {
+			return true
+		}
+	}
+	i := 0
+	for i < 16 {
+		off, acc := 0, 0
+		for ; off < len(s); off++ {
+			d := hexDigit(s[off])
+			if d < 0 {
+				break
+			}
+			if off == 4 {
+				return false // more than 4 hex digits
+			}
+			acc = acc<<4 | d
+		}
+		if off == 0 {
+			return false
+		}
+		if off < len(s) && s[off] == '.' { // trailing IPv4 part
+			if (ellipsis < 0 && i != 12) || i+4 > 16 {
+				return false
+			}
+			v4, ok := parseIPv4(s)
+			if !ok {
+				return false
+			}
+			binary.BigEndian.PutUint32(ip[i:], v4)
+			i, s = i+4, nil
+			break
+		}
+		ip[i], ip[i+1] = byte(acc>>8), byte(acc)
+		i += 2
+		s = s[off:]
+		if len(s) == 0 {
+			break
+		}
+		if s[0] != ':' || len(s) == 1 {
+			return false
+		}
+		s = s[1:]
+		if s[0] == ':' {
+			if ellipsis >= 0 {
+				return false // a second "::"
+			}
+			ellipsis, s = i, s[1:]
+			if len(s) == 0 {
+				break
+			}
+		}
+	}
+	if len(s) != 0 {
+		return false
+	}
+	if i < 16 {
+		if ellipsis < 0 {
+			return false
+		}
+		n := 16 - i
+		copy(ip[ellipsis+n:], ip[ellipsis:i])
+		clear(ip[ellipsis : ellipsis+n])
+	} else if ellipsis >= 0 {
+		return false // "::" must stand for at least one group
+	}
+	return true
+}
+
+// hexDigit returns the value of hex digit c, -1 if c is not one.
+func hexDigit(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
 var (
 	errBadAddr     = errors.New("not an IP address")
 	errZone        = errors.New("addresses with a zone are refused")
@@ -138,23 +262,24 @@ type entry struct {
 	bits int // prefix length (for the minimum-prefix check); -1 for an a-b range
 }
 
-// parseAddr parses one address, normalising IPv4-mapped IPv6 to IPv4.
+// parseAddr parses one address as ParseAddr does, with the reason when it is not one.
 func parseAddr(s []byte) (a4 uint32, a6 Uint128, v6 bool, err error) {
 	if a, ok := parseIPv4(s); ok {
 		return a, Uint128{}, false, nil
 	}
-	addr, perr := netip.ParseAddr(string(s))
-	if perr != nil {
+	var ip [16]byte
+	if !parseIPv6(s, &ip) {
+		// netip accepts "addr%zone"; say why such an entry is refused.
+		if i := bytes.IndexByte(s, '%'); i > 0 && i < len(s)-1 && parseIPv6(s[:i], &ip) {
+			return 0, Uint128{}, false, errZone
+		}
 		return 0, Uint128{}, false, errBadAddr
 	}
-	if addr.Zone() != "" {
-		return 0, Uint128{}, false, errZone
+	a := u128From16(ip[:])
+	if a.Hi == 0 && a.Lo>>32 == 0xffff {
+		return uint32(a.Lo), Uint128{}, false, nil
 	}
-	if addr.Is4In6() || addr.Is4() {
-		b := addr.Unmap().As4()
-		return binary.BigEndian.Uint32(b[:]), Uint128{}, false, nil
-	}
-	return 0, u128FromAddr(addr), true, nil
+	return 0, a, true, nil
 }
 
 // parseEntry parses "addr", "addr/len" or "a-b". Host bits of a prefix are masked.
@@ -269,15 +394,19 @@ func (e *entry) widerThan(min4, min6 int) bool {
 	return hi != 0 || lo >= uint64(1)<<sh
 }
 
+// isSpace reports whether c is ASCII white space, the only white space feed lines and HTTP
+// headers use. Unicode spaces (U+0085, U+00A0) are not: trimming them, as bytes.TrimSpace
+// does, would let "\u00a0::1" pass as ::1.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
+}
+
+// trimSpace trims the ASCII white space of isSpace.
 func trimSpace(s []byte) []byte {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == '\r' || s[0] == '\n' || s[0] == '\v' || s[0] == '\f') {
+	for len(s) > 0 && isSpace(s[0]) {
 		s = s[1:]
 	}
-	for len(s) > 0 {
-		c := s[len(s)-1]
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '\v' && c != '\f' {
-			break
-		}
+	for len(s) > 0 && isSpace(s[len(s)-1]) {
 		s = s[:len(s)-1]
 	}
 	return s

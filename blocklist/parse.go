@@ -316,9 +316,7 @@ func leadingInt(s []byte) (int, bool) {
 // splits at Unicode spaces (U+2003, U+00A0, ...), so a line that trimSpace left non-empty
 // could have no field at all, and callers index f[0].
 func fields(s []byte) [][]byte {
-	return bytes.FieldsFunc(s, func(r rune) bool {
-		return r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == '\v' || r == '\f'
-	})
+	return bytes.FieldsFunc(s, func(r rune) bool { return r < 0x80 && isSpace(byte(r)) })
 }
 
 func (ps *parser) ipsumLine(s []byte) {

@@ -1,0 +1,109 @@
+package blocklist
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestParseAddr(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"192.0.2.1", "192.0.2.1"},
+		{"0.0.0.0", "0.0.0.0"},
+		{"255.255.255.255", "255.255.255.255"},
+		{"::1", "::1"},
+		{"::", "::"},
+		{"1::", "1::"},
+		{"1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"},
+		{"2001:DB8::A", "2001:db8::a"},
+		{"64:ff9b::192.0.2.33", "64:ff9b::c000:221"},
+		{"1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:102:304"},
+		// Mapped addresses are the IPv4 address they map, as lookups treat them.
+		{"::ffff:192.0.2.1", "192.0.2.1"},
+		{"::FFFF:c000:201", "192.0.2.1"},
+		// Refused: not exactly one address.
+		{"", ""}, {"unknown", ""}, {"1.2.3", ""}, {"1.2.3.4.5", ""}, {"256.1.1.1", ""},
+		{"1.2.3.4:80", ""}, {"1.2.3.4/32", ""}, {" 1.2.3.4", ""}, {"1.2.3.4\n", ""},
+		{"[::1]", ""}, {"1:2:3:4:5:6:7:8:9", ""}, {"1::2::3", ""}, {"12345::", ""},
+		{"1:2:3:4:5:6:7::8", ""}, {":1::", ""}, {"1:", ""}, {"::1.2.3", ""},
+		{"1:2:3:4:5:6:7:1.2.3.4", ""}, {"\u00a0::1", ""},
+		// Leading zeros: octal to some tools, decimal to others.
+		{"01.2.3.4", ""}, {"1.2.3.010", ""}, {"::ffff:01.2.3.4", ""},
+		// Zones name an interface of the host they were written on.
+		{"fe80::1%eth0", ""}, {"::ffff:1.2.3.4%1", ""},
+	} {
+		a, ok := ParseAddr([]byte(tc.in))
+		got := ""
+		if ok {
+			got = a.String()
+		}
+		if got != tc.want || ok != a.IsValid() {
+			t.Errorf("ParseAddr(%q) = %v, %v; want %q", tc.in, a, ok, tc.want)
+		}
+	}
+}
+
+func TestParseLastAddr(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"192.0.2.1", "192.0.2.1"},
+		{" 192.0.2.1\t", "192.0.2.1"},
+		{"10.0.0.1, 192.0.2.1", "192.0.2.1"},
+		{"10.0.0.1,192.0.2.1 ", "192.0.2.1"},
+		{"[2001:db8::1]", "2001:db8::1"},
+		{"192.0.2.1, [2001:db8::1]", "2001:db8::1"},
+		{"::ffff:192.0.2.1", "192.0.2.1"},
+		{"192.0.2.1, unknown", ""},
+		{"192.0.2.1,", ""},
+		{"[::1", ""}, {"[ ::1 ]", ""}, {"", ""}, {"\u00a0192.0.2.1", ""},
+	} {
+		a, ok := ParseLastAddr([]byte(tc.in))
+		got := ""
+		if ok {
+			got = a.String()
+		}
+		if got != tc.want {
+			t.Errorf("ParseLastAddr(%q) = %v, %v; want %q", tc.in, a, ok, tc.want)
+		}
+	}
+}
+
+// TestParseAddrDoesNotAllocate: the parser runs on client-controlled header text for every
+// request, so neither an address nor garbage may allocate.
+func TestParseAddrDoesNotAllocate(t *testing.T) {
+	for _, in := range []string{"192.0.2.1", "2001:db8::1", "::ffff:192.0.2.1", "garbage", "fe80::1%eth0", "1.2.3.4, [::1]"} {
+		b := []byte(in)
+		if n := testing.AllocsPerRun(100, func() { ParseAddr(b); ParseLastAddr(b) }); n != 0 {
+			t.Errorf("%q: %.1f allocations, want 0", in, n)
+		}
+	}
+}
+
+// FuzzParseAddr checks ParseAddr against netip.ParseAddr: the same inputs accepted (zones
+// apart), the same address (mapped ones unmapped).
+func FuzzParseAddr(f *testing.F) {
+	for _, s := range []string{"1.2.3.4", "::1", "::ffff:1.2.3.4", "1:2:3:4:5:6:1.2.3.4", "a:b::c",
+		"1::2:3:4:5:6:7", "0.0.0.0", "fe80::1%1", "01.2.3.4", "::ffff:0:0", "1.2.3.4.5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := ParseAddr([]byte(s))
+		want, err := netip.ParseAddr(s)
+		wantOK := err == nil && want.Zone() == ""
+		if ok != wantOK {
+			t.Fatalf("%q: ParseAddr ok=%v, netip: %v, %v", s, ok, want, err)
+		}
+		if ok && got != want.Unmap() {
+			t.Fatalf("%q: got %v, want %v", s, got, want.Unmap())
+		}
+		// The feed parser's form agrees.
+		a4, a6, v6, perr := parseAddr([]byte(s))
+		if (perr == nil) != ok {
+			t.Fatalf("%q: parseAddr err=%v, ParseAddr ok=%v", s, perr, ok)
+		}
+		if ok && v6 != got.Is6() {
+			t.Fatalf("%q: parseAddr v6=%v for %v", s, v6, got)
+		}
+		if ok && !v6 && got != addr4(a4) || ok && v6 && got != a6.Addr() {
+			t.Fatalf("%q: parseAddr gave %x %x for %v", s, a4, a6, got)
+		}
+	})
+}
