@@ -2,27 +2,15 @@ package server
 
 import (
 	"bytes"
-	"path/filepath"
 	"testing"
 
 	"github.com/spoaguard/spoaguard/codec"
 	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
-// vector returns the bytes of a captured frame in testdata/spop/<dir>/<prefix>*.hex.
-func vector(t testing.TB, dir, prefix string) []byte {
-	t.Helper()
-	matches, err := filepath.Glob(filepath.Join("..", "testdata", "spop", dir, prefix+"*.hex"))
-	if err != nil || len(matches) != 1 {
-		t.Fatalf("vector %s/%s: %v %v", dir, prefix, matches, err)
-	}
-	return testutil.HexFile(t, matches[0])
-}
+var v26, v34 = testutil.V26, testutil.V34
 
-func v26(t testing.TB, prefix string) []byte { return vector(t, "haproxy-2.6.12", prefix) }
-func v34(t testing.TB, prefix string) []byte { return vector(t, "haproxy-3.4.0", prefix) }
-
-// fakeHandler plays the blocklist handler: the first address argument of any message
+// fakeHandler stands in for a decision handler: the first address argument of any message
 // decides, and 127.0.0.2 and 2001:db8::2 are "blocked" by list "test".
 type fakeHandler struct{}
 
