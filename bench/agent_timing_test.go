@@ -12,6 +12,7 @@ import (
 
 	"github.com/spoaguard/spoaguard/bench"
 	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/decision"
 	"github.com/spoaguard/spoaguard/server"
 )
 
@@ -20,7 +21,7 @@ var (
 	agentDuration = flag.Duration("agent-duration", 10*time.Second, "BenchmarkAgentUnderLoad: measured window")
 )
 
-// BenchmarkAgentUnderLoad runs spoaguard's server and blocklist handler in this process,
+// BenchmarkAgentUnderLoad runs spoaguard's server and decision handler in this process,
 // loaded with the synthetic list, and drives it with the load generator over loopback
 // (8 connections × 20 in flight, 5% of targets listed) for -agent-duration. It exists for
 // two figures a separate process cannot give without pprof and runtime metrics on its
@@ -53,7 +54,7 @@ func BenchmarkAgentUnderLoad(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := server.NewBlocklistHandler(mgr, server.BlocklistConfig{})
+	h, err := decision.New(mgr, decision.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func (c *fuzzConn) Write(b []byte) (int, error) {
 }
 
 // FuzzConnection feeds arbitrary bytes, in arbitrary splits, through the server's own gnet
-// callbacks (OnOpen, OnTraffic, OnClose) with the blocklist handler, the whole path of a
+// callbacks (OnOpen, OnTraffic, OnClose), the whole path of a
 // connection but the socket. Options: prepend a real HELLO, stall the peer's reading for a
 // stretch (the back-pressure path), and begin a graceful shutdown part-way. It must never
 // panic, everything the server writes must be whole agent frames with FIN, a protocol
@@ -82,14 +82,13 @@ func FuzzConnection(f *testing.F) {
 		f.Add(seed, true, uint8(3), uint8(0x81))
 		f.Add(seed, false, uint8(1), uint8(0x42))
 	}
-	h, _ := testBlocklistHandler(f, nil)
 	f.Fuzz(func(t *testing.T, in []byte, handshake bool, split, opts uint8) {
 		s, err := New(Config{
 			Listen:          []string{"127.0.0.1:0"},
 			MaxReassembly:   2048,
 			MaxQueuedOutput: 4096,
 			Logger:          slog.New(slog.DiscardHandler),
-		}, h)
+		}, fakeHandler{})
 		if err != nil {
 			t.Fatal(err)
 		}

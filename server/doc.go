@@ -9,7 +9,8 @@
 //  2. decode each complete frame in place with codec.ReadFrame; a partial frame is left for
 //     the next event;
 //  3. append the ACK of every NOTIFY to one pooled output buffer, calling the connection's
-//     ConnHandler, which loads its blocklist snapshot once per batch;
+//     ConnHandler (the decision package's, in the agent), which loads what it decides with
+//     once per batch;
 //  4. write that buffer once, discard the consumed bytes, and add the batch's counts to the
 //     shared metrics once.
 //

@@ -21,7 +21,7 @@ type Handler interface {
 // None of them may block, and on the hot path none should allocate.
 type ConnHandler interface {
 	// BeginBatch starts a batch of NOTIFYs: load what must be consistent for the batch
-	// (the blocklist snapshot: one atomic load per batch, not per NOTIFY).
+	// (the decision's blocklist snapshot: one atomic load per batch, not per NOTIFY).
 	BeginBatch()
 	// HandleMessage is given each message of a NOTIFY in order; it may append actions to
 	// ack and returns the extended slice. m and its arguments alias the connection buffer

@@ -21,6 +21,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/decision"
 	"github.com/spoaguard/spoaguard/server"
 )
 
@@ -67,7 +68,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 		return fmt.Errorf("loading lists: %w", err)
 	}
 	set := metrics.NewSet()
-	h, err := server.NewBlocklistHandler(mgr, server.BlocklistConfig{
+	h, err := decision.New(mgr, decision.Config{
 		Messages: o.messages, Arg: o.arg, Scope: o.scope.String(),
 		VarBlocked: o.varBlocked, VarList: o.varList, Metrics: set,
 	})
