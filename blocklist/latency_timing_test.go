@@ -11,8 +11,7 @@ import (
 // per 64-byte line). A lookup makes at least two such loads — its /16 index entry, then the
 // bucket the entry points to — into tables of the sizes listed here (the index alone is
 // 512 KiB; the real feeds' tables are 3.7 MB, 2M IPv4 entries 12 MB), which bounds what any
-// lookup of random addresses can cost. PERFORMANCE.md ("Why the lookup targets are out of
-// reach here") gives the figures:
+// lookup of random addresses can cost. PERFORMANCE.md#memory-floor gives the figures:
 //
 //	go test -run '^$' -bench DependentLoad -cpu 1 ./blocklist/
 func BenchmarkDependentLoad(b *testing.B) {

@@ -11,7 +11,8 @@ import (
 	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
-// Benchmarks for lookups and builds. The figures in PERFORMANCE.md come from
+// Benchmarks for lookups and builds. PERFORMANCE.md quotes them, each with its command; all
+// of them run with
 //
 //	go test -run '^$' -bench . -benchmem -count 5 ./blocklist/
 //
