@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The soak (issue #7; not in CI): spoaguard under full load from the bench harness while its
-# list is rewritten, its connections churn and its peers are killed mid-flight.
+# The soak (not in CI; results in docs/RELIABILITY.md#soak): spoaguard under full load from
+# the bench harness while its list is rewritten, its connections churn and its peers are
+# killed mid-flight.
 #
 #   scripts/soak.sh [DURATION]        (default 10m)
 #

@@ -1,6 +1,6 @@
 package server
 
-// Hostile and broken peers (issue #7). Every case runs against a real server on loopback and
+// Hostile and broken peers (docs/RELIABILITY.md#hostile). Every case runs against a real server on loopback and
 // is bounded by a count of bytes, frames or connections; time only bounds waits that would
 // otherwise hang on a broken server, and nothing asserts on how long anything took. After
 // each case a fresh connection must be served right and the heap must be back near where it
@@ -28,7 +28,7 @@ const hostileHelloTimeout = time.Second
 
 // heapSlack is how far above its starting point the heap may be after a case. It is
 // generous (the test's own clients allocate, and gnet keeps some per-loop buffers); the
-// failures the issue names — a crafted length honoured, a disconnect storm leaking — are
+// failures it guards against — a crafted length honoured, a disconnect storm leaking — are
 // orders of magnitude larger.
 const heapSlack = 8 << 20
 

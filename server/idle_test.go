@@ -7,7 +7,7 @@ import (
 )
 
 // TestIdleConnectionMemory measures the heap held per idle connection after its handshake
-// (DESIGN.md target: at most 8 KiB). The client's side is in the same process and is
+// (target, PERFORMANCE.md: at most 8 KiB). The client's side is in the same process and is
 // counted too, which only makes the assertion stricter.
 func TestIdleConnectionMemory(t *testing.T) {
 	if testing.Short() {
