@@ -8,15 +8,12 @@ import (
 )
 
 // conn is one connection's part of the handler: it holds the batch's snapshot and counts
-// decisions in plain integers, published once per batch.
+// decisions in plain integers, published once per batch. Nothing is carried from one NOTIFY
+// to the next but those counts.
 type conn struct {
 	h    *Handler
 	snap *blocklist.Snapshot // the batch's
 	v    *verdicts           // derived from snap
-
-	// The NOTIFY being answered.
-	decided bool
-	result  blocklist.Result
 
 	allowed, blocked int
 	perList          [blocklist.MaxLists]int32
@@ -28,23 +25,45 @@ func (c *conn) BeginBatch() {
 	c.v = c.h.verdictsFor(c.snap)
 }
 
-func (c *conn) HandleMessage(m *codec.Message, ack []byte) []byte {
-	if c.decided || !c.wanted(m.Name) {
+// HandleNotify decides one NOTIFY: the first configured message that holds an address
+// decides, by the lists' verdict on that address; a NOTIFY without one is allowed.
+func (c *conn) HandleNotify(msgs *codec.MessageIterator, ack []byte) []byte {
+	var ip [16]byte // a STRING argument's address, parsed; addr may point into it
+	var addr []byte
+	for addr == nil && msgs.Next() {
+		if c.wanted(msgs.Name()) {
+			addr = c.address(msgs.Args(), &ip)
+		}
+	}
+	for msgs.Next() { // a NOTIFY whose later messages do not decode is refused, so not counted
+	}
+	if msgs.Err() != nil {
 		return ack
 	}
-	// The configured argument decides when it holds an address. When it is absent, NULL
-	// (req.hdr_ip() of a missing or garbled X-Forwarded-For) or not an address, the first
-	// IPV4/IPV6 argument does: with `args ip=req.hdr_ip(x-forwarded-for,-1) src=src`, a
-	// request without a usable header is judged by its source address.
-	var ip [16]byte
-	var fallback []byte // the first IPV4/IPV6 argument; it aliases the payload like m
-	args := m.Args()
+	r := c.snap.Lookup(addr) // nil matches nothing
+	if !r.Blocked {
+		c.allowed++
+		return append(ack, c.h.allowedActions...)
+	}
+	c.blocked++
+	c.perList[r.Deny]++
+	c.anyListed = true
+	return append(ack, c.v.blockedActions[r.Deny]...)
+}
+
+// address returns the client address among a message's arguments, nil when it holds none.
+// The configured argument decides when it holds an address. When it is absent, NULL
+// (req.hdr_ip() of a missing or garbled X-Forwarded-For) or not an address, the first
+// IPV4/IPV6 argument does: with `args ip=req.hdr_ip(x-forwarded-for,-1) src=src`, a request
+// without a usable header is judged by its source address. The result aliases the message
+// or ip.
+func (c *conn) address(args codec.ArgIterator, ip *[16]byte) []byte {
+	var fallback []byte // the first IPV4/IPV6 argument
 	for args.Next() {
 		t := args.Type()
 		if bytes.Equal(args.Name(), c.h.arg) {
-			if addr := addrOf(t, args.Bytes(), &ip); addr != nil {
-				c.decide(addr)
-				return ack
+			if addr := addrOf(t, args.Bytes(), ip); addr != nil {
+				return addr
 			}
 			continue
 		}
@@ -52,15 +71,7 @@ func (c *conn) HandleMessage(m *codec.Message, ack []byte) []byte {
 			fallback = args.Bytes()
 		}
 	}
-	if fallback != nil { // else no address in this message: a later configured message may have one
-		c.decide(fallback)
-	}
-	return ack
-}
-
-func (c *conn) decide(addr []byte) {
-	c.decided = true
-	c.result = c.snap.Lookup(addr)
+	return fallback
 }
 
 // addrOf returns the address an argument of type t with contents b holds, 4 or 16 bytes: b
@@ -85,19 +96,6 @@ func (c *conn) wanted(name []byte) bool {
 		}
 	}
 	return false
-}
-
-func (c *conn) FinishNotify(ack []byte) []byte {
-	r := c.result
-	c.decided, c.result = false, blocklist.Result{}
-	if !r.Blocked {
-		c.allowed++
-		return append(ack, c.h.allowedActions...)
-	}
-	c.blocked++
-	c.perList[r.Deny]++
-	c.anyListed = true
-	return append(ack, c.v.blockedActions[r.Deny]...)
 }
 
 func (c *conn) EndBatch() {

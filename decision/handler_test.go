@@ -74,6 +74,24 @@ func TestDecisionCountersPublishedPerBatch(t *testing.T) {
 	)
 }
 
+// The server ends the connection on a NOTIFY whose messages do not all decode, and drops
+// its ACK: the decision it would have carried is not counted.
+func TestRefusedNotifyNotCounted(t *testing.T) {
+	set := metrics.NewSet()
+	h, _ := testHandler(t, set)
+	b, start := codec.BeginFrame(nil, codec.FrameNotify, codec.FlagFin, 1, 1)
+	b = codec.AppendMessage(b, "check-client-ip", 1)
+	b = codec.AppendArg(b, "ip", ip4("192.0.2.1"))
+	b = codec.AppendMessage(b, "check-request", 2) // announces 2 arguments, holds none
+	if _, err := newDriver(h.NewConn()).respond(codec.FinishFrame(b, start), nil, nil); err == nil {
+		t.Fatal("a NOTIFY that does not decode was answered")
+	}
+	wantMetrics(t, set,
+		`spoaguard_decisions_total{decision="blocked"} 0`,
+		`spoaguard_decisions_total{decision="allowed"} 0`,
+	)
+}
+
 // TestHandlerDoesNotAllocate: the handler on real NOTIFYs, including the string
 // (X-Forwarded-For) path and a NOTIFY whose string is not an address.
 func TestHandlerDoesNotAllocate(t *testing.T) {

@@ -88,13 +88,12 @@ func (d *driver) respond(in, out []byte, ends *[]int) ([]byte, error) {
 		}
 		in = in[n:]
 		d.msgs = codec.NewMessageIterator(d.f.Payload)
+		out = d.c.HandleNotify(&d.msgs, out)
 		for d.msgs.Next() {
-			out = d.c.HandleMessage(d.msgs.Current(), out)
 		}
 		if err := d.msgs.Err(); err != nil {
 			return out, err
 		}
-		out = d.c.FinishNotify(out)
 		if ends != nil {
 			*ends = append(*ends, len(out))
 		}

@@ -15,7 +15,7 @@ type Handler interface {
 // that connection's event loop, never concurrently, in this order per read event:
 //
 //	BeginBatch (before the first NOTIFY of the batch)
-//	  for each NOTIFY: HandleMessage for each of its messages, then FinishNotify
+//	  HandleNotify, once per NOTIFY
 //	EndBatch
 //
 // None of them may block, and on the hot path none should allocate.
@@ -23,14 +23,16 @@ type ConnHandler interface {
 	// BeginBatch starts a batch of NOTIFYs: load what must be consistent for the batch
 	// (the decision's blocklist snapshot: one atomic load per batch, not per NOTIFY).
 	BeginBatch()
-	// HandleMessage is given each message of a NOTIFY in order; it may append actions to
-	// ack and returns the extended slice. m and its arguments alias the connection buffer
-	// and are only valid during the call.
-	HandleMessage(m *codec.Message, ack []byte) []byte
-	// FinishNotify is called after the last message of a NOTIFY (also for a NOTIFY with no
-	// messages at all). Together with HandleMessage it must append at least one action:
-	// HAProxy 3.1.x before 851e52b55 stalls on an empty ACK (docs/PROTOCOL.md#notify-ack).
-	FinishNotify(ack []byte) []byte
+	// HandleNotify answers one NOTIFY: it walks the NOTIFY's messages with msgs (positioned
+	// before the first) and appends the ACK's LIST-OF-ACTIONS to ack, returning the extended
+	// slice. It must append at least one action, also for a NOTIFY with no messages: HAProxy
+	// 3.1.x before 851e52b55 stalls on an empty ACK (docs/PROTOCOL.md#notify-ack).
+	//
+	// It may stop walking at the message that decides: the server walks the rest, and when
+	// a message does not decode (msgs.Err after the walk) it ends the connection and drops
+	// the ACK. The messages and their arguments alias the connection buffer and are only
+	// valid during the call.
+	HandleNotify(msgs *codec.MessageIterator, ack []byte) []byte
 	// EndBatch ends the batch: publish its counters.
 	EndBatch()
 	// Close releases the ConnHandler when its connection ends.

@@ -18,7 +18,6 @@ func (fakeHandler) NewConn() ConnHandler { return &fakeConn{} }
 
 type fakeConn struct {
 	batches, batchOpen int
-	blocked, decided   bool
 }
 
 var (
@@ -30,24 +29,22 @@ func (f *fakeConn) BeginBatch() { f.batches++; f.batchOpen++ }
 func (f *fakeConn) EndBatch()   { f.batchOpen-- }
 func (f *fakeConn) Close()      {}
 
-func (f *fakeConn) HandleMessage(m *codec.Message, ack []byte) []byte {
-	args := m.Args()
-	for !f.decided && args.Next() {
-		v := args.Value()
-		if v.Type == codec.TypeIPv4 || v.Type == codec.TypeIPv6 {
-			f.decided = true
-			f.blocked = bytes.Equal(v.Bytes, fakeBlocked4) || bytes.Equal(v.Bytes, fakeBlocked6)
+func (f *fakeConn) HandleNotify(msgs *codec.MessageIterator, ack []byte) []byte {
+	blocked := false
+decide:
+	for msgs.Next() {
+		args := msgs.Args()
+		for args.Next() {
+			if t := args.Type(); t == codec.TypeIPv4 || t == codec.TypeIPv6 {
+				blocked = bytes.Equal(args.Bytes(), fakeBlocked4) || bytes.Equal(args.Bytes(), fakeBlocked6)
+				break decide
+			}
 		}
 	}
-	return ack
-}
-
-func (f *fakeConn) FinishNotify(ack []byte) []byte {
-	ack = codec.AppendSetVar(ack, codec.ScopeTxn, "blocked", codec.BoolValue(f.blocked))
-	if f.blocked {
+	ack = codec.AppendSetVar(ack, codec.ScopeTxn, "blocked", codec.BoolValue(blocked))
+	if blocked {
 		ack = codec.AppendSetVar(ack, codec.ScopeTxn, "list", codec.StringValue(listTest))
 	}
-	f.blocked, f.decided = false, false
 	return ack
 }
 

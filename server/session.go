@@ -183,17 +183,16 @@ func (s *session) ack(sid, fid uint64, payload, out []byte) []byte {
 	start := len(out)
 	out, frame := codec.BeginAck(out, sid, fid)
 	// The iterator lives in the session, not on the stack: a pointer to a local passed
-	// through the ConnHandler interface would escape and allocate per message.
+	// through the ConnHandler interface would escape and allocate per NOTIFY.
 	s.msgs = codec.NewMessageIterator(payload)
-	for s.msgs.Next() {
-		out = s.h.HandleMessage(s.msgs.Current(), out)
+	out = s.h.HandleNotify(&s.msgs, out)
+	for s.msgs.Next() { // the handler may have stopped at the message that decided
 	}
 	err := s.msgs.Err()
 	s.msgs = codec.MessageIterator{} // do not pin the connection buffer
 	if err != nil {
 		return s.fail(out[:start], err)
 	}
-	out = s.h.FinishNotify(out)
 	s.stats.acks++
 	return codec.FinishFrame(out, frame)
 }

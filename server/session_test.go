@@ -233,6 +233,11 @@ func TestBadInputEndsWithStatus(t *testing.T) {
 	truncatedNotify := notifyFrame(1, 1, codec.FlagFin, [4]byte{1, 2, 3, 4})
 	truncatedNotify = truncatedNotify[:len(truncatedNotify)-2]
 	truncatedNotify[3] -= 2
+	// The handler decides on the first message and stops there; the second does not decode.
+	badSecond, fs := codec.BeginFrame(nil, codec.FrameNotify, codec.FlagFin, 1, 1)
+	badSecond = codec.AppendMessage(badSecond, "check-client-ip", 1)
+	badSecond = codec.AppendArg(badSecond, "ip", codec.IPv4Value(&[4]byte{127, 0, 0, 2}))
+	badSecond = codec.FinishFrame(codec.AppendMessage(badSecond, "check-request", 2), fs)
 	frag := v26(t, "14a")
 	fragOtherIDs := frameWith(codec.FrameUnset, codec.FlagFin, 99, 1, []byte{0})
 	noFragCfg := testSessionConfig()
@@ -254,6 +259,7 @@ func TestBadInputEndsWithStatus(t *testing.T) {
 		{"frame longer than max-frame-size", nil, cat(hello, bigLen), codec.StatusFrameTooBig},
 		{"frame too big before HELLO", nil, bigLen, codec.StatusFrameTooBig},
 		{"malformed NOTIFY", nil, cat(hello, truncatedNotify), codec.StatusInvalidFrame},
+		{"malformed message after the deciding one", nil, cat(hello, badSecond), codec.StatusInvalidFrame},
 		{"version 1.0 only", nil, v1, codec.StatusUnsupportedVersion},
 		{"no supported-versions", nil, noVersion, codec.StatusNoVersion},
 		{"no max-frame-size", nil, helloNoMFS, codec.StatusNoMaxFrameSize},
