@@ -10,6 +10,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/eventloop"
 )
 
 // Config configures a Server. The zero value of every field but Listen selects the default
@@ -36,7 +37,9 @@ type Config struct {
 	// it, NOTIFYs are no longer processed until the queue drains; a peer that keeps sending
 	// meanwhile is closed (see Server). Default 1 MiB.
 	MaxQueuedOutput int
-	// Loops is the number of event loops. Default (0): GOMAXPROCS.
+	// Loops is the number of event loops. Default (0): GOMAXPROCS as the process started.
+	// Start raises GOMAXPROCS to Loops+1 if it is lower, so that a P stays idle while every
+	// loop waits in epoll_wait (see package internal/eventloop).
 	Loops int
 	// MaxConns is the most connections open at once; one more is refused on accept with
 	// AGENT-DISCONNECT status 13 (resource allocation error) and closed. Default 10000.
@@ -84,7 +87,7 @@ func (c Config) withDefaults() (Config, error) {
 	}{
 		{&c.MaxReassembly, DefaultMaxReassembly, "max reassembly"},
 		{&c.MaxQueuedOutput, DefaultMaxQueuedOutput, "max queued output"},
-		{&c.Loops, 0, "number of event loops"},
+		{&c.Loops, eventloop.DefaultLoops(), "number of event loops"},
 		{&c.MaxConns, DefaultMaxConns, "max connections"},
 	} {
 		if *f.v < 0 {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/eventloop"
 )
 
 // Server is the SPOP agent on gnet event loops. Create it with New, run it with Start (or
@@ -111,8 +111,9 @@ func (s *Server) Start() error {
 		return errors.New("server: already started")
 	}
 	loops := s.cfg.Loops
-	if loops == 0 {
-		loops = runtime.GOMAXPROCS(0)
+	if procs, raised := eventloop.ReserveIdleP(loops); raised {
+		s.log.Info("GOMAXPROCS raised to one more than the event loops, so that sysmon leaves waiting loops alone",
+			"loops", loops, "gomaxprocs", procs)
 	}
 	go func() {
 		defer close(s.done)
@@ -157,6 +158,9 @@ func (s *Server) Addr() net.Addr {
 	}
 	return s.bound[0]
 }
+
+// Loops is the number of event loops the server runs (Config.Loops, or its default).
+func (s *Server) Loops() int { return s.cfg.Loops }
 
 // OpenConns is the number of connections open now.
 func (s *Server) OpenConns() int { return int(s.open.Load()) }

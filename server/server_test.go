@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -557,5 +558,28 @@ func TestShutdownWithPeerThatDoesNotRead(t *testing.T) {
 	}
 	if n := s.OpenConns(); n != 0 {
 		t.Errorf("%d connections open after Shutdown", n)
+	}
+}
+
+// The loops block in epoll_wait through a system call; with no idle P the runtime's sysmon
+// retakes their Ps and starts threads that find nothing to do (package internal/eventloop).
+func TestStartLeavesAnIdlePBesideTheLoops(t *testing.T) {
+	for _, loops := range []int{0, 1, 3} {
+		t.Run(fmt.Sprintf("loops=%d", loops), func(t *testing.T) {
+			s, err := New(Config{Listen: []string{"127.0.0.1:0"}, Loops: loops, Logger: slog.New(slog.DiscardHandler)}, fakeHandler{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Shutdown(context.Background())
+			if loops == 0 && s.Loops() < 1 {
+				t.Fatalf("default loops = %d", s.Loops())
+			}
+			if procs := runtime.GOMAXPROCS(0); procs <= s.Loops() {
+				t.Errorf("GOMAXPROCS = %d with %d event loops; want at least one P more than loops", procs, s.Loops())
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/panjf2000/gnet/v2/pkg/logging"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/eventloop"
 )
 
 // Config is how the agent listens and answers.
@@ -67,6 +68,9 @@ func Start(cfg Config) (*Agent, error) {
 		booted: make(chan struct{}),
 		done:   make(chan struct{}),
 	}
+	// The same spare P as spoaguard's loops get, so that the ceiling does not pay the
+	// sysmon hand-offs spoaguard avoids (see package internal/eventloop).
+	eventloop.ReserveIdleP(cfg.Loops)
 	go func() {
 		defer close(a.done)
 		a.runErr = gnet.Run(&handler{a: a}, "tcp://"+cfg.Addr,

@@ -95,7 +95,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.UintVar(&o.maxFrameSize, "max-frame-size", codec.DefaultMaxFrameSize, "largest SPOP frame accepted; the handshake answers min(HAProxy's, this), at least 256. Keep the default, which echoes HAProxy's 16380: a smaller value makes HAProxy 2.6 fragment NOTIFYs (or, with -fragmentation=false, disconnect with status 10 and reconnect in a loop), and HAProxy 3.1.x before 3.2 may send larger NOTIFYs anyway")
 	fs.BoolVar(&o.pipelining, "pipelining", true, "announce the pipelining capability (many NOTIFYs in flight per connection)")
 	fs.BoolVar(&o.fragmentation, "fragmentation", true, "announce the fragmentation capability and reassemble fragmented NOTIFYs (HAProxy 2.6)")
-	fs.IntVar(&o.loops, "loops", 0, "event loops; 0 = GOMAXPROCS")
+	fs.IntVar(&o.loops, "loops", 0, "event loops; 0 = GOMAXPROCS (GOMAXPROCS is raised to loops+1 if lower, so that a P stays idle while the loops wait)")
 	fs.IntVar(&o.maxConns, "max-conns", server.DefaultMaxConns, "most HAProxy connections open at once")
 	fs.DurationVar(&o.helloTimeout, "hello-timeout", server.DefaultHelloTimeout, "close a connection that has not sent its HELLO within this time")
 	fs.IntVar(&o.maxQueued, "max-queued-output", server.DefaultMaxQueuedOutput, "`bytes` of ACKs queued for a peer that does not read before its input is paused")

@@ -164,17 +164,13 @@ func logStartup(log *slog.Logger, o *options, srv *server.Server, mgr *blocklist
 		log.Info("list", "name", st.Name, "kind", st.Kind.String(), "path", st.Path, "format", st.Format.String(),
 			"entries", st.Entries, "skipped_lines", st.Skipped)
 	}
-	loops := o.loops
-	if loops == 0 {
-		loops = runtime.GOMAXPROCS(0)
-	}
 	stats := mgr.Stats()
 	log.Info("spoaguard started", "listen", strings.Join(addrs, ","), "metrics", metricsAt,
 		"lists", len(o.sources), "entries", stats.Entries, "build", stats.LastDuration.Round(time.Millisecond),
 		"messages", strings.Join(o.messages, ","), "arg", o.arg,
 		"vars", fmt.Sprintf("%s.<prefix>.%s / %s", o.scope, o.varBlocked, o.varList),
 		"max_frame_size", o.maxFrameSize, "pipelining", o.pipelining, "fragmentation", o.fragmentation,
-		"loops", loops, "max_conns", o.maxConns, "reload_interval", o.reloadInterval)
+		"loops", srv.Loops(), "gomaxprocs", runtime.GOMAXPROCS(0), "max_conns", o.maxConns, "reload_interval", o.reloadInterval)
 }
 
 // watchReloads runs the manager's file polling, reloads on SIGHUP, and logs every snapshot
