@@ -13,7 +13,10 @@
 # Part "haproxy": wrk (core 1) → HAProxy 2.6 (nbthread 1, core 0) → HAProxy's own 200, with
 #   four frontends: no SPOE filter, SPOE to the do-nothing agent, SPOE to spoaguard, and
 #   HAProxy's native "src -f" ACL holding the same 2M list. The agents share core 0 with
-#   HAProxy, so an agent's CPU cost shows up as HAProxy's lost requests.
+#   HAProxy, so an agent's CPU cost shows up as HAProxy's lost requests. Reported per
+#   frontend: HAProxy's rate against its rate with the do-nothing agent, and the agent's CPU
+#   per request (utime+stime of /proc/PID/stat over the run, divided by wrk's requests);
+#   then each round's two spoaguard/do-nothing ratios, the runs of one round seconds apart.
 # Part "reload": 10 SIGHUP reloads of the 2M list (the file replaced by a copy first, a new
 #   inode as rsync or an editor leaves it), each waited for before the next, under full 8×20
 #   load; ACK/s per second, p99, every wrong or missing ACK, and each rebuild's duration.
@@ -76,6 +79,11 @@ metric() { curl -fsS "$1" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }'; }
 metric_above() { awk -v v="$(metric "$1" "$2")" -v b="$3" 'BEGIN { exit !(v != "" && v > b) }'; }
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# cpu_ticks PID prints the CPU time the process has used (all threads, user + system), in
+# clock ticks. The command name (field 2) may hold spaces: fields are counted after it.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+clk_tck=$(getconf CLK_TCK)
 
 log "build (results in $out)"
 go build -o "$out/bin/spoaguard-bench" ./cmd/spoaguard-bench
@@ -328,35 +336,58 @@ EOF
     # the grid: interference only ever slows a run down).
     variants=(null plain sg acl)
     if [ "$have_sg" = 0 ]; then variants=(null plain acl); fi
-    declare -A best_run=() best_load=()
+    declare -A best_run=() best_load=() best_us=() round_rps=() round_us=()
+    # wrk_requests FILE: requests completed; agent_us PID TICKS0 TICKS1 REQUESTS: µs of agent CPU
+    # per request.
+    wrk_requests() { awk '$2 == "requests" && $3 == "in" { print $1 }' "$1"; }
+    agent_us() { awk -v t=$(($3 - $2)) -v hz="$clk_tck" -v n="$4" 'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n }'; }
     for rep in $(seq 1 "$repeat"); do
       for v in "${variants[@]}"; do
         port_var=p_$v; f=$hdir/wrk-$v-$rep.txt
+        apid=""; case $v in null) apid=$null_pid ;; sg) apid=$sg_pid ;; esac
+        [ -n "$apid" ] && t0=$(cpu_ticks "$apid")
         taskset -c "$load_cpu" wrk -t1 -c50 -d"$wrk_d" --latency "http://127.0.0.1:${!port_var}/" >"$f" 2>&1 || true
+        us=""; [ -n "$apid" ] && us=$(agent_us "$apid" "$t0" "$(cpu_ticks "$apid")" "$(wrk_requests "$f")")
         rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$f")
+        round_rps[$v.$rep]=${rps:-0}; round_us[$v.$rep]=$us
         prev=${best_run[$v]:-}
         if [ -z "$prev" ] || [ "${rps:-0}" -gt "$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$prev")" ]; then
           best_run[$v]=$f
+          best_us[$v]=$us
           best_load[$v]=$(cut -d' ' -f1 /proc/loadavg)
         fi
       done
     done
-    echo "| frontend | req/s | vs. do-nothing agent | p50 | p99 | non-2xx | load avg at end |"
-    echo "|---|--:|--:|--:|--:|--:|--:|"
+    echo "| frontend | req/s | vs. do-nothing agent | agent CPU µs/req | vs. do-nothing agent | p50 | p99 | non-2xx | load avg at end |"
+    echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|"
     base=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "${best_run[null]}")
     for v in plain null sg acl; do
       case $v in plain) what="no SPOE filter" ;; null) what="SPOE → do-nothing agent" ;;
         sg) what="SPOE → spoaguard (2M list)" ;; acl) what="native \`src -f\` ACL (2M list)" ;; esac
       f=${best_run[$v]:-}
-      if [ -z "$f" ]; then echo "| $what | – | | | | | |"; continue; fi
+      if [ -z "$f" ]; then echo "| $what | – | | | | | | | |"; continue; fi
       rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$f")
       p50=$(awk '$1 == "50%" { print $2 }' "$f")
       p99=$(awk '$1 == "99%" { print $2 }' "$f")
       non2xx=$(awk '/Non-2xx/ { print $NF }' "$f"); non2xx=${non2xx:-0}
       share=$(awk -v a="${rps:-0}" -v b="${base:-0}" 'BEGIN { if (b > 0) printf "%.0f%%", 100*a/b }')
-      echo "| $what | $rps | $share | $p50 | $p99 | $non2xx | ${best_load[$v]} |"
+      us=${best_us[$v]:-}
+      cpu_share=$(awk -v a="$us" -v b="${best_us[null]:-}" 'BEGIN { if (a != "" && b > 0) printf "%.2f×", a/b }')
+      echo "| $what | $rps | $share | ${us:-–} | $cpu_share | $p50 | $p99 | $non2xx | ${best_load[$v]} |"
     done
     echo
+    if [ "$have_sg" = 1 ]; then
+      echo "Each round, spoaguard against the do-nothing agent (runs seconds apart; targets: rate ≥ 0.95, CPU ≤ 1.3×):"
+      echo
+      echo "| round | HAProxy rate ratio | agent CPU per request ratio |"
+      echo "|--:|--:|--:|"
+      for rep in $(seq 1 "$repeat"); do
+        awk -v r="$rep" -v a="${round_rps[sg.$rep]}" -v b="${round_rps[null.$rep]}" \
+          -v c="${round_us[sg.$rep]}" -v d="${round_us[null.$rep]}" \
+          'BEGIN { printf "| %d | %s | %s |\n", r, (b > 0 ? sprintf("%.3f", a/b) : "–"), (d > 0 ? sprintf("%.2f×", c/d) : "–") }'
+      done
+      echo
+    fi
     stop_pid "$hap_pid"
     stop_pid "$null_pid"
     if [ "$have_sg" = 1 ]; then stop_pid "$sg_pid"; fi
