@@ -75,16 +75,24 @@ func (c *conn) address(args codec.ArgIterator, ip *[16]byte) []byte {
 }
 
 // addrOf returns the address an argument of type t with contents b holds, 4 or 16 bytes: b
-// itself for IPV4 and IPV6, parsed into ip for a STRING; nil when it is NULL, another type,
-// or a string that is not an address.
+// itself for IPV4 and IPV6, parsed into ip for a STRING (an X-Forwarded-For value, whose
+// last element counts); nil when it is NULL, another type, or a string that is not an
+// address.
 func addrOf(t codec.DataType, b []byte, ip *[16]byte) []byte {
 	switch t {
 	case codec.TypeIPv4, codec.TypeIPv6:
 		return b
 	case codec.TypeString:
-		if n := parseAddrText(b, ip); n != 0 {
-			return ip[:n]
+		a, ok := blocklist.ParseLastAddr(b)
+		if !ok {
+			return nil
 		}
+		if a.Is4() {
+			*(*[4]byte)(ip[:4]) = a.As4()
+			return ip[:4]
+		}
+		*ip = a.As16()
+		return ip[:]
 	}
 	return nil
 }
