@@ -18,8 +18,8 @@ import (
 	"github.com/spoaguard/spoaguard/internal/eventloop"
 )
 
-// Server is the SPOP agent on gnet event loops. Create it with New, run it with Start (or
-// Serve), stop it with Shutdown.
+// Server is the SPOP agent on gnet event loops. Create it with New, run it with Start, stop
+// it with Shutdown.
 //
 // Back-pressure: gnet/v2 offers no way to stop reading a connection (its poller registration
 // is internal, and after every read event it keeps unconsumed input in a growing ring
@@ -136,15 +136,6 @@ func (s *Server) Start() error {
 		}
 		return fmt.Errorf("server: listen on %v: %w", s.cfg.Listen, s.runErr)
 	}
-}
-
-// Serve is Start, then waits until the server has stopped.
-func (s *Server) Serve() error {
-	if err := s.Start(); err != nil {
-		return err
-	}
-	<-s.done
-	return s.runErr
 }
 
 // Addrs returns the bound address of each listener, in the order of Config.Listen (with the
