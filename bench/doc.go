@@ -10,9 +10,9 @@
 // run: a benchmark of an agent that answers wrongly measures nothing.
 //
 // The load generator must never be the bottleneck, so its hot loop (one goroutine per
-// connection: one big read, ACKs parsed in place with codec.ReadFrame, one write) allocates
+// connection: one big read, ACKs parsed in place with codec.ReadFrameInto, one write) allocates
 // nothing: NOTIFY payloads are encoded once up front, frames are appended into a reused
-// buffer, and latencies go into a fixed-size Histogram.
+// buffer, and latencies go into a fixed-size histogram.
 //
 // Everything is bounded: dial and handshake timeouts, a warm-up, a duration and an ACK count
 // limit, and an ACK timeout after which a NOTIFY is declared missing.

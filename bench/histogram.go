@@ -19,9 +19,9 @@ const (
 	numBuckets = (64-subBucketBits)*subBuckets + subBuckets
 )
 
-// Histogram records durations in nanoseconds. The zero value is ready to use. It is not safe
+// histogram records durations in nanoseconds. The zero value is ready to use. It is not safe
 // for concurrent use: the load generator keeps one per connection and merges them at the end.
-type Histogram struct {
+type histogram struct {
 	counts [numBuckets]uint64
 	n      uint64
 	sum    uint64
@@ -49,7 +49,7 @@ func bucketBounds(i int) (lo, width uint64) {
 }
 
 // Record adds one duration. Negative durations (a clock that stepped back) count as 0.
-func (h *Histogram) Record(d time.Duration) {
+func (h *histogram) Record(d time.Duration) {
 	v := uint64(0)
 	if d > 0 {
 		v = uint64(d)
@@ -66,7 +66,7 @@ func (h *Histogram) Record(d time.Duration) {
 }
 
 // Merge adds every value recorded in o.
-func (h *Histogram) Merge(o *Histogram) {
+func (h *histogram) Merge(o *histogram) {
 	if o.n == 0 {
 		return
 	}
@@ -84,17 +84,17 @@ func (h *Histogram) Merge(o *Histogram) {
 }
 
 // Reset forgets every recorded value.
-func (h *Histogram) Reset() { *h = Histogram{} }
+func (h *histogram) Reset() { *h = histogram{} }
 
 // Count returns the number of recorded values.
-func (h *Histogram) Count() uint64 { return h.n }
+func (h *histogram) Count() uint64 { return h.n }
 
 // Min and Max return the exact extremes (0 when empty).
-func (h *Histogram) Min() time.Duration { return time.Duration(h.min) }
-func (h *Histogram) Max() time.Duration { return time.Duration(h.max) }
+func (h *histogram) Min() time.Duration { return time.Duration(h.min) }
+func (h *histogram) Max() time.Duration { return time.Duration(h.max) }
 
 // Mean returns the exact mean (0 when empty).
-func (h *Histogram) Mean() time.Duration {
+func (h *histogram) Mean() time.Duration {
 	if h.n == 0 {
 		return 0
 	}
@@ -104,7 +104,7 @@ func (h *Histogram) Mean() time.Duration {
 // Quantile returns the value below which a share q (0..1) of the recorded values fall: the
 // midpoint of the bucket holding the value of rank ceil(q·n), clamped to the exact min and
 // max. It returns 0 when the histogram is empty.
-func (h *Histogram) Quantile(q float64) time.Duration {
+func (h *histogram) Quantile(q float64) time.Duration {
 	if h.n == 0 {
 		return 0
 	}

@@ -31,7 +31,7 @@ func TestBucketBoundsContainTheirValues(t *testing.T) {
 }
 
 func TestHistogramSmallValuesAreExact(t *testing.T) {
-	var h Histogram
+	var h histogram
 	for v := 1; v <= 50; v++ {
 		h.Record(time.Duration(v))
 	}
@@ -47,7 +47,7 @@ func TestHistogramSmallValuesAreExact(t *testing.T) {
 // stated relative error (half a bucket: 1/64) of the exact order statistics.
 func TestHistogramQuantileAccuracy(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
-	var h Histogram
+	var h histogram
 	vals := make([]time.Duration, 200000)
 	for i := range vals {
 		vals[i] = time.Duration(math.Exp(math.Log(1e3) + r.Float64()*(math.Log(1e8)-math.Log(1e3))))
@@ -67,7 +67,7 @@ func TestHistogramQuantileAccuracy(t *testing.T) {
 }
 
 func TestHistogramMergeEqualsRecordingEverything(t *testing.T) {
-	var a, b, all Histogram
+	var a, b, all histogram
 	for i := 1; i <= 1000; i++ {
 		d := time.Duration(i * i * 37)
 		all.Record(d)
@@ -84,7 +84,7 @@ func TestHistogramMergeEqualsRecordingEverything(t *testing.T) {
 }
 
 func TestHistogramEmptyAndNegative(t *testing.T) {
-	var h Histogram
+	var h histogram
 	if h.Quantile(0.99) != 0 || h.Mean() != 0 {
 		t.Error("empty histogram must report 0")
 	}
@@ -95,7 +95,7 @@ func TestHistogramEmptyAndNegative(t *testing.T) {
 }
 
 func TestHistogramRecordDoesNotAllocate(t *testing.T) {
-	var h Histogram
+	var h histogram
 	d := time.Duration(1)
 	if n := testing.AllocsPerRun(1000, func() { h.Record(d); d = d*3 + 1 }); n != 0 {
 		t.Errorf("Record allocates %.1f times", n)
@@ -103,7 +103,7 @@ func TestHistogramRecordDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkHistogramRecord(b *testing.B) {
-	var h Histogram
+	var h histogram
 	for i := 0; b.Loop(); i++ {
 		h.Record(time.Duration(i&0xffff) * 100)
 	}

@@ -30,7 +30,7 @@ type Config struct {
 	Check   Check  // what the ACK must set (default txn blocked/list)
 
 	Warmup   time.Duration // load before measuring: connections, caches and CPU frequency settle
-	Duration time.Duration // the measured window (required, at most MaxDuration)
+	Duration time.Duration // the measured window (required, at most an hour)
 	MaxACKs  uint64        // optional: end the measured window after this many ACKs
 
 	// Rate, when > 0, paces the NOTIFYs to this many per second in total (spread evenly over
@@ -49,8 +49,8 @@ type Config struct {
 	AgentMetrics string
 }
 
-// MaxDuration bounds a run's measured window.
-const MaxDuration = time.Hour
+// maxDuration bounds a run's measured window.
+const maxDuration = time.Hour
 
 func (c *Config) defaults() error {
 	if c.Message == "" {
@@ -83,12 +83,12 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("bench: %d in flight, want 1..4096", c.InFlight)
 	case len(c.Targets) == 0:
 		return errors.New("bench: no target addresses")
-	case c.Duration <= 0 || c.Duration > MaxDuration:
-		return fmt.Errorf("bench: duration %s, want (0, %s]", c.Duration, MaxDuration)
+	case c.Duration <= 0 || c.Duration > maxDuration:
+		return fmt.Errorf("bench: duration %s, want (0, %s]", c.Duration, maxDuration)
 	case c.Rate < 0:
 		return fmt.Errorf("bench: rate %.0f/s", c.Rate)
-	case c.Warmup < 0 || c.Warmup > MaxDuration:
-		return fmt.Errorf("bench: warm-up %s, want [0, %s]", c.Warmup, MaxDuration)
+	case c.Warmup < 0 || c.Warmup > maxDuration:
+		return fmt.Errorf("bench: warm-up %s, want [0, %s]", c.Warmup, maxDuration)
 	}
 	return nil
 }
@@ -128,7 +128,7 @@ type conn struct {
 	id     int
 	nc     net.Conn
 	s      *session
-	hist   Histogram
+	hist   histogram
 	in     []byte
 	filled int
 	out    []byte
@@ -282,8 +282,9 @@ func (c *conn) connect(ctx context.Context) error {
 	if _, err := nc.Write(hello); err != nil {
 		return err
 	}
+	var f codec.Frame
 	for {
-		f, n, err := codec.ReadFrame(c.in[:c.filled], codec.DefaultMaxFrameSize)
+		n, err := codec.ReadFrameInto(&f, c.in[:c.filled], codec.DefaultMaxFrameSize)
 		if err != nil {
 			return err
 		}
@@ -508,8 +509,9 @@ func (c *conn) close() string {
 	if _, err := c.nc.Write(codec.AppendHAProxyDisconnect(c.out[:0], codec.StatusNormal, "normal")); err != nil {
 		return "error"
 	}
+	var f codec.Frame
 	for {
-		f, n, err := codec.ReadFrame(c.in[:c.filled], c.s.mfs)
+		n, err := codec.ReadFrameInto(&f, c.in[:c.filled], c.s.mfs)
 		if err != nil {
 			return "error"
 		}
@@ -563,14 +565,14 @@ type usage struct {
 func readUsage(cfg *Config, scrapeCost bool) usage {
 	u := usage{when: time.Now()}
 	if cfg.AgentPID != 0 {
-		if d, err := ProcessCPU(cfg.AgentPID); err == nil {
+		if d, err := processCPU(cfg.AgentPID); err == nil {
 			u.agentCPU, u.agentOK = d, true
 		}
 	}
 	if cfg.AgentMetrics != "" {
-		if m, err := ScrapeMallocs(cfg.AgentMetrics); err == nil {
+		if m, err := scrapeMallocs(cfg.AgentMetrics); err == nil {
 			u.agentMalloc, u.mallocOK = m, true
-			if m2, err := ScrapeMallocs(cfg.AgentMetrics); err == nil && scrapeCost && m2 >= m {
+			if m2, err := scrapeMallocs(cfg.AgentMetrics); err == nil && scrapeCost && m2 >= m {
 				u.scrapeCost = m2 - m
 			}
 		}

@@ -19,9 +19,9 @@ var syscallECONNRESET = syscall.ECONNRESET
 // (USER_HZ), whatever the kernel's internal tick rate.
 const userHZ = 100
 
-// ProcessCPU returns the CPU time (user + system) process pid has used, from /proc/PID/stat.
+// processCPU returns the CPU time (user + system) process pid has used, from /proc/PID/stat.
 // Its resolution is 10 ms: over a 10 s window at full load that is 0.1%.
-func ProcessCPU(pid int) (time.Duration, error) {
+func processCPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err
@@ -59,11 +59,11 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// ScrapeMallocs reads go_memstats_mallocs_total (the runtime's cumulative count of heap
+// scrapeMallocs reads go_memstats_mallocs_total (the runtime's cumulative count of heap
 // allocations, as VictoriaMetrics/metrics and the Prometheus client expose it) from a
 // Prometheus text endpoint. The scrape itself costs the agent a few hundred allocations,
 // which is noise over a load run of millions of ACKs.
-func ScrapeMallocs(url string) (uint64, error) {
+func scrapeMallocs(url string) (uint64, error) {
 	client := http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(url)
 	if err != nil {

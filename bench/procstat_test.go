@@ -17,8 +17,8 @@ func TestParseProcStat(t *testing.T) {
 	if _, err := parseProcStat([]byte("4242 (x) S 1 2")); err == nil {
 		t.Error("a truncated stat line was accepted")
 	}
-	if _, err := ProcessCPU(os.Getpid()); err != nil {
-		t.Errorf("ProcessCPU(self): %v", err)
+	if _, err := processCPU(os.Getpid()); err != nil {
+		t.Errorf("processCPU(self): %v", err)
 	}
 }
 

@@ -80,7 +80,7 @@ func (r *Report) Failed() bool {
 }
 
 func (r *Report) fill(conns []*conn, before, after usage) {
-	var hist Histogram
+	var hist histogram
 	var c counters
 	r.DisconnectsDuringRun = map[string]int{}
 	r.DisconnectsAtEnd = map[string]int{}

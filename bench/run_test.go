@@ -137,7 +137,8 @@ func frames(c net.Conn, fn func(f codec.Frame) bool) {
 		filled += n
 		off := 0
 		for {
-			f, m, err := codec.ReadFrame(buf[off:filled], codec.DefaultMaxFrameSize)
+			var f codec.Frame
+			m, err := codec.ReadFrameInto(&f, buf[off:filled], codec.DefaultMaxFrameSize)
 			if err != nil {
 				return
 			}

@@ -145,11 +145,11 @@ type session struct {
 	waiting    int       // NOTIFYs sent and not yet ACKed (or declared missing)
 
 	c        counters
-	hist     *Histogram // latency of ACKs while measuring
+	hist     *histogram // latency of ACKs while measuring
 	firstErr string     // the first failure, for the report
 }
 
-func newSession(w *workload, style IDStyle, globalSID *atomic.Uint64, inFlight, firstTarget int, ackTimeout time.Duration, hist *Histogram) *session {
+func newSession(w *workload, style IDStyle, globalSID *atomic.Uint64, inFlight, firstTarget int, ackTimeout time.Duration, hist *histogram) *session {
 	n := 8
 	for n < 2*inFlight {
 		n <<= 1
@@ -191,10 +191,7 @@ func (s *session) appendNotifies(out []byte, n int, now time.Duration) []byte {
 		if s.nextTarget++; s.nextTarget == len(s.w.blocked) {
 			s.nextTarget = 0
 		}
-		var start int
-		out, start = codec.BeginFrame(out, codec.FrameNotify, codec.FlagFin, sid, 1)
-		out = append(out, s.w.payload(t)...)
-		out = codec.FinishFrame(out, start)
+		out = codec.AppendNotify(out, sid, 1, s.w.payload(t))
 		s.ring[s.tail&mask] = pending{streamID: sid, sent: now, target: int32(t), state: slotWaiting}
 		s.tail++
 		sid++

@@ -31,7 +31,7 @@ func testTargets() []Target {
 
 func newTestSession(style IDStyle, inFlight int, check Check) *session {
 	w := newWorkload(testTargets(), "check-client-ip", "ip", check)
-	return newSession(w, style, new(atomic.Uint64), inFlight, 0, time.Second, new(Histogram))
+	return newSession(w, style, new(atomic.Uint64), inFlight, 0, time.Second, new(histogram))
 }
 
 // ackFrame builds the ACK an agent would send.
@@ -48,7 +48,8 @@ func ackFrame(dst []byte, sid uint64, blocked bool, list string) []byte {
 func notifies(t *testing.T, b []byte) (frames []codec.Frame, addrs []netip.Addr) {
 	t.Helper()
 	for len(b) > 0 {
-		f, n, err := codec.ReadFrame(b, codec.DefaultMaxFrameSize)
+		var f codec.Frame
+		n, err := codec.ReadFrameInto(&f, b, codec.DefaultMaxFrameSize)
 		if err != nil || n == 0 {
 			t.Fatalf("undecodable NOTIFY stream: n=%d err=%v", n, err)
 		}
@@ -59,10 +60,9 @@ func notifies(t *testing.T, b []byte) (frames []codec.Frame, addrs []netip.Addr)
 		if !msgs.Next() {
 			t.Fatalf("NOTIFY without a message: %v", msgs.Err())
 		}
-		m := msgs.Message()
-		args := m.Args()
-		if string(m.Name) != "check-client-ip" || m.NumArgs != 1 || !args.Next() || string(args.Name()) != "ip" {
-			t.Fatalf("message %q with %d args", m.Name, m.NumArgs)
+		args := msgs.Args()
+		if string(msgs.Name()) != "check-client-ip" || msgs.NumArgs() != 1 || !args.Next() || string(args.Name()) != "ip" {
+			t.Fatalf("message %q with %d args", msgs.Name(), msgs.NumArgs())
 		}
 		a, ok := args.Value().Addr()
 		if !ok {
@@ -109,8 +109,8 @@ func TestNotifiesCarryTargetsInOrderWithHAProxyIDs(t *testing.T) {
 func TestIDs26CounterIsSharedByConnections(t *testing.T) {
 	w := newWorkload(testTargets(), "check-client-ip", "ip", defaultCheck)
 	var global atomic.Uint64
-	a := newSession(w, IDs26, &global, 2, 0, time.Second, new(Histogram))
-	b := newSession(w, IDs26, &global, 2, 1, time.Second, new(Histogram))
+	a := newSession(w, IDs26, &global, 2, 0, time.Second, new(histogram))
+	b := newSession(w, IDs26, &global, 2, 1, time.Second, new(histogram))
 	fa, _ := notifies(t, a.appendNotifies(nil, 2, 0))
 	fb, _ := notifies(t, b.appendNotifies(nil, 2, 0))
 	fa2, _ := notifies(t, a.appendNotifies(nil, 1, 0))

@@ -89,16 +89,12 @@ func (v Value) String() string {
 	return v.Type.String()
 }
 
-// Constructors for the values an agent sends. String and binary values alias their argument.
+// Constructors for the values the agent and the load generator send. String and address
+// values alias their argument.
 
-func NullValue() Value            { return Value{Type: TypeNull} }
 func BoolValue(b bool) Value      { return Value{Type: TypeBool, Bool: b} }
-func Int32Value(i int32) Value    { return Value{Type: TypeInt32, Uint: uint64(int64(i))} }
 func Uint32Value(u uint32) Value  { return Value{Type: TypeUint32, Uint: uint64(u)} }
-func Int64Value(i int64) Value    { return Value{Type: TypeInt64, Uint: uint64(i)} }
-func Uint64Value(u uint64) Value  { return Value{Type: TypeUint64, Uint: u} }
 func StringValue(s []byte) Value  { return Value{Type: TypeString, Bytes: s} }
-func BinaryValue(b []byte) Value  { return Value{Type: TypeBinary, Bytes: b} }
 func IPv4Value(a *[4]byte) Value  { return Value{Type: TypeIPv4, Bytes: a[:]} }
 func IPv6Value(a *[16]byte) Value { return Value{Type: TypeIPv6, Bytes: a[:]} }
 

@@ -1,10 +1,5 @@
 package codec
 
-import (
-	"encoding/binary"
-	"slices"
-)
-
 // Scope is the variable scope of a set-var or unset-var action, sent as one raw byte (not
 // typed data). HAProxy names the variable "<scope>.<var-prefix>.<name>".
 type Scope uint8
@@ -49,39 +44,20 @@ func AppendSetVar(dst []byte, scope Scope, name string, v Value) []byte {
 	return AppendValue(AppendName(dst, name), v)
 }
 
-// AppendUnsetVar appends an unset-var action: 02 02 scope name.
-func AppendUnsetVar(dst []byte, scope Scope, name string) []byte {
-	dst = append(dst, ActionUnsetVar, 2, byte(scope))
-	return AppendName(dst, name)
-}
-
 // BeginAck starts an ACK for the NOTIFY with the given ids (copied verbatim: they are opaque,
-// 0 is a valid 2.6 stream-id and 3.1+ skips ids). Append actions, then call FinishFrame.
-// Always append at least one action: early 3.1.x stalls on an empty ACK.
+// 0 is a valid 2.6 stream-id and 3.1+ skips ids). Append the LIST-OF-ACTIONS (with
+// AppendSetVar, or a verdict's actions encoded once and copied), then call FinishFrame. Always
+// append at least one action: early 3.1.x stalls on an empty ACK.
+//
+// This is the agent's per-NOTIFY encoder, so one-byte ids, the common case, take a path that
+// appends the whole header at once instead of a byte and two varints.
 func BeginAck(dst []byte, streamID, frameID uint64) ([]byte, int) {
-	return BeginFrame(dst, FrameAck, FlagFin, streamID, frameID)
-}
-
-// AppendAck appends a whole ACK for the NOTIFY with the given ids, whose LIST-OF-ACTIONS is
-// actions, already encoded with AppendSetVar and AppendUnsetVar. An agent's answers come from
-// a handful of verdicts, so it can encode each verdict's actions once and answer every NOTIFY
-// with a header and one copy. actions must hold at least one action (see BeginAck).
-func AppendAck(dst []byte, streamID, frameID uint64, actions []byte) []byte {
 	if streamID >= 240 || frameID >= 240 {
-		dst, start := BeginAck(dst, streamID, frameID)
-		return FinishFrame(append(dst, actions...), start)
+		return BeginFrame(dst, FrameAck, FlagFin, streamID, frameID)
 	}
-	// One-byte ids, the common case: grow once, then write the header a word at a time.
-	const header = LengthSize + 1 + 4 + 2
 	start := len(dst)
-	dst = slices.Grow(dst, header+len(actions))[:start+header+len(actions)]
-	b := dst[start:]
-	binary.BigEndian.PutUint32(b, uint32(header-LengthSize+len(actions)))
-	binary.BigEndian.PutUint32(b[4:], uint32(FrameAck)<<24) // type, then the flags' top bytes
-	binary.BigEndian.PutUint16(b[8:], uint16(FlagFin)<<8|uint16(streamID))
-	b[10] = byte(frameID)
-	copy(b[header:], actions)
-	return dst
+	// The length (back-filled by FinishFrame), the type, the big-endian FIN flags, the ids.
+	return append(dst, 0, 0, 0, 0, byte(FrameAck), 0, 0, 0, byte(FlagFin), byte(streamID), byte(frameID)), start
 }
 
 // AgentHello is what the agent answers to a HAPROXY-HELLO.
@@ -149,6 +125,14 @@ func AppendHAProxyDisconnect(dst []byte, status Status, message string) []byte {
 	dst = AppendValue(AppendName(dst, "status-code"), Uint32Value(uint32(status)))
 	dst = appendStringKV(dst, "message", message)
 	return FinishFrame(dst, start)
+}
+
+// AppendNotify appends a whole NOTIFY frame (FIN) with the given ids, whose LIST-OF-MESSAGES is
+// messages, encoded with AppendMessage and AppendArg. It is what a load generator or a test
+// client needs to play HAProxy's side; a fragmented NOTIFY is built with BeginFrame instead.
+func AppendNotify(dst []byte, streamID, frameID uint64, messages []byte) []byte {
+	dst, start := BeginFrame(dst, FrameNotify, FlagFin, streamID, frameID)
+	return FinishFrame(append(dst, messages...), start)
 }
 
 // AppendMessage appends a message header of a NOTIFY payload: its name and NB-ARGS. The

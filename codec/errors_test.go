@@ -19,7 +19,7 @@ func h(s string) []byte {
 }
 
 func readFrameErr(src string, max uint32) func() error {
-	return func() error { _, _, err := codec.ReadFrame(h(src), max); return err }
+	return func() error { _, _, err := readFrame(h(src), max); return err }
 }
 
 func readVarintErr(src string) func() error {
@@ -179,7 +179,7 @@ func TestErrorKeepsACopyOfAtMost32OffendingBytes(t *testing.T) {
 func TestIncompleteInputIsNeedMoreNotAnError(t *testing.T) {
 	notify := h("00 00 00 20 03 00 00 00 01 00 01 0f 63 68 65 63 6b 2d 63 6c 69 65 6e 74 2d 69 70 01 02 69 70 06 7f 00 00 01")
 	for i := range len(notify) {
-		f, n, err := codec.ReadFrame(notify[:i], codec.DefaultMaxFrameSize)
+		f, n, err := readFrame(notify[:i], codec.DefaultMaxFrameSize)
 		if err != nil || n != 0 || f.Payload != nil {
 			t.Fatalf("%d of %d bytes: frame %+v, n %d, err %v; want n 0 and no error", i, len(notify), f, n, err)
 		}

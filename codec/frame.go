@@ -84,8 +84,8 @@ const (
 	DefaultMaxFrameSize = 16380
 )
 
-// Frame is one decoded SPOP frame. Payload aliases the buffer given to ReadFrame and is valid
-// only until that buffer is modified or reused.
+// Frame is one decoded SPOP frame. Payload aliases the buffer given to ReadFrameInto and is
+// valid only until that buffer is modified or reused.
 type Frame struct {
 	Type     FrameType
 	Flags    Flags
@@ -100,27 +100,21 @@ func (f *Frame) Fin() bool { return f.Flags&FlagFin != 0 }
 // Abort reports whether the ABORT flag is set.
 func (f *Frame) Abort() bool { return f.Flags&FlagAbort != 0 }
 
-// ReadFrame decodes the first frame in src, which may hold zero, one or many frames back to
-// back and end with a partial one (SPOP frames are not aligned to reads: HAProxy packs up to 15
-// NOTIFYs into one TCP segment and splits others across segments).
+// ReadFrameInto decodes the first frame in src into *f. src may hold zero, one or many frames
+// back to back and end with a partial one (SPOP frames are not aligned to reads: HAProxy packs
+// up to 15 NOTIFYs into one TCP segment and splits others across segments).
 //
-// It returns the frame and n, the bytes it occupies including the length prefix. When src does
-// not yet hold a whole frame, ReadFrame returns n == 0 and a nil error: read more and call
-// again. The length prefix is checked against maxFrameSize before anything else, so a hostile
-// length is refused from its first 4 bytes instead of being buffered for. maxFrameSize bounds
-// LENGTH, header included; see MaxHeaderLength for the slack HAProxy 3.1+ needs.
+// It returns n, the bytes the frame occupies including the length prefix, and changes *f only
+// when n > 0. When src does not yet hold a whole frame, it returns n == 0 and a nil error: read
+// more and call again. The length prefix is checked against maxFrameSize before anything else,
+// so a hostile length is refused from its first 4 bytes instead of being buffered for.
+// maxFrameSize bounds LENGTH, header included; see MaxHeaderLength for the slack HAProxy 3.1+
+// needs.
 //
-// The frame's Payload aliases src. Nothing is copied or allocated. Per-frame loops use
-// ReadFrameInto, which writes into a Frame the caller keeps.
-func ReadFrame(src []byte, maxFrameSize uint32) (f Frame, n int, err error) {
-	n, err = ReadFrameInto(&f, src, maxFrameSize)
-	return f, n, err
-}
-
-// ReadFrameInto is ReadFrame writing the frame into *f, which it changes only when it returns
-// n > 0. It is the read loop's form: a Frame returned by value is spilled to the stack a field
-// at a time and copied on with 16-byte loads, which stall on store forwarding and cost more
-// than decoding the header.
+// The frame's Payload aliases src. Nothing is copied or allocated. The Frame is the caller's,
+// typically one per connection, because a Frame returned by value would be spilled to the
+// stack a field at a time and copied on with 16-byte loads, which stall on store forwarding
+// and cost more than decoding the header.
 func ReadFrameInto(f *Frame, src []byte, maxFrameSize uint32) (n int, err error) {
 	// Every failure returns through a separate function that says why (frameError): the
 	// error plumbing stays out of this function.
@@ -155,7 +149,7 @@ func ReadFrameInto(f *Frame, src []byte, maxFrameSize uint32) (n int, err error)
 	return end, nil
 }
 
-// frameError explains why ReadFrame refuses the frame at the start of src (the cold path).
+// frameError explains why ReadFrameInto refuses the frame at the start of src (the cold path).
 func frameError(src []byte, maxFrameSize uint32) *Error {
 	length := binary.BigEndian.Uint32(src)
 	switch {

@@ -32,7 +32,7 @@ func addCaptures(f *testing.F, payloads bool) {
 				continue
 			}
 			for len(src) > 0 {
-				fr, n, err := codec.ReadFrame(src, codec.DefaultMaxFrameSize)
+				fr, n, err := readFrame(src, codec.DefaultMaxFrameSize)
 				if err != nil || n == 0 {
 					f.Fatalf("%s: %v", file, err)
 				}
@@ -71,15 +71,14 @@ func FuzzReadFrame(f *testing.F) {
 		rest := src
 		var frames []codec.Frame
 		for len(rest) > 0 && len(frames) < 1000 {
-			fr, n, err := codec.ReadFrame(rest, max)
+			// A frame that is not whole or not valid leaves the caller's Frame alone.
+			keep := codec.Frame{Type: codec.FrameAck, StreamID: 7, Payload: src}
+			fr := keep
+			n, err := codec.ReadFrameInto(&fr, rest, max)
 			checkError(t, err)
 			if err != nil || n == 0 {
-				// ReadFrameInto agrees, and leaves the caller's Frame alone.
-				keep := codec.Frame{Type: codec.FrameAck, StreamID: 7, Payload: src}
-				into := keep
-				n2, err2 := codec.ReadFrameInto(&into, rest, max)
-				if n2 != 0 || (err2 == nil) != (err == nil) || into.Type != keep.Type || into.StreamID != keep.StreamID || len(into.Payload) != len(src) {
-					t.Fatalf("ReadFrameInto gave n=%d err=%v frame %+v where ReadFrame gave n=0 err=%v", n2, err2, into, err)
+				if fr.Type != keep.Type || fr.StreamID != keep.StreamID || len(fr.Payload) != len(src) {
+					t.Fatalf("n=%d err=%v changed the frame to %+v", n, err, fr)
 				}
 				break
 			}
@@ -94,7 +93,7 @@ func FuzzReadFrame(f *testing.F) {
 			// Re-encoding is canonical; the input may use a longer varint for an id (HAProxy's
 			// encoding has one form per value up to 2^64, so only an overflowing one differs).
 			if !bytes.Equal(re, rest[:n]) {
-				if _, _, err := codec.ReadFrame(re, max); err != nil {
+				if _, _, err := readFrame(re, max); err != nil {
 					t.Fatalf("re-encoded frame % x does not read back: %v", re, err)
 				}
 			}
@@ -104,7 +103,7 @@ func FuzzReadFrame(f *testing.F) {
 		// The same bytes split at every tenth position still give the same first frame.
 		if len(frames) > 0 {
 			for cut := 0; cut < len(src); cut += 10 {
-				fr, n, err := codec.ReadFrame(src[:cut], max)
+				fr, n, err := readFrame(src[:cut], max)
 				if err != nil {
 					t.Fatalf("prefix of %d bytes: %v, but the whole input reads", cut, err)
 				}
@@ -156,17 +155,12 @@ func FuzzMessages(f *testing.F) {
 		var re []byte
 		msgs := codec.NewMessageIterator(payload)
 		for msgs.Next() {
-			m := msgs.Message()
-			if m.NumArgs < 0 || m.NumArgs > 255 {
-				t.Fatalf("NumArgs %d", m.NumArgs)
+			if msgs.NumArgs() < 0 || msgs.NumArgs() > 255 {
+				t.Fatalf("NumArgs %d", msgs.NumArgs())
 			}
-			// The copy-free accessors see the same message and arguments as the copies.
-			if cur := msgs.Current(); !bytes.Equal(msgs.Name(), m.Name) || msgs.NumArgs() != m.NumArgs ||
-				!bytes.Equal(cur.Name, m.Name) || cur.NumArgs != m.NumArgs {
-				t.Fatalf("message %q/%d: accessors give %q/%d, Current %q/%d", m.Name, m.NumArgs, msgs.Name(), msgs.NumArgs(), cur.Name, cur.NumArgs)
-			}
-			re = codec.AppendMessage(re, string(m.Name), uint8(m.NumArgs))
-			args, parts := m.Args(), msgs.Args()
+			re = codec.AppendMessage(re, string(msgs.Name()), uint8(msgs.NumArgs()))
+			// Two iterators over the same arguments: one read by Value, one by its parts.
+			args, parts := msgs.Args(), msgs.Args()
 			n := 0
 			for args.Next() {
 				n++
@@ -175,20 +169,20 @@ func FuzzMessages(f *testing.F) {
 				if !parts.Next() || !bytes.Equal(parts.Name(), args.Name()) || parts.Type() != v.Type ||
 					parts.Bool() != v.Bool || parts.Uint() != v.Uint || !bytes.Equal(parts.Bytes(), v.Bytes) ||
 					(parts.Bytes() == nil) != (v.Bytes == nil) {
-					t.Fatalf("message %q argument %d: %v by Value, %s %v %d % x by parts", m.Name, n, v, parts.Type(), parts.Bool(), parts.Uint(), parts.Bytes())
+					t.Fatalf("message %q argument %d: %v by Value, %s %v %d % x by parts", msgs.Name(), n, v, parts.Type(), parts.Bool(), parts.Uint(), parts.Bytes())
 				}
 			}
 			if parts.Next() {
-				t.Fatalf("message %q: Args from the iterator has more arguments than Message().Args", m.Name)
+				t.Fatalf("message %q: a second Args has more arguments than the first", msgs.Name())
 			}
 			// Capped views: appending to an argument must not overwrite what follows it.
 			for a := msgs.Args(); a.Next(); {
 				if b := a.Bytes(); cap(b) != len(b) || cap(a.Name()) != len(a.Name()) {
-					t.Fatalf("message %q: argument %q of %s has len %d cap %d", m.Name, a.Name(), a.Type(), len(b), cap(b))
+					t.Fatalf("message %q: argument %q of %s has len %d cap %d", msgs.Name(), a.Name(), a.Type(), len(b), cap(b))
 				}
 			}
-			if n != m.NumArgs {
-				t.Fatalf("message %q: iterated %d arguments of %d", m.Name, n, m.NumArgs)
+			if n != msgs.NumArgs() {
+				t.Fatalf("message %q: iterated %d arguments of %d", msgs.Name(), n, msgs.NumArgs())
 			}
 		}
 		checkError(t, msgs.Err())

@@ -6,33 +6,32 @@ package codec
 //
 // repeated until the end of the payload. Argument names may be empty (unnamed `args`).
 
-// Message is one message of a NOTIFY. Name aliases the payload.
-type Message struct {
-	Name    []byte
-	NumArgs int
-	args    []byte // the encoded arguments, already validated by MessageIterator
-}
-
-// Args returns an iterator over the message's arguments.
-func (m *Message) Args() ArgIterator { return ArgIterator{rest: m.args, left: m.NumArgs} }
-
-// MessageIterator walks the messages of a NOTIFY payload in place.
+// MessageIterator walks the messages of a NOTIFY payload in place, and is itself the current
+// message: Name, NumArgs and Args read it. It is the agent's per-NOTIFY path: the server keeps
+// one iterator per connection (one on the stack would escape through the decision handler's
+// interface and allocate) and hands it to the handler, which reads the arguments it wants with
+// ArgIterator's Type, Bytes, Uint and Bool.
 //
 //	msgs := codec.NewMessageIterator(f.Payload)
 //	for msgs.Next() {
-//		m := msgs.Message()
-//		args := m.Args()
-//		for args.Next() { use(args.Name(), args.Value()) }
+//		args := msgs.Args()
+//		for args.Next() { use(msgs.Name(), args.Name(), args.Type(), args.Bytes()) }
 //	}
 //	if err := msgs.Err(); err != nil { ... }
 //
 // Next validates a whole message (every argument decodes, NB-ARGS matches what is there)
 // before returning it, so argument iteration cannot fail and a malformed message is reported
 // before any of it is acted on.
+//
+// The accessors read the iterator's fields in place. A message struct returned by value would
+// be spilled to the stack a field at a time and reloaded with 16-byte loads, which stall on
+// store forwarding.
 type MessageIterator struct {
-	rest []byte
-	msg  Message
-	err  error
+	rest  []byte
+	name  []byte
+	nargs int
+	args  []byte // the current message's encoded arguments, already validated by Next
+	err   error
 }
 
 // NewMessageIterator returns an iterator over the LIST-OF-MESSAGES in payload.
@@ -70,8 +69,7 @@ func (it *MessageIterator) Next() bool {
 		it.err = messageError(src)
 		return false
 	}
-	// Field by field: building a Message and copying it would go through the stack.
-	it.msg.Name, it.msg.NumArgs, it.msg.args = src[nameStart:nameEnd:nameEnd], nargs, src[argsStart:p:p]
+	it.name, it.nargs, it.args = src[nameStart:nameEnd:nameEnd], nargs, src[argsStart:p:p]
 	it.rest = src[p:]
 	return true
 }
@@ -102,23 +100,17 @@ func messageError(src []byte) error {
 	return errorf(StatusInvalidFrame, src, "message %q does not decode", name) // not reached
 }
 
-// Message returns the current message. It stays valid after further calls to Next.
-func (it *MessageIterator) Message() Message { return it.msg }
+// Name returns the current message's name, valid until the payload's buffer is reused.
+func (it *MessageIterator) Name() []byte { return it.name }
 
-// Current returns the current message in place, valid until the next call to Next: Message
-// without the copy. An iterator that lives on the heap (in a connection's state) can hand it
-// through an interface without allocating.
-func (it *MessageIterator) Current() *Message { return &it.msg }
+// NumArgs returns the current message's NB-ARGS.
+func (it *MessageIterator) NumArgs() int { return it.nargs }
 
-// Name, NumArgs and Args give the current message's parts without copying the Message: the
-// hot path's way to the arguments (a copied struct is reloaded through the stack, and a
-// 16-byte load of what was stored 8 bytes at a time stalls store forwarding).
-func (it *MessageIterator) Name() []byte { return it.msg.Name }
-func (it *MessageIterator) NumArgs() int { return it.msg.NumArgs }
-func (it *MessageIterator) Args() ArgIterator {
-	return ArgIterator{rest: it.msg.args, left: it.msg.NumArgs}
-}
+// Args returns an iterator over the current message's arguments. It stays usable after
+// further calls to Next.
+func (it *MessageIterator) Args() ArgIterator { return ArgIterator{rest: it.args, left: it.nargs} }
 
+// Err returns the error that stopped Next, or nil at the end of the payload.
 func (it *MessageIterator) Err() error { return it.err }
 
 // ArgIterator walks the arguments of one message.
@@ -129,7 +121,8 @@ type ArgIterator struct {
 	rest []byte
 	left int
 	name []byte
-	// The current value, field by field (see MessageIterator.Name).
+	// The current value, field by field rather than as a Value, for the reason given at
+	// MessageIterator.
 	vtype  DataType
 	vbool  bool
 	vuint  uint64
@@ -142,7 +135,7 @@ func (it *ArgIterator) Next() bool {
 		return false
 	}
 	// The bytes were validated by MessageIterator.Next, so these reads cannot fail; an
-	// ArgIterator built from a zero Message simply has nothing to read.
+	// ArgIterator of a zero MessageIterator simply has nothing to read.
 	src := it.rest
 	nameStart, nameEnd, ok := byteLenPrefixed(src, 0)
 	if !ok {

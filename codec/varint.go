@@ -23,31 +23,6 @@ func AppendVarint(dst []byte, v uint64) []byte {
 	return append(dst, byte(v))
 }
 
-// VarintLen returns the number of bytes AppendVarint uses for v.
-func VarintLen(v uint64) int {
-	if v < 240 {
-		return 1
-	}
-	n := 2
-	v = (v - 240) >> 4
-	for v >= 128 {
-		n++
-		v = (v - 128) >> 7
-	}
-	return n
-}
-
-// ReadVarint decodes the varint at the start of src and returns the bytes after it.
-// A varint cut short by the end of src, or longer than MaxVarintLen bytes, is an error
-// (StatusInvalidFrame): inside a frame, whose length is known, both mean a malformed frame.
-func ReadVarint(src []byte) (tail []byte, v uint64, err error) {
-	v, next := uvarint(src, 0)
-	if next < 0 {
-		return src, 0, varintError(src)
-	}
-	return src[next:], v, nil
-}
-
 // uvarint is the decoder the hot path uses: it reads the varint at src[i:] and returns the
 // offset just past it, or next == -1 when the varint is truncated or too long. Offsets instead
 // of re-sliced tails keep the callers small; the callers that run per frame try byteVarint

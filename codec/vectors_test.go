@@ -107,15 +107,22 @@ func loadHex(t testing.TB, dir, file string) []byte {
 	return testutil.HexFile(t, filepath.Join("..", "testdata", "spop", dir, file))
 }
 
+// readFrame is ReadFrameInto into a fresh Frame, for tests that keep the frames they read.
+func readFrame(src []byte, maxFrameSize uint32) (codec.Frame, int, error) {
+	var f codec.Frame
+	n, err := codec.ReadFrameInto(&f, src, maxFrameSize)
+	return f, n, err
+}
+
 // readOne decodes src as exactly one whole frame.
 func readOne(t testing.TB, src []byte) codec.Frame {
 	t.Helper()
-	f, n, err := codec.ReadFrame(src, codec.DefaultMaxFrameSize)
+	f, n, err := readFrame(src, codec.DefaultMaxFrameSize)
 	if err != nil {
-		t.Fatalf("ReadFrame: %v", err)
+		t.Fatalf("ReadFrameInto: %v", err)
 	}
 	if n != len(src) {
-		t.Fatalf("ReadFrame used %d of %d bytes", n, len(src))
+		t.Fatalf("ReadFrameInto used %d of %d bytes", n, len(src))
 	}
 	return f
 }
@@ -199,16 +206,15 @@ func checkMessages(t *testing.T, payload []byte, want []messageJSON) {
 	msgs := codec.NewMessageIterator(payload)
 	i := 0
 	for ; msgs.Next(); i++ {
-		m := msgs.Message()
 		if i >= len(want) {
-			t.Errorf("extra message %q", m.Name)
+			t.Errorf("extra message %q", msgs.Name())
 			continue
 		}
 		w := want[i]
-		if string(m.Name) != w.Name || m.NumArgs != w.NbArgs {
-			t.Errorf("message %d is %q with %d args, want %q with %d", i, m.Name, m.NumArgs, w.Name, w.NbArgs)
+		if string(msgs.Name()) != w.Name || msgs.NumArgs() != w.NbArgs {
+			t.Errorf("message %d is %q with %d args, want %q with %d", i, msgs.Name(), msgs.NumArgs(), w.Name, w.NbArgs)
 		}
-		args := m.Args()
+		args := msgs.Args()
 		j := 0
 		for ; args.Next(); j++ {
 			if j >= len(w.Args) {
@@ -515,7 +521,7 @@ func readAll(t testing.TB, src []byte) []codec.Frame {
 	t.Helper()
 	var frames []codec.Frame
 	for len(src) > 0 {
-		f, n, err := codec.ReadFrame(src, codec.DefaultMaxFrameSize)
+		f, n, err := readFrame(src, codec.DefaultMaxFrameSize)
 		if err != nil {
 			t.Fatalf("frame %d: %v", len(frames)+1, err)
 		}
@@ -542,8 +548,7 @@ func TestStreamSegmentYieldsExactlyFifteenNotifies(t *testing.T) {
 		var nmsg int
 		for msgs.Next() {
 			nmsg++
-			m := msgs.Message()
-			args := m.Args()
+			args := msgs.Args()
 			for args.Next() {
 				if _, ok := args.Value().Addr(); !ok && args.Value().Type != codec.TypeNull {
 					t.Errorf("frame %d: argument %q is %v, want an address", i+1, args.Name(), args.Value())
@@ -567,7 +572,7 @@ func TestStreamSegmentFedOneByteAtATimeYieldsTheSameFrames(t *testing.T) {
 	var buf []byte
 	for i := range seg {
 		buf = append(buf, seg[i])
-		f, n, err := codec.ReadFrame(buf, codec.DefaultMaxFrameSize)
+		f, n, err := readFrame(buf, codec.DefaultMaxFrameSize)
 		if err != nil {
 			t.Fatalf("after byte %d: %v", i, err)
 		}

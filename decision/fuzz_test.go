@@ -11,7 +11,7 @@ import (
 func FuzzHandler(f *testing.F) {
 	for _, seed := range [][]byte{v26(f, "06_"), v26(f, "07_"), v26(f, "11_"), v34(f, "05_"),
 		notifyWith(1, "check-client-ip", "ip", str("10.1.1.1, 198.51.100.7")),
-		notifyWith(1, "check-request", "ip", codec.NullValue(), "src", ip6("2001:db8::1"))} {
+		notifyWith(1, "check-request", "ip", codec.Value{Type: codec.TypeNull}, "src", ip6("2001:db8::1"))} {
 		var fr codec.Frame
 		if _, err := codec.ReadFrameInto(&fr, seed, 1<<24); err != nil {
 			f.Fatal(err)
@@ -21,8 +21,7 @@ func FuzzHandler(f *testing.F) {
 	h, _ := testHandler(f, nil)
 	d := newDriver(h.NewConn())
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		b, start := codec.BeginFrame(nil, codec.FrameNotify, codec.FlagFin, 1, 1)
-		frame := codec.FinishFrame(append(b, payload...), start)
+		frame := codec.AppendNotify(nil, 1, 1, payload)
 		var ends []int
 		out, err := d.respond(frame, nil, &ends)
 		if err != nil {

@@ -11,8 +11,7 @@ import (
 )
 
 func TestDecisions(t *testing.T) {
-	emptyNotify, start := codec.BeginFrame(nil, codec.FrameNotify, codec.FlagFin, 1, 1)
-	emptyNotify = codec.FinishFrame(emptyNotify, start)
+	emptyNotify := codec.AppendNotify(nil, 1, 1, nil)
 	for _, tc := range []struct {
 		name   string
 		notify []byte
@@ -24,7 +23,7 @@ func TestDecisions(t *testing.T) {
 		{"captured IPv6 ::1", v26(t, "08_"), ""},
 		{"captured 12 args: ip 127.0.0.5", v26(t, "11_"), ""},
 		{"named arg wins over earlier address", notifyWith(1, "check-client-ip", "src", ip4("192.0.2.1"), "ip", ip4("10.0.0.1")), ""},
-		{"first address arg when the name is absent", notifyWith(1, "check-client-ip", "n", codec.Int64Value(5), "src", ip4("192.0.2.1")), "drop"},
+		{"first address arg when the name is absent", notifyWith(1, "check-client-ip", "n", codec.Value{Type: codec.TypeInt64, Uint: 5}, "src", ip4("192.0.2.1")), "drop"},
 		{"first matching deny list named", notifyWith(1, "check-client-ip", "ip", ip4("198.51.100.7")), "tor"},
 		{"allow list exempts", notifyWith(1, "check-client-ip", "ip", ip4("127.0.0.9")), ""},
 		{"IPv6", notifyWith(1, "check-client-ip", "ip", ip6("2001:db8::5")), "drop"},
@@ -36,8 +35,8 @@ func TestDecisions(t *testing.T) {
 		{"XFF string v4-mapped is IPv4", notifyWith(1, "check-client-ip", "ip", str("::ffff:192.0.2.9")), "drop"},
 		{"XFF string with a zone", notifyWith(1, "check-client-ip", "ip", str("2001:db8::1%eth0")), ""},
 		{"XFF string garbage", notifyWith(1, "check-client-ip", "ip", str("unknown")), ""},
-		{"NULL (missing header)", notifyWith(1, "check-client-ip", "ip", codec.NullValue()), ""},
-		{"NULL XFF: src decides", notifyWith(1, "check-client-ip", "ip", codec.NullValue(), "src", ip4("192.0.2.3")), "drop"},
+		{"NULL (missing header)", notifyWith(1, "check-client-ip", "ip", codec.Value{Type: codec.TypeNull}), ""},
+		{"NULL XFF: src decides", notifyWith(1, "check-client-ip", "ip", codec.Value{Type: codec.TypeNull}, "src", ip4("192.0.2.3")), "drop"},
 		{"garbage XFF: src decides", notifyWith(1, "check-client-ip", "ip", str("garbage"), "src", ip4("192.0.2.3")), "drop"},
 		{"unlisted XFF from a listed src", notifyWith(1, "check-client-ip", "ip", str("10.0.0.1"), "src", ip4("192.0.2.3")), ""},
 		{"other message ignored", notifyWith(1, "something-else", "ip", ip4("192.0.2.1")), ""},

@@ -166,12 +166,11 @@ func (a ack) list() string {
 
 // notifyWith builds a NOTIFY with one message whose arguments are given.
 func notifyWith(sid uint64, msg string, args ...any) []byte {
-	b, start := codec.BeginFrame(nil, codec.FrameNotify, codec.FlagFin, sid, 1)
-	b = codec.AppendMessage(b, msg, uint8(len(args)/2))
+	m := codec.AppendMessage(nil, msg, uint8(len(args)/2))
 	for i := 0; i < len(args); i += 2 {
-		b = codec.AppendArg(b, args[i].(string), args[i+1].(codec.Value))
+		m = codec.AppendArg(m, args[i].(string), args[i+1].(codec.Value))
 	}
-	return codec.FinishFrame(b, start)
+	return codec.AppendNotify(nil, sid, 1, m)
 }
 
 func str(s string) codec.Value { return codec.StringValue([]byte(s)) }

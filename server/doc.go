@@ -6,7 +6,7 @@
 // The hot path, per read event on a connection:
 //
 //  1. peek every inbound byte gnet holds for the connection (no copy in the common case);
-//  2. decode each complete frame in place with codec.ReadFrame; a partial frame is left for
+//  2. decode each complete frame in place with codec.ReadFrameInto; a partial frame is left for
 //     the next event;
 //  3. append the ACK of every NOTIFY to one pooled output buffer, calling the connection's
 //     ConnHandler (the decision package's, in the agent), which loads what it decides with

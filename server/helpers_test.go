@@ -63,7 +63,8 @@ func decodeAll(t testing.TB, out []byte) []decoded {
 	t.Helper()
 	var fs []decoded
 	for len(out) > 0 {
-		f, n, err := codec.ReadFrame(out, 1<<24)
+		var f codec.Frame
+		n, err := codec.ReadFrameInto(&f, out, 1<<24)
 		if err != nil || n == 0 {
 			t.Fatalf("agent output does not decode (n=%d): %v\n% x", n, err, out)
 		}

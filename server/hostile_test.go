@@ -74,7 +74,7 @@ func (h *hostileServer) served(t *testing.T) {
 	t.Helper()
 	c := dial(t, h.Addr())
 	c.handshake()
-	c.send(cat(notifyFrame(1, 1, codec.FlagFin, [4]byte{127, 0, 0, 2}), notifyFrame(3, 1, codec.FlagFin, [4]byte{192, 0, 2, 1})))
+	c.send(cat(notifyFrame(1, 1, [4]byte{127, 0, 0, 2}), notifyFrame(3, 1, [4]byte{192, 0, 2, 1})))
 	for _, want := range []struct {
 		sid     uint64
 		blocked bool
@@ -301,8 +301,8 @@ func readACKs(c net.Conn, n int) (map[uint64]bool, error) {
 		if buf, err = readFrame(c, buf); err != nil {
 			return got, fmt.Errorf("after %d ACKs: %w", len(got), err)
 		}
-		f, _, err := codec.ReadFrame(buf, 1<<20)
-		if err != nil || f.Type != codec.FrameAck {
+		var f codec.Frame
+		if _, err = codec.ReadFrameInto(&f, buf, 1<<20); err != nil || f.Type != codec.FrameAck {
 			return got, fmt.Errorf("got %s (%v), want ACK", f.Type, err)
 		}
 		if _, dup := got[f.StreamID]; dup {
@@ -421,7 +421,7 @@ func TestHostileConnectionLimit(t *testing.T) {
 		t.Fatalf("%d open, want the limit %d", h.OpenConns(), limit)
 	}
 	for i, c := range inside {
-		if _, err := c.Write(notifyFrame(uint64(i), 1, codec.FlagFin, [4]byte{127, 0, 0, 2})); err != nil {
+		if _, err := c.Write(notifyFrame(uint64(i), 1, [4]byte{127, 0, 0, 2})); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := readACKs(c, 1); err != nil || !got[uint64(i)] {
@@ -484,7 +484,7 @@ func TestHostileReloadStorm(t *testing.T) {
 		if i%3 == 0 {
 			ip = [4]byte{127, 0, 0, 2}
 		}
-		batch = append(batch, notifyFrame(uint64(2*i+1), 1, codec.FlagFin, ip)...)
+		batch = append(batch, notifyFrame(uint64(2*i+1), 1, ip)...)
 	}
 	var old []net.Conn
 	for r := 0; r < rounds; r++ {
@@ -551,7 +551,7 @@ func TestHostileNotifyFloodNeverRead(t *testing.T) {
 	c.handshake()
 	var chunk []byte
 	for i := 0; i < 1000; i++ {
-		chunk = append(chunk, notifyFrame(uint64(i), 1, codec.FlagFin, [4]byte{192, 0, 2, 1})...)
+		chunk = append(chunk, notifyFrame(uint64(i), 1, [4]byte{192, 0, 2, 1})...)
 	}
 	var ms runtime.MemStats
 	var peak uint64
@@ -624,7 +624,7 @@ func TestHostileFragments(t *testing.T) {
 	})
 	t.Run("NOTIFY of another stream between fragments", func(t *testing.T) {
 		c := dial(t, h.Addr())
-		c.send(cat(hello, first, notifyFrame(6, 1, codec.FlagFin, [4]byte{192, 0, 2, 1}), unset(4, codec.FlagFin, 10)))
+		c.send(cat(hello, first, notifyFrame(6, 1, [4]byte{192, 0, 2, 1}), unset(4, codec.FlagFin, 10)))
 		expectDisconnect(t, c, codec.StatusInterlacedFrames)
 		h.recovered(t)
 	})

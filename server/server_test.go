@@ -92,10 +92,10 @@ func (c *client) send(b []byte) {
 func (c *client) next() (d decoded, ok bool) {
 	c.t.Helper()
 	for {
-		if f, n, err := codec.ReadFrame(c.buf, 1<<24); err != nil {
+		var f codec.Frame
+		if n, err := codec.ReadFrameInto(&f, c.buf, 1<<24); err != nil {
 			c.t.Fatalf("agent frame: %v", err)
 		} else if n > 0 {
-			_ = f
 			fs := decodeAll(c.t, c.buf[:n])
 			c.buf = c.buf[n:]
 			return fs[0], true
@@ -202,7 +202,7 @@ func TestServeTwentyPipelinedNotifiesInOneWrite(t *testing.T) {
 		if i%5 == 0 {
 			ip = [4]byte{127, 0, 0, 2}
 		}
-		batch = append(batch, notifyFrame(uint64(2*i+1), 1, codec.FlagFin, ip)...)
+		batch = append(batch, notifyFrame(uint64(2*i+1), 1, ip)...)
 	}
 	c.send(batch)
 	seen := map[uint64]bool{}
@@ -335,7 +335,7 @@ func TestServePeerThatNeverReads(t *testing.T) {
 	c.handshake()
 	var chunk []byte
 	for i := 0; i < 1000; i++ {
-		chunk = append(chunk, notifyFrame(uint64(i), 1, codec.FlagFin, [4]byte{192, 0, 2, 1})...)
+		chunk = append(chunk, notifyFrame(uint64(i), 1, [4]byte{192, 0, 2, 1})...)
 	}
 	var err error
 	for i := 0; i < 5000 && err == nil; i++ { // at most 180 MB
@@ -452,7 +452,7 @@ func TestLoad(t *testing.T) {
 	s, _ := startServer(t, Config{}, nil)
 	var batch []byte
 	for i := 0; i < inflight; i++ {
-		batch = append(batch, notifyFrame(uint64(i), 1, codec.FlagFin, [4]byte{192, 0, 2, byte(i)})...)
+		batch = append(batch, notifyFrame(uint64(i), 1, [4]byte{192, 0, 2, byte(i)})...)
 	}
 	cs := make([]*client, conns)
 	for i := range cs {
@@ -532,7 +532,7 @@ func TestShutdownWithPeerThatDoesNotRead(t *testing.T) {
 	c.handshake()
 	var chunk []byte
 	for i := 0; i < 100; i++ {
-		chunk = append(chunk, notifyFrame(uint64(i), 1, codec.FlagFin, [4]byte{192, 0, 2, 1})...)
+		chunk = append(chunk, notifyFrame(uint64(i), 1, [4]byte{192, 0, 2, 1})...)
 	}
 	paused := func() bool {
 		for _, sc := range s.snapshotConns() {

@@ -209,11 +209,9 @@ func TestFragmentedNotifyAbortDropped(t *testing.T) {
 }
 
 // notifyFrame builds a NOTIFY with one check-client-ip message carrying ip.
-func notifyFrame(sid, fid uint64, flags codec.Flags, ip [4]byte) []byte {
-	b, start := codec.BeginFrame(nil, codec.FrameNotify, flags, sid, fid)
-	b = codec.AppendMessage(b, "check-client-ip", 1)
-	b = codec.AppendArg(b, "ip", codec.IPv4Value(&ip))
-	return codec.FinishFrame(b, start)
+func notifyFrame(sid, fid uint64, ip [4]byte) []byte {
+	msg := codec.AppendArg(codec.AppendMessage(nil, "check-client-ip", 1), "ip", codec.IPv4Value(&ip))
+	return codec.AppendNotify(nil, sid, fid, msg)
 }
 
 func frameWith(t codec.FrameType, flags codec.Flags, sid, fid uint64, payload []byte) []byte {
@@ -230,7 +228,7 @@ func TestBadInputEndsWithStatus(t *testing.T) {
 	helloNoMFS := codec.AppendHAProxyHello(nil, codec.Hello{SupportedVersions: []byte("2.0")})
 	helloIDs := codec.AppendHAProxyHello(nil, codec.Hello{SupportedVersions: []byte("2.0"), MaxFrameSize: 16380})
 	helloIDs[10] = 1 // frame-id 1
-	truncatedNotify := notifyFrame(1, 1, codec.FlagFin, [4]byte{1, 2, 3, 4})
+	truncatedNotify := notifyFrame(1, 1, [4]byte{1, 2, 3, 4})
 	truncatedNotify = truncatedNotify[:len(truncatedNotify)-2]
 	truncatedNotify[3] -= 2
 	// The handler decides on the first message and stops there; the second does not decode.

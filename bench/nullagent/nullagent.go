@@ -194,7 +194,8 @@ func (h *handler) frame(st *connState, f *codec.Frame, out []byte) ([]byte, gnet
 	switch {
 	case f.Type == codec.FrameNotify && st.helloDone:
 		// The common case: a canned ACK with the NOTIFY's ids, payload never decoded.
-		return codec.AppendAck(out, f.StreamID, f.FrameID, h.a.ack), gnet.None
+		out, start := codec.BeginAck(out, f.StreamID, f.FrameID)
+		return codec.FinishFrame(append(out, h.a.ack...), start), gnet.None
 	case f.Type == codec.FrameHAProxyHello && !st.helloDone:
 		hello, err := codec.ParseHello(f.Payload)
 		switch {

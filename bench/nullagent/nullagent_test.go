@@ -57,7 +57,8 @@ type reader struct {
 func (r *reader) next(t *testing.T) codec.Frame {
 	t.Helper()
 	for {
-		f, n, err := codec.ReadFrame(r.buf[:r.filled], codec.DefaultMaxFrameSize)
+		var f codec.Frame
+		n, err := codec.ReadFrameInto(&f, r.buf[:r.filled], codec.DefaultMaxFrameSize)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +141,8 @@ func TestFifteenNotifiesInOneSegment(t *testing.T) {
 	seg := capture(t, "haproxy-2.6.12/29_STREAM_15-notifies-in-one-tcp-segment.hex")
 	var sids []uint64
 	for b := seg; len(b) > 0; {
-		f, n, err := codec.ReadFrame(b, codec.DefaultMaxFrameSize)
+		var f codec.Frame
+		n, err := codec.ReadFrameInto(&f, b, codec.DefaultMaxFrameSize)
 		if err != nil || n == 0 {
 			t.Fatalf("capture: %v", err)
 		}

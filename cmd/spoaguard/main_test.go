@@ -121,7 +121,8 @@ func TestAgent(t *testing.T) {
 	next := func() codec.Frame {
 		t.Helper()
 		for {
-			f, n, err := codec.ReadFrame(buf, 1<<20)
+			var f codec.Frame
+			n, err := codec.ReadFrameInto(&f, buf, 1<<20)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,9 +141,8 @@ func TestAgent(t *testing.T) {
 	}
 	blocked := func(ip [4]byte) (bool, string) {
 		t.Helper()
-		b, start := codec.BeginFrame(nil, codec.FrameNotify, codec.FlagFin, 7, 1)
-		b = codec.AppendArg(codec.AppendMessage(b, "check-client-ip", 1), "ip", codec.IPv4Value(&ip))
-		if _, err := c.Write(codec.FinishFrame(b, start)); err != nil {
+		msg := codec.AppendArg(codec.AppendMessage(nil, "check-client-ip", 1), "ip", codec.IPv4Value(&ip))
+		if _, err := c.Write(codec.AppendNotify(nil, 7, 1, msg)); err != nil {
 			t.Fatal(err)
 		}
 		f := next()
