@@ -13,7 +13,8 @@ import (
 type Entry struct {
 	// First and Last bound the entry, inclusive, in one family (IPv4 for mapped addresses).
 	First, Last netip.Addr
-	// Bits is the prefix length (32 or 128 for a single address), -1 for an a-b range.
+	// Bits is the prefix length (32 or 128 for a single address), -1 for an a-b range of
+	// more than one address.
 	Bits int
 }
 
@@ -22,6 +23,12 @@ func ParseEntry(s string) (Entry, error) {
 	e, err := parseEntry(trimSpace([]byte(s)))
 	if err != nil {
 		return Entry{}, fmt.Errorf("%q: %w", s, err)
+	}
+	if e.r4.Lo == e.r4.Hi && e.r6.Lo == e.r6.Hi { // "a-a" is the single address a
+		e.bits = 32
+		if e.v6 {
+			e.bits = 128
+		}
 	}
 	if e.v6 {
 		return Entry{First: e.r6.Lo.Addr(), Last: e.r6.Hi.Addr(), Bits: e.bits}, nil

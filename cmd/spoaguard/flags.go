@@ -193,8 +193,8 @@ func parseList(spec string, kind blocklist.Kind) (blocklist.Source, error) {
 	if !ok || name == "" {
 		return src, errors.New("want NAME=PATH[,OPTIONS]")
 	}
-	if !validListName(name) {
-		return src, fmt.Errorf("list name %q: use letters, digits, '_', '-' and '.' only (it appears in metrics and HAProxy variables)", name)
+	if !blocklist.ValidListName(name) {
+		return src, fmt.Errorf("list name %q: %s", name, blocklist.ListNameRule)
 	}
 	parts := strings.Split(rest, ",")
 	src.Name, src.Path = name, parts[0]
@@ -231,18 +231,4 @@ func positive(s string) (int, error) {
 		return 0, fmt.Errorf("%q is not a positive integer", s)
 	}
 	return n, nil
-}
-
-func validListName(s string) bool {
-	if len(s) > 32 {
-		return false
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.':
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -1,0 +1,14 @@
+// Package live holds the live set: deny and allow entries added and removed at run time (by
+// the admin API, or a follower of a shared store), each with an optional expiry, kept in
+// front of the file snapshot without ever rebuilding it.
+//
+// The pieces, in the order a change flows through them:
+//   - Entry is one address, prefix or range with its action, list, expiry and comment; its
+//     address is parsed by blocklist.ParseEntry, the rules of list files.
+//   - Set.Apply takes a batch of Changes. Concurrent batches are coalesced: one Store write
+//     (durable before Apply returns) and one Table build per round, whose cost follows the
+//     size of the live set.
+//   - Table is immutable and published with one atomic pointer store; Lookup answers from it
+//     without allocating. An expired entry is removed by the Set's own timer, so it stops
+//     matching without any traffic or API call.
+package live

@@ -1,0 +1,127 @@
+package live
+
+import (
+	"math/bits"
+	"slices"
+)
+
+// u128 is an IPv6 address as a number, most significant half first.
+type u128 struct{ hi, lo uint64 }
+
+func (u u128) less(v u128) bool { return u.hi < v.hi || (u.hi == v.hi && u.lo < v.lo) }
+
+// mix is murmur3's 64-bit finaliser: every output bit depends on every input bit, so the
+// filter and the slot can take different bits of one hash.
+func mix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
+func hash4(a uint32) uint64 { return mix(uint64(a) | 1<<40) }
+func hash6(a u128) uint64   { return mix(a.hi ^ mix(a.lo)) }
+
+// exactSet maps single addresses to the bitmask of the live lists holding them: open
+// addressing with linear probing at a load of at most 1/2, behind a one-bit-per-hash filter
+// of 8 bits per address. Most looked-up addresses are in no live list; the filter (128 KB at
+// 100k addresses, so it stays in L2 beside the file snapshot's working set) answers them
+// with one load, and only about 1 in 9 of them probes the table.
+type exactSet[K comparable] struct {
+	filter []uint64
+	fshift uint // filter index = hash >> fshift
+	keys   []K
+	masks  []uint64 // 0 = empty slot
+	tmask  uint64
+	n      int
+}
+
+func newExactSet[K comparable](n int) exactSet[K] {
+	var e exactSet[K]
+	if n == 0 {
+		return e
+	}
+	fbits := max(bits.Len(uint(n*8-1)), 9)
+	e.filter = make([]uint64, 1<<(fbits-6))
+	e.fshift = uint(64 - fbits)
+	size := 1 << max(bits.Len(uint(2*n-1)), 4)
+	e.keys = make([]K, size)
+	e.masks = make([]uint64, size)
+	e.tmask = uint64(size - 1)
+	return e
+}
+
+func (e *exactSet[K]) lookup(k K, h uint64) uint64 {
+	if e.n == 0 {
+		return 0
+	}
+	f := h >> e.fshift
+	if e.filter[f>>6]&(1<<(f&63)) == 0 {
+		return 0
+	}
+	for i := h & e.tmask; ; i = (i + 1) & e.tmask {
+		m := e.masks[i]
+		if m == 0 {
+			return 0
+		}
+		if e.keys[i] == k {
+			return m
+		}
+	}
+}
+
+// clone returns a copy of e that set and remove may change without changing e.
+func (e *exactSet[K]) clone() exactSet[K] {
+	c := *e
+	c.filter = slices.Clone(e.filter)
+	c.keys = slices.Clone(e.keys)
+	c.masks = slices.Clone(e.masks)
+	return c
+}
+
+// fits reports whether the set holds n keys at a load of at most 1/2.
+func (e *exactSet[K]) fits(n int) bool { return e.masks != nil && 2*n <= len(e.masks) }
+
+// set makes mask the mask of k, adding k if it is new. The set must fit one more key.
+func (e *exactSet[K]) set(k K, h uint64, mask uint64) {
+	f := h >> e.fshift
+	e.filter[f>>6] |= 1 << (f & 63)
+	for i := h & e.tmask; ; i = (i + 1) & e.tmask {
+		if e.masks[i] == 0 {
+			e.keys[i], e.masks[i] = k, mask
+			e.n++
+			return
+		}
+		if e.keys[i] == k {
+			e.masks[i] = mask
+			return
+		}
+	}
+}
+
+// remove removes k, shifting back the keys that probed past it so that no lookup stops
+// short. Its filter bit stays set (a false positive at worst) until the next full build.
+func (e *exactSet[K]) remove(k K, h uint64, hash func(K) uint64) {
+	i := h & e.tmask
+	for ; ; i = (i + 1) & e.tmask {
+		if e.masks[i] == 0 {
+			return
+		}
+		if e.keys[i] == k {
+			break
+		}
+	}
+	e.n--
+	for j := (i + 1) & e.tmask; e.masks[j] != 0; j = (j + 1) & e.tmask {
+		home := hash(e.keys[j]) & e.tmask
+		// Move j into the hole at i when its home slot is not in (i, j], cyclically.
+		if (i <= j && (home <= i || home > j)) || (i > j && home <= i && home > j) {
+			e.keys[i], e.masks[i] = e.keys[j], e.masks[j]
+			i = j
+		}
+	}
+	var zero K
+	e.keys[i], e.masks[i] = zero, 0
+}

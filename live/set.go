@@ -1,0 +1,347 @@
+package live
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/spoaguard/spoaguard/blocklist"
+)
+
+// Store keeps the live set across restarts (an embedded database in the state directory,
+// or a shared one). The Set calls it from one goroutine at a time.
+type Store interface {
+	// Load returns every stored entry, in any order.
+	Load() ([]Entry, error)
+	// Apply stores put (replacing entries with the same key) and removes the entries with
+	// the keys in del, all or nothing. The change must be durable when it returns nil.
+	Apply(put []*Entry, del []blocklist.Entry) error
+}
+
+// Options configure a Set; the zero value is an empty set kept in memory only.
+type Options struct {
+	Store   Store        // nil: nothing survives a restart
+	Metrics *metrics.Set // default: a private set
+	Logger  *slog.Logger // default: slog.Default()
+	Now     func() time.Time
+}
+
+// Counts is what one Apply did.
+type Counts struct{ Added, Updated, Removed int }
+
+// maxRound bounds the requests coalesced into one round.
+const maxRound = 1024
+
+// maxExpiryWait is the longest the set sleeps while an entry is due to expire: the timer is
+// set to the entry's time, and this bounds the lateness a wall-clock step could cause.
+const maxExpiryWait = time.Second
+
+// Set is the live set. Apply and Table are safe for concurrent use.
+type Set struct {
+	opts  Options
+	table atomic.Pointer[Table]
+	reqs  chan *request
+	quit  chan struct{}
+	done  chan struct{}
+
+	added, updated, deleted, expired *metrics.Counter
+	roundTime                        *metrics.Histogram
+}
+
+type request struct {
+	changes []Change
+	counts  Counts
+	err     error
+	done    chan struct{}
+}
+
+// ErrClosed is returned by Apply after Close.
+var ErrClosed = errors.New("live: the set is closed")
+
+// Open loads the store's entries, drops those that have expired, publishes the first Table
+// and starts the goroutine that applies changes and expiries.
+func Open(opts Options) (*Set, error) {
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewSet()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m := opts.Metrics
+	s := &Set{
+		opts:      opts,
+		reqs:      make(chan *request),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+		added:     m.GetOrCreateCounter(`spoaguard_live_changes_total{op="add"}`),
+		updated:   m.GetOrCreateCounter(`spoaguard_live_changes_total{op="update"}`),
+		deleted:   m.GetOrCreateCounter(`spoaguard_live_changes_total{op="delete"}`),
+		expired:   m.GetOrCreateCounter(`spoaguard_live_changes_total{op="expire"}`),
+		roundTime: m.GetOrCreateHistogram(`spoaguard_live_apply_duration_seconds`),
+	}
+	var entries []*Entry
+	if opts.Store != nil {
+		stored, err := opts.Store.Load()
+		if err != nil {
+			return nil, err
+		}
+		now := opts.Now()
+		var gone []blocklist.Entry
+		for i := range stored {
+			e := &stored[i]
+			if !e.Expires.IsZero() && !e.Expires.After(now) {
+				gone = append(gone, e.Addr)
+				continue
+			}
+			entries = append(entries, e)
+		}
+		if len(gone) > 0 {
+			if err := opts.Store.Apply(nil, gone); err != nil {
+				return nil, fmt.Errorf("removing %d expired live entries: %w", len(gone), err)
+			}
+			s.expired.Add(len(gone))
+		}
+	}
+	slices.SortFunc(entries, func(a, b *Entry) int { return compareAddr(a.Addr, b.Addr) })
+	entries = slices.CompactFunc(entries, func(a, b *Entry) bool { return a.Addr == b.Addr })
+	t, err := buildTable(entries)
+	if err != nil {
+		return nil, err
+	}
+	s.table.Store(t)
+	m.RegisterMetricsWriter(s.writeMetrics)
+	go s.run()
+	return s, nil
+}
+
+// Table returns the table in force: one atomic load.
+func (s *Set) Table() *Table { return s.table.Load() }
+
+// Apply applies a batch of changes, all or nothing, and returns once they are durable (with a
+// Store) and in force: a Lookup that starts after Apply returns sees them. Changes to one key
+// within a batch apply in order. A Put without Created gets the current time.
+//
+// Concurrent batches are coalesced into one store write and one table build.
+func (s *Set) Apply(changes []Change) (Counts, error) {
+	now := s.opts.Now()
+	for i := range changes {
+		c := &changes[i]
+		if !c.Entry.Addr.First.IsValid() {
+			return Counts{}, fmt.Errorf("change %d: no address", i)
+		}
+		if c.Op == Put {
+			if c.Entry.List == "" {
+				c.Entry.List = DefaultList
+			}
+			if c.Entry.Created.IsZero() {
+				c.Entry.Created = now
+			}
+		}
+	}
+	r := &request{changes: changes, done: make(chan struct{})}
+	select {
+	case s.reqs <- r:
+	case <-s.quit:
+		return Counts{}, ErrClosed
+	}
+	<-r.done
+	return r.counts, r.err
+}
+
+// Close stops the goroutine that applies changes and expiries. Apply fails afterwards; the
+// last Table stays readable.
+func (s *Set) Close() {
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit)
+	}
+	<-s.done
+}
+
+func (s *Set) run() {
+	defer close(s.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		s.arm(timer)
+		select {
+		case r := <-s.reqs:
+			round := []*request{r}
+		drain:
+			for len(round) < maxRound {
+				select {
+				case r := <-s.reqs:
+					round = append(round, r)
+				default:
+					break drain
+				}
+			}
+			s.applyRound(round)
+		case <-timer.C:
+			s.expire()
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// arm sets timer to the next expiry, at most maxExpiryWait away.
+func (s *Set) arm(timer *time.Timer) {
+	next := s.table.Load().NextExpiry()
+	wait := time.Hour
+	if !next.IsZero() {
+		wait = min(max(next.Sub(s.opts.Now()), 0), maxExpiryWait)
+	}
+	timer.Reset(wait)
+}
+
+// applyRound applies the requests of one round. When the round as a whole cannot be built
+// (too many lists), each request is applied alone so that only the guilty one fails.
+func (s *Set) applyRound(round []*request) {
+	start := time.Now()
+	defer func() {
+		s.roundTime.UpdateDuration(start)
+		for _, r := range round {
+			close(r.done)
+		}
+	}()
+	err := s.commit(round, false)
+	if err == nil || len(round) == 1 {
+		for _, r := range round {
+			if err != nil {
+				r.err, r.counts = err, Counts{}
+			}
+		}
+		return
+	}
+	for _, r := range round {
+		one := []*request{r}
+		if err := s.commit(one, false); err != nil {
+			r.err, r.counts = err, Counts{}
+		}
+	}
+}
+
+// tagged is a change of a round with the index of its request.
+type tagged struct {
+	c   *Change
+	req int
+	seq int // order in the round
+}
+
+// commit merges the requests' changes into the table in force, stores them and publishes the
+// new table. Its cost is linear in the live set, plus a sort of the changes.
+func (s *Set) commit(round []*request, expiry bool) error {
+	cur := s.table.Load()
+	var all []tagged
+	for ri, r := range round {
+		r.counts = Counts{}
+		for i := range r.changes {
+			all = append(all, tagged{&r.changes[i], ri, len(all)})
+		}
+	}
+	// Changes to one key keep their order, across requests too.
+	slices.SortFunc(all, func(a, b tagged) int {
+		if c := compareAddr(a.c.Entry.Addr, b.c.Entry.Addr); c != 0 {
+			return c
+		}
+		return a.seq - b.seq
+	})
+	var touched []touch
+	for j := 0; j < len(all); {
+		k := all[j].c.Entry.Addr
+		tc := touch{key: k}
+		tc.old, _ = cur.Get(k)
+		tc.new = tc.old
+		for ; j < len(all) && all[j].c.Entry.Addr == k; j++ {
+			c, counts := all[j].c, &round[all[j].req].counts
+			switch c.Op {
+			case Put:
+				if tc.new != nil {
+					counts.Updated++
+				} else {
+					counts.Added++
+				}
+				tc.new = &c.Entry
+			case Delete:
+				if tc.new != nil {
+					counts.Removed++
+				}
+				tc.new = nil
+			}
+		}
+		if tc.old != nil || tc.new != nil {
+			touched = append(touched, tc)
+		}
+	}
+	var put []*Entry
+	var del []blocklist.Entry
+	for _, tc := range touched {
+		if tc.new != nil {
+			put = append(put, tc.new)
+		} else {
+			del = append(del, tc.key)
+		}
+	}
+	t, err := cur.update(touched)
+	if err != nil {
+		return err
+	}
+	if s.opts.Store != nil && (len(put) > 0 || len(del) > 0) {
+		if err := s.opts.Store.Apply(put, del); err != nil {
+			if !expiry {
+				return fmt.Errorf("storing the change: %w", err)
+			}
+			// An expired entry must stop matching all the same; it is dropped from the store
+			// when it is next loaded.
+			s.opts.Logger.Error("live set: storing expiries failed", "err", err)
+		}
+	}
+	s.table.Store(t)
+	for _, r := range round {
+		s.added.Add(r.counts.Added)
+		s.updated.Add(r.counts.Updated)
+		if expiry {
+			s.expired.Add(r.counts.Removed)
+		} else {
+			s.deleted.Add(r.counts.Removed)
+		}
+	}
+	return nil
+}
+
+// expire removes every entry whose time has come.
+func (s *Set) expire() {
+	now := s.opts.Now()
+	t := s.table.Load()
+	if next := t.NextExpiry(); next.IsZero() || next.After(now) {
+		return
+	}
+	var changes []Change
+	for _, e := range t.Entries(nil, 0) {
+		if !e.Expires.IsZero() && !e.Expires.After(now) {
+			changes = append(changes, Change{Op: Delete, Entry: Entry{Addr: e.Addr}})
+		}
+	}
+	if err := s.commit([]*request{{changes: changes}}, true); err != nil {
+		s.opts.Logger.Error("live set: applying expiries failed", "err", err)
+	}
+	s.table.Store(s.table.Load().withExpiry())
+}
+
+func (s *Set) writeMetrics(w io.Writer) {
+	t := s.table.Load()
+	for i := range t.NumLists() {
+		l := t.List(i)
+		fmt.Fprintf(w, "spoaguard_live_entries{list=%q,action=%q,observe=\"%t\"} %d\n", l.Name, l.Action, l.Observe, l.Entries)
+	}
+}

@@ -1,0 +1,438 @@
+package live
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spoaguard/spoaguard/blocklist"
+)
+
+func mustAddr(t testing.TB, s string) blocklist.Entry {
+	t.Helper()
+	e, err := blocklist.ParseEntry(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func put(t testing.TB, addr, list string, action blocklist.Kind) Change {
+	return Change{Op: Put, Entry: Entry{Addr: mustAddr(t, addr), List: list, Action: action}}
+}
+
+func del(t testing.TB, addr string) Change {
+	return Change{Op: Delete, Entry: Entry{Addr: mustAddr(t, addr)}}
+}
+
+func openSet(t testing.TB, opts Options) *Set {
+	t.Helper()
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// names returns the names of the lists in mask, in bit order, as "name:action".
+func names(tb *Table, mask uint64) []string {
+	var out []string
+	for i := range tb.NumLists() {
+		if mask&(1<<i) != 0 {
+			l := tb.List(i)
+			n := l.Name + ":" + l.Action.String()
+			if l.Observe {
+				n += ":observe"
+			}
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func lookup(tb *Table, ip string) []string {
+	a := netip.MustParseAddr(ip)
+	var b []byte
+	if a.Is4() {
+		x := a.As4()
+		b = x[:]
+	} else {
+		x := a.As16()
+		b = x[:]
+	}
+	return names(tb, tb.Lookup(b))
+}
+
+func TestLookupFindsEveryKindOfEntry(t *testing.T) {
+	s := openSet(t, Options{})
+	if _, err := s.Apply([]Change{
+		put(t, "203.0.113.7", "a", blocklist.Deny),
+		put(t, "198.51.100.0/24", "b", blocklist.Deny),
+		put(t, "192.0.2.10-192.0.2.20", "c", blocklist.Deny),
+		put(t, "2001:db8::1", "d", blocklist.Deny),
+		put(t, "2001:db8:1::/48", "e", blocklist.Deny),
+		put(t, "2001:db8:2::5-2001:db8:2::9", "f", blocklist.Deny),
+		put(t, "::ffff:192.0.2.200", "g", blocklist.Deny),
+		put(t, "0.0.0.0/8", "h", blocklist.Deny),
+		put(t, "255.255.255.0/24", "i", blocklist.Deny),
+		put(t, "ffff::/16", "j", blocklist.Deny),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tb := s.Table()
+	tests := []struct {
+		ip   string
+		want []string
+	}{
+		{"203.0.113.7", []string{"a:deny"}},
+		{"203.0.113.8", nil},
+		{"::ffff:203.0.113.7", []string{"a:deny"}},
+		{"198.51.100.0", []string{"b:deny"}},
+		{"198.51.100.255", []string{"b:deny"}},
+		{"198.51.101.0", nil},
+		{"192.0.2.9", nil},
+		{"192.0.2.10", []string{"c:deny"}},
+		{"192.0.2.20", []string{"c:deny"}},
+		{"192.0.2.21", nil},
+		{"::ffff:192.0.2.15", []string{"c:deny"}},
+		{"192.0.2.200", []string{"g:deny"}},
+		{"2001:db8::1", []string{"d:deny"}},
+		{"2001:db8::2", nil},
+		{"2001:db8:1:ffff::1", []string{"e:deny"}},
+		{"2001:db8:2::4", nil},
+		{"2001:db8:2::5", []string{"f:deny"}},
+		{"2001:db8:2::9", []string{"f:deny"}},
+		{"2001:db8:2::a", nil},
+		{"0.0.0.0", []string{"h:deny"}},
+		{"0.255.255.255", []string{"h:deny"}},
+		{"1.0.0.0", nil},
+		{"255.255.255.255", []string{"i:deny"}},
+		{"255.255.254.255", nil},
+		{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", []string{"j:deny"}},
+		{"fffe::1", nil},
+	}
+	for _, tt := range tests {
+		if got := lookup(tb, tt.ip); !slices.Equal(got, tt.want) {
+			t.Errorf("Lookup(%s) = %v, want %v", tt.ip, got, tt.want)
+		}
+	}
+	if tb.Lookup([]byte{1, 2, 3}) != 0 {
+		t.Error("a 3-byte address matched")
+	}
+	if (*Table)(nil).Lookup([]byte{203, 0, 113, 7}) != 0 {
+		t.Error("a nil table matched")
+	}
+}
+
+func TestOverlappingEntriesSplitRanges(t *testing.T) {
+	s := openSet(t, Options{})
+	if _, err := s.Apply([]Change{
+		put(t, "10.0.0.0/8", "wide", blocklist.Deny),
+		put(t, "10.1.0.0/16", "mid", blocklist.Deny),
+		put(t, "10.1.2.0-10.1.2.9", "wide", blocklist.Deny), // same list as the /8, inside it
+		put(t, "10.1.2.3", "ok", blocklist.Allow),
+		put(t, "10.1.2.4/31", "ok", blocklist.Allow),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tb := s.Table()
+	tests := []struct {
+		ip   string
+		want []string
+	}{
+		{"9.255.255.255", nil},
+		{"10.0.0.0", []string{"wide:deny"}},
+		{"10.1.0.0", []string{"mid:deny", "wide:deny"}},
+		{"10.1.2.2", []string{"mid:deny", "wide:deny"}},
+		{"10.1.2.3", []string{"mid:deny", "ok:allow", "wide:deny"}},
+		{"10.1.2.5", []string{"mid:deny", "ok:allow", "wide:deny"}},
+		{"10.1.2.6", []string{"mid:deny", "wide:deny"}},
+		{"10.1.2.10", []string{"mid:deny", "wide:deny"}}, // the end of the inner range does not end the /8
+		{"10.2.0.0", []string{"wide:deny"}},
+		{"10.255.255.255", []string{"wide:deny"}},
+		{"11.0.0.0", nil},
+	}
+	for _, tt := range tests {
+		if got := lookup(tb, tt.ip); !slices.Equal(got, tt.want) {
+			t.Errorf("Lookup(%s) = %v, want %v", tt.ip, got, tt.want)
+		}
+	}
+	deny, allow, observe := tb.Masks()
+	if allow&deny != 0 || allow|deny|observe != 1<<tb.NumLists()-1 {
+		t.Errorf("masks: allow %b deny %b observe %b over %d lists", allow, deny, observe, tb.NumLists())
+	}
+}
+
+func TestApplyUpdatesAndDeletes(t *testing.T) {
+	s := openSet(t, Options{})
+	tests := []struct {
+		name    string
+		changes []Change
+		want    Counts
+		ip      string
+		lists   []string
+	}{
+		{"add", []Change{put(t, "203.0.113.7", "", blocklist.Deny)}, Counts{Added: 1}, "203.0.113.7", []string{"api:deny"}},
+		{"the same address in another spelling updates it", []Change{put(t, "::ffff:203.0.113.7", "other", blocklist.Deny)}, Counts{Updated: 1}, "203.0.113.7", []string{"other:deny"}},
+		{"an update can turn a deny into an allow", []Change{put(t, "203.0.113.7", "other", blocklist.Allow)}, Counts{Updated: 1}, "203.0.113.7", []string{"other:allow"}},
+		{"delete", []Change{del(t, "203.0.113.7")}, Counts{Removed: 1}, "203.0.113.7", nil},
+		{"deleting what is not there removes nothing", []Change{del(t, "203.0.113.7")}, Counts{}, "203.0.113.7", nil},
+		{"a prefix is deleted by its key, not by an address in it", []Change{put(t, "198.51.100.0/24", "", blocklist.Deny), del(t, "198.51.100.1")}, Counts{Added: 1}, "198.51.100.1", []string{"api:deny"}},
+		{"changes to one key apply in order", []Change{del(t, "198.51.100.9/24"), put(t, "198.51.100.0/24", "x", blocklist.Deny), del(t, "198.51.100.0/24")}, Counts{Removed: 2, Added: 1}, "198.51.100.1", nil},
+	}
+	for _, tt := range tests {
+		got, err := s.Apply(tt.changes)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got != tt.want {
+			t.Errorf("%s: counts %+v, want %+v", tt.name, got, tt.want)
+		}
+		if l := lookup(s.Table(), tt.ip); !slices.Equal(l, tt.lists) {
+			t.Errorf("%s: Lookup(%s) = %v, want %v", tt.name, tt.ip, l, tt.lists)
+		}
+	}
+	if n := s.Table().Len(); n != 0 {
+		t.Errorf("%d entries left, want 0", n)
+	}
+}
+
+func TestTooManyListsFailsOnlyTheBatchThatAddsThem(t *testing.T) {
+	s := openSet(t, Options{})
+	var ok []Change
+	for i := range MaxLists {
+		ok = append(ok, put(t, fmt.Sprintf("10.0.0.%d", i), fmt.Sprintf("l%d", i), blocklist.Deny))
+	}
+	if _, err := s.Apply(ok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply([]Change{put(t, "10.0.1.1", "onemore", blocklist.Deny), put(t, "10.0.1.2", "l1", blocklist.Deny)}); err == nil {
+		t.Fatal("a 65th list was accepted")
+	}
+	if s.Table().Len() != MaxLists {
+		t.Fatalf("the refused batch was half applied: %d entries", s.Table().Len())
+	}
+}
+
+func TestConcurrentBatchesAllApply(t *testing.T) {
+	s := openSet(t, Options{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				if _, err := s.Apply([]Change{put(t, fmt.Sprintf("10.%d.%d.1", g, i), "", blocklist.Deny)}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := s.Table().Len(); n != 8*50 {
+		t.Fatalf("%d entries, want %d", n, 8*50)
+	}
+}
+
+func TestExpiredEntryStopsMatchingWithoutTraffic(t *testing.T) {
+	s := openSet(t, Options{})
+	c := put(t, "203.0.113.7", "", blocklist.Deny)
+	c.Entry.Expires = time.Now().Add(200 * time.Millisecond)
+	keep := put(t, "203.0.113.8", "", blocklist.Deny)
+	if _, err := s.Apply([]Change{c, keep}); err != nil {
+		t.Fatal(err)
+	}
+	if lookup(s.Table(), "203.0.113.7") == nil {
+		t.Fatal("the entry does not match before it expires")
+	}
+	deadline := time.Now().Add(10 * time.Second) // a bound on the test, not the assertion
+	for lookup(s.Table(), "203.0.113.7") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the expired entry still matches")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if lookup(s.Table(), "203.0.113.8") == nil {
+		t.Error("expiry removed an entry without an expiry")
+	}
+}
+
+// memStore is a Store in memory.
+type memStore struct {
+	mu      sync.Mutex
+	entries map[blocklist.Entry]Entry
+	fail    error
+}
+
+func (m *memStore) Load() ([]Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Entry
+	for _, e := range m.entries {
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (m *memStore) Apply(put []*Entry, del []blocklist.Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	if m.entries == nil {
+		m.entries = map[blocklist.Entry]Entry{}
+	}
+	for _, e := range put {
+		m.entries[e.Addr] = *e
+	}
+	for _, k := range del {
+		delete(m.entries, k)
+	}
+	return nil
+}
+
+func TestOpenLoadsTheStoreAndDropsExpiredEntries(t *testing.T) {
+	st := &memStore{}
+	now := time.Now()
+	s1 := openSet(t, Options{Store: st})
+	gone := put(t, "203.0.113.1", "", blocklist.Deny)
+	gone.Entry.Expires = now.Add(time.Hour)
+	kept := put(t, "203.0.113.2", "x", blocklist.Deny)
+	kept.Entry.Expires = now.Add(2 * time.Hour)
+	kept.Entry.Comment = "why"
+	if _, err := s1.Apply([]Change{gone, kept, put(t, "2001:db8::/32", "", blocklist.Allow)}); err != nil {
+		t.Fatal(err)
+	}
+	s1.Close()
+
+	s2 := openSet(t, Options{Store: st, Now: func() time.Time { return now.Add(90 * time.Minute) }})
+	tb := s2.Table()
+	if got := lookup(tb, "203.0.113.1"); got != nil {
+		t.Errorf("an entry that expired while stopped matches: %v", got)
+	}
+	if got := lookup(tb, "203.0.113.2"); !slices.Equal(got, []string{"x:deny"}) {
+		t.Errorf("kept entry: %v", got)
+	}
+	if got := lookup(tb, "2001:db8::9"); !slices.Equal(got, []string{"api:allow"}) {
+		t.Errorf("kept allow prefix: %v", got)
+	}
+	e, ok := tb.Get(mustAddr(t, "203.0.113.2"))
+	if !ok || e.Comment != "why" || !e.Expires.Equal(kept.Entry.Expires) || e.Created.IsZero() {
+		t.Errorf("kept entry lost its fields: %+v", e)
+	}
+	if _, ok := st.entries[mustAddr(t, "203.0.113.1")]; ok {
+		t.Error("the expired entry is still in the store")
+	}
+}
+
+func TestAStoreFailureChangesNothing(t *testing.T) {
+	st := &memStore{}
+	s := openSet(t, Options{Store: st})
+	st.fail = errors.New("disk full")
+	if _, err := s.Apply([]Change{put(t, "203.0.113.7", "", blocklist.Deny)}); err == nil {
+		t.Fatal("Apply succeeded although the store failed")
+	}
+	if s.Table().Len() != 0 {
+		t.Error("a change that was not stored is in force")
+	}
+}
+
+func TestLookupDoesNotAllocate(t *testing.T) {
+	s := openSet(t, Options{})
+	if _, err := s.Apply([]Change{put(t, "203.0.113.7", "", blocklist.Deny), put(t, "10.0.0.0/8", "", blocklist.Deny), put(t, "2001:db8::/32", "", blocklist.Deny), put(t, "2001:db9::1", "", blocklist.Deny)}); err != nil {
+		t.Fatal(err)
+	}
+	tb := s.Table()
+	addrs := [][]byte{{203, 0, 113, 7}, {10, 1, 1, 1}, {8, 8, 8, 8}, netip.MustParseAddr("2001:db8::1").AsSlice(), netip.MustParseAddr("2001:db9::1").AsSlice()}
+	var sink uint64
+	if n := testing.AllocsPerRun(100, func() {
+		for _, a := range addrs {
+			sink |= tb.Lookup(a)
+		}
+	}); n != 0 {
+		t.Errorf("Lookup: %v allocations, want 0", n)
+	}
+	_ = sink
+}
+
+func TestRulesRefuseWhatListFilesRefuse(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules Rules
+		e     Entry
+		ok    bool
+	}{
+		{"a /8 passes the default minimum", Rules{}, Entry{Addr: mustAddr(t, "10.0.0.0/8")}, true},
+		{"a /7 does not", Rules{}, Entry{Addr: mustAddr(t, "10.0.0.0/7")}, false},
+		{"unless short prefixes are allowed", Rules{AllowShort: true}, Entry{Addr: mustAddr(t, "0.0.0.0/0")}, true},
+		{"a wide IPv6 prefix", Rules{}, Entry{Addr: mustAddr(t, "2000::/8")}, false},
+		{"a range wider than /8", Rules{}, Entry{Addr: mustAddr(t, "10.0.0.0-12.0.0.0")}, false},
+		{"a stricter minimum", Rules{MinPrefixV4: 24}, Entry{Addr: mustAddr(t, "10.0.0.0/16")}, false},
+		{"a bad list name", Rules{}, Entry{Addr: mustAddr(t, "10.0.0.1"), List: "no spaces"}, false},
+		{"observe on an allow entry", Rules{}, Entry{Addr: mustAddr(t, "10.0.0.1"), Action: blocklist.Allow, Observe: true}, false},
+		{"a long comment", Rules{}, Entry{Addr: mustAddr(t, "10.0.0.1"), Comment: string(make([]byte, MaxCommentLen+1))}, false},
+		{"no address", Rules{}, Entry{}, false},
+	}
+	for _, tt := range tests {
+		err := tt.rules.Check(&tt.e)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: Check = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+func entryOf(a netip.Addr, bits int) blocklist.Entry {
+	p := netip.PrefixFrom(a, bits).Masked()
+	e, err := blocklist.ParseEntry(p.String())
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// TestIncrementalUpdatesMatchAFreshBuild applies random rounds of adds, updates and deletes
+// of addresses in a small space (so that probes collide and removals shift keys back) and
+// checks every address against a table built from scratch from the same entries.
+func TestIncrementalUpdatesMatchAFreshBuild(t *testing.T) {
+	s := openSet(t, Options{})
+	r := rand.New(rand.NewPCG(7, 7))
+	lists := []string{"a", "b", "c"}
+	for round := range 200 {
+		var changes []Change
+		for range 1 + r.IntN(40) {
+			a := fmt.Sprintf("10.0.%d.%d", r.IntN(4), r.IntN(256))
+			if r.IntN(10) == 0 {
+				a = fmt.Sprintf("10.0.%d.0/24", r.IntN(4))
+			}
+			if r.IntN(3) == 0 {
+				changes = append(changes, del(t, a))
+			} else {
+				changes = append(changes, put(t, a, lists[r.IntN(len(lists))], blocklist.Kind(r.IntN(2))))
+			}
+		}
+		if _, err := s.Apply(changes); err != nil {
+			t.Fatal(err)
+		}
+		got := s.Table()
+		want, err := buildTable(got.Entries(nil, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for x := range 4 * 256 {
+			a := []byte{10, 0, byte(x >> 8), byte(x)}
+			if g, w := names(got, got.Lookup(a)), names(want, want.Lookup(a)); !slices.Equal(g, w) {
+				t.Fatalf("round %d: 10.0.%d.%d: incremental table says %v, a fresh build %v", round, a[2], a[3], g, w)
+			}
+		}
+		for i := range got.NumLists() {
+			if got.List(i) != want.List(i) {
+				t.Fatalf("round %d: list %d: %+v, a fresh build %+v", round, i, got.List(i), want.List(i))
+			}
+		}
+	}
+}

@@ -1,0 +1,418 @@
+package live
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spoaguard/spoaguard/blocklist"
+)
+
+// MaxLists is the number of distinct live lists a Table holds, counting a list once per
+// action and observe mode it is used with: one bit each in a Lookup mask.
+const MaxLists = 64
+
+// List is one live list as a Table numbers it: bit i of a Lookup mask is Table.List(i).
+type List struct {
+	Name    string
+	Action  blocklist.Kind
+	Observe bool
+	Entries int // entries in the table
+}
+
+// Table is an immutable view of the live set. Its methods are safe for concurrent use, and on
+// a nil *Table (an empty set).
+type Table struct {
+	entries []*Entry // sorted by compareAddr; the entries are never modified
+	ranges  []*Entry // the entries that are not single addresses, sorted likewise
+	stale   int      // single addresses removed since the exact sets were built
+	lists   []List   // sorted by name, then action, then observe
+
+	denyMask, allowMask, observeMask uint64
+
+	e4 exactSet[uint32]
+	e6 exactSet[u128]
+	r4 ranges4
+	r6 ranges6
+
+	nextExpiry time.Time // the earliest Expires, zero if none
+}
+
+type listKey struct {
+	name    string
+	action  blocklist.Kind
+	observe bool
+}
+
+func (k listKey) compare(o listKey) int {
+	if c := strings.Compare(k.name, o.name); c != 0 {
+		return c
+	}
+	if k.action != o.action {
+		return int(k.action) - int(o.action)
+	}
+	if k.observe == o.observe {
+		return 0
+	}
+	if k.observe {
+		return 1
+	}
+	return -1
+}
+
+// errTooManyLists is returned when a batch would make more than MaxLists live lists.
+var errTooManyLists = fmt.Errorf("more than %d live lists (name, action and observe mode)", MaxLists)
+
+// buildTable indexes entries, which must be sorted by compareAddr with unique keys. Its cost
+// is linear in len(entries), plus a sort of the prefixes and ranges among them.
+func buildTable(entries []*Entry) (*Table, error) {
+	t := &Table{entries: entries}
+	// Entries of one list come in runs, so remembering the last key found saves nearly every
+	// search in both passes.
+	var keys []listKey
+	last := -1
+	for _, e := range entries {
+		k := listKey{e.List, e.Action, e.Observe}
+		if last >= 0 && keys[last] == k {
+			continue
+		}
+		if last = slices.Index(keys, k); last < 0 {
+			if len(keys) == MaxLists {
+				return nil, errTooManyLists
+			}
+			keys = append(keys, k)
+			last = len(keys) - 1
+		}
+	}
+	slices.SortFunc(keys, listKey.compare)
+	t.lists = make([]List, len(keys))
+	for i, k := range keys {
+		t.lists[i] = List{Name: k.name, Action: k.action, Observe: k.observe}
+		switch {
+		case k.action == blocklist.Allow:
+			t.allowMask |= 1 << i
+		case k.observe:
+			t.observeMask |= 1 << i
+		default:
+			t.denyMask |= 1 << i
+		}
+	}
+	var b4 []boundary[uint64]
+	var b6 []boundary[pos6]
+	var n6 int
+	for _, e := range entries {
+		if e.Addr.First == e.Addr.Last && e.Addr.First.Is6() {
+			n6++
+		}
+	}
+	// Sized for every entry: single IPv4 addresses are nearly all of a large set.
+	t.e4, t.e6 = newExactSet[uint32](len(entries)-n6), newExactSet[u128](n6)
+	b := -1
+	for _, e := range entries {
+		k := listKey{e.List, e.Action, e.Observe}
+		if b < 0 || keys[b] != k {
+			b, _ = slices.BinarySearchFunc(keys, k, listKey.compare)
+		}
+		t.lists[b].Entries++
+		if !e.Expires.IsZero() && (t.nextExpiry.IsZero() || e.Expires.Before(t.nextExpiry)) {
+			t.nextExpiry = e.Expires
+		}
+		m := uint64(1) << b
+		switch first := e.Addr.First; {
+		case first == e.Addr.Last && first.Is4():
+			a := v4(first)
+			t.e4.set(a, hash4(a), m)
+		case first == e.Addr.Last:
+			a := v6(first)
+			t.e6.set(a, hash6(a), m)
+		case first.Is4():
+			t.ranges = append(t.ranges, e)
+			b4 = append(b4, boundary[uint64]{pos: uint64(v4(first)), bit: uint8(b)},
+				boundary[uint64]{pos: uint64(v4(e.Addr.Last)) + 1, bit: uint8(b), end: true})
+		default:
+			t.ranges = append(t.ranges, e)
+			b6 = append(b6, boundary[pos6]{pos: pos6{a: v6(first)}, bit: uint8(b)},
+				boundary[pos6]{pos: after6(v6(e.Addr.Last)), bit: uint8(b), end: true})
+		}
+	}
+	t.r4, t.r6 = build4(b4), build6(b6)
+	return t, nil
+}
+
+// touch is the change of one key in a round: old is its entry before (nil if absent), new
+// after (nil if removed).
+type touch struct {
+	key      blocklist.Entry
+	old, new *Entry
+}
+
+func single(a blocklist.Entry) bool { return a.First == a.Last }
+
+// merge returns sorted with the touched keys replaced, added or removed; touched is sorted
+// by key. keep selects the keys that belong in sorted.
+func merge(sorted []*Entry, touched []touch, keep func(blocklist.Entry) bool) []*Entry {
+	out := make([]*Entry, 0, len(sorted)+len(touched))
+	i := 0
+	for _, tc := range touched {
+		if !keep(tc.key) {
+			continue
+		}
+		// A search, not a walk: the walk would read every entry, the search log n of them.
+		n, found := slices.BinarySearchFunc(sorted[i:], tc.key, func(e *Entry, k blocklist.Entry) int { return compareAddr(e.Addr, k) })
+		out = append(out, sorted[i:i+n]...)
+		i += n
+		if found {
+			i++
+		}
+		if tc.new != nil {
+			out = append(out, tc.new)
+		}
+	}
+	return append(out, sorted[i:]...)
+}
+
+// update returns the table with the touched keys changed. While the lists stay the same and
+// the exact sets have room, it copies the exact sets and changes only the touched addresses,
+// and rebuilds the range tables only when a prefix or range changed: the cost is a copy of
+// the set's arrays, not a rebuild. Otherwise it builds the table afresh.
+func (t *Table) update(touched []touch) (*Table, error) {
+	next := merge(t.Entries(nil, 0), touched, func(blocklist.Entry) bool { return true })
+	if t == nil || len(t.lists) == 0 {
+		return buildTable(next)
+	}
+	nt := &Table{entries: next, lists: slices.Clone(t.lists), denyMask: t.denyMask, allowMask: t.allowMask,
+		observeMask: t.observeMask, nextExpiry: t.nextExpiry, stale: t.stale}
+	var n4, n6, rangesTouched int
+	for _, tc := range touched {
+		if tc.old != nil {
+			nt.lists[t.ListOf(tc.old)].Entries--
+		}
+		if tc.new != nil {
+			b := t.ListOf(tc.new)
+			if b < 0 {
+				return buildTable(next) // a new list: renumber
+			}
+			nt.lists[b].Entries++
+			if x := tc.new.Expires; !x.IsZero() && (nt.nextExpiry.IsZero() || x.Before(nt.nextExpiry)) {
+				nt.nextExpiry = x
+			}
+		}
+		switch {
+		case !single(tc.key):
+			rangesTouched++
+		case tc.key.First.Is4():
+			n4++
+		default:
+			n6++
+		}
+		if tc.old != nil && tc.new == nil && single(tc.key) {
+			nt.stale++
+		}
+	}
+	for _, l := range nt.lists {
+		if l.Entries == 0 {
+			return buildTable(next) // a list is gone: renumber
+		}
+	}
+	nt.e4, nt.e6 = t.e4, t.e6
+	if n4 > 0 {
+		if !t.e4.fits(t.e4.n+n4) || nt.stale > t.e4.n/2+64 {
+			return buildTable(next)
+		}
+		nt.e4 = t.e4.clone()
+	}
+	if n6 > 0 {
+		if !t.e6.fits(t.e6.n+n6) || nt.stale > t.e6.n/2+64 {
+			return buildTable(next)
+		}
+		nt.e6 = t.e6.clone()
+	}
+	for _, tc := range touched {
+		if !single(tc.key) {
+			continue
+		}
+		a := tc.key.First
+		switch {
+		case a.Is4() && tc.new != nil:
+			k := v4(a)
+			nt.e4.set(k, hash4(k), 1<<t.ListOf(tc.new))
+		case a.Is4():
+			k := v4(a)
+			nt.e4.remove(k, hash4(k), hash4)
+		case tc.new != nil:
+			k := v6(a)
+			nt.e6.set(k, hash6(k), 1<<t.ListOf(tc.new))
+		default:
+			k := v6(a)
+			nt.e6.remove(k, hash6(k), hash6)
+		}
+	}
+	nt.ranges, nt.r4, nt.r6 = t.ranges, t.r4, t.r6
+	if rangesTouched > 0 {
+		nt.ranges = merge(t.ranges, touched, func(k blocklist.Entry) bool { return !single(k) })
+		var b4 []boundary[uint64]
+		var b6 []boundary[pos6]
+		for _, e := range nt.ranges {
+			b := uint8(t.ListOf(e))
+			if e.Addr.First.Is4() {
+				b4 = append(b4, boundary[uint64]{pos: uint64(v4(e.Addr.First)), bit: b},
+					boundary[uint64]{pos: uint64(v4(e.Addr.Last)) + 1, bit: b, end: true})
+			} else {
+				b6 = append(b6, boundary[pos6]{pos: pos6{a: v6(e.Addr.First)}, bit: b},
+					boundary[pos6]{pos: after6(v6(e.Addr.Last)), bit: b, end: true})
+			}
+		}
+		nt.r4, nt.r6 = build4(b4), build6(b6)
+	}
+	return nt, nil
+}
+
+// withExpiry returns t with its next expiry recomputed exactly (update keeps the earliest it
+// has seen, which may belong to an entry since removed).
+func (t *Table) withExpiry() *Table {
+	nt := *t
+	nt.nextExpiry = time.Time{}
+	for _, e := range t.entries {
+		if !e.Expires.IsZero() && (nt.nextExpiry.IsZero() || e.Expires.Before(nt.nextExpiry)) {
+			nt.nextExpiry = e.Expires
+		}
+	}
+	return &nt
+}
+
+func v4(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
+}
+
+func v6(a netip.Addr) u128 {
+	b := a.As16()
+	return u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+}
+
+// Lookup returns the bitmask of the live lists covering addr, given as 4 or 16 bytes in
+// network order (what the SPOP codec yields); an IPv4-mapped IPv6 address is looked up as
+// IPv4, any other length matches nothing. It does not allocate.
+func (t *Table) Lookup(addr []byte) uint64 {
+	if t == nil {
+		return 0
+	}
+	switch len(addr) {
+	case 4:
+		return t.lookup4(binary.BigEndian.Uint32(addr))
+	case 16:
+		hi := binary.BigEndian.Uint64(addr[:8])
+		lo := binary.BigEndian.Uint64(addr[8:])
+		if hi == 0 && lo>>32 == 0xffff {
+			return t.lookup4(uint32(lo))
+		}
+		a := u128{hi, lo}
+		return t.e6.lookup(a, hash6(a)) | t.r6.lookup(a)
+	}
+	return 0
+}
+
+func (t *Table) lookup4(a uint32) uint64 {
+	return t.e4.lookup(a, hash4(a)) | t.r4.lookup(a)
+}
+
+// Masks select the lists of each kind in a Lookup mask: deny lists that block, allow lists,
+// and deny lists in observe mode. Every list is in exactly one of them.
+func (t *Table) Masks() (deny, allow, observe uint64) {
+	if t == nil {
+		return 0, 0, 0
+	}
+	return t.denyMask, t.allowMask, t.observeMask
+}
+
+// NumLists returns the number of lists; List(i) for i below it describes bit i.
+func (t *Table) NumLists() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.lists)
+}
+
+// List describes bit i of a Lookup mask.
+func (t *Table) List(i int) List { return t.lists[i] }
+
+// Len returns the number of entries.
+func (t *Table) Len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.entries)
+}
+
+// Entries returns up to limit entries (all if limit <= 0) in address order, starting after
+// the address after (from the first when nil). The slice is shared: do not modify it.
+func (t *Table) Entries(after *blocklist.Entry, limit int) []*Entry {
+	if t == nil {
+		return nil
+	}
+	es := t.entries
+	if after != nil {
+		i, found := slices.BinarySearchFunc(es, *after, func(e *Entry, a blocklist.Entry) int { return compareAddr(e.Addr, a) })
+		if found {
+			i++
+		}
+		es = es[i:]
+	}
+	if limit > 0 && len(es) > limit {
+		es = es[:limit]
+	}
+	return es
+}
+
+// Get returns the entry with the address's key.
+func (t *Table) Get(addr blocklist.Entry) (*Entry, bool) {
+	if t == nil {
+		return nil, false
+	}
+	i, found := slices.BinarySearchFunc(t.entries, addr, func(e *Entry, a blocklist.Entry) int { return compareAddr(e.Addr, a) })
+	if !found {
+		return nil, false
+	}
+	return t.entries[i], true
+}
+
+// Covering returns every entry covering a, in address order: the slow path behind an
+// explanation of a decision, linear in the size of the set.
+func (t *Table) Covering(a netip.Addr) []*Entry {
+	if t == nil {
+		return nil
+	}
+	a = a.Unmap()
+	var out []*Entry
+	for _, e := range t.entries {
+		if covers(e.Addr, a) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ListOf returns the bit of the list e belongs to, -1 if there is none.
+func (t *Table) ListOf(e *Entry) int {
+	if t == nil {
+		return -1
+	}
+	i, found := slices.BinarySearchFunc(t.lists, listKey{e.List, e.Action, e.Observe}, func(l List, k listKey) int {
+		return listKey{l.Name, l.Action, l.Observe}.compare(k)
+	})
+	if !found {
+		return -1
+	}
+	return i
+}
+
+// NextExpiry returns the earliest expiry of an entry, zero if no entry expires.
+func (t *Table) NextExpiry() time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.nextExpiry
+}

@@ -1,0 +1,79 @@
+package live
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+)
+
+// randomBans returns n random single IPv4 addresses and n/100 random /24s, as changes.
+func randomBans(n int, seed uint64) []Change {
+	r := rand.New(rand.NewPCG(seed, 1))
+	out := make([]Change, 0, n+n/100)
+	for range n {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], r.Uint32())
+		a := netip.AddrFrom4(b)
+		out = append(out, Change{Op: Put, Entry: Entry{Addr: entryOf(a, 32)}})
+	}
+	for range n / 100 {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], r.Uint32()&0xffffff00)
+		out = append(out, Change{Op: Put, Entry: Entry{Addr: entryOf(netip.AddrFrom4(b), 24)}})
+	}
+	return out
+}
+
+// BenchmarkApplyOneChange is the cost of one ban applied to a live set of 100k entries: the
+// whole round, merge and build, without a store.
+func BenchmarkApplyOneChange(b *testing.B) {
+	s := openSet(b, Options{})
+	if _, err := s.Apply(randomBans(100_000, 1)); err != nil {
+		b.Fatal(err)
+	}
+	one := randomBans(b.N, 2)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := s.Apply(one[i : i+1]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkApply100k is one batch of 100k bans into an empty set.
+func BenchmarkApply100k(b *testing.B) {
+	bans := randomBans(100_000, 1)
+	for b.Loop() {
+		s, err := Open(Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Apply(bans); err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}
+
+// BenchmarkLookup100k looks up random addresses (nearly all misses) in 100k live entries.
+func BenchmarkLookup100k(b *testing.B) {
+	s := openSet(b, Options{})
+	if _, err := s.Apply(randomBans(100_000, 1)); err != nil {
+		b.Fatal(err)
+	}
+	t := s.Table()
+	r := rand.New(rand.NewPCG(3, 3))
+	addrs := make([][4]byte, 1<<16)
+	for i := range addrs {
+		binary.BigEndian.PutUint32(addrs[i][:], r.Uint32())
+	}
+	var sink uint64
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		sink |= t.Lookup(addrs[i&(len(addrs)-1)][:])
+		i++
+	}
+	_ = sink
+}
