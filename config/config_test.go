@@ -1,0 +1,168 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spoaguard/spoaguard/blocklist"
+)
+
+type strings_ []string
+
+func (s *strings_) String() string     { return strings.Join(*s, ",") }
+func (s *strings_) Set(v string) error { *s = append(*s, v); return nil }
+func (s *strings_) Repeatable() bool   { return true }
+
+// flags is a flag set like the agent's: any flag defined on it has a key.
+type flags struct {
+	fs       *flag.FlagSet
+	stateDir string
+	limit    int
+	wait     time.Duration
+	on       bool
+	listen   strings_
+}
+
+func newFlags() *flags {
+	f := &flags{fs: flag.NewFlagSet("t", flag.ContinueOnError)}
+	f.fs.StringVar(&f.stateDir, "state-dir", "", "")
+	f.fs.IntVar(&f.limit, "limit", 1, "")
+	f.fs.DurationVar(&f.wait, "wait", time.Second, "")
+	f.fs.BoolVar(&f.on, "on", true, "")
+	f.fs.Var(&f.listen, "listen", "")
+	f.fs.String("config", "", "")
+	return f
+}
+
+func load(t *testing.T, body string, args ...string) (*flags, *File, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags()
+	if err := f.fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	file, err := Load(path, f.fs, "config")
+	return f, file, err
+}
+
+func TestEveryFlagHasAKey(t *testing.T) {
+	f, file, err := load(t, "state-dir: /var/lib/x\nlimit: 10\nwait: 1m30s\non: false\nlisten: [a, b]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.stateDir != "/var/lib/x" || f.limit != 10 || f.wait != 90*time.Second || f.on || f.listen.String() != "a,b" {
+		t.Errorf("got %+v", f)
+	}
+	if file.Line("wait") != 3 || file.Line("absent") != 0 {
+		t.Errorf("Line(wait)=%d Line(absent)=%d, want 3 and 0", file.Line("wait"), file.Line("absent"))
+	}
+}
+
+func TestCommandLineWins(t *testing.T) {
+	f, file, err := load(t, "limit: 3\nlisten: [a]\n", "-limit", "4", "-listen", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.limit != 4 || f.listen.String() != "c" || file.Line("limit") != 0 {
+		t.Errorf("limit=%d listen=%s line=%d, want the command line's 4 and c", f.limit, f.listen.String(), file.Line("limit"))
+	}
+}
+
+func TestLists(t *testing.T) {
+	_, file, err := load(t, `
+lists:
+  - name: drop
+    kind: deny
+    path: /feeds/drop, v4.txt
+    format: spamhaus-drop
+    options: {min-prefix-v4: 12, allow-short: false}
+  - {name: office, kind: allow, path: office.txt, options: {allow-short: true}}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(file.Lists) != 2 {
+		t.Fatalf("lists %+v", file.Lists)
+	}
+	d, o := file.Lists[0], file.Lists[1]
+	if d.Line != 3 || d.Source.Path != "/feeds/drop, v4.txt" || d.Source.Format != blocklist.FormatSpamhausDROP || d.Source.MinPrefixV4 != 12 || d.Source.Kind != blocklist.Deny {
+		t.Errorf("first list %+v", d)
+	}
+	if o.Source.Kind != blocklist.Allow || !o.Source.AllowShortPrefixes || o.Source.Path != filepath.Join(filepath.Dir(file.Path), "office.txt") {
+		t.Errorf("second list %+v", o)
+	}
+}
+
+func TestErrorsNameTheLine(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{"limit: 1\nlimt: 2\n", `c.yaml:2: unknown key "limt"`},
+		{"limit: 1\nlimit: 2\n", ":2: limit: given twice (first at line 1)"},
+		{"wait: soon\n", `:1: wait: "soon": parse error: want a duration`},
+		{"on: yes\n", `:1: on: "yes": parse error: want true or false`},
+		{"config: x\n", ":1: config: only on the command line"},
+		{"limit: {a: 1}\n", ":1: limit: want a single value"},
+		{"listen: [a, [b]]\n", ":1: listen: want a single value"},
+		{"state-dir: &a x\nlisten: *a\n", ":2: listen: aliases are not supported"},
+		{"- limit\n", ":1: the file must be a mapping"},
+		{"lists: {name: x}\n", ":1: lists: want a sequence"},
+		{"lists:\n  - name: x\n    kind: deny\n", `:2: list entry "x": path is required`},
+		{"lists:\n  - name: x\n    kind: block\n", `:3: kind "block": want deny or allow`},
+		{"lists:\n  - name: x y\n", `:2: list name "x y"`},
+		{"lists:\n  - name: x\n    colour: red\n", `:3: list entry: unknown field "colour"`},
+		{"lists:\n  - name: x\n    format: csv\n", `:3: format "csv": want auto, plain`},
+		{"lists:\n  - name: x\n    options:\n      min-count: -1\n", `:4: option min-count: "-1" is not a positive integer`},
+		{"lists:\n  - name: x\n    options:\n      speed: 1\n", `:4: option speed: unknown option`},
+		{"lists:\n  - name: x\n    url: https://example.com/x\n", ":3: url: this build reads lists from files only"},
+	} {
+		_, _, err := load(t, tc.body)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want an error containing %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+func TestAnnotate(t *testing.T) {
+	_, file, err := load(t, "\nlimit: 0\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"-limit 0: must be positive", file.Path + ":2: -limit 0: must be positive"},
+		{"-wait 0s: must be positive", "-wait 0s: must be positive"}, // not set by the file
+		{"something else", "something else"},
+	} {
+		if got := file.Annotate(errString(tc.in)).Error(); got != tc.want {
+			t.Errorf("Annotate(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func TestLargeFileRefused(t *testing.T) {
+	_, _, err := load(t, "# "+strings.Repeat("x", MaxFileSize)+"\n")
+	if err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestParseListFlag(t *testing.T) {
+	src, err := ParseListFlag("a=/x.txt,format=ipsum,min-count=3,allow-short", blocklist.Deny)
+	if err != nil || src.Name != "a" || src.Path != "/x.txt" || src.Format != blocklist.FormatIpsum || src.MinCount != 3 || !src.AllowShortPrefixes {
+		t.Errorf("got %+v, %v", src, err)
+	}
+	for spec, want := range map[string]string{"a": "NAME=PATH", "a=": "empty path", "a=/x,nope": "unknown option", "=x": "NAME=PATH"} {
+		if _, err := ParseListFlag(spec, blocklist.Deny); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", spec, err, want)
+		}
+	}
+}

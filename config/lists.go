@@ -1,0 +1,102 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spoaguard/spoaguard/blocklist"
+)
+
+// ListOptions names the options a list takes, in the file's options mapping and after the
+// path of a -deny/-allow flag.
+const ListOptions = "min-count, min-prefix-v4, min-prefix-v6, allow-short"
+
+// maxListName bounds a list name: it is an HAProxy variable's value and a metrics label.
+const maxListName = 32
+
+// CheckListName accepts the names a list may have: they appear in metrics labels and HAProxy
+// variables, so letters, digits, '_', '-' and '.' only.
+func CheckListName(s string) error {
+	if s == "" || len(s) > maxListName {
+		return fmt.Errorf("list name %q: want 1 to %d characters", s, maxListName)
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.':
+		default:
+			return fmt.Errorf("list name %q: use letters, digits, '_', '-' and '.' only (it appears in metrics and HAProxy variables)", s)
+		}
+	}
+	return nil
+}
+
+// SetListOption applies one list option. allow-short takes "", "true" or "false".
+func SetListOption(src *blocklist.Source, key, val string) error {
+	var err error
+	switch key {
+	case "min-count":
+		src.MinCount, err = positive(val)
+	case "min-prefix-v4":
+		src.MinPrefixV4, err = positive(val)
+	case "min-prefix-v6":
+		src.MinPrefixV6, err = positive(val)
+	case "allow-short":
+		switch val {
+		case "", "true":
+			src.AllowShortPrefixes = true
+		case "false":
+			src.AllowShortPrefixes = false
+		default:
+			err = fmt.Errorf("%q: want true or false", val)
+		}
+	default:
+		err = fmt.Errorf("unknown option (want %s)", ListOptions)
+	}
+	return err
+}
+
+// ParseListFlag parses a -deny/-allow value, NAME=PATH[,format=FMT][,OPTION[=VALUE]]...: the
+// command line's compact form of a list entry. A path holding a comma needs the file's form.
+func ParseListFlag(spec string, kind blocklist.Kind) (blocklist.Source, error) {
+	src := blocklist.Source{Kind: kind}
+	name, rest, ok := strings.Cut(spec, "=")
+	if !ok || name == "" {
+		return src, errors.New("want NAME=PATH[,OPTIONS]")
+	}
+	if err := CheckListName(name); err != nil {
+		return src, err
+	}
+	parts := strings.Split(rest, ",")
+	src.Name, src.Path = name, parts[0]
+	if src.Path == "" {
+		return src, errors.New("empty path")
+	}
+	for _, opt := range parts[1:] {
+		key, val, _ := strings.Cut(opt, "=")
+		var err error
+		if key == "format" {
+			src.Format, err = blocklist.ParseFormat(val)
+		} else {
+			err = SetListOption(&src, key, val)
+		}
+		if err != nil {
+			return src, fmt.Errorf("option %q: %w", opt, err)
+		}
+	}
+	return src, nil
+}
+
+func positive(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a positive integer", s)
+	}
+	return n, nil
+}
+
+// formats lists the format names for error messages.
+func formats() string {
+	return "auto, plain, netset, spamhaus-drop, spamhaus-json, ipsum, range or ipset-save"
+}
