@@ -13,21 +13,10 @@ import (
 // path of a -deny/-allow flag.
 const ListOptions = "min-count, min-prefix-v4, min-prefix-v6, allow-short"
 
-// maxListName bounds a list name: it is an HAProxy variable's value and a metrics label.
-const maxListName = 32
-
-// CheckListName accepts the names a list may have: they appear in metrics labels and HAProxy
-// variables, so letters, digits, '_', '-' and '.' only.
+// CheckListName accepts the names a list may have (blocklist.ValidListName).
 func CheckListName(s string) error {
-	if s == "" || len(s) > maxListName {
-		return fmt.Errorf("list name %q: want 1 to %d characters", s, maxListName)
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.':
-		default:
-			return fmt.Errorf("list name %q: use letters, digits, '_', '-' and '.' only (it appears in metrics and HAProxy variables)", s)
-		}
+	if !blocklist.ValidListName(s) {
+		return fmt.Errorf("list name %q: %s", s, blocklist.ListNameRule)
 	}
 	return nil
 }

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/config"
 	"github.com/spoaguard/spoaguard/server"
 )
 
@@ -38,6 +38,10 @@ type options struct {
 	shutdownTime   time.Duration
 	logLevel       slog.Level
 	logJSON        bool
+
+	configPath string            // -config: the file re-read on SIGHUP
+	check      bool              // -check: load and report, do not serve
+	settings   map[string]string // every flag's value after the command line and the file
 }
 
 const usageHead = `spoaguard: an HAProxy SPOE agent that blocks client addresses found in blocklists.
@@ -69,9 +73,15 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+func (m *multiFlag) Repeatable() bool   { return true } // a sequence in the config file
 
-// parseFlags parses args (without the program name). Errors name the flag at fault.
-func parseFlags(args []string, out io.Writer) (*options, error) {
+// commandLineOnly are the flags the config file cannot set.
+var commandLineOnly = []string{"config", "check"}
+
+// parseFlags parses args (without the program name) and the -config file they name: a flag on
+// the command line overrides the file's key for it. Errors name the flag at fault, and the
+// file's line when the file set it.
+func parseFlags(args []string, out io.Writer) (_ *options, err error) {
 	o := &options{}
 	fs := flag.NewFlagSet("spoaguard", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -103,12 +113,23 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.DurationVar(&o.shutdownTime, "shutdown-timeout", 5*time.Second, "longest graceful shutdown after SIGTERM/SIGINT")
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log `format`: text or json")
+	fs.StringVar(&o.configPath, "config", "", "YAML configuration `file`: its keys are these flags' names (a flag given here overrides it) and \"lists\"; re-read on SIGHUP")
+	fs.BoolVar(&o.check, "check", false, "load the configuration and every list, print what would be served and exit: 0 if all is well, 1 if not")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
 	}
+	var file *config.File
+	if o.configPath != "" {
+		if file, err = config.Load(o.configPath, fs, commandLineOnly...); err != nil {
+			return nil, err
+		}
+		defer func() { err = file.Annotate(err) }()
+	}
+	o.settings = map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) { o.settings[f.Name] = f.Value.String() })
 
 	o.listen = listen
 	if len(o.listen) == 0 {
@@ -161,21 +182,35 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	}
 	names := map[string]bool{}
 	for _, spec := range deny {
-		src, err := parseList(spec, blocklist.Deny)
+		src, err := config.ParseListFlag(spec, blocklist.Deny)
 		if err != nil {
 			return nil, fmt.Errorf("-deny %q: %w", spec, err)
 		}
 		o.sources = append(o.sources, src)
 	}
 	for _, spec := range allow {
-		src, err := parseList(spec, blocklist.Allow)
+		src, err := config.ParseListFlag(spec, blocklist.Allow)
 		if err != nil {
 			return nil, fmt.Errorf("-allow %q: %w", spec, err)
 		}
 		o.sources = append(o.sources, src)
 	}
-	if len(deny) == 0 {
-		return nil, errors.New("no -deny list: nothing would ever be blocked")
+	deniers := len(deny)
+	if file != nil {
+		for _, l := range file.Lists {
+			for _, s := range o.sources {
+				if s.Name == l.Source.Name {
+					return nil, fmt.Errorf("%s:%d: list name %q is used twice", file.Path, l.Line, s.Name)
+				}
+			}
+			o.sources = append(o.sources, l.Source)
+			if l.Source.Kind == blocklist.Deny {
+				deniers++
+			}
+		}
+	}
+	if deniers == 0 {
+		return nil, errors.New("no -deny list (or deny entry in the config file's lists): nothing would ever be blocked")
 	}
 	for _, s := range o.sources {
 		if names[s.Name] {
@@ -184,51 +219,4 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 		names[s.Name] = true
 	}
 	return o, nil
-}
-
-// parseList parses NAME=PATH[,format=FMT][,min-count=N][,min-prefix-v4=N][,min-prefix-v6=N][,allow-short].
-func parseList(spec string, kind blocklist.Kind) (blocklist.Source, error) {
-	src := blocklist.Source{Kind: kind}
-	name, rest, ok := strings.Cut(spec, "=")
-	if !ok || name == "" {
-		return src, errors.New("want NAME=PATH[,OPTIONS]")
-	}
-	if !blocklist.ValidListName(name) {
-		return src, fmt.Errorf("list name %q: %s", name, blocklist.ListNameRule)
-	}
-	parts := strings.Split(rest, ",")
-	src.Name, src.Path = name, parts[0]
-	if src.Path == "" {
-		return src, errors.New("empty path")
-	}
-	for _, opt := range parts[1:] {
-		key, val, _ := strings.Cut(opt, "=")
-		var err error
-		switch key {
-		case "format":
-			src.Format, err = blocklist.ParseFormat(val)
-		case "min-count":
-			src.MinCount, err = positive(val)
-		case "min-prefix-v4":
-			src.MinPrefixV4, err = positive(val)
-		case "min-prefix-v6":
-			src.MinPrefixV6, err = positive(val)
-		case "allow-short":
-			src.AllowShortPrefixes = true
-		default:
-			err = errors.New("unknown option (want format, min-count, min-prefix-v4, min-prefix-v6 or allow-short)")
-		}
-		if err != nil {
-			return src, fmt.Errorf("option %q: %w", opt, err)
-		}
-	}
-	return src, nil
-}
-
-func positive(s string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a positive integer", s)
-	}
-	return n, nil
 }

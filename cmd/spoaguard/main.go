@@ -30,7 +30,7 @@ func main() {
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	err := run(ctx, os.Args[1:], os.Stderr, hup)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, hup)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
@@ -49,26 +49,37 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 // run is the whole agent: it returns when ctx is done (after a graceful shutdown) or when
-// start-up fails. Each value on hup reloads the lists.
-func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Signal) error {
+// start-up fails. Each value on hup re-reads the -config file and reloads the lists. With
+// -check it reports on stdout and returns instead of serving.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-chan os.Signal) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
+		if checkRequested(args) { // -check exits 1 on any failure, as a unit's ExecStartPre expects
+			return err
+		}
 		return usageError{err}
 	}
-	log := newLogger(o, stderr)
+	if o.check {
+		return runCheck(o, stdout)
+	}
+	level := new(slog.LevelVar)
+	level.Set(o.logLevel)
+	log := newLogger(o, level, stderr)
 	slog.SetDefault(log)
 
 	// Lists first: a missing or unparsable file stops start-up with its name and line,
 	// before anything listens.
-	mgr, err := blocklist.NewManager(o.sources, blocklist.Options{PollInterval: o.reloadInterval, ShrinkLimit: o.maxShrink, Logger: log})
+	mgr, err := newManager(o, log)
 	if err != nil {
 		return fmt.Errorf("loading lists: %w", err)
 	}
+	lists := &liveLists{}
+	lists.mgr.Store(mgr)
 	set := metrics.NewSet()
-	h, err := decision.New(mgr, decision.Config{
+	h, err := decision.New(lists, decision.Config{
 		Messages: o.messages, Arg: o.arg, Scope: o.scope.String(),
 		VarBlocked: o.varBlocked, VarList: o.varList, Metrics: set,
 	})
@@ -91,7 +102,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	if err != nil {
 		return usageError{err}
 	}
-	registerListMetrics(set, mgr)
+	registerListMetrics(set, lists)
 
 	// The metrics listener is bound before the agent starts so that a busy port is a
 	// start-up error, not a log line.
@@ -107,7 +118,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	}
 	var httpSrv *http.Server
 	if metricsLn != nil {
-		httpSrv = &http.Server{Handler: metricsHandler(set, srv, mgr), ReadHeaderTimeout: 5 * time.Second}
+		httpSrv = &http.Server{Handler: metricsHandler(set, srv, lists), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := httpSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics listener stopped", "err", err)
@@ -122,9 +133,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	r := &reloader{args: args, o: o, log: log, level: level, lists: lists}
 	go func() {
 		defer close(done)
-		watchReloads(runCtx, log, mgr, hup)
+		r.run(runCtx, hup)
 	}()
 
 	<-ctx.Done()
@@ -145,8 +157,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, hup <-chan os.Sig
 	return nil
 }
 
-func newLogger(o *options, w io.Writer) *slog.Logger {
-	ho := &slog.HandlerOptions{Level: o.logLevel}
+func newLogger(o *options, level slog.Leveler, w io.Writer) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: level}
 	if o.logJSON {
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
@@ -173,48 +185,16 @@ func logStartup(log *slog.Logger, o *options, srv *server.Server, mgr *blocklist
 		"loops", srv.Loops(), "gomaxprocs", runtime.GOMAXPROCS(0), "max_conns", o.maxConns, "reload_interval", o.reloadInterval)
 }
 
-// watchReloads runs the manager's file polling, reloads on SIGHUP, and logs every snapshot
-// published (the manager logs each list it loads or fails to load).
-func watchReloads(ctx context.Context, log *slog.Logger, mgr *blocklist.Manager, hup <-chan os.Signal) {
-	go mgr.Run(ctx)
-	last := mgr.Stats().Builds
-	report := func(trigger string) {
-		st := mgr.Stats()
-		if st.Builds == last {
-			return
-		}
-		last = st.Builds
-		log.Info("lists reloaded", "trigger", trigger, "duration", st.LastDuration.Round(time.Microsecond),
-			"entries", st.Entries)
-	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			log.Info("SIGHUP: reloading every list")
-			if err := mgr.Reload(); err != nil {
-				log.Warn("reload: some lists kept their previous contents", "err", err)
-			}
-			report("SIGHUP")
-		case <-tick.C:
-			report("file change")
-		}
-	}
-}
-
 // registerListMetrics exports the lists' state, read from the manager at scrape time.
-func registerListMetrics(set *metrics.Set, mgr *blocklist.Manager) {
+func registerListMetrics(set *metrics.Set, lists *liveLists) {
 	set.NewGauge(`spoaguard_reloads_total`, func() float64 {
-		return float64(mgr.Stats().Builds - 1) // the first build is the start-up load
+		return float64(lists.mgr.Load().Stats().Builds - 1) // the first build is the start-up load
 	})
 	set.NewGauge(`spoaguard_reload_duration_seconds`, func() float64 {
-		return mgr.Stats().LastDuration.Seconds()
+		return lists.mgr.Load().Stats().LastDuration.Seconds()
 	})
 	set.RegisterMetricsWriter(func(w io.Writer) {
-		for _, st := range mgr.Status() {
+		for _, st := range lists.mgr.Load().Status() {
 			lastErr := 0
 			if st.LastError != "" {
 				lastErr = 1
@@ -232,7 +212,7 @@ func registerListMetrics(set *metrics.Set, mgr *blocklist.Manager) {
 	})
 }
 
-func metricsHandler(set *metrics.Set, srv *server.Server, mgr *blocklist.Manager) http.Handler {
+func metricsHandler(set *metrics.Set, srv *server.Server, lists *liveLists) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
@@ -244,7 +224,7 @@ func metricsHandler(set *metrics.Set, srv *server.Server, mgr *blocklist.Manager
 		metrics.WriteFDMetrics(w) // lists /proc/self/fd: per scrape, never on the hot path
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if mgr.Snapshot() == nil {
+		if lists.Snapshot() == nil {
 			http.Error(w, "no blocklist snapshot", http.StatusServiceUnavailable)
 			return
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spoaguard/spoaguard/codec"
-	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 func TestParseFlagsErrors(t *testing.T) {
@@ -58,7 +57,7 @@ func TestStartupFailsOnBadList(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, spec := range []string{"missing=" + filepath.Join(dir, "nope.txt"), "bad=" + bad + ",format=spamhaus-json"} {
-		err := run(context.Background(), []string{"-listen", "127.0.0.1:0", "-metrics", "", "-deny", spec}, io.Discard, nil)
+		err := run(context.Background(), []string{"-listen", "127.0.0.1:0", "-metrics", "", "-deny", spec}, io.Discard, io.Discard, nil)
 		name := strings.Split(strings.TrimPrefix(spec, "missing="), ",")[0]
 		if err == nil || !strings.Contains(err.Error(), filepath.Base(strings.TrimPrefix(name, "bad="))) {
 			t.Errorf("-deny %s: %v, want an error naming the file", spec, err)
@@ -84,95 +83,13 @@ func TestAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	feeds, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "feeds"))
-	listen, metricsAddr := freeAddr(t), freeAddr(t)
-	args := []string{"-listen", listen, "-metrics", metricsAddr, "-loops", "2", "-reload-interval", "1h",
-		"-deny", "local=" + list, "-deny", "ipsum=" + filepath.Join(feeds, "stamparm_ipsum.txt") + ",format=ipsum"}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	hup := make(chan os.Signal, 1)
-	logs := &testutil.Buffer{}
-	runErr := make(chan error, 1)
-	go func() { runErr <- run(ctx, args, logs, hup) }()
-
-	var resp *http.Response
-	for i := 0; i < 500; i++ {
-		var err error
-		if resp, err = http.Get("http://" + metricsAddr + "/healthz"); err == nil {
-			break
-		}
-		select {
-		case err := <-runErr:
-			t.Fatalf("agent exited: %v\n%s", err, logs)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	if resp == nil || resp.StatusCode != 200 {
-		t.Fatalf("healthz: %v\n%s", resp, logs)
-	}
-	resp.Body.Close()
-
-	c, err := net.Dial("tcp", listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	var buf []byte
-	next := func() codec.Frame {
-		t.Helper()
-		for {
-			var f codec.Frame
-			n, err := codec.ReadFrameInto(&f, buf, 1<<20)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n > 0 {
-				f.Payload = append([]byte(nil), f.Payload...)
-				buf = buf[n:]
-				return f
-			}
-			tmp := make([]byte, 4096)
-			m, err := c.Read(tmp)
-			if err != nil {
-				t.Fatalf("read: %v", err)
-			}
-			buf = append(buf, tmp[:m]...)
-		}
-	}
-	blocked := func(ip [4]byte) (bool, string) {
-		t.Helper()
-		msg := codec.AppendArg(codec.AppendMessage(nil, "check-client-ip", 1), "ip", codec.IPv4Value(&ip))
-		if _, err := c.Write(codec.AppendNotify(nil, 7, 1, msg)); err != nil {
-			t.Fatal(err)
-		}
-		f := next()
-		if f.Type != codec.FrameAck || f.StreamID != 7 {
-			t.Fatalf("got %s %d", f.Type, f.StreamID)
-		}
-		var bl bool
-		var list string
-		it := codec.NewActionIterator(f.Payload)
-		for it.Next() {
-			switch a := it.Action(); string(a.Name) {
-			case "blocked":
-				bl = a.Value.Bool
-			case "list":
-				list = string(a.Value.Bytes)
-			}
-		}
-		return bl, list
-	}
-	hello := codec.AppendHAProxyHello(nil, codec.Hello{SupportedVersions: []byte("2.0"), MaxFrameSize: 16380, Capabilities: []byte("pipelining")})
-	if _, err := c.Write(hello); err != nil {
-		t.Fatal(err)
-	}
-	if f := next(); f.Type != codec.FrameAgentHello {
-		t.Fatalf("got %s", f.Type)
-	}
-	if bl, list := blocked([4]byte{127, 0, 0, 2}); !bl || list != "local" {
+	a := startAgent(t, "-loops", "2", "-reload-interval", "1h",
+		"-deny", "local="+list, "-deny", "ipsum="+filepath.Join(feeds, "stamparm_ipsum.txt")+",format=ipsum")
+	c := a.dial(t)
+	if bl, list := c.decide(netip.MustParseAddr("127.0.0.2")); !bl || list != "local" {
 		t.Errorf("127.0.0.2: blocked=%v list=%q, want true local", bl, list)
 	}
-	if bl, _ := blocked([4]byte{127, 0, 0, 3}); bl {
+	if bl, _ := c.decide(netip.MustParseAddr("127.0.0.3")); bl {
 		t.Error("127.0.0.3 blocked before the reload")
 	}
 
@@ -180,24 +97,19 @@ func TestAgent(t *testing.T) {
 	if err := os.WriteFile(list, []byte("127.0.0.2\n127.0.0.3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	hup <- syscall.SIGHUP
+	a.hup <- syscall.SIGHUP
 	reloaded := false
 	for i := 0; i < 500 && !reloaded; i++ {
-		reloaded, _ = blocked([4]byte{127, 0, 0, 3})
+		reloaded, _ = c.decide(netip.MustParseAddr("127.0.0.3"))
 		if !reloaded {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	if !reloaded {
-		t.Fatalf("SIGHUP reload not applied\n%s", logs)
+		t.Fatalf("SIGHUP reload not applied\n%s", a.logs)
 	}
 
-	resp, err = http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := a.scrape(t)
 	for _, want := range []string{
 		`spoaguard_frames_received_total{type="notify"}`, `spoaguard_frames_received_total{type="hello"} 1`,
 		`spoaguard_acks_total`, `spoaguard_decisions_total{decision="blocked"}`,
@@ -208,21 +120,22 @@ func TestAgent(t *testing.T) {
 		`spoaguard_reloads_total 1`, `spoaguard_reload_duration_seconds`,
 		"\ngo_goroutines ", "\ngo_memstats_mallocs_total ", "\nprocess_resident_memory_bytes ", "\nprocess_open_fds ",
 	} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
 
-	cancel() // SIGTERM
-	if f := next(); f.Type != codec.FrameAgentDisconnect {
+	a.stop() // SIGTERM
+	if f := c.next(); f.Type != codec.FrameAgentDisconnect {
 		t.Fatalf("got %s at shutdown, want AGENT-DISCONNECT", f.Type)
 	}
-	if err := <-runErr; err != nil {
+	if err := <-a.err; err != nil {
 		t.Fatalf("run: %v", err)
 	}
+	a.err <- nil // for the cleanup
 	for _, want := range []string{"spoaguard started", "entries=", "lists reloaded", "stopped"} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("log lacks %q:\n%s", want, logs)
+		if !strings.Contains(a.logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, a.logs)
 		}
 	}
 }

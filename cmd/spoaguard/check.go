@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+
+	"github.com/spoaguard/spoaguard/blocklist"
+)
+
+// errCheckFailed is -check's verdict when something would not load (exit status 1).
+var errCheckFailed = errors.New("check failed")
+
+// specialRanges are the special-purpose ranges (RFC 6890 and its updates) a deny list should
+// not cover: a client there is a load balancer, a health check, a NAT or the host itself, and
+// blocking it blocks everyone behind it.
+var specialRanges = []struct {
+	pfx  netip.Prefix
+	what string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), "this network"},
+	{netip.MustParsePrefix("10.0.0.0/8"), "private"},
+	{netip.MustParsePrefix("100.64.0.0/10"), "carrier-grade NAT"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
+	{netip.MustParsePrefix("172.16.0.0/12"), "private"},
+	{netip.MustParsePrefix("192.168.0.0/16"), "private"},
+	{netip.MustParsePrefix("::1/128"), "loopback"},
+	{netip.MustParsePrefix("fc00::/7"), "unique local"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local"},
+}
+
+// runCheck loads every list as the agent would and prints what it would serve: the settings
+// HAProxy must match, each list with its entries, skipped lines and warnings. It returns
+// errCheckFailed when a list does not load or the lists do not build into a snapshot.
+func runCheck(o *options, w io.Writer) error {
+	src := "command line"
+	if o.configPath != "" {
+		src = o.configPath
+	}
+	fmt.Fprintf(w, "configuration: %s\n", src)
+	fmt.Fprintf(w, "listen: %s  metrics: %s\n", strings.Join(o.listen, ", "), orDisabled(o.metricsAddr))
+	fmt.Fprintf(w, "messages: %s  arg: %s  variables: %s.<var-prefix>.%s, %s.<var-prefix>.%s\n",
+		strings.Join(o.messages, ", "), o.arg, o.scope, o.varBlocked, o.scope, o.varList)
+
+	ok, warnings, entries := true, 0, 0
+	var built []blocklist.List
+	for _, s := range o.sources {
+		fmt.Fprintf(w, "\nlist %s (%s) %s\n", s.Name, s.Kind, s.Path)
+		p, err := blocklist.ParseFile(s)
+		if err != nil {
+			fmt.Fprintf(w, "  error: %v\n", err)
+			ok = false
+			continue
+		}
+		entries += p.Entries
+		built = append(built, blocklist.List{Name: s.Name, Kind: s.Kind, Parsed: p})
+		fmt.Fprintf(w, "  format %s, %d entries, %d lines skipped\n", p.Format, p.Entries, p.Skipped)
+		for _, sl := range p.SkippedLines {
+			fmt.Fprintf(w, "  skipped %s\n", sl)
+		}
+		if p.Skipped > len(p.SkippedLines) {
+			fmt.Fprintf(w, "  ... and %d more skipped lines\n", p.Skipped-len(p.SkippedLines))
+		}
+		var warn []string
+		if p.Entries == 0 {
+			warn = append(warn, "no entries: the list matches nothing")
+		}
+		if s.Kind == blocklist.Deny {
+			pfxs := make([]netip.Prefix, len(specialRanges))
+			for i, r := range specialRanges {
+				pfxs[i] = r.pfx
+			}
+			for _, pfx := range p.Overlapping(pfxs) {
+				for _, r := range specialRanges {
+					if r.pfx == pfx {
+						warn = append(warn, fmt.Sprintf("covers addresses in %s (%s): HAProxy, health checks or NATed clients there would be blocked", pfx, r.what))
+					}
+				}
+			}
+		}
+		for _, msg := range warn {
+			fmt.Fprintf(w, "  warning: %s\n", msg)
+		}
+		warnings += len(warn)
+	}
+	if ok {
+		if _, err := blocklist.Build(built, blocklist.BuildOptions{}); err != nil {
+			fmt.Fprintf(w, "\nerror: the lists do not build into a snapshot: %v\n", err)
+			ok = false
+		}
+	}
+	if !ok {
+		fmt.Fprintf(w, "\nFAILED: the agent would not start with this configuration\n")
+		return errCheckFailed
+	}
+	fmt.Fprintf(w, "\nOK: %d lists, %d entries, %d warnings\n", len(o.sources), entries, warnings)
+	return nil
+}
+
+func orDisabled(addr string) string {
+	if addr == "" {
+		return "disabled"
+	}
+	return addr
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// probeAddrs returns the addresses both agents are asked about: the first address of data
+// lines of the feeds (each list's hits; at most 300 lines a file, spread over it), their
+// neighbours, and random addresses.
+func probeAddrs(t *testing.T, files ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, f := range files {
+		var addrs []netip.Addr
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			field := strings.FieldsFunc(sc.Text(), func(r rune) bool { return r == '/' || r == '\t' || r == ' ' || r == '-' })
+			if len(field) == 0 {
+				continue
+			}
+			if a, err := netip.ParseAddr(field[0]); err == nil {
+				addrs = append(addrs, a)
+			}
+		}
+		fh.Close()
+		stride := len(addrs)/300 + 1
+		for i := 0; i < len(addrs); i += stride {
+			out = append(out, addrs[i], addrs[i].Prev(), addrs[i].Next())
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		var b [4]byte
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		out = append(out, netip.AddrFrom4(b))
+	}
+	return append(out, netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("192.168.7.7"), netip.MustParseAddr("2001:db8::1"))
+}
+
+func TestConfigFileServesTheFlagsDecisions(t *testing.T) {
+	cfg, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "config", "spoaguard.yaml"))
+	feeds := filepath.Join(filepath.Dir(cfg), "..", "feeds")
+	// The flags' form cannot hold the allow list's path, which has a comma: use a copy.
+	office := filepath.Join(t.TempDir(), "office.txt")
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(cfg), "office, lab.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(office, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	firehol := filepath.Join(feeds, "firehol_level1_2021-06-28.netset")
+	ipsum := filepath.Join(feeds, "stamparm_ipsum.txt")
+	dshield := filepath.Join(feeds, "dshield_block_2026-08-22.txt")
+
+	byFile := startAgent(t, "-config", cfg).dial(t)
+	byFlags := startAgent(t, "-loops", "2", "-reload-interval", "1h", "-message", "check-client-ip",
+		"-deny", "firehol="+firehol, "-deny", "ipsum="+ipsum+",format=ipsum,min-count=3",
+		"-deny", "dshield="+dshield+",format=range", "-allow", "office="+office).dial(t)
+
+	verdicts := map[string]int{}
+	for _, ip := range probeAddrs(t, firehol, ipsum, dshield, office) {
+		fb, fl := byFile.decide(ip)
+		gb, gl := byFlags.decide(ip)
+		if fb != gb || fl != gl {
+			t.Fatalf("%s: config file says blocked=%v list=%q, flags say blocked=%v list=%q", ip, fb, fl, gb, gl)
+		}
+		verdicts[fl]++
+	}
+	// The probe meets every list and the allow list, so that agreeing means something.
+	for _, v := range []string{"", "firehol", "ipsum", "dshield"} {
+		if verdicts[v] == 0 {
+			t.Errorf("no probe address got list=%q: %v", v, verdicts)
+		}
+	}
+	if b, _ := byFile.decide(netip.MustParseAddr("10.1.2.3")); b {
+		t.Error("10.1.2.3 (firehol's 10.0.0.0/8, but on the allow list) is blocked")
+	}
+}
+
+func TestConfigErrorsNameTheLine(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "l.txt")
+	if err := os.WriteFile(list, []byte("192.0.2.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deny := "lists:\n  - {name: l, kind: deny, path: " + list + "}\n"
+	for _, tc := range []struct {
+		name, file string
+		args       []string
+		want       string
+	}{
+		{"unknown key", deny + "listn: 127.0.0.1:1\n", nil, `:3: unknown key "listn"`},
+		{"value the flag refuses", deny + "loops: many\n", nil, ":3: loops: \"many\": parse error: want an integer"},
+		{"value its check refuses", "max-shrink: 2\n" + deny, nil, ":1: -max-shrink 2"},
+		{"scope", "\n\nscope: global\n" + deny, nil, `:3: -scope "global"`},
+		{"no lists", "loops: 1\n", nil, "no -deny list"},
+		{"list name twice", deny + "  - {name: l, kind: allow, path: x}\n", nil, `:3: list name "l" is used twice`},
+		{"command-line-only key", deny + "config: other.yaml\n", nil, ":3: config: only on the command line"},
+		{"sequence for a single value", deny + "loops: [1, 2]\n", nil, ":3: loops: takes one value"},
+		{"empty value", deny + "metrics:\n", nil, `:3: metrics: no value (write "" for an empty one)`},
+		{"not yaml", "loops: [1\n", nil, "yaml: line"},
+		{"missing file", "", []string{"-config", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, "c.yaml")
+			if err := os.WriteFile(path, []byte(tc.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args := tc.args
+			if args == nil {
+				args = []string{"-config", path}
+			}
+			_, err := parseFlags(args, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCommandLineOverridesTheFile(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "l.txt")
+	if err := os.WriteFile(list, []byte("192.0.2.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "c.yaml")
+	file := "loops: 3\nlisten: [127.0.0.1:1, 127.0.0.1:2]\nmetrics: \"\"\nlists:\n  - {name: l, kind: deny, path: l.txt}\n"
+	if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := parseFlags([]string{"-config", path, "-loops", "5"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.loops != 5 || len(o.listen) != 2 || o.listen[1] != "127.0.0.1:2" || o.metricsAddr != "" {
+		t.Errorf("loops=%d listen=%q metrics=%q, want 5 (command line), the file's two listeners, no metrics", o.loops, o.listen, o.metricsAddr)
+	}
+	if len(o.sources) != 1 || o.sources[0].Path != list {
+		t.Errorf("sources %+v, want l.txt resolved against the file's directory", o.sources)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.txt")
+	if err := os.WriteFile(good, []byte("192.0.2.1\nnot an address\n10.2.0.0/16\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		err    error
+		output []string
+	}{
+		{"good lists with warnings", []string{"-check", "-deny", "a=" + good, "-allow", "b=" + good},
+			nil, []string{"list a (deny) " + good, "2 entries, 1 lines skipped", `skipped line 2: `,
+				"warning: covers addresses in 10.0.0.0/8 (private)", "list b (allow)", "OK: 2 lists, 4 entries, 1 warnings"}},
+		{"a list that does not load", []string{"-check", "-deny", "a=" + filepath.Join(dir, "missing.txt")},
+			errCheckFailed, []string{"error: ", "missing.txt", "FAILED"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(t.Context(), tc.args, &out, &bytes.Buffer{}, nil)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("run = %v, want %v\n%s", err, tc.err, &out)
+			}
+			for _, want := range tc.output {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, &out)
+				}
+			}
+		})
+	}
+	// A command line that does not parse is a failure, not a usage error, under -check.
+	if err := run(t.Context(), []string{"-check", "-deny", "x"}, &bytes.Buffer{}, &bytes.Buffer{}, nil); err == nil || errors.As(err, new(usageError)) {
+		t.Errorf("-check with a bad -deny: %v, want a plain error (exit status 1)", err)
+	}
+}
+
+// TestSIGHUPReReadsTheConfig adds a list, removes one, and changes a setting that needs a
+// restart, all with SIGHUP.
+func TestSIGHUPReReadsTheConfig(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"a.txt": "192.0.2.1\n", "b.txt": "192.0.2.2\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "spoaguard.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("reload-interval: 1h\nlists:\n  - {name: a, kind: deny, path: a.txt}\n")
+	agent := startAgent(t, "-config", cfg)
+	c := agent.dial(t)
+	one, two := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	if b, l := c.decide(one); !b || l != "a" {
+		t.Fatalf("192.0.2.1: blocked=%v list=%q, want list a", b, l)
+	}
+
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for i := 0; i < 500; i++ {
+			if ok() {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("%s\n%s", what, agent.logs)
+	}
+	write("reload-interval: 1h\nmax-conns: 7\nlists:\n  - {name: b, kind: deny, path: b.txt}\n")
+	agent.hup <- syscall.SIGHUP
+	waitFor("list b not served after SIGHUP", func() bool { b, l := c.decide(two); return b && l == "b" })
+	if b, _ := c.decide(one); b {
+		t.Error("192.0.2.1 still blocked after list a was removed")
+	}
+	waitFor("no restart warning for max-conns", func() bool {
+		return strings.Contains(agent.logs.String(), "needs a restart to apply") && strings.Contains(agent.logs.String(), "setting=max-conns")
+	})
+	if m := agent.scrape(t); !strings.Contains(m, `spoaguard_list_entries{list="b"} 1`) || strings.Contains(m, `spoaguard_list_entries{list="a"}`) {
+		t.Errorf("metrics after the swap:\n%s", m)
+	}
+
+	// A config that does not parse changes nothing.
+	write("lists: [\n")
+	agent.hup <- syscall.SIGHUP
+	waitFor("no error logged for a bad config", func() bool { return strings.Contains(agent.logs.String(), "configuration not applied") })
+	if b, l := c.decide(two); !b || l != "b" {
+		t.Errorf("after a bad config: blocked=%v list=%q, want list b still served", b, l)
+	}
+}
+
+// TestShippedConfigParses keeps the package's default config in step with the flags (the
+// package test runs -check on it once installed).
+func TestShippedConfigParses(t *testing.T) {
+	o, err := parseFlags([]string{"-config", filepath.Join("..", "..", "packaging", "spoaguard.yaml")}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.sources) != 1 || o.sources[0].Path != "/etc/spoaguard/deny.txt" {
+		t.Errorf("sources %+v", o.sources)
+	}
+	deny := filepath.Join("..", "..", "packaging", "deny.txt")
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"-check", "-deny", "local=" + deny}, &out, &bytes.Buffer{}, nil); err != nil {
+		t.Errorf("-check on the shipped deny.txt: %v\n%s", err, &out)
+	}
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/spoaguard/spoaguard/blocklist"
+)
+
+// liveLists is the handler's snapshot source: the manager of the lists in force. A reload
+// whose configuration names other lists (or list options) loads them into a new manager and
+// swaps it in whole, so a NOTIFY sees either the old lists or the new ones.
+type liveLists struct {
+	mgr atomic.Pointer[blocklist.Manager]
+}
+
+// Snapshot is two atomic loads, once per batch of NOTIFYs.
+func (l *liveLists) Snapshot() *blocklist.Snapshot { return l.mgr.Load().Snapshot() }
+
+func newManager(o *options, log *slog.Logger) (*blocklist.Manager, error) {
+	return blocklist.NewManager(o.sources, blocklist.Options{PollInterval: o.reloadInterval, ShrinkLimit: o.maxShrink, Logger: log})
+}
+
+// liveSettings are the flags a SIGHUP applies to the running agent, besides the config file's
+// lists. A change to any other flag's key is logged as needing a restart.
+var liveSettings = map[string]bool{"deny": true, "allow": true, "reload-interval": true, "max-shrink": true, "log-level": true}
+
+// reloader applies SIGHUPs and logs every snapshot published.
+type reloader struct {
+	args  []string // the command line, re-parsed with the file on SIGHUP
+	o     *options // the configuration in force
+	log   *slog.Logger
+	level *slog.LevelVar
+	lists *liveLists
+
+	stopPoll context.CancelFunc // stops the current manager's file polling
+	builds   uint64             // the current manager's builds last reported
+}
+
+func (r *reloader) run(ctx context.Context, hup <-chan os.Signal) {
+	r.startPolling(ctx)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			r.reload(ctx)
+		case <-tick.C:
+			r.report("file change")
+		}
+	}
+}
+
+func (r *reloader) startPolling(ctx context.Context) {
+	mgr := r.lists.mgr.Load()
+	pctx, cancel := context.WithCancel(ctx)
+	r.stopPoll, r.builds = cancel, mgr.Stats().Builds
+	go mgr.Run(pctx)
+}
+
+func (r *reloader) report(trigger string) {
+	st := r.lists.mgr.Load().Stats()
+	if st.Builds == r.builds {
+		return
+	}
+	r.builds = st.Builds
+	r.log.Info("lists reloaded", "trigger", trigger, "duration", st.LastDuration.Round(time.Microsecond),
+		"entries", st.Entries)
+}
+
+// reload handles one SIGHUP: re-read the config file (if any), apply what can change live,
+// report what needs a restart, and reload every list. A config that does not parse, or whose
+// new lists do not load, changes nothing: the running lists are reloaded as they are.
+func (r *reloader) reload(ctx context.Context) {
+	if r.o.configPath == "" {
+		r.log.Info("SIGHUP: reloading every list")
+		r.reloadLists()
+		return
+	}
+	r.log.Info("SIGHUP: re-reading the configuration and every list", "config", r.o.configPath)
+	no, err := parseFlags(r.args, io.Discard)
+	if err != nil {
+		r.log.Error("SIGHUP: configuration not applied; the running one stays", "err", err)
+		r.reloadLists()
+		return
+	}
+	for _, name := range restartNeeded(r.o, no) {
+		r.log.Warn("SIGHUP: setting changed, but it needs a restart to apply", "setting", name,
+			"running", r.o.settings[name], "config", no.settings[name])
+	}
+	if no.logLevel != r.o.logLevel {
+		r.level.Set(no.logLevel)
+		r.o.logLevel = no.logLevel
+		r.log.Info("SIGHUP: log level changed", "level", no.logLevel)
+	}
+	if slices.Equal(no.sources, r.o.sources) && no.reloadInterval == r.o.reloadInterval && no.maxShrink == r.o.maxShrink {
+		r.reloadLists()
+		return
+	}
+	mgr, err := newManager(no, r.log)
+	if err != nil {
+		r.log.Error("SIGHUP: the configuration's lists did not load; the running lists stay", "err", err)
+		r.reloadLists()
+		return
+	}
+	old := r.lists.mgr.Swap(mgr)
+	r.stopPoll()
+	r.o.sources, r.o.reloadInterval, r.o.maxShrink = no.sources, no.reloadInterval, no.maxShrink
+	for name := range liveSettings {
+		r.o.settings[name] = no.settings[name]
+	}
+	r.startPolling(ctx)
+	st := mgr.Stats()
+	r.log.Info("lists reloaded", "trigger", "SIGHUP", "lists", listNames(mgr), "was", listNames(old),
+		"duration", st.LastDuration.Round(time.Microsecond), "entries", st.Entries)
+}
+
+func (r *reloader) reloadLists() {
+	if err := r.lists.mgr.Load().Reload(); err != nil {
+		r.log.Warn("reload: some lists kept their previous contents", "err", err)
+	}
+	r.report("SIGHUP")
+}
+
+// restartNeeded names the settings that differ between the running options and a re-read
+// configuration and cannot change live, in name order.
+func restartNeeded(running, next *options) []string {
+	var out []string
+	for name, v := range next.settings {
+		if !liveSettings[name] && running.settings[name] != v {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func listNames(m *blocklist.Manager) string {
+	var names []string
+	for _, st := range m.Status() {
+		names = append(names, st.Name)
+	}
+	return strings.Join(names, ",")
+}
+
+// checkRequested reports whether args ask for -check, for the exit status of a command line
+// that does not parse.
+func checkRequested(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		switch strings.TrimLeft(a, "-") {
+		case "check", "check=true", "check=1":
+			return strings.HasPrefix(a, "-")
+		}
+	}
+	return false
+}
