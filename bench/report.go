@@ -79,27 +79,39 @@ func (r *Report) Failed() bool {
 	return r.Wrong+r.Unexpected+r.Missing+r.Protocol > 0 || len(r.DisconnectsDuringRun) > 0
 }
 
-func (r *Report) fill(conns []*conn, before, after usage) {
+// connResult is one connection's outcome, what the report is made of.
+type connResult struct {
+	hist       *histogram // latencies of the measured window's ACKs
+	counters   counters   // over the whole run
+	timeline   []uint64   // ACKs in each second of the measured window
+	disconnect string     // how the connection ended, when the agent ended it
+	early      bool       // the agent ended it before the run stopped
+	firstErr   string     // the connection's first failure
+}
+
+// fill sets what the connections' results and the usage samples taken at both ends of the
+// measured window (r.Duration) say.
+func (r *Report) fill(results []connResult, before, after usage) {
 	var hist histogram
 	var c counters
 	r.DisconnectsDuringRun = map[string]int{}
 	r.DisconnectsAtEnd = map[string]int{}
 	r.Timeline = make([]uint64, int(r.Duration/time.Second)+1)
-	for _, cn := range conns {
-		hist.Merge(&cn.hist)
-		c.add(&cn.s.c)
+	for _, res := range results {
+		hist.Merge(res.hist)
+		c.add(&res.counters)
 		for i := range r.Timeline {
-			if i < len(cn.timeline) {
-				r.Timeline[i] += cn.timeline[i]
+			if i < len(res.timeline) {
+				r.Timeline[i] += res.timeline[i]
 			}
 		}
-		if cn.early {
-			r.DisconnectsDuringRun[cn.disconnect]++
-		} else if cn.disconnect != "" {
-			r.DisconnectsAtEnd[cn.disconnect]++
+		if res.early {
+			r.DisconnectsDuringRun[res.disconnect]++
+		} else if res.disconnect != "" {
+			r.DisconnectsAtEnd[res.disconnect]++
 		}
-		if r.FirstError == "" && cn.s.firstErr != "" {
-			r.FirstError = cn.s.firstErr
+		if r.FirstError == "" && res.firstErr != "" {
+			r.FirstError = res.firstErr
 		}
 	}
 	// The last second is partial; drop it when empty.

@@ -39,53 +39,6 @@ func ParseIDStyle(s string) (IDStyle, error) {
 	return 0, fmt.Errorf("unknown id style %q (want 2.6 or 3.x)", s)
 }
 
-// Check names the variables an ACK must set and where: the agent's answer is read from
-// set-var actions with this scope and these names.
-type Check struct {
-	Scope      codec.Scope // zero (proc) means txn, the scope HAProxy's configs use
-	VarBlocked string      // BOOL, always set
-	VarList    string      // STRING, set only when blocked
-	// ListName, when not empty, is the list every blocked ACK must name.
-	ListName string
-}
-
-// workload is the read-only part shared by every connection: the NOTIFY payloads, encoded
-// once, and the decision expected for each.
-type workload struct {
-	payloads []byte   // all NOTIFY payloads back to back
-	offsets  []uint32 // payload i is payloads[offsets[i]:offsets[i+1]]
-	blocked  []bool
-	check    Check
-	// The action lists a correct agent most likely sends, encoded as spoaguard and the null
-	// agent do: an ACK equal to one of them is checked by one comparison instead of a parse.
-	allowedACK, blockedACK []byte
-}
-
-func newWorkload(targets []Target, message, arg string, check Check) *workload {
-	w := &workload{offsets: make([]uint32, 1, len(targets)+1), blocked: make([]bool, len(targets)), check: check}
-	w.allowedACK = codec.AppendSetVar(nil, check.Scope, check.VarBlocked, codec.BoolValue(false))
-	if check.ListName != "" {
-		w.blockedACK = codec.AppendSetVar(nil, check.Scope, check.VarBlocked, codec.BoolValue(true))
-		w.blockedACK = codec.AppendSetVar(w.blockedACK, check.Scope, check.VarList, codec.StringValue([]byte(check.ListName)))
-	}
-	for i, t := range targets {
-		a := t.Addr.Unmap()
-		w.payloads = codec.AppendMessage(w.payloads, message, 1)
-		if a.Is4() {
-			b := a.As4()
-			w.payloads = codec.AppendArg(w.payloads, arg, codec.IPv4Value(&b))
-		} else {
-			b := a.As16()
-			w.payloads = codec.AppendArg(w.payloads, arg, codec.IPv6Value(&b))
-		}
-		w.offsets = append(w.offsets, uint32(len(w.payloads)))
-		w.blocked[i] = t.Blocked
-	}
-	return w
-}
-
-func (w *workload) payload(i int) []byte { return w.payloads[w.offsets[i]:w.offsets[i+1]] }
-
 // slot states in the in-flight ring.
 const (
 	slotFree uint8 = iota

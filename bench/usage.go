@@ -7,13 +7,51 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
-var syscallECONNRESET = syscall.ECONNRESET
+// usage is what is sampled at both ends of the measured window.
+type usage struct {
+	agentCPU    time.Duration
+	agentOK     bool
+	agentMalloc uint64
+	mallocOK    bool
+	scrapeCost  uint64 // allocations one scrape costs the agent (measured at the end only)
+	selfMalloc  uint64
+	selfCPU     time.Duration
+	loadAvg     float64
+	when        time.Time
+}
+
+// readUsage samples the agent and this process. With scrapeCost, the agent's metrics are
+// scraped a second time right away: the difference is what one scrape itself allocates in
+// the agent (a few hundred allocations, which would otherwise be charged to the ACKs).
+func readUsage(cfg *Config, scrapeCost bool) usage {
+	u := usage{when: time.Now()}
+	if cfg.AgentPID != 0 {
+		if d, err := processCPU(cfg.AgentPID); err == nil {
+			u.agentCPU, u.agentOK = d, true
+		}
+	}
+	if cfg.AgentMetrics != "" {
+		if m, err := scrapeMallocs(cfg.AgentMetrics); err == nil {
+			u.agentMalloc, u.mallocOK = m, true
+			if m2, err := scrapeMallocs(cfg.AgentMetrics); err == nil && scrapeCost && m2 >= m {
+				u.scrapeCost = m2 - m
+			}
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	u.selfMalloc = ms.Mallocs
+	u.selfCPU = selfCPU()
+	u.loadAvg = loadAverage()
+	return u
+}
 
 // userHZ is the unit of the CPU times in /proc/PID/stat. Linux fixes it at 100 for user space
 // (USER_HZ), whatever the kernel's internal tick rate.

@@ -7,120 +7,15 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spoaguard/spoaguard/codec"
 )
 
-// Config is one load-generator run.
-type Config struct {
-	Addr     string  // the agent, host:port
-	Conns    int     // connections, each with its own handshake
-	InFlight int     // NOTIFYs kept in flight per connection (HAProxy: up to 20)
-	IDStyle  IDStyle // how stream-ids are numbered
-	Targets  []Target
-
-	Message string // NOTIFY message name (default check-client-ip)
-	Arg     string // argument carrying the address (default ip)
-	Check   Check  // what the ACK must set (default txn blocked/list)
-
-	Warmup   time.Duration // load before measuring: connections, caches and CPU frequency settle
-	Duration time.Duration // the measured window (required, at most an hour)
-	MaxACKs  uint64        // optional: end the measured window after this many ACKs
-
-	// Rate, when > 0, paces the NOTIFYs to this many per second in total (spread evenly over
-	// the connections, still at most InFlight in flight each): latency at a chosen share of
-	// peak throughput rather than at saturation.
-	Rate float64
-
-	DialTimeout time.Duration // connect + handshake, per connection (default 5s)
-	AckTimeout  time.Duration // a NOTIFY un-ACKed this long is missing (default 2s)
-
-	// AgentPID, when not 0, is the agent's process: its CPU time over the measured window is
-	// read from /proc/PID/stat, for CPU per ACK.
-	AgentPID int
-	// AgentMetrics, when not empty, is the agent's Prometheus endpoint: go_memstats_mallocs_total
-	// is scraped at both ends of the measured window, for allocations per ACK.
-	AgentMetrics string
-}
-
-// maxDuration bounds a run's measured window.
-const maxDuration = time.Hour
-
-func (c *Config) defaults() error {
-	if c.Message == "" {
-		c.Message = "check-client-ip"
-	}
-	if c.Arg == "" {
-		c.Arg = "ip"
-	}
-	if c.Check.VarBlocked == "" {
-		c.Check.VarBlocked = "blocked"
-	}
-	if c.Check.VarList == "" {
-		c.Check.VarList = "list"
-	}
-	if c.Check.Scope == 0 {
-		c.Check.Scope = codec.ScopeTxn
-	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = 5 * time.Second
-	}
-	if c.AckTimeout <= 0 {
-		c.AckTimeout = 2 * time.Second
-	}
-	switch {
-	case c.Addr == "":
-		return errors.New("bench: no agent address")
-	case c.Conns < 1 || c.Conns > 10000:
-		return fmt.Errorf("bench: %d connections, want 1..10000", c.Conns)
-	case c.InFlight < 1 || c.InFlight > 4096:
-		return fmt.Errorf("bench: %d in flight, want 1..4096", c.InFlight)
-	case len(c.Targets) == 0:
-		return errors.New("bench: no target addresses")
-	case c.Duration <= 0 || c.Duration > maxDuration:
-		return fmt.Errorf("bench: duration %s, want (0, %s]", c.Duration, maxDuration)
-	case c.Rate < 0:
-		return fmt.Errorf("bench: rate %.0f/s", c.Rate)
-	case c.Warmup < 0 || c.Warmup > maxDuration:
-		return fmt.Errorf("bench: warm-up %s, want [0, %s]", c.Warmup, maxDuration)
-	}
-	return nil
-}
-
-// Run phases, read by every connection once per read.
-const (
-	phaseWarmup int32 = iota
-	phaseMeasure
-	phaseStop
-)
-
-// run is the state shared by the connections of one Run.
-type run struct {
-	cfg       *Config
-	w         *workload
-	start     time.Time
-	phase     atomic.Int32
-	measureAt atomic.Int64 // ns since start when measuring began
-	globalSID atomic.Uint64
-	measured  atomic.Uint64 // ACKs in the measured window, for MaxACKs
-	stopOnce  sync.Once
-	stopped   chan struct{}
-}
-
-func (r *run) now() time.Duration { return time.Since(r.start) }
-
-func (r *run) stop() {
-	r.stopOnce.Do(func() {
-		r.phase.Store(phaseStop)
-		close(r.stopped)
-	})
-}
+// syscallECONNRESET is the error of a read or write on a connection the agent reset.
+var syscallECONNRESET = syscall.ECONNRESET
 
 // conn is one load-generator connection.
 type conn struct {
@@ -138,119 +33,15 @@ type conn struct {
 	disconnect string
 	early      bool // the agent ended the connection before the run stopped
 	err        error
-	// With a rate: the interval between two NOTIFYs of this connection, and when the next
-	// one is due.
-	interval time.Duration
-	nextDue  time.Duration
+	pace       pacer
 }
 
-// due returns how many NOTIFYs the connection may send at now, at most n: all of them
-// without a rate, else those whose time has come. Sends that came due while the connection
-// slept or waited for a read go out together (a sleep of tens of microseconds overshoots to a
-// millisecond), but the backlog is capped (at maxPacingLag, or InFlight intervals if longer)
-// so that a connection that could not keep up does not burst afterwards.
-// maxPacingLag is the most a paced connection catches up on: longer than the overshoot of a
-// short sleep (about a millisecond, more on a busy machine), short next to a run.
-const maxPacingLag = 10 * time.Millisecond
-
-func (c *conn) due(n int, now time.Duration) int {
-	if c.interval == 0 || n <= 0 {
-		return n
+// result is what the connection hands the report once its loop has returned.
+func (c *conn) result() connResult {
+	return connResult{
+		hist: &c.hist, counters: c.s.c, timeline: c.timeline,
+		disconnect: c.disconnect, early: c.early, firstErr: c.s.firstErr,
 	}
-	if now < c.nextDue {
-		return 0
-	}
-	k := min(n, int((now-c.nextDue)/c.interval)+1)
-	c.nextDue += time.Duration(k) * c.interval
-	if maxLag := max(time.Duration(c.r.cfg.InFlight)*c.interval, maxPacingLag); now-c.nextDue > maxLag {
-		c.nextDue = now - maxLag
-	}
-	return k
-}
-
-// Run connects, drives the load and returns the report. The error is non-nil when the run
-// could not start (bad config, an agent that does not answer the handshake) or when it
-// failed (wrong, missing or unexpected ACKs; a connection lost during the run): the report
-// then says what went wrong. Cancelling ctx ends the run early.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
-	if err := cfg.defaults(); err != nil {
-		return nil, err
-	}
-	r := &run{
-		cfg:     &cfg,
-		w:       newWorkload(cfg.Targets, cfg.Message, cfg.Arg, cfg.Check),
-		start:   time.Now(),
-		stopped: make(chan struct{}),
-	}
-	conns := make([]*conn, cfg.Conns)
-	seconds := int(cfg.Duration/time.Second) + 2
-	// Connect and handshake every connection before any load, in parallel (an agent may
-	// accept slowly), each bounded by DialTimeout.
-	var wg sync.WaitGroup
-	for i := range conns {
-		c := &conn{r: r, id: i, timeline: make([]uint64, seconds)}
-		conns[i] = c
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.err = c.connect(ctx)
-		}()
-	}
-	wg.Wait()
-	for _, c := range conns {
-		if c.err != nil {
-			for _, c := range conns {
-				if c.nc != nil {
-					c.nc.Close()
-				}
-			}
-			return nil, fmt.Errorf("bench: connection %d: %w", c.id, c.err)
-		}
-	}
-
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.loop()
-		}()
-	}
-
-	rep := &Report{
-		Agent: cfg.Addr, Conns: cfg.Conns, InFlight: cfg.InFlight, IDStyle: cfg.IDStyle.String(),
-		Targets: len(cfg.Targets), Warmup: cfg.Warmup,
-	}
-	var before, after usage
-	phaseTimer := time.NewTimer(cfg.Warmup)
-	select {
-	case <-phaseTimer.C:
-	case <-ctx.Done():
-		r.stop()
-	case <-r.stopped:
-	}
-	if r.phase.Load() == phaseWarmup {
-		before = readUsage(&cfg, false)
-		r.measureAt.Store(int64(r.now()))
-		r.phase.Store(phaseMeasure)
-		phaseTimer.Reset(cfg.Duration)
-		select {
-		case <-phaseTimer.C:
-		case <-ctx.Done():
-		case <-r.stopped:
-		}
-		end := r.now()
-		after = readUsage(&cfg, true)
-		rep.Duration = end - time.Duration(r.measureAt.Load())
-	}
-	phaseTimer.Stop()
-	r.stop()
-	wg.Wait()
-
-	rep.fill(conns, before, after)
-	if rep.Failed() {
-		return rep, fmt.Errorf("bench: run failed: %s", rep.FirstError)
-	}
-	return rep, nil
 }
 
 // connect dials and does the HELLO handshake, as HAProxy does before any NOTIFY.
@@ -357,13 +148,8 @@ func (c *conn) loop() {
 	r, s := c.r, c.s
 	cfg := r.cfg
 	now := r.now()
-	if cfg.Rate > 0 {
-		c.interval = time.Duration(float64(cfg.Conns) / cfg.Rate * float64(time.Second))
-		c.interval = max(c.interval, 1)
-		// Stagger the connections over one interval so their sends do not coincide.
-		c.nextDue = now + c.interval*time.Duration(c.id)/time.Duration(cfg.Conns)
-	}
-	c.out = s.appendNotifies(c.out[:0], c.due(cfg.InFlight, now), now)
+	c.pace = newPacer(cfg.Rate, cfg.Conns, c.id, cfg.InFlight, now)
+	c.out = s.appendNotifies(c.out[:0], c.pace.due(cfg.InFlight, now), now)
 	var deadlineSet time.Duration
 	refresh := cfg.AckTimeout / 4
 	if err := c.nc.SetDeadline(r.start.Add(now + cfg.AckTimeout)); err != nil {
@@ -381,14 +167,14 @@ func (c *conn) loop() {
 			c.disconnect = c.close()
 			return
 		}
-		if s.waiting == 0 && phase != phaseStop && c.interval > 0 {
+		if s.waiting == 0 && phase != phaseStop && c.pace.paced() {
 			// Paced and nothing in flight: no ACK will wake a read, so never read now; sleep
 			// until the next NOTIFY is due, if it is not yet (time.Sleep does not allocate).
-			if d := c.nextDue - r.now(); d > 0 {
+			if d := c.pace.nextDue - r.now(); d > 0 {
 				time.Sleep(d)
 			}
 			now = r.now()
-			c.out = s.appendNotifies(c.out[:0], c.due(cfg.InFlight, now), now)
+			c.out = s.appendNotifies(c.out[:0], c.pace.due(cfg.InFlight, now), now)
 			if _, err := c.nc.Write(c.out); err != nil {
 				c.end(err)
 				return
@@ -432,7 +218,7 @@ func (c *conn) loop() {
 			deadlineSet = now
 		}
 		if phase != phaseStop {
-			c.out = s.appendNotifies(c.out[:0], c.due(cfg.InFlight-s.waiting, now), now)
+			c.out = s.appendNotifies(c.out[:0], c.pace.due(cfg.InFlight-s.waiting, now), now)
 			if len(c.out) > 0 {
 				if _, err := c.nc.Write(c.out); err != nil {
 					c.end(err)
@@ -544,43 +330,4 @@ func (c *conn) close() string {
 		}
 		c.filled += m
 	}
-}
-
-// usage is what is sampled at both ends of the measured window.
-type usage struct {
-	agentCPU    time.Duration
-	agentOK     bool
-	agentMalloc uint64
-	mallocOK    bool
-	scrapeCost  uint64 // allocations one scrape costs the agent (measured at the end only)
-	selfMalloc  uint64
-	selfCPU     time.Duration
-	loadAvg     float64
-	when        time.Time
-}
-
-// readUsage samples the agent and this process. With scrapeCost, the agent's metrics are
-// scraped a second time right away: the difference is what one scrape itself allocates in
-// the agent (a few hundred allocations, which would otherwise be charged to the ACKs).
-func readUsage(cfg *Config, scrapeCost bool) usage {
-	u := usage{when: time.Now()}
-	if cfg.AgentPID != 0 {
-		if d, err := processCPU(cfg.AgentPID); err == nil {
-			u.agentCPU, u.agentOK = d, true
-		}
-	}
-	if cfg.AgentMetrics != "" {
-		if m, err := scrapeMallocs(cfg.AgentMetrics); err == nil {
-			u.agentMalloc, u.mallocOK = m, true
-			if m2, err := scrapeMallocs(cfg.AgentMetrics); err == nil && scrapeCost && m2 >= m {
-				u.scrapeCost = m2 - m
-			}
-		}
-	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	u.selfMalloc = ms.Mallocs
-	u.selfCPU = selfCPU()
-	u.loadAvg = loadAverage()
-	return u
 }
