@@ -41,6 +41,7 @@ type options struct {
 
 	configPath string            // -config: the file re-read on SIGHUP
 	check      bool              // -check: load and report, do not serve
+	version    bool              // -version: print the build and exit
 	settings   map[string]string // every flag's value after the command line and the file
 }
 
@@ -76,19 +77,18 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func (m *multiFlag) Repeatable() bool   { return true } // a sequence in the config file
 
 // commandLineOnly are the flags the config file cannot set.
-var commandLineOnly = []string{"config", "check"}
+var commandLineOnly = []string{"config", "check", "version"}
 
 // parseFlags parses args (without the program name) and the -config file they name: a flag on
 // the command line overrides the file's key for it. Errors name the flag at fault, and the
-// file's line when the file set it.
-func parseFlags(args []string, out io.Writer) (_ *options, err error) {
+// file's line when the file set it. -h writes the usage to help and returns flag.ErrHelp.
+func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	o := &options{}
 	fs := flag.NewFlagSet("spoaguard", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprint(out, usageHead)
-		fs.PrintDefaults()
-	}
+	// The flag package prints an error and the whole usage for a bad flag: the caller prints
+	// the error alone, with a hint, and the usage goes out only when asked for.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	var listen, deny, allow, messages multiFlag
 	var scope, logLevel, logFormat string
 	fs.Var(&listen, "listen", "`address` to accept HAProxy on: IP:port, [IPv6]:port or unix:/path; repeatable (default 127.0.0.1:12345)")
@@ -114,9 +114,18 @@ func parseFlags(args []string, out io.Writer) (_ *options, err error) {
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&o.configPath, "config", "", "YAML configuration `file`: its keys are these flags' names (a flag given here overrides it) and \"lists\"; re-read on SIGHUP")
+	fs.BoolVar(&o.version, "version", false, "print the version, VCS revision and time, and Go version, and exit")
 	fs.BoolVar(&o.check, "check", false, "load the configuration and every list, print what would be served and exit: 0 if all is well, 1 if not")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(help, usageHead)
+			fs.SetOutput(help)
+			fs.PrintDefaults()
+		}
 		return nil, err
+	}
+	if o.version {
+		return o, nil
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))

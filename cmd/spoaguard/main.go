@@ -31,16 +31,22 @@ func main() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, hup)
+	stop()
+	os.Exit(exitStatus(err, os.Stderr))
+}
+
+// exitStatus prints run's error, if any, and returns the exit status: 0 (also after -h), 2
+// for a command-line mistake (one line and a hint, not the usage), 1 for any other failure.
+func exitStatus(err error, stderr io.Writer) int {
 	switch {
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
 	case errors.As(err, new(usageError)):
-		fmt.Fprintf(os.Stderr, "spoaguard: %v\n", err)
-		os.Exit(2)
-	case err != nil:
-		fmt.Fprintf(os.Stderr, "spoaguard: %v\n", err)
-		os.Exit(1)
+		fmt.Fprintf(stderr, "spoaguard: %v\nRun 'spoaguard -h' for the flags.\n", err)
+		return 2
 	}
+	fmt.Fprintf(stderr, "spoaguard: %v\n", err)
+	return 1
 }
 
 // usageError is a command-line mistake (exit status 2).
@@ -52,7 +58,7 @@ func (e usageError) Unwrap() error { return e.error }
 // start-up fails. Each value on hup re-reads the -config file and reloads the lists. With
 // -check it reports on stdout and returns instead of serving.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-chan os.Signal) error {
-	o, err := parseFlags(args, stderr)
+	o, err := parseFlags(args, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -61,6 +67,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 			return err
 		}
 		return usageError{err}
+	}
+	if o.version {
+		fmt.Fprintln(stdout, readBuildInfo())
+		return nil
 	}
 	if o.check {
 		return runCheck(o, stdout)
@@ -103,6 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		return usageError{err}
 	}
 	registerListMetrics(set, lists)
+	readBuildInfo().register(set)
 
 	// The metrics listener is bound before the agent starts so that a busy port is a
 	// start-up error, not a log line.

@@ -117,7 +117,7 @@ func TestAgent(t *testing.T) {
 		`spoaguard_connections_open 1`, `spoaguard_connections_total 1`, `spoaguard_fragments_inflight 0`,
 		`spoaguard_list_entries{list="local"} 2`, `spoaguard_list_skipped_lines{list="ipsum"} 0`,
 		`spoaguard_list_last_reload_timestamp_seconds{list="local"}`, `spoaguard_list_last_error{list="local"} 0`,
-		`spoaguard_reloads_total 1`, `spoaguard_reload_duration_seconds`,
+		`spoaguard_reloads_total 1`, `spoaguard_reload_duration_seconds`, `spoaguard_build_info{version="`,
 		"\ngo_goroutines ", "\ngo_memstats_mallocs_total ", "\nprocess_resident_memory_bytes ", "\nprocess_open_fds ",
 	} {
 		if !strings.Contains(body, want) {
