@@ -8,6 +8,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // fuzzConn is a gnet.Conn without a socket: the fuzz target appends what the peer sends to
@@ -122,7 +123,7 @@ func FuzzConnection(f *testing.F) {
 		}
 		sess := c.ctx.(*conn).sess
 		ev.OnClose(c, io.EOF)
-		frames := decodeAll(t, c.out)
+		frames := testutil.DecodeAll(t, c.out)
 		if sess.err != nil && (len(frames) == 0 || frames[len(frames)-1].Type != codec.FrameAgentDisconnect) {
 			t.Fatalf("closed on %v without AGENT-DISCONNECT", sess.err)
 		}

@@ -1,10 +1,14 @@
 package server
 
+// The protocol logic of one connection, without a socket: session.handle turns inbound bytes
+// into the frames to send.
+
 import (
 	"testing"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 func testSessionConfig() *sessionConfig {
@@ -19,11 +23,11 @@ func testSessionConfig() *sessionConfig {
 }
 
 // run feeds in to a fresh session in one piece and returns the decoded output.
-func run(t *testing.T, cfg *sessionConfig, in []byte) (out []decoded, consumed int, closeAfter bool, s *session) {
+func run(t *testing.T, cfg *sessionConfig, in []byte) (out []testutil.Frame, consumed int, closeAfter bool, s *session) {
 	t.Helper()
 	s = newSession(cfg)
 	consumed, raw, closeAfter := s.handle(in, nil)
-	return decodeAll(t, raw), consumed, closeAfter, s
+	return testutil.DecodeAll(t, raw), consumed, closeAfter, s
 }
 
 func TestHelloAnswered(t *testing.T) {
@@ -44,13 +48,13 @@ func TestHelloAnswered(t *testing.T) {
 			if h.StreamID != 0 || h.FrameID != 0 {
 				t.Errorf("AGENT-HELLO ids %d/%d, want 0/0", h.StreamID, h.FrameID)
 			}
-			if v := h.kv["version"]; v.Type != codec.TypeString || string(v.Bytes) != "2.0" {
+			if v := h.KV["version"]; v.Type != codec.TypeString || string(v.Bytes) != "2.0" {
 				t.Errorf("version %v", v)
 			}
-			if v := h.kv["max-frame-size"]; !v.Type.IsInt() || v.Uint != 16380 {
+			if v := h.KV["max-frame-size"]; !v.Type.IsInt() || v.Uint != 16380 {
 				t.Errorf("max-frame-size %v, want HAProxy's 16380 echoed", v)
 			}
-			if v := h.kv["capabilities"]; string(v.Bytes) != "pipelining,fragmentation" {
+			if v := h.KV["capabilities"]; string(v.Bytes) != "pipelining,fragmentation" {
 				t.Errorf("capabilities %v", v)
 			}
 			if s.state != stateReady || s.maxFrame != 16380+codec.MaxHeaderLength {
@@ -64,13 +68,13 @@ func TestHelloNegotiatesSmallerFrameSize(t *testing.T) {
 	cfg := testSessionConfig()
 	cfg.maxFrameSize = 1024
 	out, _, _, s := run(t, cfg, v26(t, "01_"))
-	if v := out[0].kv["max-frame-size"]; v.Uint != 1024 || s.maxFrame != 1024+codec.MaxHeaderLength {
+	if v := out[0].KV["max-frame-size"]; v.Uint != 1024 || s.maxFrame != 1024+codec.MaxHeaderLength {
 		t.Fatalf("max-frame-size %v / %d, want min(16380, 1024)", v, s.maxFrame)
 	}
 	// HAProxy's smaller value wins too.
 	hello := codec.AppendHAProxyHello(nil, codec.Hello{SupportedVersions: []byte("2.0"), MaxFrameSize: 300, Capabilities: []byte("pipelining")})
 	out, _, _, _ = run(t, testSessionConfig(), hello)
-	if v := out[0].kv["max-frame-size"]; v.Uint != 300 {
+	if v := out[0].KV["max-frame-size"]; v.Uint != 300 {
 		t.Fatalf("max-frame-size %v, want 300", v)
 	}
 }
@@ -79,7 +83,7 @@ func TestCapabilitiesCanBeTurnedOff(t *testing.T) {
 	cfg := testSessionConfig()
 	cfg.capabilities = ""
 	out, _, _, _ := run(t, cfg, v26(t, "01_"))
-	if v := out[0].kv["capabilities"]; v.Type != codec.TypeString || len(v.Bytes) != 0 {
+	if v := out[0].KV["capabilities"]; v.Type != codec.TypeString || len(v.Bytes) != 0 {
 		t.Fatalf("capabilities %v, want empty STRING", v)
 	}
 }
@@ -119,7 +123,7 @@ func TestCapturedNotifiesAnswered(t *testing.T) {
 		if ack.Type != codec.FrameAck || ack.StreamID != tc.sid || ack.FrameID != tc.fid {
 			t.Errorf("got %s %d/%d, want ACK %d/%d", ack.Type, ack.StreamID, ack.FrameID, tc.sid, tc.fid)
 		}
-		if got := ack.blockedVar(t); got != tc.blocked {
+		if got := ack.BlockedVar(t); got != tc.blocked {
 			t.Errorf("ACK %d/%d blocked=%v, want %v", tc.sid, tc.fid, got, tc.blocked)
 		}
 	}
@@ -130,7 +134,7 @@ func TestFifteenNotifiesInOneSegmentGetFifteenACKsInOneBatch(t *testing.T) {
 	_, _, _ = s.handle(v26(t, "01_"), nil)
 	seg := v26(t, "29_")
 	consumed, raw, closeAfter := s.handle(seg, nil)
-	acks := decodeAll(t, raw)
+	acks := testutil.DecodeAll(t, raw)
 	if consumed != len(seg) || closeAfter || len(acks) != 15 {
 		t.Fatalf("consumed %d of %d, closeAfter %v, %d ACKs; want all, false, 15", consumed, len(seg), closeAfter, len(acks))
 	}
@@ -160,8 +164,8 @@ func TestPartialFrameWaits(t *testing.T) {
 	if len(buf) != 0 {
 		t.Fatalf("%d bytes left unconsumed", len(buf))
 	}
-	fs := decodeAll(t, out)
-	if len(fs) != 17 || fs[0].Type != codec.FrameAgentHello || !fs[16].blockedVar(t) {
+	fs := testutil.DecodeAll(t, out)
+	if len(fs) != 17 || fs[0].Type != codec.FrameAgentHello || !fs[16].BlockedVar(t) {
 		t.Fatalf("got %d frames, want AGENT-HELLO and 16 ACKs, the last blocked", len(fs))
 	}
 }
@@ -170,9 +174,10 @@ func TestFragmentedNotifyReassembled(t *testing.T) {
 	frags := [][]byte{v26(t, "14a"), v26(t, "14b"), v26(t, "14c"), v26(t, "14d")}
 	cfg := testSessionConfig()
 	// In one batch, and one fragment per read event.
-	out, _, closeAfter, s := run(t, cfg, cat(v26(t, "01_"), cat(frags...)))
-	if len(out) != 2 || closeAfter || out[1].Type != codec.FrameAck || out[1].StreamID != 4 || out[1].FrameID != 1 {
-		t.Fatalf("got %v closeAfter %v; want AGENT-HELLO + one ACK 4/1", out, closeAfter)
+	// A NOTIFY after the fragments proves nothing else came out of them.
+	out, _, closeAfter, s := run(t, cfg, cat(v26(t, "01_"), cat(frags...), v26(t, "06_")))
+	if len(out) != 3 || closeAfter || out[1].Type != codec.FrameAck || out[1].StreamID != 4 || out[1].FrameID != 1 || out[2].StreamID != 0 {
+		t.Fatalf("got %v closeAfter %v; want AGENT-HELLO, one ACK 4/1, and the next NOTIFY's ACK 0", out, closeAfter)
 	}
 	if s.frag != nil || cfg.metrics.fragsInflight.Get() != 0 {
 		t.Errorf("reassembly buffer still held")
@@ -188,7 +193,7 @@ func TestFragmentedNotifyReassembled(t *testing.T) {
 		if i < 3 && len(raw) != 0 {
 			t.Fatalf("answer before the last fragment")
 		}
-		acks += len(decodeAll(t, raw))
+		acks += len(testutil.DecodeAll(t, raw))
 	}
 	if acks != 1 {
 		t.Fatalf("%d ACKs, want 1", acks)
@@ -205,6 +210,9 @@ func TestFragmentedNotifyAbortDropped(t *testing.T) {
 	}
 	if s.frag != nil || cfg.metrics.fragsInflight.Get() != 0 {
 		t.Errorf("reassembly buffer still held")
+	}
+	if got := cfg.metrics.fragsAborted.Get(); got != 1 {
+		t.Errorf("%d aborts counted, want 1", got)
 	}
 }
 
@@ -265,6 +273,7 @@ func TestBadInputEndsWithStatus(t *testing.T) {
 		{"HELLO with non-zero ids", nil, helloIDs, codec.StatusInvalidFrame},
 		{"NOTIFY interleaved with fragments", nil, cat(hello, frag, v26(t, "06_")), codec.StatusInterlacedFrames},
 		{"fragment of another stream", nil, cat(hello, frag, fragOtherIDs), codec.StatusInterlacedFrames},
+		{"two fragmented NOTIFYs interleaved", nil, cat(hello, frag, frameWith(codec.FrameNotify, 0, 6, 1, []byte{0})), codec.StatusInterlacedFrames},
 		{"UNSET with no fragmented NOTIFY", nil, cat(hello, v26(t, "14b")), codec.StatusInvalidFrame},
 		{"fragments without fragmentation", noFragCfg, cat(hello, frag), codec.StatusFragmentationUnsupported},
 		{"reassembly over the cap", smallReassembly, cat(hello, frag, v26(t, "14b")), codec.StatusFrameTooBig},
@@ -279,7 +288,7 @@ func TestBadInputEndsWithStatus(t *testing.T) {
 				t.Fatalf("closeAfter %v consumed %d of %d; want close, all consumed", closeAfter, consumed, len(tc.in))
 			}
 			last := out[len(out)-1]
-			if got := last.status(t); got != tc.want {
+			if got := last.Status(t); got != tc.want {
 				t.Fatalf("status %d (%s), want %d (%s); error: %v", got, got, tc.want, tc.want, s.err)
 			}
 			if s.err == nil {
@@ -298,7 +307,7 @@ func TestHAProxyDisconnectAnswered(t *testing.T) {
 		if !closeAfter || len(out) != 2 {
 			t.Fatalf("got %d frames, closeAfter %v; want AGENT-HELLO, AGENT-DISCONNECT, close, and nothing after", len(out), closeAfter)
 		}
-		if st := out[1].status(t); st != codec.StatusNormal || !s.gotDisc || s.err != nil {
+		if st := out[1].Status(t); st != codec.StatusNormal || !s.gotDisc || s.err != nil {
 			t.Fatalf("answered status %d, gotDisc %v, err %v", st, s.gotDisc, s.err)
 		}
 	}
@@ -307,8 +316,8 @@ func TestHAProxyDisconnectAnswered(t *testing.T) {
 func TestShutdownSendsNormalDisconnect(t *testing.T) {
 	s := newSession(testSessionConfig())
 	_, _, _ = s.handle(v26(t, "01_"), nil)
-	out := decodeAll(t, s.shutdown(nil))
-	if len(out) != 1 || out[0].status(t) != codec.StatusNormal || s.state != stateClosing {
+	out := testutil.DecodeAll(t, s.shutdown(nil))
+	if len(out) != 1 || out[0].Status(t) != codec.StatusNormal || s.state != stateClosing {
 		t.Fatalf("got %v, state %s", out, s.state)
 	}
 }
@@ -376,7 +385,7 @@ func FuzzSessionHandle(f *testing.F) {
 			}
 		}
 		if s.err != nil {
-			fs := decodeAll(t, out)
+			fs := testutil.DecodeAll(t, out)
 			if len(fs) == 0 || fs[len(fs)-1].Type != codec.FrameAgentDisconnect {
 				t.Fatalf("closed on %v without AGENT-DISCONNECT", s.err)
 			}

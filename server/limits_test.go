@@ -1,24 +1,26 @@
 package server
 
-// Hostile and broken peers (docs/RELIABILITY.md#hostile). Every case runs against a real server on loopback and
-// is bounded by a count of bytes, frames or connections; time only bounds waits that would
-// otherwise hang on a broken server, and nothing asserts on how long anything took. After
-// each case a fresh connection must be served right and the heap must be back near where it
-// started.
+// Limits and memory: what the server bounds under hostile and broken peers
+// (docs/RELIABILITY.md#hostile), and what it holds per connection and per ACK. Every case
+// runs against a real server on loopback and is bounded by a count of bytes, frames or
+// connections; time only bounds waits that would otherwise hang on a broken server, and
+// nothing asserts on how long anything took. After each hostile case a fresh connection must
+// be served right and the heap must be back near where it started.
 
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // hostileHelloTimeout is short so that a peer that never completes its HELLO is closed
@@ -44,13 +46,14 @@ func heapInuse() uint64 {
 // hostileServer is a server under attack, and the heap it started from.
 type hostileServer struct {
 	*Server
+	logs *testutil.Buffer
 	base uint64
 }
 
 func startHostile(t *testing.T, cfg Config) *hostileServer {
 	t.Helper()
-	s, _ := startServer(t, cfg, nil)
-	h := &hostileServer{Server: s}
+	s, logs := startServer(t, cfg, nil)
+	h := &hostileServer{Server: s, logs: logs}
 	h.served(t) // warms the loops and pools before the baseline
 	h.base = heapInuse()
 	return h
@@ -72,23 +75,23 @@ func (h *hostileServer) waitOpen(t testing.TB, n int) {
 // allowed NOTIFY answered right, and a clean HAPROXY-DISCONNECT.
 func (h *hostileServer) served(t *testing.T) {
 	t.Helper()
-	c := dial(t, h.Addr())
-	c.handshake()
-	c.send(cat(notifyFrame(1, 1, [4]byte{127, 0, 0, 2}), notifyFrame(3, 1, [4]byte{192, 0, 2, 1})))
+	c := testutil.Dial(t, h.Addr())
+	c.Handshake()
+	c.Send(cat(notifyFrame(1, 1, [4]byte{127, 0, 0, 2}), notifyFrame(3, 1, [4]byte{192, 0, 2, 1})))
 	for _, want := range []struct {
 		sid     uint64
 		blocked bool
 	}{{1, true}, {3, false}} {
-		if ack := c.expect(codec.FrameAck); ack.StreamID != want.sid || ack.blockedVar(t) != want.blocked {
-			t.Fatalf("after the attack: ACK %d blocked=%v, want %d %v", ack.StreamID, ack.blockedVar(t), want.sid, want.blocked)
+		if ack := c.Expect(codec.FrameAck); ack.StreamID != want.sid || ack.BlockedVar(t) != want.blocked {
+			t.Fatalf("after the attack: ACK %d blocked=%v, want %d %v", ack.StreamID, ack.BlockedVar(t), want.sid, want.blocked)
 		}
 	}
-	c.send(codec.AppendHAProxyDisconnect(nil, codec.StatusNormal, "done"))
-	if st := c.expect(codec.FrameAgentDisconnect).status(t); st != codec.StatusNormal {
+	c.Send(codec.AppendHAProxyDisconnect(nil, codec.StatusNormal, "done"))
+	if st := c.Expect(codec.FrameAgentDisconnect).Status(t); st != codec.StatusNormal {
 		t.Fatalf("after the attack: disconnect status %d", st)
 	}
-	c.expectClosed()
-	c.c.Close()
+	c.ExpectClosed()
+	c.Conn.Close()
 }
 
 // recovered is the check after each case: every connection of the case closed by the
@@ -106,47 +109,22 @@ func (h *hostileServer) recovered(t *testing.T) {
 	}
 }
 
-// expectDisconnect reads past an AGENT-HELLO, then wants an AGENT-DISCONNECT with status st
-// and the connection closed.
-func expectDisconnect(t *testing.T, c *client, st codec.Status) {
-	t.Helper()
-	d, ok := c.next()
-	if ok && d.Type == codec.FrameAgentHello {
-		d, ok = c.next()
-	}
-	if !ok {
-		t.Fatalf("closed without AGENT-DISCONNECT, want status %d (%s)", st, st)
-	}
-	if got := d.status(t); got != st {
-		t.Fatalf("AGENT-DISCONNECT status %d (%s), want %d (%s)", got, got, st, st)
-	}
-	c.expectClosed()
-}
-
 // closedOnly is the "status" of a case that expects the connection closed with no frame.
 const closedOnly = codec.Status(1 << 31)
 
 // ends finishes a case: a FIN from the client if fin, then the server's answer — an
 // AGENT-DISCONNECT with status want and a close, or only the close — then the recovery check.
-func (h *hostileServer) ends(t *testing.T, c *client, fin bool, want codec.Status) {
+func (h *hostileServer) ends(t *testing.T, c *testutil.Client, fin bool, want codec.Status) {
 	t.Helper()
 	if fin {
-		_ = c.c.(*net.TCPConn).CloseWrite()
+		_ = c.Conn.(*net.TCPConn).CloseWrite()
 	}
 	if want == closedOnly {
-		c.expectClosed()
+		c.ExpectClosed()
 	} else {
-		expectDisconnect(t, c, want)
+		c.ExpectDisconnect(want)
 	}
 	h.recovered(t)
-}
-
-// reset closes c with an RST, as HAProxy 3.x does to idle connections and on soft-stop.
-func reset(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	c.Close()
 }
 
 func randomBytes(seed uint64, n int) []byte {
@@ -201,13 +179,13 @@ func TestHostileProbes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, h.Addr())
+			c := testutil.Dial(t, h.Addr())
 			if len(tc.in) > 0 {
-				c.send(tc.in)
+				c.Send(tc.in)
 			}
 			switch tc.then {
 			case rst:
-				reset(c.c)
+				c.Reset()
 				h.recovered(t)
 				return
 			}
@@ -237,13 +215,13 @@ func TestHostileHugeLength(t *testing.T) {
 		{"a legal length after HELLO then FIN", true, cat(legal, make([]byte, 8000)), 0, true, closedOnly},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, h.Addr())
+			c := testutil.Dial(t, h.Addr())
 			if tc.handshake {
-				c.handshake()
+				c.Handshake()
 			}
-			c.send(tc.in)
+			c.Send(tc.in)
 			for i := 0; i < tc.drip; i++ {
-				if _, err := c.c.Write([]byte{0xff}); err != nil {
+				if _, err := c.Conn.Write([]byte{0xff}); err != nil {
 					break // the server closed
 				}
 				time.Sleep(time.Millisecond)
@@ -253,72 +231,17 @@ func TestHostileHugeLength(t *testing.T) {
 	}
 }
 
-// rawHandshake dials and completes a HELLO without testing.T, for use off the test
-// goroutine. The AGENT-HELLO is read whole.
-func rawHandshake(addr net.Addr, hello []byte) (net.Conn, error) {
-	c, err := net.Dial("tcp", addr.String())
+// handshaken dials and completes a HELLO without testing.T, for use off the test goroutine.
+func handshaken(addr net.Addr, hello []byte) (*testutil.Client, error) {
+	c, err := testutil.DialSPOP(addr.Network(), addr.String())
 	if err != nil {
 		return nil, err
 	}
-	_ = c.SetDeadline(time.Now().Add(safety))
-	if _, err := c.Write(hello); err != nil {
-		c.Close()
+	if err := c.Hello(hello); err != nil {
+		c.Conn.Close()
 		return nil, err
-	}
-	f, err := readFrame(c, nil)
-	if err == nil && codec.FrameType(f[4]) != codec.FrameAgentHello {
-		err = fmt.Errorf("got %s", codec.FrameType(f[4]))
-	}
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("AGENT-HELLO: %w", err)
 	}
 	return c, nil
-}
-
-// readFrame reads one whole frame (length prefix included) into buf.
-func readFrame(c net.Conn, buf []byte) ([]byte, error) {
-	var l [4]byte
-	if _, err := io.ReadFull(c, l[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(l[:])
-	if n > 1<<20 {
-		return nil, fmt.Errorf("agent frame of %d bytes", n)
-	}
-	buf = append(append(buf[:0], l[:]...), make([]byte, n)...)
-	_, err := io.ReadFull(c, buf[4:])
-	return buf, err
-}
-
-// readACKs reads n ACKs and returns the `blocked` value of each by stream-id, failing on
-// anything but an ACK, a duplicate, or an ACK without `blocked`.
-func readACKs(c net.Conn, n int) (map[uint64]bool, error) {
-	got := make(map[uint64]bool, n)
-	var buf []byte
-	for len(got) < n {
-		var err error
-		if buf, err = readFrame(c, buf); err != nil {
-			return got, fmt.Errorf("after %d ACKs: %w", len(got), err)
-		}
-		var f codec.Frame
-		if _, err = codec.ReadFrameInto(&f, buf, 1<<20); err != nil || f.Type != codec.FrameAck {
-			return got, fmt.Errorf("got %s (%v), want ACK", f.Type, err)
-		}
-		if _, dup := got[f.StreamID]; dup {
-			return got, fmt.Errorf("two ACKs for stream %d", f.StreamID)
-		}
-		found := false
-		for it := codec.NewActionIterator(f.Payload); it.Next(); {
-			if a := it.Action(); string(a.Name) == "blocked" && a.Value.Type == codec.TypeBool {
-				got[f.StreamID], found = a.Value.Bool, true
-			}
-		}
-		if !found {
-			return got, fmt.Errorf("ACK %d has no blocked variable", f.StreamID)
-		}
-	}
-	return got, nil
 }
 
 // fdLimit returns the process's file descriptor limit.
@@ -361,7 +284,10 @@ func TestHostileIdleConnections(t *testing.T) {
 				var c net.Conn
 				var err error
 				if withHello {
-					c, err = rawHandshake(h.Addr(), hello)
+					var sc *testutil.Client
+					if sc, err = handshaken(h.Addr(), hello); err == nil {
+						c = sc.Conn
+					}
 				} else {
 					c, err = net.Dial("tcp", h.Addr().String())
 				}
@@ -389,19 +315,25 @@ func TestHostileIdleConnections(t *testing.T) {
 
 // TestHostileConnectionLimit fills the configured connection limit: every connection past
 // it is refused with AGENT-DISCONNECT status 13 and closed, those inside it are unaffected,
-// and a slot freed is a slot served.
+// and a slot freed is a slot served. Handshakes racing on two event loops, which accept
+// concurrently, let no more than the limit in.
 func TestHostileConnectionLimit(t *testing.T) {
+	t.Run("filled", testConnectionLimitFilled)
+	t.Run("concurrent accepts", testConnectionLimitConcurrentAccepts)
+}
+
+func testConnectionLimitFilled(t *testing.T) {
 	const limit, extra = 32, 100
 	h := startHostile(t, Config{MaxConns: limit})
 	hello := v26(t, "01_")
-	inside := make([]net.Conn, 0, limit)
+	inside := make([]*testutil.Client, 0, limit)
 	defer func() {
 		for _, c := range inside {
-			c.Close()
+			c.Conn.Close()
 		}
 	}()
 	for i := 0; i < limit; i++ {
-		c, err := rawHandshake(h.Addr(), hello)
+		c, err := handshaken(h.Addr(), hello)
 		if err != nil {
 			t.Fatalf("connection %d of %d: %v", i, limit, err)
 		}
@@ -410,9 +342,9 @@ func TestHostileConnectionLimit(t *testing.T) {
 	h.waitOpen(t, limit)
 	refusedBefore := h.metrics.connsRefused.Get()
 	for i := 0; i < extra; i++ {
-		c := dial(t, h.Addr())
-		expectDisconnect(t, c, codec.StatusResourceAllocation)
-		c.c.Close()
+		c := testutil.Dial(t, h.Addr())
+		c.ExpectDisconnect(codec.StatusResourceAllocation)
+		c.Conn.Close()
 	}
 	if got := h.metrics.connsRefused.Get() - refusedBefore; got != extra {
 		t.Errorf("%d refusals counted, want %d", got, extra)
@@ -421,37 +353,35 @@ func TestHostileConnectionLimit(t *testing.T) {
 		t.Fatalf("%d open, want the limit %d", h.OpenConns(), limit)
 	}
 	for i, c := range inside {
-		if _, err := c.Write(notifyFrame(uint64(i), 1, [4]byte{127, 0, 0, 2})); err != nil {
+		if _, err := c.Conn.Write(notifyFrame(uint64(i), 1, [4]byte{127, 0, 0, 2})); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := readACKs(c, 1); err != nil || !got[uint64(i)] {
+		if got, err := c.ReadACKs(1); err != nil || !got[uint64(i)] {
 			t.Fatalf("connection %d inside the limit: %v %v", i, got, err)
 		}
 	}
-	inside[0].Close()
+	inside[0].Conn.Close()
 	inside = inside[1:]
 	h.waitOpen(t, limit-1)
 	h.served(t) // takes the freed slot
 	for _, c := range inside {
-		c.Close()
+		c.Conn.Close()
 	}
 	inside = nil
 	h.recovered(t)
 }
 
-// TestHostileConnectionLimitConcurrentAccepts races many handshakes against a small limit
-// on two event loops, which accept concurrently: no more than the limit may be let in.
-func TestHostileConnectionLimitConcurrentAccepts(t *testing.T) {
+func testConnectionLimitConcurrentAccepts(t *testing.T) {
 	const limit, dialers = 8, 200
 	h := startHostile(t, Config{MaxConns: limit, Loops: 2})
 	hello := v26(t, "01_")
-	in := make(chan net.Conn, dialers)
+	in := make(chan *testutil.Client, dialers)
 	var wg sync.WaitGroup
 	for i := 0; i < dialers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if c, err := rawHandshake(h.Addr(), hello); err == nil {
+			if c, err := handshaken(h.Addr(), hello); err == nil {
 				in <- c
 			}
 		}()
@@ -461,7 +391,7 @@ func TestHostileConnectionLimitConcurrentAccepts(t *testing.T) {
 	n := 0
 	for c := range in {
 		n++
-		c.Close()
+		c.Conn.Close()
 	}
 	if n == 0 || n > limit {
 		t.Errorf("%d of %d concurrent handshakes let in, limit %d", n, dialers, limit)
@@ -486,26 +416,26 @@ func TestHostileReloadStorm(t *testing.T) {
 		}
 		batch = append(batch, notifyFrame(uint64(2*i+1), 1, ip)...)
 	}
-	var old []net.Conn
+	var old []*testutil.Client
 	for r := 0; r < rounds; r++ {
 		var wg sync.WaitGroup
 		errs := make(chan error, perRound)
-		next := make([]net.Conn, perRound)
+		next := make([]*testutil.Client, perRound)
 		for i := 0; i < perRound; i++ {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				c, err := rawHandshake(h.Addr(), hello)
+				c, err := handshaken(h.Addr(), hello)
 				if err != nil {
 					errs <- err
 					return
 				}
 				next[i] = c
-				if _, err := c.Write(batch); err != nil {
+				if _, err := c.Conn.Write(batch); err != nil {
 					errs <- err
 					return
 				}
-				got, err := readACKs(c, inflight)
+				got, err := c.ReadACKs(inflight)
 				if err != nil {
 					errs <- err
 					return
@@ -521,11 +451,11 @@ func TestHostileReloadStorm(t *testing.T) {
 				if i%4 == 0 {
 					tail = cat(batch[:len(batch)/2], frag)
 				}
-				_, _ = c.Write(tail)
+				_, _ = c.Conn.Write(tail)
 			}(i)
 		}
 		for _, c := range old { // the reload: the old generation dies mid-flight
-			reset(c)
+			c.Reset()
 		}
 		wg.Wait()
 		close(errs)
@@ -535,20 +465,21 @@ func TestHostileReloadStorm(t *testing.T) {
 		old = next
 	}
 	for _, c := range old {
-		reset(c)
+		c.Reset()
 	}
 	t.Logf("%d connections opened and reset with NOTIFYs outstanding; %d ACKs checked", rounds*perRound, rounds*perRound*inflight)
 	h.recovered(t)
 }
 
 // TestHostileNotifyFloodNeverRead is a peer that sends NOTIFYs as fast as it can and never
-// reads an ACK. The server must stop queueing, close it, and never hold more than its bounds
-// meanwhile; other connections are unaffected.
+// reads an ACK. The server must stop queueing, close it (counted and logged), and never hold
+// more than its bounds meanwhile; other connections are unaffected.
 func TestHostileNotifyFloodNeverRead(t *testing.T) {
 	const queued = 64 << 10
 	h := startHostile(t, Config{MaxQueuedOutput: queued})
-	c := dial(t, h.Addr())
-	c.handshake()
+	closures := h.metrics.backlogClosures.Get()
+	c := testutil.Dial(t, h.Addr())
+	c.Handshake()
 	var chunk []byte
 	for i := 0; i < 1000; i++ {
 		chunk = append(chunk, notifyFrame(uint64(i), 1, [4]byte{192, 0, 2, 1})...)
@@ -557,7 +488,7 @@ func TestHostileNotifyFloodNeverRead(t *testing.T) {
 	var peak uint64
 	var err error
 	for i := 0; i < 5000 && err == nil; i++ { // at most 180 MB
-		_, err = c.c.Write(chunk)
+		_, err = c.Conn.Write(chunk)
 		if i%50 == 0 {
 			runtime.ReadMemStats(&ms)
 			peak = max(peak, ms.HeapInuse)
@@ -566,13 +497,20 @@ func TestHostileNotifyFloodNeverRead(t *testing.T) {
 	if err == nil {
 		t.Fatal("the server never closed a peer that does not read")
 	}
+	if got := h.metrics.backlogClosures.Get() - closures; got != 1 {
+		t.Errorf("backlog closures %d, want 1", got)
+	}
+	h.waitOpen(t, 0)
+	if !strings.Contains(h.logs.String(), "does not read") {
+		t.Errorf("closure not logged:\n%s", h.logs)
+	}
 	t.Logf("heap in use at most %d KiB during the flood, %d KiB before", peak>>10, h.base>>10)
 	// Garbage not yet collected counts in the peak; a server that kept what it was sent
 	// would be at 100 MB or more.
 	if peak > h.base+4*heapSlack {
 		t.Errorf("heap reached %d KiB during the flood, from %d KiB", peak>>10, h.base>>10)
 	}
-	c.c.Close()
+	c.Conn.Close()
 	h.recovered(t)
 }
 
@@ -586,68 +524,34 @@ func TestHostileFragments(t *testing.T) {
 		return frameWith(codec.FrameUnset, flags, sid, 1, make([]byte, n))
 	}
 	t.Run("never finishing, growing past the cap", func(t *testing.T) {
-		c := dial(t, h.Addr())
+		c := testutil.Dial(t, h.Addr())
 		in := cat(hello, first)
 		for i := 0; i < 100; i++ { // 100 KB, over the 64 KiB reassembly cap
 			in = append(in, unset(4, 0, 1000)...)
 		}
-		c.send(in)
-		expectDisconnect(t, c, codec.StatusFrameTooBig)
+		c.Send(in)
+		c.ExpectDisconnect(codec.StatusFrameTooBig)
 		h.recovered(t)
 	})
 	t.Run("never finishing, then silence and FIN", func(t *testing.T) {
-		c := dial(t, h.Addr())
-		c.send(cat(hello, first, unset(4, 0, 10)))
-		c.expect(codec.FrameAgentHello)
+		c := testutil.Dial(t, h.Addr())
+		c.Send(cat(hello, first, unset(4, 0, 10)))
+		c.Expect(codec.FrameAgentHello)
 		for i := 0; i < 1000 && h.metrics.fragsInflight.Get() != 1; i++ {
 			time.Sleep(5 * time.Millisecond)
 		}
 		if got := h.metrics.fragsInflight.Get(); got != 1 {
 			t.Fatalf("%v fragmented NOTIFYs in flight, want 1", got)
 		}
-		_ = c.c.(*net.TCPConn).CloseWrite()
-		c.expectClosed()
+		_ = c.Conn.(*net.TCPConn).CloseWrite()
+		c.ExpectClosed()
 		h.recovered(t)
 	})
 	t.Run("never finishing, then RST", func(t *testing.T) {
-		c := dial(t, h.Addr())
-		c.handshake()
-		c.send(first)
-		reset(c.c)
-		h.recovered(t)
-	})
-	t.Run("fragment of another stream", func(t *testing.T) {
-		c := dial(t, h.Addr())
-		c.send(cat(hello, first, unset(6, 0, 10)))
-		expectDisconnect(t, c, codec.StatusInterlacedFrames)
-		h.recovered(t)
-	})
-	t.Run("NOTIFY of another stream between fragments", func(t *testing.T) {
-		c := dial(t, h.Addr())
-		c.send(cat(hello, first, notifyFrame(6, 1, [4]byte{192, 0, 2, 1}), unset(4, codec.FlagFin, 10)))
-		expectDisconnect(t, c, codec.StatusInterlacedFrames)
-		h.recovered(t)
-	})
-	t.Run("two fragmented NOTIFYs interleaved", func(t *testing.T) {
-		c := dial(t, h.Addr())
-		second := frameWith(codec.FrameNotify, 0, 6, 1, []byte{0})
-		c.send(cat(hello, first, second, unset(4, codec.FlagFin, 10), unset(6, codec.FlagFin, 10)))
-		expectDisconnect(t, c, codec.StatusInterlacedFrames)
-		h.recovered(t)
-	})
-	t.Run("ABORT mid-message", func(t *testing.T) {
-		aborted := h.metrics.fragsAborted.Get()
-		c := dial(t, h.Addr())
-		c.handshake()
-		c.send(cat(first, v26(t, "14b"), unset(4, codec.FlagFin|codec.FlagAbort, 0), v26(t, "06_")))
-		if ack := c.expect(codec.FrameAck); ack.StreamID != 0 {
-			t.Fatalf("ACK %d: the aborted NOTIFY 4 was answered", ack.StreamID)
-		}
-		if got := h.metrics.fragsAborted.Get() - aborted; got != 1 {
-			t.Errorf("%d aborts counted, want 1", got)
-		}
-		c.send(codec.AppendHAProxyDisconnect(nil, codec.StatusNormal, ""))
-		expectDisconnect(t, c, codec.StatusNormal)
+		c := testutil.Dial(t, h.Addr())
+		c.Handshake()
+		c.Send(first)
+		c.Reset()
 		h.recovered(t)
 	})
 }
@@ -692,10 +596,83 @@ func TestHostileMalformedFrames(t *testing.T) {
 		{"DISCONNECT with a truncated KV", cat(hello, frameWith(codec.FrameHAProxyDisconnect, codec.FlagFin, 0, 0, []byte{11, 's', 't'}))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, h.Addr())
-			c.send(tc.in)
-			expectDisconnect(t, c, codec.StatusInvalidFrame)
+			c := testutil.Dial(t, h.Addr())
+			c.Send(tc.in)
+			c.ExpectDisconnect(codec.StatusInvalidFrame)
 			h.recovered(t)
 		})
+	}
+}
+
+// TestLoad measures ACKs/s and allocations per ACK with a simple load: 4 connections, each
+// keeping 20 NOTIFYs in flight, for a fixed number of rounds. It asserts only the allocation
+// rate; the rate is logged (go test -run TestLoad -v ./server).
+func TestLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load run")
+	}
+	const conns, inflight, rounds = 4, 20, 5000
+	s, _ := startServer(t, Config{}, nil)
+	var batch []byte
+	for i := 0; i < inflight; i++ {
+		batch = append(batch, notifyFrame(uint64(i), 1, [4]byte{192, 0, 2, byte(i)})...)
+	}
+	cs := make([]*testutil.Client, conns)
+	for i := range cs {
+		cs[i] = testutil.Dial(t, s.Addr())
+		cs[i].Handshake()
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for _, c := range cs {
+		wg.Add(1)
+		go func(c net.Conn) {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for r := 0; r < rounds; r++ {
+				if _, err := c.Write(batch); err != nil {
+					errs <- err
+					return
+				}
+				// Read exactly the 20 ACKs back, counting frames by their length prefixes.
+				got, have := 0, 0
+				for got < inflight {
+					n, err := c.Read(buf[have:])
+					if err != nil {
+						errs <- err
+						return
+					}
+					have += n
+					off := 0
+					for off+4 <= have {
+						l := int(binary.BigEndian.Uint32(buf[off:]))
+						if off+4+l > have {
+							break
+						}
+						off += 4 + l
+						got++
+					}
+					have = copy(buf, buf[off:have])
+				}
+			}
+		}(c.Conn)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&ms1)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	acks := float64(conns * inflight * rounds)
+	allocs := float64(ms1.Mallocs-ms0.Mallocs) / acks
+	t.Logf("%d conns x %d in flight: %.0f ACKs in %s = %.0f ACK/s; %.5f allocations per ACK (client included)",
+		conns, inflight, acks, elapsed.Round(time.Millisecond), acks/elapsed.Seconds(), allocs)
+	if allocs > 0.01 && !raceEnabled {
+		t.Errorf("%.5f allocations per ACK, want about 0", allocs)
 	}
 }
