@@ -81,11 +81,9 @@ func TestDecisionCountersPublishedPerBatch(t *testing.T) {
 func TestRefusedNotifyNotCounted(t *testing.T) {
 	set := metrics.NewSet()
 	h, _ := testHandler(t, set)
-	b, start := codec.BeginFrame(nil, codec.FrameNotify, codec.FlagFin, 1, 1)
-	b = codec.AppendMessage(b, "check-client-ip", 1)
-	b = codec.AppendArg(b, "ip", ip4("192.0.2.1"))
-	b = codec.AppendMessage(b, "check-request", 2) // announces 2 arguments, holds none
-	if _, err := newDriver(h.NewConn()).respond(codec.FinishFrame(b, start), nil, nil); err == nil {
+	m := codec.AppendArg(codec.AppendMessage(nil, "check-client-ip", 1), "ip", ip4("192.0.2.1"))
+	m = codec.AppendMessage(m, "check-request", 2) // announces 2 arguments, holds none
+	if _, err := newDriver(h.NewConn()).respond(codec.AppendNotify(nil, 1, 1, m), nil, nil); err == nil {
 		t.Fatal("a NOTIFY that does not decode was answered")
 	}
 	wantMetrics(t, set,

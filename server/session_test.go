@@ -240,10 +240,8 @@ func TestBadInputEndsWithStatus(t *testing.T) {
 	truncatedNotify = truncatedNotify[:len(truncatedNotify)-2]
 	truncatedNotify[3] -= 2
 	// The handler decides on the first message and stops there; the second does not decode.
-	badSecond, fs := codec.BeginFrame(nil, codec.FrameNotify, codec.FlagFin, 1, 1)
-	badSecond = codec.AppendMessage(badSecond, "check-client-ip", 1)
-	badSecond = codec.AppendArg(badSecond, "ip", codec.IPv4Value(&[4]byte{127, 0, 0, 2}))
-	badSecond = codec.FinishFrame(codec.AppendMessage(badSecond, "check-request", 2), fs)
+	badSecond := codec.AppendArg(codec.AppendMessage(nil, "check-client-ip", 1), "ip", codec.IPv4Value(&[4]byte{127, 0, 0, 2}))
+	badSecond = codec.AppendNotify(nil, 1, 1, codec.AppendMessage(badSecond, "check-request", 2))
 	frag := v26(t, "14a")
 	fragOtherIDs := frameWith(codec.FrameUnset, codec.FlagFin, 99, 1, []byte{0})
 	noFragCfg := testSessionConfig()
