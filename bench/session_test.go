@@ -2,7 +2,6 @@ package bench
 
 import (
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,12 +10,6 @@ import (
 	"github.com/spoaguard/spoaguard/codec"
 	"github.com/spoaguard/spoaguard/internal/testutil"
 )
-
-// capture returns the bytes of a captured frame from testdata/spop.
-func capture(t testing.TB, name string) []byte {
-	t.Helper()
-	return testutil.HexFile(t, filepath.Join("..", "testdata", "spop", name))
-}
 
 var defaultCheck = Check{Scope: codec.ScopeTxn, VarBlocked: "blocked", VarList: "list"}
 
@@ -128,7 +121,7 @@ func TestIDs26CounterIsSharedByConnections(t *testing.T) {
 func TestCapturedACKsMatchTheirNotifies(t *testing.T) {
 	s := newTestSession(IDs26, 4, defaultCheck)
 	s.appendNotifies(nil, 3, 0) // stream-ids 0, 1, 2 → targets 0, 1, 2 (2 is listed)
-	buf := append(capture(t, "haproxy-2.6.12/16_ack-block.hex"), capture(t, "haproxy-2.6.12/15_ack-allow.hex")...)
+	buf := append(testutil.Capture(t, "haproxy-2.6.12", "16_ack-block.hex"), testutil.Capture(t, "haproxy-2.6.12", "15_ack-allow.hex")...)
 	consumed, acked, err := s.handleFrames(buf, time.Millisecond, true)
 	if err != nil || consumed != len(buf) || acked != 2 {
 		t.Fatalf("consumed %d/%d acked %d err %v", consumed, len(buf), acked, err)

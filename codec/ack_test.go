@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 var frameIDs = []uint64{0, 1, 2, 239, 240, 2294, 1 << 40, math.MaxUint64}
@@ -37,7 +38,7 @@ func TestBeginAckWritesWhatBeginFrameWrites(t *testing.T) {
 // The captured ACK that HAProxy 2.6 accepted (vector 16) comes out of BeginAck and a verdict's
 // pre-encoded actions byte for byte.
 func TestPreencodedActionsWriteTheCapturedAck(t *testing.T) {
-	want := loadHex(t, "haproxy-2.6.12", "16_ack-block.hex")
+	want := testutil.Capture(t, "haproxy-2.6.12", "16_ack-block.hex")
 	actions := codec.AppendSetVar(nil, codec.ScopeTxn, "blocked", codec.BoolValue(true))
 	actions = codec.AppendSetVar(actions, codec.ScopeTxn, "score", codec.Uint32Value(100))
 	got, start := codec.BeginAck(nil, 2, 1)

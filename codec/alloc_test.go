@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // The hot path of the agent: read a NOTIFY from the connection buffer, find the client
@@ -46,7 +47,7 @@ func appendAck(dst []byte, f *codec.Frame, actions []byte) []byte {
 }
 
 func TestHotPathDoesNotAllocate(t *testing.T) {
-	hello := readOne(t, loadHex(t, "haproxy-2.6.12", "01_haproxy-hello.hex"))
+	hello := readOne(t, testutil.Capture(t, "haproxy-2.6.12", "01_haproxy-hello.hex"))
 	out := make([]byte, 0, 256)
 	list := []byte("spamhaus-drop")
 	allowedActs, blockedActs := verdictActions(list)
@@ -104,7 +105,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 
 func TestAckEncoderWritesTheCapturedLayout(t *testing.T) {
 	// Vector 16 (accepted by HAProxy 2.6.12, which answered 403): blocked=true, score=100.
-	want := loadHex(t, "haproxy-2.6.12", "16_ack-block.hex")
+	want := testutil.Capture(t, "haproxy-2.6.12", "16_ack-block.hex")
 	dst, start := codec.BeginAck(nil, 2, 1)
 	dst = codec.AppendSetVar(dst, codec.ScopeTxn, "blocked", codec.BoolValue(true))
 	dst = codec.AppendSetVar(dst, codec.ScopeTxn, "score", codec.Uint32Value(100))

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // Benchmarks of the agent's hot path. Run with
@@ -53,7 +54,7 @@ func BenchmarkReadNotifyOneIPv4(b *testing.B) {
 // BenchmarkReadNotifyTwelveArgs reads vector 11 (two messages, twelve arguments of every type
 // HAProxy sends) and visits every argument.
 func BenchmarkReadNotifyTwelveArgs(b *testing.B) {
-	src := loadHex(b, "haproxy-2.6.12", "11_notify-12args-2messages.hex")
+	src := testutil.Capture(b, "haproxy-2.6.12", "11_notify-12args-2messages.hex")
 	b.ReportAllocs()
 	b.SetBytes(int64(len(src)))
 	var f codec.Frame
@@ -135,7 +136,7 @@ func BenchmarkNotifyToAck(b *testing.B) {
 
 // BenchmarkParseHello parses HAProxy 2.6's HELLO (vector 01), once per connection.
 func BenchmarkParseHello(b *testing.B) {
-	f := readOne(b, loadHex(b, "haproxy-2.6.12", "01_haproxy-hello.hex"))
+	f := readOne(b, testutil.Capture(b, "haproxy-2.6.12", "01_haproxy-hello.hex"))
 	b.ReportAllocs()
 	for b.Loop() {
 		h, err := codec.ParseHello(f.Payload)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // Fuzz targets, seeded from every captured frame. Their seed corpora (plus any crashers kept
@@ -21,12 +22,12 @@ import (
 // payloads is false, frame payloads when it is true.
 func addCaptures(f *testing.F, payloads bool) {
 	for _, dir := range captureDirs {
-		files, err := filepath.Glob(filepath.Join("..", "testdata", "spop", dir, "*.hex"))
+		files, err := filepath.Glob(filepath.Join(testutil.SPOPDir(), dir, "*.hex"))
 		if err != nil || len(files) == 0 {
 			f.Fatalf("no captures in %s: %v", dir, err)
 		}
 		for _, file := range files {
-			src := loadHex(f, dir, filepath.Base(file))
+			src := testutil.Capture(f, dir, filepath.Base(file))
 			if !payloads {
 				f.Add(src)
 				continue

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 func kv(key string, v codec.Value) []byte { return codec.AppendValue(codec.AppendName(nil, key), v) }
@@ -34,7 +35,7 @@ func TestParseHelloReadsEveryCapturedHello(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.dir+"/"+tt.file, func(t *testing.T) {
-			f := readOne(t, loadHex(t, tt.dir, tt.file))
+			f := readOne(t, testutil.Capture(t, tt.dir, tt.file))
 			h, err := codec.ParseHello(f.Payload)
 			if err != nil {
 				t.Fatal(err)
@@ -111,7 +112,7 @@ func TestParseDisconnectReadsCapturedDisconnects(t *testing.T) {
 		{"25_agent-disconnect.hex", codec.StatusNormal, "bye"},
 	}
 	for _, tt := range tests {
-		f := readOne(t, loadHex(t, "haproxy-2.6.12", tt.file))
+		f := readOne(t, testutil.Capture(t, "haproxy-2.6.12", tt.file))
 		d, err := codec.ParseDisconnect(f.Payload)
 		if err != nil || d.Status != tt.status || string(d.Message) != tt.message {
 			t.Errorf("%s: %d %q, %v; want %d %q", tt.file, d.Status, d.Message, err, tt.status, tt.message)

@@ -12,6 +12,7 @@ import (
 	"testing/quick"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 type varintCase struct {
@@ -24,7 +25,7 @@ type varintCase struct {
 
 func loadVarintCases(t testing.TB) []varintCase {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "testdata", "spop", "varint.json"))
+	raw, err := os.ReadFile(filepath.Join(testutil.SPOPDir(), "varint.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

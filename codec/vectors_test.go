@@ -85,7 +85,7 @@ type valueJSON struct {
 
 func loadIndex(t testing.TB, dir string) []vectorEntry {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "testdata", "spop", dir, "index.json"))
+	raw, err := os.ReadFile(filepath.Join(testutil.SPOPDir(), dir, "index.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,12 +99,6 @@ func loadIndex(t testing.TB, dir string) []vectorEntry {
 		t.Fatalf("%s/index.json lists no vectors", dir)
 	}
 	return idx.Vectors
-}
-
-// loadHex reads a .hex capture: one line of lowercase hex.
-func loadHex(t testing.TB, dir, file string) []byte {
-	t.Helper()
-	return testutil.HexFile(t, filepath.Join("..", "testdata", "spop", dir, file))
 }
 
 // readFrame is ReadFrameInto into a fresh Frame, for tests that keep the frames they read.
@@ -134,7 +128,7 @@ func TestCapturedFramesDecodeToTheirIndexFields(t *testing.T) {
 				continue // the 15-NOTIFY TCP segment: TestStreamSegment...
 			}
 			t.Run(dir+"/"+v.File, func(t *testing.T) {
-				src := loadHex(t, dir, v.File)
+				src := testutil.Capture(t, dir, v.File)
 				f := readOne(t, src)
 				checkFrame(t, f, v.Decoded)
 			})
@@ -362,7 +356,7 @@ func TestAcceptedAgentFramesAreReproducedByTheEncoders(t *testing.T) {
 			}
 			n++
 			t.Run(dir+"/"+v.File, func(t *testing.T) {
-				want := loadHex(t, dir, v.File)
+				want := testutil.Capture(t, dir, v.File)
 				got := encodeAgentFrame(t, v.Decoded)
 				if !bytes.Equal(got, want) {
 					t.Errorf("encoded\n got %x\nwant %x", got, want)
@@ -472,7 +466,7 @@ func TestCapturedFramesAreReproducedByTheGenericEncoders(t *testing.T) {
 					}
 				}
 				dst = codec.FinishFrame(dst, start)
-				if want := loadHex(t, dir, v.File); !bytes.Equal(dst, want) {
+				if want := testutil.Capture(t, dir, v.File); !bytes.Equal(dst, want) {
 					t.Errorf("encoded\n got %x\nwant %x", dst, want)
 				}
 			})
@@ -489,7 +483,7 @@ func TestHAProxySideEncodersReproduceItsHellosAndDisconnects(t *testing.T) {
 				continue
 			}
 			var got []byte
-			want := loadHex(t, dir, v.File)
+			want := testutil.Capture(t, dir, v.File)
 			f := readOne(t, want)
 			switch f.Type {
 			case codec.FrameHAProxyHello:
@@ -535,7 +529,7 @@ func readAll(t testing.TB, src []byte) []codec.Frame {
 }
 
 func TestStreamSegmentYieldsExactlyFifteenNotifies(t *testing.T) {
-	seg := loadHex(t, "haproxy-2.6.12", streamSegment)
+	seg := testutil.Capture(t, "haproxy-2.6.12", streamSegment)
 	frames := readAll(t, seg)
 	if len(frames) != 15 {
 		t.Fatalf("%d frames, want 15", len(frames))
@@ -565,7 +559,7 @@ func TestStreamSegmentYieldsExactlyFifteenNotifies(t *testing.T) {
 // segmentation: the buffer grows by one byte per read, and ReadFrame must answer "need more"
 // (n == 0, no error) until a frame is whole, then return it.
 func TestStreamSegmentFedOneByteAtATimeYieldsTheSameFrames(t *testing.T) {
-	seg := loadHex(t, "haproxy-2.6.12", streamSegment)
+	seg := testutil.Capture(t, "haproxy-2.6.12", streamSegment)
 	want := readAll(t, seg)
 
 	var got []codec.Frame
@@ -610,7 +604,7 @@ func TestFragmentsReassembleIntoTheMessages(t *testing.T) {
 	files := []string{"14a_notify-fragment-1-of-4.hex", "14b_notify-fragment-2-of-4.hex", "14c_notify-fragment-3-of-4.hex", "14d_notify-fragment-4-of-4.hex"}
 	var payload []byte
 	for i, file := range files {
-		f := readOne(t, loadHex(t, dir, file))
+		f := readOne(t, testutil.Capture(t, dir, file))
 		wantType, wantFin := codec.FrameUnset, i == len(files)-1
 		if i == 0 {
 			wantType = codec.FrameNotify

@@ -56,57 +56,33 @@ func startAgent(t *testing.T, args ...string) *testAgent {
 }
 
 // agentConn is one SPOP connection to the agent, past the handshake.
-type agentConn struct {
-	t   *testing.T
-	c   net.Conn
-	buf []byte
-}
+type agentConn struct{ *testutil.Client }
 
 func (a *testAgent) dial(t *testing.T) *agentConn {
 	t.Helper()
-	c, err := net.Dial("tcp", a.listen)
+	addr, err := net.ResolveTCPAddr("tcp", a.listen)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
-	ac := &agentConn{t: t, c: c}
-	hello := codec.AppendHAProxyHello(nil, codec.Hello{SupportedVersions: []byte("2.0"), MaxFrameSize: 16380, Capabilities: []byte("pipelining")})
-	if _, err := c.Write(hello); err != nil {
-		t.Fatal(err)
-	}
-	if f := ac.next(); f.Type != codec.FrameAgentHello {
-		t.Fatalf("got %s, want AGENT-HELLO", f.Type)
-	}
-	return ac
+	c := testutil.Dial(t, addr)
+	c.Send(codec.AppendHAProxyHello(nil, codec.Hello{SupportedVersions: []byte("2.0"), MaxFrameSize: 16380, Capabilities: []byte("pipelining")}))
+	c.Expect(codec.FrameAgentHello)
+	return &agentConn{c}
 }
 
-// next reads one frame; its payload is a copy.
-func (ac *agentConn) next() codec.Frame {
-	ac.t.Helper()
-	for {
-		var f codec.Frame
-		n, err := codec.ReadFrameInto(&f, ac.buf, 1<<20)
-		if err != nil {
-			ac.t.Fatal(err)
-		}
-		if n > 0 {
-			f.Payload = append([]byte(nil), f.Payload...)
-			ac.buf = ac.buf[n:]
-			return f
-		}
-		tmp := make([]byte, 4096)
-		m, err := ac.c.Read(tmp)
-		if err != nil {
-			ac.t.Fatalf("read: %v", err)
-		}
-		ac.buf = append(ac.buf, tmp[:m]...)
+// next reads one frame.
+func (ac *agentConn) next() testutil.Frame {
+	ac.T.Helper()
+	f, ok := ac.Next()
+	if !ok {
+		ac.T.Fatal("connection closed")
 	}
+	return f
 }
 
 // decide sends a check-client-ip NOTIFY for ip and returns the ACK's blocked and list.
 func (ac *agentConn) decide(ip netip.Addr) (blocked bool, list string) {
-	ac.t.Helper()
+	ac.T.Helper()
 	msg := codec.AppendMessage(nil, "check-client-ip", 1)
 	if ip.Is4() {
 		a4 := ip.As4()
@@ -115,23 +91,12 @@ func (ac *agentConn) decide(ip netip.Addr) (blocked bool, list string) {
 		a16 := ip.As16()
 		msg = codec.AppendArg(msg, "ip", codec.IPv6Value(&a16))
 	}
-	if _, err := ac.c.Write(codec.AppendNotify(nil, 7, 1, msg)); err != nil {
-		ac.t.Fatal(err)
+	ac.Send(codec.AppendNotify(nil, 7, 1, msg))
+	f := ac.Expect(codec.FrameAck)
+	if f.StreamID != 7 {
+		ac.T.Fatalf("got ACK %d, want ACK 7", f.StreamID)
 	}
-	f := ac.next()
-	if f.Type != codec.FrameAck || f.StreamID != 7 {
-		ac.t.Fatalf("got %s %d, want ACK 7", f.Type, f.StreamID)
-	}
-	it := codec.NewActionIterator(f.Payload)
-	for it.Next() {
-		switch a := it.Action(); string(a.Name) {
-		case "blocked":
-			blocked = a.Value.Bool
-		case "list":
-			list = string(a.Value.Bytes)
-		}
-	}
-	return blocked, list
+	return f.BlockedVar(ac.T), f.ListVar()
 }
 
 // scrape returns the agent's /metrics.

@@ -43,10 +43,14 @@ func SPOPDir() string {
 }
 
 // Capture returns the bytes of the one captured frame testdata/spop/<dir>/<prefix>*.hex:
-// a prefix such as "07_" names a capture by its number.
+// a prefix such as "07_" names a capture by its number, and a whole file name names it too.
 func Capture(t testing.TB, dir, prefix string) []byte {
 	t.Helper()
-	matches, err := filepath.Glob(filepath.Join(SPOPDir(), dir, prefix+"*.hex"))
+	pattern := prefix
+	if !strings.HasSuffix(prefix, ".hex") {
+		pattern += "*.hex"
+	}
+	matches, err := filepath.Glob(filepath.Join(SPOPDir(), dir, pattern))
 	if err != nil || len(matches) != 1 {
 		t.Fatalf("capture %s/%s*: %d matches %v", dir, prefix, len(matches), err)
 	}
