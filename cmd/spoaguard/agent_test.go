@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,4 +110,42 @@ func (a *testAgent) scrape(t *testing.T) string {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return string(body)
+}
+
+// checkExposition fails t unless every series of a /metrics body belongs to a family with
+// exactly one TYPE line before it, and spoaguard's counters are named _total and its gauges
+// are not (the Go and process series are the library's and keep its names).
+func checkExposition(t *testing.T, body string) {
+	t.Helper()
+	types := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name, typ, _ := strings.Cut(rest, " ")
+			if _, dup := types[name]; dup {
+				t.Errorf("two TYPE lines for %s", name)
+			}
+			types[name] = typ
+			switch {
+			case !strings.HasPrefix(name, "spoaguard_"):
+			case typ == "counter" && !strings.HasSuffix(name, "_total"):
+				t.Errorf("counter %s is not named _total", name)
+			case typ == "gauge" && strings.HasSuffix(name, "_total"):
+				t.Errorf("gauge %s is named _total", name)
+			}
+			continue
+		}
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name := line[:strings.IndexAny(line, "{ ")]
+		family := name
+		if _, ok := types[family]; !ok { // summaries and histograms: name_sum, name_count, name_bucket
+			for _, suffix := range []string{"_sum", "_count", "_bucket"} {
+				family = strings.TrimSuffix(family, suffix)
+			}
+		}
+		if _, ok := types[family]; !ok {
+			t.Errorf("series without a TYPE line: %s", line)
+		}
+	}
 }

@@ -236,8 +236,11 @@ func TestSIGHUPReReadsTheConfig(t *testing.T) {
 	waitFor("no restart warning for max-conns", func() bool {
 		return strings.Contains(agent.logs.String(), "needs a restart to apply") && strings.Contains(agent.logs.String(), "setting=max-conns")
 	})
-	if m := agent.scrape(t); !strings.Contains(m, `spoaguard_list_entries{list="b"} 1`) || strings.Contains(m, `spoaguard_list_entries{list="a"}`) {
-		t.Errorf("metrics after the swap:\n%s", m)
+	m := agent.scrape(t)
+	checkExposition(t, m)
+	if !strings.Contains(m, `spoaguard_list_entries{list="b"} 1`) || strings.Contains(m, `spoaguard_list_entries{list="a"}`) ||
+		strings.Contains(m, `spoaguard_list_load_failures_total{list="a"}`) || !strings.Contains(m, "spoaguard_reloads_total 1\n") {
+		t.Errorf("metrics after the swap, want list b's series, none of a's, and one reload:\n%s", m)
 	}
 
 	// A config that does not parse changes nothing.

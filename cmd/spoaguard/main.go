@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	if err != nil {
 		return usageError{err}
 	}
-	registerListMetrics(set, lists)
+	lm := newListMetrics(set, lists)
 	readBuildInfo().register(set)
 
 	// The metrics listener is bound before the agent starts so that a busy port is a
@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	r := &reloader{args: args, o: o, log: log, level: level, lists: lists}
+	r := &reloader{args: args, o: o, log: log, level: level, lists: lists, metrics: lm}
 	go func() {
 		defer close(done)
 		r.run(runCtx, hup)
@@ -196,35 +196,11 @@ func logStartup(log *slog.Logger, o *options, srv *server.Server, mgr *blocklist
 		"loops", srv.Loops(), "gomaxprocs", runtime.GOMAXPROCS(0), "max_conns", o.maxConns, "reload_interval", o.reloadInterval)
 }
 
-// registerListMetrics exports the lists' state, read from the manager at scrape time.
-func registerListMetrics(set *metrics.Set, lists *liveLists) {
-	set.NewGauge(`spoaguard_reloads_total`, func() float64 {
-		return float64(lists.mgr.Load().Stats().Builds - 1) // the first build is the start-up load
-	})
-	set.NewGauge(`spoaguard_reload_duration_seconds`, func() float64 {
-		return lists.mgr.Load().Stats().LastDuration.Seconds()
-	})
-	set.RegisterMetricsWriter(func(w io.Writer) {
-		for _, st := range lists.mgr.Load().Status() {
-			lastErr := 0
-			if st.LastError != "" {
-				lastErr = 1
-			}
-			var last int64
-			if !st.LastGood.IsZero() {
-				last = st.LastGood.Unix()
-			}
-			fmt.Fprintf(w, "spoaguard_list_entries{list=%q} %d\n", st.Name, st.Entries)
-			fmt.Fprintf(w, "spoaguard_list_skipped_lines{list=%q} %d\n", st.Name, st.Skipped)
-			fmt.Fprintf(w, "spoaguard_list_last_reload_timestamp_seconds{list=%q} %d\n", st.Name, last)
-			fmt.Fprintf(w, "spoaguard_list_last_error{list=%q} %d\n", st.Name, lastErr)
-			fmt.Fprintf(w, "spoaguard_list_load_failures_total{list=%q} %d\n", st.Name, st.Failures)
-		}
-	})
-}
-
 func metricsHandler(set *metrics.Set, srv *server.Server, lists *liveLists) http.Handler {
 	mux := http.NewServeMux()
+	// HELP and TYPE lines: Prometheus and VictoriaMetrics then know counters from gauges
+	// without guessing from the name.
+	metrics.ExposeMetadata(true)
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		set.WritePrometheus(w)

@@ -110,6 +110,13 @@ func TestAgent(t *testing.T) {
 	}
 
 	body := a.scrape(t)
+	checkExposition(t, body)
+	for _, want := range []string{"# TYPE spoaguard_reloads_total counter\n", "# TYPE spoaguard_list_entries gauge\n",
+		"# TYPE spoaguard_list_load_failures_total counter\n", "# TYPE spoaguard_acks_total counter\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 	for _, want := range []string{
 		`spoaguard_frames_received_total{type="notify"}`, `spoaguard_frames_received_total{type="hello"} 1`,
 		`spoaguard_acks_total`, `spoaguard_decisions_total{decision="blocked"}`,

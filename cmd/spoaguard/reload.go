@@ -33,11 +33,12 @@ var liveSettings = map[string]bool{"deny": true, "allow": true, "reload-interval
 
 // reloader applies SIGHUPs and logs every snapshot published.
 type reloader struct {
-	args  []string // the command line, re-parsed with the file on SIGHUP
-	o     *options // the configuration in force
-	log   *slog.Logger
-	level *slog.LevelVar
-	lists *liveLists
+	args    []string // the command line, re-parsed with the file on SIGHUP
+	o       *options // the configuration in force
+	log     *slog.Logger
+	level   *slog.LevelVar
+	lists   *liveLists
+	metrics *listMetrics
 
 	stopPoll context.CancelFunc // stops the current manager's file polling
 	builds   uint64             // the current manager's builds last reported
@@ -55,6 +56,7 @@ func (r *reloader) run(ctx context.Context, hup <-chan os.Signal) {
 			r.reload(ctx)
 		case <-tick.C:
 			r.report("file change")
+			r.metrics.sync()
 		}
 	}
 }
@@ -118,6 +120,7 @@ func (r *reloader) reload(ctx context.Context) {
 		r.o.settings[name] = no.settings[name]
 	}
 	r.startPolling(ctx)
+	r.metrics.swapped()
 	st := mgr.Stats()
 	r.log.Info("lists reloaded", "trigger", "SIGHUP", "lists", listNames(mgr), "was", listNames(old),
 		"duration", st.LastDuration.Round(time.Microsecond), "entries", st.Entries)
@@ -128,6 +131,7 @@ func (r *reloader) reloadLists() {
 		r.log.Warn("reload: some lists kept their previous contents", "err", err)
 	}
 	r.report("SIGHUP")
+	r.metrics.sync()
 }
 
 // restartNeeded names the settings that differ between the running options and a re-read
