@@ -3,7 +3,7 @@
 # detector, a short run of every fuzz target, and the demo as a smoke test.
 # CI (.ci/run) calls exactly this script. It fails on the first check that fails.
 #
-# It installs what the tests need (scripts/haproxy-env.sh: HAProxy 2.6 with apt-get, HAProxy
+# It installs what the tests need (redis-server with apt-get; scripts/haproxy-env.sh: HAProxy 2.6 with apt-get, HAProxy
 # 3.x in a debootstrap root). On a developer's machine the 3.x root is cached in
 # /var/cache/spoaguard; with CI=true it is built from scratch into a new temporary directory
 # every run, so that CI proves the install path instead of trusting a cache.
@@ -45,6 +45,17 @@ if [ "${CI:-}" = true ]; then
 else
   scripts/haproxy-env.sh  # installs once per machine, then reuses the cached root
 fi
+
+# The fleet tests start their own redis-server processes (Debian's package) on free loopback
+# ports, each in a temporary directory.
+echo "== redis-server for fleet/"
+if ! command -v redis-server >/dev/null; then
+  debian_log_prefix=test
+  . scripts/debian.sh
+  debian_need_root
+  debian_apt_install redis-server
+fi
+redis-server --version
 
 echo "== go test -race"
 go test -race -count=1 ./... 2>&1 | tee "$log"

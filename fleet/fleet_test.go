@@ -1,0 +1,214 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWriteIsReadByTheWriterAndFollowedByTheFleet(t *testing.T) {
+	r, a, b := startPair(t, false, Options{})
+
+	ctx := context.Background()
+	if err := a.f.Write(ctx, []Change{put("203.0.113.7", 0), put("198.51.100.0/24", time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// Read-your-writes: Write returns only once the writer has applied the batch.
+	if !a.sink.has("203.0.113.7") || !a.sink.has("198.51.100.0/24") {
+		t.Fatal("Write returned before the writing agent applied its own batch")
+	}
+	eventually(t, "agent B to apply A's batch", func() bool { return b.sink.has("203.0.113.7") && b.sink.has("198.51.100.0/24") })
+
+	if err := a.f.Write(ctx, []Change{del("203.0.113.7")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "agent B to apply A's delete", func() bool { return !b.sink.has("203.0.113.7") })
+
+	// A third agent starting now gets the current set from the full sync.
+	c := startAgent(t, r.URL(), Options{})
+	waitSynced(t, c)
+	if c.sink.has("203.0.113.7") || !c.sink.has("198.51.100.0/24") || c.sink.len() != 1 {
+		t.Fatalf("a new agent's full sync holds %v, want only 198.51.100.0/24", c.sink.m)
+	}
+	if got := b.sink.replaces; got != 1 {
+		t.Errorf("agent B resynced %d times following a quiet log, want 1 (the start)", got)
+	}
+}
+
+func TestFlushAllConvergesEveryAgentToWhatRedisHolds(t *testing.T) {
+	r, a, b := startPair(t, false, Options{})
+	ctx := context.Background()
+	writeAndFollow(t, a, b, "203.0.113.7")
+
+	if err := r.client(t).FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// No write follows the flush: the epoch check alone must notice it.
+	eventually(t, "B to converge to the flushed, empty set", func() bool { return b.sink.len() == 0 })
+	eventually(t, "A to converge to the flushed, empty set", func() bool { return a.sink.len() == 0 })
+
+	if err := b.f.Write(ctx, []Change{put("192.0.2.1", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "A to follow B's write on the new epoch", func() bool { return a.sink.has("192.0.2.1") })
+}
+
+func TestLogTrimmedPastAnAgentsPositionResyncsIt(t *testing.T) {
+	r, a, b := startPair(t, false, Options{})
+	ctx := context.Background()
+	writeAndFollow(t, a, b, "203.0.113.1")
+
+	b.stop() // away, keeping its position
+	for i := 2; i <= 4; i++ {
+		if err := a.f.Write(ctx, []Change{put(fmt.Sprintf("203.0.113.%d", i), 0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.f.Write(ctx, []Change{del("203.0.113.1")}); err != nil {
+		t.Fatal(err)
+	}
+	// Keep only the last batch: B's position and the three puts are gone from the log.
+	if err := r.client(t).XTrimMaxLen(ctx, "spoaguard:log", 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := b.sink.replaces
+	b.run()
+	eventually(t, "B to resync after the gap", func() bool {
+		return b.sink.has("203.0.113.2") && b.sink.has("203.0.113.4") && !b.sink.has("203.0.113.1")
+	})
+	if b.sink.replaces != before+1 {
+		t.Errorf("B replaced its set %d times, want one resync", b.sink.replaces-before)
+	}
+}
+
+func TestRedisDownKeepsTheSetAndRefusesWrites(t *testing.T) {
+	for _, persist := range []bool{false, true} {
+		t.Run(fmt.Sprintf("persist=%v", persist), func(t *testing.T) {
+			r, a, b := startPair(t, persist, Options{WriteTimeout: 500 * time.Millisecond})
+			ctx := context.Background()
+			writeAndFollow(t, a, b, "203.0.113.7")
+			resyncs := b.sink.replaces
+
+			r.stop()
+			err := a.f.Write(ctx, []Change{put("203.0.113.8", 0)})
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Write with Redis down: %v, want ErrUnavailable", err)
+			}
+			time.Sleep(300 * time.Millisecond) // a few failed reconnects
+			if !b.sink.has("203.0.113.7") || a.sink.has("203.0.113.8") {
+				t.Fatal("with Redis down an agent must keep enforcing its last known set, and nothing refused may appear")
+			}
+
+			r.start()
+			if persist {
+				// The same set comes back: the agents resume from their position.
+				eventually(t, "A to write again", func() bool { return a.f.Write(ctx, []Change{put("203.0.113.9", 0)}) == nil })
+				eventually(t, "B to follow after the restart", func() bool { return b.sink.has("203.0.113.9") })
+				if !b.sink.has("203.0.113.7") || b.sink.replaces != resyncs {
+					t.Errorf("after a restart with persistence B resynced (%d → %d) or lost an entry", resyncs, b.sink.replaces)
+				}
+				return
+			}
+			// An empty Redis: the agents converge to it.
+			eventually(t, "B to converge to the restarted, empty Redis", func() bool { return b.sink.len() == 0 })
+			eventually(t, "A to write again", func() bool { return a.f.Write(ctx, []Change{put("203.0.113.9", 0)}) == nil })
+			eventually(t, "B to follow after the restart", func() bool { return b.sink.has("203.0.113.9") })
+		})
+	}
+}
+
+func TestBlockedRedisTimesWritesOutAndRecovers(t *testing.T) {
+	r := startRedis(t, false)
+	a := startAgent(t, r.URL(), Options{WriteTimeout: 300 * time.Millisecond})
+	waitSynced(t, a)
+	ctx := context.Background()
+	c := r.client(t)
+	if err := c.Do(ctx, "CLIENT", "PAUSE", "1500", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	err := a.f.Write(ctx, []Change{put("203.0.113.7", 0)})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Write to a paused Redis: %v, want ErrUnavailable", err)
+	}
+	eventually(t, "writes to work once Redis resumes", func() bool {
+		return a.f.Write(ctx, []Change{put("203.0.113.8", 0)}) == nil
+	})
+	if !a.sink.has("203.0.113.8") {
+		t.Fatal("the write after the pause is not applied")
+	}
+}
+
+func TestFullSyncOfALargeSet(t *testing.T) {
+	n := 1_000_000
+	if raceEnabled {
+		n = 100_000
+	}
+	r := startRedis(t, false)
+	a := startAgent(t, r.URL(), Options{WriteTimeout: time.Minute})
+	waitSynced(t, a)
+	ctx := context.Background()
+	batch := make([]Change, 0, 10_000)
+	for i := 0; i < n; i++ {
+		batch = append(batch, put(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), 0))
+		if len(batch) == cap(batch) {
+			if err := a.f.Write(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	start := time.Now()
+	b := startAgent(t, r.URL(), Options{})
+	waitSyncedWithin(t, b, 5*time.Minute)
+	t.Logf("full sync of %d entries: %v", n, time.Since(start))
+	if b.sink.len() != n {
+		t.Fatalf("full sync holds %d entries, want %d", b.sink.len(), n)
+	}
+}
+
+func waitSyncedWithin(t *testing.T, a *agent, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !a.f.Synced() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no full sync within %v", d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestNewRefusesBadURLs(t *testing.T) {
+	for _, u := range []string{"", "http://127.0.0.1:6379", "redis://user:secret@[::1", "127.0.0.1:6379"} {
+		if _, err := New(Options{URL: u}, newMemSink()); err == nil {
+			t.Errorf("New(%q) accepted it", u)
+		} else if strings.Contains(err.Error(), "secret") {
+			t.Errorf("the error for %q shows the password: %v", u, err)
+		}
+	}
+	if _, err := New(Options{URL: "redis://127.0.0.1:1/0?master_name=mymaster"}, newMemSink()); err != nil {
+		t.Errorf("a Sentinel URL: %v", err)
+	}
+}
+
+// startPair starts a Redis and two agents on it, A (with opt) and B, both synced.
+func startPair(t *testing.T, persist bool, opt Options) (*redisServer, *agent, *agent) {
+	t.Helper()
+	r := startRedis(t, persist)
+	a := startAgent(t, r.URL(), opt)
+	b := startAgent(t, r.URL(), Options{})
+	waitSynced(t, a)
+	waitSynced(t, b)
+	return r, a, b
+}
+
+// writeAndFollow bans addr through A and waits for B to enforce it.
+func writeAndFollow(t *testing.T, a, b *agent, addr string) {
+	t.Helper()
+	if err := a.f.Write(context.Background(), []Change{put(addr, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B to follow A's write", func() bool { return b.sink.has(addr) })
+}

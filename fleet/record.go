@@ -1,0 +1,71 @@
+package fleet
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Record is one live entry as Redis holds it (the JSON in NS:entries and in the log). Its
+// fields are a stable interface for tools that write the layout.
+type Record struct {
+	Addr    string `json:"addr"`              // canonical address, prefix or range text; the entry's key
+	Action  string `json:"action"`            // "deny" or "allow"
+	List    string `json:"list"`              // the list it reports as
+	Observe bool   `json:"observe,omitempty"` // reported, never blocks
+	Expires int64  `json:"expires,omitempty"` // Unix milliseconds; 0: never
+	Comment string `json:"comment,omitempty"`
+	Created int64  `json:"created"` // Unix milliseconds
+}
+
+// ExpiresAt is the record's expiry as a time, zero for none.
+func (r *Record) ExpiresAt() time.Time {
+	if r.Expires == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(r.Expires)
+}
+
+// Op is what a Change does.
+type Op string
+
+const (
+	// Put adds or replaces the record with its key.
+	Put Op = "put"
+	// Delete removes the record with the change's key.
+	Delete Op = "del"
+)
+
+// Change is one element of a batch in the log.
+type Change struct {
+	Op     Op      `json:"op"`
+	Key    string  `json:"key"`
+	Record *Record `json:"rec,omitempty"` // Put only
+}
+
+// decodeChanges parses a log batch's changes field.
+func decodeChanges(s string) ([]Change, error) {
+	var cs []Change
+	if err := json.Unmarshal([]byte(s), &cs); err != nil {
+		return nil, fmt.Errorf("changes: %w", err)
+	}
+	for i := range cs {
+		switch {
+		case cs[i].Key == "":
+			return nil, fmt.Errorf("changes[%d]: no key", i)
+		case cs[i].Op == Put && cs[i].Record == nil:
+			return nil, fmt.Errorf("changes[%d]: put without a record", i)
+		case cs[i].Op != Put && cs[i].Op != Delete:
+			return nil, fmt.Errorf("changes[%d]: op %q: want put or del", i, cs[i].Op)
+		}
+	}
+	return cs, nil
+}
+
+// Sink is the agent's live set, which a Follower keeps equal to what Redis holds.
+type Sink interface {
+	// Replace swaps the whole set for records, in one step.
+	Replace(records []Record) error
+	// Apply applies one batch of changes, in order, in one step.
+	Apply(changes []Change) error
+}
