@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -153,6 +154,54 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
+}
+
+// Field returns the report's field named by its JSON path ("acks_per_sec", "latency.p99_ns"),
+// as text a shell reads: a number in full (no exponent), a string as it is, an array's
+// elements separated by spaces. It is how scripts read a report without parsing JSON.
+func (r *Report) Field(path string) (string, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return "", err
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return "", err
+	}
+	for _, key := range strings.Split(path, ".") {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return "", fmt.Errorf("report field %q: %q is not an object", path, key)
+		}
+		if v, ok = obj[key]; !ok {
+			return "", fmt.Errorf("report has no field %q", path)
+		}
+	}
+	return fieldText(v, path)
+}
+
+func fieldText(v any, path string) (string, error) {
+	switch v := v.(type) {
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	case string:
+		return v, nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	case nil:
+		return "", nil
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			s, err := fieldText(e, path)
+			if err != nil {
+				return "", err
+			}
+			parts[i] = s
+		}
+		return strings.Join(parts, " "), nil
+	}
+	return "", fmt.Errorf("report field %q is an object, not a value", path)
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d)/1e3) }

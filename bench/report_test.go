@@ -42,3 +42,26 @@ func TestReportSumsTheConnectionsResults(t *testing.T) {
 		t.Errorf("agent usage reported without samples: %v allocs, %s CPU", r.AgentAllocsPerACK, r.AgentCPU)
 	}
 }
+
+// Scripts read a report's fields through Field, by their JSON names.
+func TestReportFieldsByJSONPath(t *testing.T) {
+	r := &Report{ACKsPerSec: 1234567.5, ACKs: 12345678901, Agent: "127.0.0.1:1", Timeline: []uint64{3, 1},
+		Latency: Latency{P99: 42 * time.Microsecond}, LoadAverage: [2]float64{0.5, 1}}
+	for _, tc := range []struct{ path, want string }{
+		{"acks_per_sec", "1234567.5"},
+		{"acks", "12345678901"},
+		{"agent", "127.0.0.1:1"},
+		{"latency.p99_ns", "42000"},
+		{"acks_per_second_timeline", "3 1"},
+		{"load_average", "0.5 1"},
+	} {
+		if got, err := r.Field(tc.path); err != nil || got != tc.want {
+			t.Errorf("Field(%q) = %q, %v; want %q", tc.path, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"no_such_field", "latency", "acks.x", "latency.p42_ns"} {
+		if got, err := r.Field(bad); err == nil {
+			t.Errorf("Field(%q) = %q, want an error", bad, got)
+		}
+	}
+}

@@ -99,8 +99,6 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
-# json_field FILE NAME prints a numeric top-level field of a JSON report.
-json_field() { grep -o "\"$2\": *[-0-9.e+]*" "$1" | head -1 | sed 's/.*: *//'; }
 echo "### A/B: A = $(git log -1 --format=%h "$base"), B = $(git rev-parse --short HEAD)$([ -z "$(git status --porcelain)" ] || echo '+changes'); ACK/s and agent CPU per ACK, by round"
 echo
 echo "| cell | A ACK/s | B ACK/s | A CPU/ACK (ns) | B CPU/ACK (ns) |"
@@ -110,7 +108,7 @@ for cell in "${cells[@]}"; do
   col() { # AGENT FIELD SCALE
     local r v vals=()
     for r in $(seq 1 "$rounds"); do
-      v=$(json_field "$out/runs/$name.$1.$r.json" "$2" 2>/dev/null || true)
+      v=$("$sgb" field "$2" "$out/runs/$name.$1.$r.json" 2>/dev/null || true)
       if [ -z "$v" ]; then vals+=(failed); continue; fi
       vals+=("$(awk -v v="$v" -v s="$3" 'BEGIN { if (s == 1) printf "%d", v; else printf "%.2fM", v / s }')")
     done

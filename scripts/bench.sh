@@ -10,13 +10,16 @@
 #   agents back to back so the ratio is taken seconds apart. Then: 8×20 with 2.6-style ids,
 #   8×20 with 5% listed targets (spoaguard only), and both agents paced to 50% of spoaguard's
 #   measured 8×20 peak, for latency away from saturation.
-# Part "haproxy": wrk (core 1) → HAProxy 2.6 (nbthread 1, core 0) → HAProxy's own 200, with
-#   four frontends: no SPOE filter, SPOE to the do-nothing agent, SPOE to spoaguard, and
-#   HAProxy's native "src -f" ACL holding the same 2M list. The agents share core 0 with
-#   HAProxy, so an agent's CPU cost shows up as HAProxy's lost requests. Reported per
-#   frontend: HAProxy's rate against its rate with the do-nothing agent, and the agent's CPU
-#   per request (utime+stime of /proc/PID/stat over the run, divided by wrk's requests);
-#   then each round's two spoaguard/do-nothing ratios, the runs of one round seconds apart.
+# Part "haproxy": wrk (core 1) → HAProxy (nbthread 1, core 0) → HAProxy's own 200, running
+#   the maintained scripts/haproxy/haproxy-2.6.cfg (haproxy-3.x.cfg on 3.1+) with its SPOE
+#   file, ports and paths replaced, no log target and the fail-closed rule on, in four
+#   variants, one HAProxy process each: no SPOE filter, SPOE to the do-nothing agent, SPOE
+#   to spoaguard, and HAProxy's native "src -f" ACL holding the same 2M list. The agents
+#   share core 0 with HAProxy, so an agent's CPU cost shows up as HAProxy's lost requests.
+#   Reported per variant: HAProxy's rate against its rate with the do-nothing agent, and the
+#   agent's CPU per request (utime+stime of /proc/PID/stat over the run, divided by wrk's
+#   requests); then each round's two spoaguard/do-nothing ratios, the runs of one round
+#   seconds apart.
 # Part "reload": 10 SIGHUP reloads of the 2M list (the file replaced by a copy first, a new
 #   inode as rsync or an editor leaves it), each waited for before the next, under full 8×20
 #   load; ACK/s per second, p99, every wrong or missing ACK, and each rebuild's duration.
@@ -71,12 +74,20 @@ cleanup() { stop_started; }
 trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 
-# json_field FILE NAME prints a numeric field of a JSON report (top level or latency).
-json_field() { grep -o "\"$2\": *[-0-9.e+]*" "$1" | head -1 | sed 's/.*: *//'; }
-
 # metric URL NAME prints the value of an unlabelled Prometheus metric.
 metric() { curl -fsS "$1" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }'; }
 metric_above() { awk -v v="$(metric "$1" "$2")" -v b="$3" 'BEGIN { exit !(v != "" && v > b) }'; }
+
+# replace_once TEXT OLD NEW prints TEXT with its one OLD replaced by NEW, and fails when OLD is
+# not there exactly once: a maintained config that no longer holds what is replaced has
+# drifted from this script.
+replace_once() {
+  local rest=${1#*"$2"}
+  if [ "$rest" = "$1" ] || [ "${rest#*"$2"}" != "$rest" ]; then
+    log "scripts/haproxy: expected exactly one \"$2\" to replace"; return 1
+  fi
+  printf '%s' "${1/"$2"/"$3"}"
+}
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
@@ -90,12 +101,8 @@ go build -o "$out/bin/spoaguard-bench" ./cmd/spoaguard-bench
 sgb=$out/bin/spoaguard-bench
 agent_bin=${SPOAGUARD_AGENT:-}
 if [ -z "$agent_bin" ]; then
-  if [ -n "$(ls cmd/spoaguard/*.go 2>/dev/null)" ]; then
-    go build -o "$out/bin/spoaguard" ./cmd/spoaguard
-    agent_bin=$out/bin/spoaguard
-  else
-    log "cmd/spoaguard not present: spoaguard columns will be empty"
-  fi
+  go build -o "$out/bin/spoaguard" ./cmd/spoaguard
+  agent_bin=$out/bin/spoaguard
 fi
 
 list=$out/list-2m.txt
@@ -142,14 +149,10 @@ load() {
   fi
 }
 
-agents=(null)
-have_sg=0
-if [ -n "$agent_bin" ]; then agents+=(spoaguard); have_sg=1; fi
-
 if has_part grid; then
   log "grid: agents on core $agent_cpu, load generator on core $load_cpu, ${duration} per run after ${warmup} warm-up"
   start_null
-  if [ "$have_sg" = 1 ]; then start_spoaguard "$list"; fi
+  start_spoaguard "$list"
   for rep in $(seq 1 "$repeat"); do
     for mix in v4 v6mix; do
       v6=0; [ "$mix" = v6mix ] && v6=0.5
@@ -158,7 +161,7 @@ if has_part grid; then
           cell=c$conns-d$d-$mix
           log "cell $cell (repetition $rep of $repeat)"
           load null "$cell" "$null_addr" "$null_pid" "$null_metrics" -conns "$conns" -inflight "$d" -v6 "$v6"
-          if [ "$have_sg" = 1 ]; then load spoaguard "$cell" "$sg_addr" "$sg_pid" "$sg_metrics" -conns "$conns" -inflight "$d" -v6 "$v6"; fi
+          load spoaguard "$cell" "$sg_addr" "$sg_pid" "$sg_metrics" -conns "$conns" -inflight "$d" -v6 "$v6"
         done
       done
     done
@@ -166,18 +169,16 @@ if has_part grid; then
   rep=1
   log "cell c8-d20-ids2.6"
   load null c8-d20-ids2.6 "$null_addr" "$null_pid" "$null_metrics" -conns 8 -inflight 20 -ids 2.6
-  if [ "$have_sg" = 1 ]; then load spoaguard c8-d20-ids2.6 "$sg_addr" "$sg_pid" "$sg_metrics" -conns 8 -inflight 20 -ids 2.6; fi
-  if [ "$have_sg" = 1 ]; then
-    log "cell c8-d20-listed5 (spoaguard only: the do-nothing agent never blocks)"
-    load spoaguard c8-d20-listed5 "$sg_addr" "$sg_pid" "$sg_metrics" -conns 8 -inflight 20 \
-      -targets "$out/targets-listed5.txt" -list synthetic
-    peak=$(for f in "$out"/runs/c8-d20-v4.spoaguard.*.json; do json_field "$f" acks_per_sec; done | sort -g | tail -1)
-    half=$(awk -v p="${peak:-0}" 'BEGIN { printf "%d", p / 2 }')
-    if [ "${half:-0}" -gt 0 ]; then
-      log "cell c8-d20-v4-rate50: both agents paced to $half NOTIFY/s (50% of spoaguard's 8×20 peak)"
-      load null c8-d20-v4-rate50 "$null_addr" "$null_pid" "$null_metrics" -conns 8 -inflight 20 -rate "$half"
-      load spoaguard c8-d20-v4-rate50 "$sg_addr" "$sg_pid" "$sg_metrics" -conns 8 -inflight 20 -rate "$half"
-    fi
+  load spoaguard c8-d20-ids2.6 "$sg_addr" "$sg_pid" "$sg_metrics" -conns 8 -inflight 20 -ids 2.6
+  log "cell c8-d20-listed5 (spoaguard only: the do-nothing agent never blocks)"
+  load spoaguard c8-d20-listed5 "$sg_addr" "$sg_pid" "$sg_metrics" -conns 8 -inflight 20 \
+    -targets "$out/targets-listed5.txt" -list synthetic
+  peak=$("$sgb" field acks_per_sec "$out"/runs/c8-d20-v4.spoaguard.*.json | sort -g | tail -1)
+  half=$(awk -v p="${peak:-0}" 'BEGIN { printf "%d", p / 2 }')
+  if [ "${half:-0}" -gt 0 ]; then
+    log "cell c8-d20-v4-rate50: both agents paced to $half NOTIFY/s (50% of spoaguard's 8×20 peak)"
+    load null c8-d20-v4-rate50 "$null_addr" "$null_pid" "$null_metrics" -conns 8 -inflight 20 -rate "$half"
+    load spoaguard c8-d20-v4-rate50 "$sg_addr" "$sg_pid" "$sg_metrics" -conns 8 -inflight 20 -rate "$half"
   fi
   echo
   echo "### Agent throughput, latency and CPU per ACK ($(nproc) cores, agents on core $agent_cpu, load on core $load_cpu)"
@@ -185,10 +186,10 @@ if has_part grid; then
   "$sgb" table -ceiling null "$out"/runs/*.json
   echo
   stop_pid "$null_pid"
-  if [ "$have_sg" = 1 ]; then stop_pid "$sg_pid"; fi
+  stop_pid "$sg_pid"
 fi
 
-if has_part reload && [ "$have_sg" = 1 ]; then
+if has_part reload; then
   reloads=10
   log "reload: $reloads reloads of the 2M list under 8×20 load, each waited for before the next"
   cp "$list" "$out/list-reload.txt"
@@ -220,7 +221,7 @@ if has_part reload && [ "$have_sg" = 1 ]; then
   echo
   echo '```'
   cat "$out/reload.txt"
-  echo "ACK/s per second: $(tr -d '\n ' <"$out/reload.json" | grep -o '"acks_per_second_timeline":\[[0-9,]*\]' | sed 's/.*\[//; s/\]//')"
+  echo "ACK/s per second: $("$sgb" field acks_per_second_timeline "$out/reload.json")"
   echo "rebuild durations, seconds (spoaguard_reload_duration_seconds after each SIGHUP): ${durations[*]}"
   echo "reloads refused by the agent: $(grep -c 'keeping the previous contents' "$out/spoaguard.log" || true)"
   echo '```'
@@ -228,7 +229,7 @@ if has_part reload && [ "$have_sg" = 1 ]; then
   stop_pid "$sg_pid"
 fi
 
-if has_part memory && [ "$have_sg" = 1 ]; then
+if has_part memory; then
   log "memory: RSS with an empty list, with the 2M list, and with $idle_n idle connections"
   start_spoaguard "$out/list-empty.txt"; sleep 1
   rss_empty=$(rss_kib "$sg_pid"); stop_pid "$sg_pid"
@@ -262,80 +263,53 @@ if has_part haproxy; then
   else
     log "HAProxy in the loop: wrk on core $load_cpu, HAProxy (1 thread) and agents on core $agent_cpu"
     start_null
-    if [ "$have_sg" = 1 ]; then start_spoaguard "$list"; fi
+    start_spoaguard "$list"
     hdir=$out/haproxy; mkdir -p "$hdir"
-    p_plain=$(free_port); p_null=$(free_port); p_sg=$(free_port); p_acl=$(free_port)
-    spoe_scope() { # $1 scope/engine, $2 backend
-      cat <<EOF
-[$1]
-spoe-agent $1-agent
-    messages check-client-ip
-    option var-prefix spoaguard
-    no option async
-    option set-on-error error
-    timeout hello      2s
-    timeout idle       2m
-    timeout processing 500ms
-    use-backend $2
-spoe-message check-client-ip
-    args ip=src
-    event on-frontend-http-request
-EOF
+    # HAProxy 3.1+ speaks SPOP through "mode spop" backends: its own pair of maintained files.
+    hap_version=$("$haproxy" -v | head -1 | awk '{print $3}')
+    files=2.6; awk -v v="$hap_version" 'BEGIN { split(v, p, "."); exit !(p[1] * 100 + p[2] >= 301) }' && files=3.x
+    cp "scripts/haproxy/spoaguard-$files.conf" "$hdir/spoaguard.conf"
+    # haproxy_config VARIANT PORT AGENT writes $hdir/VARIANT.cfg: scripts/haproxy/haproxy-$files.cfg
+    # with its ports, agent address and SPOE file path replaced, as the e2e tests and demo.sh
+    # do, and what the measurement needs: one thread, no log target (HAProxy would log every
+    # request), and the fail-closed rule on, so that a failed check is a non-2xx for wrk.
+    # Variants: sg and null check with spoaguard or with the do-nothing agent; plain has no
+    # SPOE filter; acl has HAProxy's own "src -f" ACL on the same list in its place.
+    haproxy_config() {
+      local variant=$1 port=$2 agent=$3 cfg filter="filter spoe engine spoaguard config /etc/haproxy/spoaguard.conf"
+      cfg=$(<"scripts/haproxy/haproxy-$files.cfg")
+      case $variant in
+        plain) cfg=$(replace_once "$cfg" "$filter" "# no SPOE filter") ;;
+        acl) cfg=$(replace_once "$cfg" "$filter" "http-request deny deny_status 403 if { src -f $list }") ;;
+        *) cfg=$(replace_once "$cfg" "config /etc/haproxy/spoaguard.conf" "config $hdir/spoaguard.conf") ;;
+      esac
+      cfg=$(replace_once "$cfg" "bind 127.0.0.1:18080" "bind 127.0.0.1:$port")
+      cfg=$(replace_once "$cfg" "bind [::1]:18080" "bind [::1]:$port")
+      cfg=$(replace_once "$cfg" "server agent1 127.0.0.1:12345" "server agent1 $agent")
+      cfg=$(replace_once "$cfg" "log stdout format raw local0 info" "nbthread 1")
+      cfg=$(replace_once "$cfg" "# http-request deny deny_status 503" "http-request deny deny_status 503")
+      printf '%s\n' "$cfg" >"$hdir/$variant.cfg"
     }
-    spoe_scope null be_null >"$hdir/spoe-null.conf"
-    spoe_scope sg be_sg >"$hdir/spoe-sg.conf"
-    sg_server="server agent ${sg_addr:-127.0.0.1:1}"
-    cat >"$hdir/haproxy.cfg" <<EOF
-global
-    nbthread 1
-    maxconn 4000
-defaults
-    mode http
-    timeout connect 5s
-    timeout client  30s
-    timeout server  30s
-# Every frontend answers by itself: the backend application is not what is measured. An
-# SPOE error (timeout, agent down) answers 503, so wrk counts it as a non-2xx response.
-frontend fe_plain
-    bind 127.0.0.1:$p_plain
-    http-request return status 200 content-type text/plain string ok
-frontend fe_null
-    bind 127.0.0.1:$p_null
-    filter spoe engine null config $hdir/spoe-null.conf
-    http-request deny deny_status 503 if { var(txn.spoaguard.error) -m found }
-    http-request deny deny_status 403 if { var(txn.spoaguard.blocked) -m bool }
-    http-request return status 200 content-type text/plain string ok
-frontend fe_sg
-    bind 127.0.0.1:$p_sg
-    filter spoe engine sg config $hdir/spoe-sg.conf
-    http-request deny deny_status 503 if { var(txn.spoaguard.error) -m found }
-    http-request deny deny_status 403 if { var(txn.spoaguard.blocked) -m bool }
-    http-request return status 200 content-type text/plain string ok
-frontend fe_acl
-    bind 127.0.0.1:$p_acl
-    http-request deny deny_status 403 if { src -f $list }
-    http-request return status 200 content-type text/plain string ok
-backend be_null
-    mode tcp
-    option spop-check
-    server agent $null_addr check inter 2s
-backend be_sg
-    mode tcp
-    option spop-check
-    $sg_server check inter 2s
-EOF
-    log "HAProxy loads the 2M list into its ACL (takes a while)"
-    taskset -c "$agent_cpu" "$haproxy" -f "$hdir/haproxy.cfg" -db >"$hdir/haproxy.log" 2>&1 &
-    hap_pid=$!; pids+=("$hap_pid")
-    wait_for 300 curl -fsS -o /dev/null "http://127.0.0.1:$p_acl/" ||
-      { log "HAProxy did not start"; cat "$hdir/haproxy.log" >&2; exit 1; }
-    sleep 3 # health checks mark the agents up
-    echo "### HAProxy in the loop (HAProxy $("$haproxy" -v | head -1 | awk '{print $3}'), wrk -t1 -c50 -d$wrk_d)"
+    # One HAProxy process per variant, all on the agent core; only the one under load is busy.
+    declare -A hap_port=() hap_pid=()
+    for v in plain null sg acl; do
+      hap_port[$v]=$(free_port)
+      agent=$null_addr; [ "$v" = sg ] && agent=$sg_addr
+      haproxy_config "$v" "${hap_port[$v]}" "$agent"
+      taskset -c "$agent_cpu" "$haproxy" -f "$hdir/$v.cfg" -db >"$hdir/haproxy-$v.log" 2>&1 &
+      hap_pid[$v]=$!; pids+=("${hap_pid[$v]}")
+    done
+    log "HAProxy $hap_version (scripts/haproxy/haproxy-$files.cfg) loads the 2M list into its ACL (takes a while)"
+    for v in plain null sg acl; do
+      # With the fail-closed rule, a 200 through an SPOE frontend means its agent answered.
+      wait_for 300 curl -fsS -o /dev/null "http://127.0.0.1:${hap_port[$v]}/" ||
+        { log "HAProxy ($v) did not answer"; cat "$hdir/haproxy-$v.log" >&2; exit 1; }
+    done
+    echo "### HAProxy in the loop (HAProxy $hap_version, scripts/haproxy/haproxy-$files.cfg, wrk -t1 -c50 -d$wrk_d)"
     echo
     # Each frontend is run $repeat times, interleaved; the fastest run of each is quoted (as in
     # the grid: interference only ever slows a run down).
     variants=(null plain sg acl)
-    if [ "$have_sg" = 0 ]; then variants=(null plain acl); fi
     declare -A best_run=() best_load=() best_us=() round_rps=() round_us=()
     # wrk_requests FILE: requests completed; agent_us PID TICKS0 TICKS1 REQUESTS: µs of agent CPU
     # per request.
@@ -343,10 +317,10 @@ EOF
     agent_us() { awk -v t=$(($3 - $2)) -v hz="$clk_tck" -v n="$4" 'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n }'; }
     for rep in $(seq 1 "$repeat"); do
       for v in "${variants[@]}"; do
-        port_var=p_$v; f=$hdir/wrk-$v-$rep.txt
+        f=$hdir/wrk-$v-$rep.txt
         apid=""; case $v in null) apid=$null_pid ;; sg) apid=$sg_pid ;; esac
         [ -n "$apid" ] && t0=$(cpu_ticks "$apid")
-        taskset -c "$load_cpu" wrk -t1 -c50 -d"$wrk_d" --latency "http://127.0.0.1:${!port_var}/" >"$f" 2>&1 || true
+        taskset -c "$load_cpu" wrk -t1 -c50 -d"$wrk_d" --latency "http://127.0.0.1:${hap_port[$v]}/" >"$f" 2>&1 || true
         us=""; [ -n "$apid" ] && us=$(agent_us "$apid" "$t0" "$(cpu_ticks "$apid")" "$(wrk_requests "$f")")
         rps=$(awk '/^Requests\/sec:/ { printf "%d", $2 }' "$f")
         round_rps[$v.$rep]=${rps:-0}; round_us[$v.$rep]=$us
@@ -376,21 +350,19 @@ EOF
       echo "| $what | $rps | $share | ${us:-–} | $cpu_share | $p50 | $p99 | $non2xx | ${best_load[$v]} |"
     done
     echo
-    if [ "$have_sg" = 1 ]; then
-      echo "Each round, spoaguard against the do-nothing agent (runs seconds apart; targets: rate ≥ 0.95, CPU ≤ 1.3×):"
-      echo
-      echo "| round | HAProxy rate ratio | agent CPU per request ratio |"
-      echo "|--:|--:|--:|"
-      for rep in $(seq 1 "$repeat"); do
-        awk -v r="$rep" -v a="${round_rps[sg.$rep]}" -v b="${round_rps[null.$rep]}" \
-          -v c="${round_us[sg.$rep]}" -v d="${round_us[null.$rep]}" \
-          'BEGIN { printf "| %d | %s | %s |\n", r, (b > 0 ? sprintf("%.3f", a/b) : "–"), (d > 0 ? sprintf("%.2f×", c/d) : "–") }'
-      done
-      echo
-    fi
-    stop_pid "$hap_pid"
+    echo "Each round, spoaguard against the do-nothing agent (runs seconds apart; targets: rate ≥ 0.95, CPU ≤ 1.3×):"
+    echo
+    echo "| round | HAProxy rate ratio | agent CPU per request ratio |"
+    echo "|--:|--:|--:|"
+    for rep in $(seq 1 "$repeat"); do
+      awk -v r="$rep" -v a="${round_rps[sg.$rep]}" -v b="${round_rps[null.$rep]}" \
+        -v c="${round_us[sg.$rep]}" -v d="${round_us[null.$rep]}" \
+        'BEGIN { printf "| %d | %s | %s |\n", r, (b > 0 ? sprintf("%.3f", a/b) : "–"), (d > 0 ? sprintf("%.2f×", c/d) : "–") }'
+    done
+    echo
+    for v in plain null sg acl; do stop_pid "${hap_pid[$v]}"; done
     stop_pid "$null_pid"
-    if [ "$have_sg" = 1 ]; then stop_pid "$sg_pid"; fi
+    stop_pid "$sg_pid"
   fi
 fi
 

@@ -1,11 +1,13 @@
 // Command spoaguard-bench is spoaguard's benchmark tool: an SPOP load generator that plays
 // HAProxy (run), the do-nothing agent spoaguard is measured against (null-agent), and the
-// generator of the synthetic blocklist (gen-list), and a table of results (table).
+// generator of the synthetic blocklist (gen-list), a table of results (table) and the reader
+// of one field of the results (field).
 //
 //	spoaguard-bench run -addr 127.0.0.1:12345 -conns 8 -inflight 20 -duration 10s
 //	spoaguard-bench null-agent -listen 127.0.0.1:12346
 //	spoaguard-bench gen-list -n 2000000 -o list.txt -targets targets.txt
 //	spoaguard-bench table -ceiling null reports/*.json
+//	spoaguard-bench field acks_per_sec reports/*.json
 //
 // Each subcommand documents its flags with -h. run exits 1 when the run failed (any wrong,
 // unexpected or missing ACK, or a connection lost), 2 on a usage error.
@@ -36,6 +38,7 @@ commands:
   null-agent  serve the do-nothing agent (handshake + canned ACK), the throughput ceiling
   gen-list    write a synthetic blocklist and a targets file that matches it
   table       print a Markdown table comparing agents from run -json reports
+  field       print one field of run -json reports, one line per report (for scripts)
   idle        hold handshaken idle connections open (memory per idle connection)
 
 "spoaguard-bench <command> -h" lists the command's flags.
@@ -58,6 +61,8 @@ func main() {
 		err = tableCmd(os.Args[2:])
 	case "idle":
 		err = idleCmd(os.Args[2:])
+	case "field":
+		err = fieldCmd(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -283,6 +288,30 @@ ceiling's, and its allocations per ACK.`)
 		return err
 	}
 	return bench.WriteTable(os.Stdout, reps, *ceiling)
+}
+
+func fieldCmd(args []string) error {
+	fs := newFlagSet("field NAME FILE...", `Prints the field NAME of each report written by "run -json", one line per report in
+the order given: NAME is the field's JSON name, with a dot into an object
+("acks_per_sec", "latency.p99_ns", "acks_per_second_timeline"); numbers are printed in
+full, an array's elements separated by spaces.`)
+	fs.Parse(args)
+	if fs.NArg() < 2 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	reps, err := bench.ReadReports(fs.Args()[1:])
+	if err != nil {
+		return err
+	}
+	for _, r := range reps {
+		v, err := r.Field(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		fmt.Println(v)
+	}
+	return nil
 }
 
 func idleCmd(args []string) error {
