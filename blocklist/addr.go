@@ -8,90 +8,6 @@ import (
 	"net/netip"
 )
 
-// Uint128 is an IPv6 address as a number, most significant half first, so that comparing
-// (Hi, Lo) lexicographically orders addresses.
-type Uint128 struct{ Hi, Lo uint64 }
-
-func u128From16(b []byte) Uint128 {
-	_ = b[15]
-	return Uint128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
-}
-
-func u128FromAddr(a netip.Addr) Uint128 {
-	b := a.As16()
-	return u128From16(b[:])
-}
-
-// Addr returns the address as a netip.Addr.
-func (u Uint128) Addr() netip.Addr {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], u.Hi)
-	binary.BigEndian.PutUint64(b[8:], u.Lo)
-	return netip.AddrFrom16(b)
-}
-
-func (u Uint128) less(v Uint128) bool { return u.Hi < v.Hi || (u.Hi == v.Hi && u.Lo < v.Lo) }
-
-func (u Uint128) cmp(v Uint128) int {
-	switch {
-	case u.less(v):
-		return -1
-	case v.less(u):
-		return 1
-	}
-	return 0
-}
-
-func (u Uint128) isMax() bool { return u.Hi == ^uint64(0) && u.Lo == ^uint64(0) }
-
-func (u Uint128) addOne() Uint128 {
-	lo, c := bits.Add64(u.Lo, 1, 0)
-	return Uint128{u.Hi + c, lo}
-}
-
-func (u Uint128) subOne() Uint128 {
-	lo, b := bits.Sub64(u.Lo, 1, 0)
-	return Uint128{u.Hi - b, lo}
-}
-
-// hostMask returns the mask of the host bits of a /bits prefix.
-func hostMask128(n int) Uint128 {
-	switch {
-	case n <= 0:
-		return Uint128{^uint64(0), ^uint64(0)}
-	case n < 64:
-		return Uint128{^uint64(0) >> n, ^uint64(0)}
-	case n < 128:
-		return Uint128{0, ^uint64(0) >> (n - 64)}
-	}
-	return Uint128{}
-}
-
-// Range4 is an inclusive IPv4 range.
-type Range4 struct{ Lo, Hi uint32 }
-
-// Range6 is an inclusive IPv6 range.
-type Range6 struct{ Lo, Hi Uint128 }
-
-// Size returns the number of addresses in r.
-func (r Range4) Size() uint64 { return uint64(r.Hi) - uint64(r.Lo) + 1 }
-
-func prefixRange4(a uint32, n int) Range4 {
-	if n <= 0 {
-		return Range4{0, ^uint32(0)}
-	}
-	host := ^uint32(0) >> n
-	if n >= 32 {
-		host = 0
-	}
-	return Range4{a &^ host, a | host}
-}
-
-func prefixRange6(a Uint128, n int) Range6 {
-	m := hostMask128(n)
-	return Range6{Uint128{a.Hi &^ m.Hi, a.Lo &^ m.Lo}, Uint128{a.Hi | m.Hi, a.Lo | m.Lo}}
-}
-
 // ParseAddr parses b, the whole of which must be one address: IPv4 in dotted decimal (four
 // fields 0..255 without leading zeros: 010 is octal to some tools and decimal to others) or
 // IPv6 as RFC 4291 writes it ("::" and a trailing dotted IPv4 part allowed). An IPv4-mapped
@@ -257,27 +173,27 @@ var (
 // entry is one parsed address, prefix or range, in exactly one family.
 type entry struct {
 	v6   bool
-	r4   Range4
-	r6   Range6
+	r4   range4
+	r6   range6
 	bits int // prefix length (for the minimum-prefix check); -1 for an a-b range
 }
 
 // parseAddr parses one address as ParseAddr does, with the reason when it is not one.
-func parseAddr(s []byte) (a4 uint32, a6 Uint128, v6 bool, err error) {
+func parseAddr(s []byte) (a4 uint32, a6 uint128, v6 bool, err error) {
 	if a, ok := parseIPv4(s); ok {
-		return a, Uint128{}, false, nil
+		return a, uint128{}, false, nil
 	}
 	var ip [16]byte
 	if !parseIPv6(s, &ip) {
 		// netip accepts "addr%zone"; say why such an entry is refused.
 		if i := bytes.IndexByte(s, '%'); i > 0 && i < len(s)-1 && parseIPv6(s[:i], &ip) {
-			return 0, Uint128{}, false, errZone
+			return 0, uint128{}, false, errZone
 		}
-		return 0, Uint128{}, false, errBadAddr
+		return 0, uint128{}, false, errBadAddr
 	}
 	a := u128From16(ip[:])
 	if a.Hi == 0 && a.Lo>>32 == 0xffff {
-		return uint32(a.Lo), Uint128{}, false, nil
+		return uint32(a.Lo), uint128{}, false, nil
 	}
 	return 0, a, true, nil
 }
@@ -297,9 +213,9 @@ func parseEntry(s []byte) (entry, error) {
 		return entry{}, err
 	}
 	if v6 {
-		return entry{v6: true, r6: Range6{a6, a6}, bits: 128}, nil
+		return entry{v6: true, r6: range6{a6, a6}, bits: 128}, nil
 	}
-	return entry{r4: Range4{a4, a4}, bits: 32}, nil
+	return entry{r4: range4{a4, a4}, bits: 32}, nil
 }
 
 func parsePrefix(as, ns []byte) (entry, error) {
@@ -329,7 +245,7 @@ func parsePrefix(as, ns []byte) (entry, error) {
 		}
 		if n < 96 {
 			// Wider than the mapped block: keep it as the IPv6 prefix it is.
-			u := Uint128{0, 0xffff<<32 | uint64(a4)}
+			u := uint128{0, 0xffff<<32 | uint64(a4)}
 			return entry{v6: true, r6: prefixRange6(u, n), bits: n}, nil
 		}
 		n -= 96
@@ -362,12 +278,12 @@ func parseRange(as, bs []byte) (entry, error) {
 		if b6.less(a6) {
 			return entry{}, errBackwards
 		}
-		return entry{v6: true, r6: Range6{a6, b6}, bits: -1}, nil
+		return entry{v6: true, r6: range6{a6, b6}, bits: -1}, nil
 	}
 	if b4 < a4 {
 		return entry{}, errBackwards
 	}
-	return entry{r4: Range4{a4, b4}, bits: -1}, nil
+	return entry{r4: range4{a4, b4}, bits: -1}, nil
 }
 
 // widerThan reports whether e covers more addresses than a /min4 (IPv4) or /min6 (IPv6) prefix.
@@ -379,7 +295,7 @@ func (e *entry) widerThan(min4, min6 int) bool {
 		return e.bits < min4
 	}
 	if !e.v6 {
-		return min4 > 0 && e.r4.Size() > uint64(1)<<(32-min4)
+		return min4 > 0 && e.r4.size() > uint64(1)<<(32-min4)
 	}
 	if min6 <= 0 {
 		return false

@@ -102,7 +102,7 @@ func FuzzParseAddr(f *testing.F) {
 		if ok && v6 != got.Is6() {
 			t.Fatalf("%q: parseAddr v6=%v for %v", s, v6, got)
 		}
-		if ok && !v6 && got != addr4(a4) || ok && v6 && got != a6.Addr() {
+		if ok && !v6 && got != addr4(a4) || ok && v6 && got != a6.addr() {
 			t.Fatalf("%q: parseAddr gave %x %x for %v", s, a4, a6, got)
 		}
 	})

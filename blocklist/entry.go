@@ -31,7 +31,7 @@ func ParseEntry(s string) (Entry, error) {
 		}
 	}
 	if e.v6 {
-		return Entry{First: e.r6.Lo.Addr(), Last: e.r6.Hi.Addr(), Bits: e.bits}, nil
+		return Entry{First: e.r6.Lo.addr(), Last: e.r6.Hi.addr(), Bits: e.bits}, nil
 	}
 	return Entry{First: addrOf4(e.r4.Lo), Last: addrOf4(e.r4.Hi), Bits: e.bits}, nil
 }
@@ -47,10 +47,10 @@ func addrOf4(a uint32) netip.Addr {
 func (e Entry) WiderThan(min4, min6 int) bool {
 	in := entry{v6: e.First.Is6(), bits: e.Bits}
 	if in.v6 {
-		in.r6 = Range6{u128FromAddr(e.First), u128FromAddr(e.Last)}
+		in.r6 = range6{u128FromAddr(e.First), u128FromAddr(e.Last)}
 	} else {
 		lo, hi := e.First.As4(), e.Last.As4()
-		in.r4 = Range4{binary.BigEndian.Uint32(lo[:]), binary.BigEndian.Uint32(hi[:])}
+		in.r4 = range4{binary.BigEndian.Uint32(lo[:]), binary.BigEndian.Uint32(hi[:])}
 	}
 	return in.widerThan(min4, min6)
 }

@@ -22,9 +22,9 @@ const maxBloomK = 16
 // bloomFP is the false-positive rate the filter is sized for.
 const bloomFP = 0.01
 
-// exactKey is an address as the sets hold it: IPv4 as a uint32, IPv6 as a Uint128. The zero
+// exactKey is an address as the sets hold it: IPv4 as a uint32, IPv6 as a uint128. The zero
 // key marks an empty slot, so the address 0.0.0.0 or :: itself is held apart, in zero.
-type exactKey interface{ uint32 | Uint128 }
+type exactKey interface{ uint32 | uint128 }
 
 type exactEntry[K exactKey] struct {
 	addr K
@@ -33,9 +33,9 @@ type exactEntry[K exactKey] struct {
 
 type (
 	exactEntry4 = exactEntry[uint32]
-	exactEntry6 = exactEntry[Uint128]
+	exactEntry6 = exactEntry[uint128]
 	exact4      = exactSet[uint32]
-	exact6      = exactSet[Uint128]
+	exact6      = exactSet[uint128]
 )
 
 type exactSet[K exactKey] struct {
@@ -60,7 +60,7 @@ func hash4(a uint32) uint64 {
 	return xxhash.Sum64(b[:])
 }
 
-func hash6(a Uint128) uint64 {
+func hash6(a uint128) uint64 {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], a.Hi)
 	binary.BigEndian.PutUint64(b[8:], a.Lo)
@@ -100,9 +100,9 @@ func (e *exactSet[K]) build(in []exactEntry[K], ids *interner, bloomMin int) err
 	case uint32:
 		e.hash = func(a K) uint64 { return hash4(any(a).(uint32)) }
 		compare = func(a, b K) int { return cmpUint32(any(a).(uint32), any(b).(uint32)) }
-	case Uint128:
-		e.hash = func(a K) uint64 { return hash6(any(a).(Uint128)) }
-		compare = func(a, b K) int { return any(a).(Uint128).cmp(any(b).(Uint128)) }
+	case uint128:
+		e.hash = func(a K) uint64 { return hash6(any(a).(uint128)) }
+		compare = func(a, b K) int { return any(a).(uint128).cmp(any(b).(uint128)) }
 	}
 	slices.SortFunc(in, func(a, b exactEntry[K]) int { return compare(a.addr, b.addr) })
 	// Combine duplicates (the same address in several lists).

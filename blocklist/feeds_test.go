@@ -40,12 +40,12 @@ func TestRealFeeds(t *testing.T) {
 			if p.Format != tt.format {
 				t.Errorf("format = %v, want %v", p.Format, tt.format)
 			}
-			if p.Entries != tt.entries || len(p.V4) != tt.v4 || len(p.V6) != tt.v6 || p.Skipped != 0 {
-				t.Errorf("entries=%d v4=%d v6=%d skipped=%d %v, want %d %d %d 0", p.Entries, len(p.V4), len(p.V6),
+			if p.Entries != tt.entries || len(p.v4) != tt.v4 || len(p.v6) != tt.v6 || p.Skipped != 0 {
+				t.Errorf("entries=%d v4=%d v6=%d skipped=%d %v, want %d %d %d 0", p.Entries, len(p.v4), len(p.v6),
 					p.Skipped, p.SkippedLines, tt.entries, tt.v4, tt.v6)
 			}
 			if tt.addrs4 != 0 {
-				if got := p.Addresses4(); got != tt.addrs4 {
+				if got := p.addresses4(); got != tt.addrs4 {
 					t.Errorf("addresses = %d, want %d", got, tt.addrs4)
 				}
 			}
@@ -74,7 +74,7 @@ func TestIPv6BogonsHitRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(normalize6(p.V6, nil)); got != 33727 {
+	if got := len(normalize6(p.v6, nil)); got != 33727 {
 		t.Errorf("merged ranges = %d, want 33727", got)
 	}
 	// ::/10 covers ::ffff:0:0/96, but mapped clients are looked up as IPv4.

@@ -8,9 +8,11 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
+
+// ErrShrunk is the error of a load whose entry count fell by more than the shrink limit.
+var ErrShrunk = errors.New("file shrank too much since the last good load; held back")
 
 // Options configure a Manager.
 type Options struct {
@@ -67,22 +69,6 @@ type sourceState struct {
 	staged *Parsed // parsed by this reload, committed only once a snapshot with it is built
 	seen   fileID  // file identity at the last attempt, so an unchanged bad file is not re-read
 	status SourceStatus
-}
-
-// fileID is what polling compares: a change of any field means the file was rewritten,
-// replaced by a rename or a symlink swap, or touched.
-type fileID struct {
-	dev, ino uint64
-	size     int64
-	mtime    int64
-}
-
-func idOf(fi os.FileInfo) fileID {
-	id := fileID{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.dev, id.ino = uint64(st.Dev), uint64(st.Ino)
-	}
-	return id
 }
 
 // NewManager loads every source once and publishes the first snapshot. A source that cannot be

@@ -12,7 +12,7 @@ func (p *Parsed) Overlapping(pfxs []netip.Prefix) []netip.Prefix {
 		a := pfx.Addr()
 		if a.Is4() {
 			r := prefixRange4(uint32FromAddr(a), pfx.Bits())
-			for _, e := range p.V4 {
+			for _, e := range p.v4 {
 				if e.Lo <= r.Hi && e.Hi >= r.Lo {
 					out = append(out, pfx)
 					break
@@ -21,7 +21,7 @@ func (p *Parsed) Overlapping(pfxs []netip.Prefix) []netip.Prefix {
 			continue
 		}
 		r := prefixRange6(u128FromAddr(a), pfx.Bits())
-		for _, e := range p.V6 {
+		for _, e := range p.v6 {
 			if !r.Hi.less(e.Lo) && !e.Hi.less(r.Lo) {
 				out = append(out, pfx)
 				break

@@ -26,52 +26,52 @@ func TestParseFormats(t *testing.T) {
 		text    string
 		src     Source
 		format  Format
-		v4      []Range4
+		v4      []range4
 		v6      int
 		except  int
 		skipped int
 	}{
 		{name: "plain mixed forms and comments", format: FormatPlain,
 			text: "# header\n; also a comment\n1.2.3.4\n10.0.0.0/8 # inline\n192.0.2.10-192.0.2.20\n192.0.2.99 ; inline\n\n2001:db8::/32\n",
-			v4:   []Range4{{0x01020304, 0x01020304}, {0x0a000000, 0x0affffff}, {0xc000020a, 0xc0000214}, {0xc0000263, 0xc0000263}}, v6: 1},
+			v4:   []range4{{0x01020304, 0x01020304}, {0x0a000000, 0x0affffff}, {0xc000020a, 0xc0000214}, {0xc0000263, 0xc0000263}}, v6: 1},
 		{name: "CRLF BOM and whitespace", format: FormatPlain,
 			text: "\xef\xbb\xbf1.2.3.4\r\n  5.6.7.8  \r\n\t9.9.9.0/24\r\n",
-			v4:   []Range4{{0x01020304, 0x01020304}, {0x05060708, 0x05060708}, {0x09090900, 0x090909ff}}},
+			v4:   []range4{{0x01020304, 0x01020304}, {0x05060708, 0x05060708}, {0x09090900, 0x090909ff}}},
 		{name: "host bits masked and mapped entries become IPv4", format: FormatPlain,
 			text: "1.2.3.4/24\n::ffff:5.6.7.8\n::ffff:9.9.9.9/120\n",
-			v4:   []Range4{{0x01020300, 0x010203ff}, {0x05060708, 0x05060708}, {0x09090900, 0x090909ff}}},
+			v4:   []range4{{0x01020300, 0x010203ff}, {0x05060708, 0x05060708}, {0x09090900, 0x090909ff}}},
 		{name: "bad lines are skipped and counted", format: FormatPlain,
 			text:    "942.180.233.122\n2001:41d0\n01.2.3.4\nfe80::1%eth0\n1.2.3.4/33\n1.2.3.0/024\n1.1.1.1\n1.1.1.2\n1.1.1.3\n1.1.1.4\n1.1.1.5\n1.1.1.6\n1.1.1.7\n",
-			skipped: 6, v4: []Range4{{0x01010101, 0x01010101}, {0x01010102, 0x01010102}, {0x01010103, 0x01010103},
+			skipped: 6, v4: []range4{{0x01010101, 0x01010101}, {0x01010102, 0x01010102}, {0x01010103, 0x01010103},
 				{0x01010104, 0x01010104}, {0x01010105, 0x01010105}, {0x01010106, 0x01010106}, {0x01010107, 0x01010107}}},
 		{name: "short prefixes refused", format: FormatPlain,
 			text:    "0.0.0.0/1\n10.0.0.0/8\n2001::/15\n1.0.0.0-3.0.0.0\n1.2.3.4\n5.6.7.8\n9.9.9.9\n",
-			skipped: 3, v4: []Range4{{0x0a000000, 0x0affffff}, {0x01020304, 0x01020304}, {0x05060708, 0x05060708}, {0x09090909, 0x09090909}}},
+			skipped: 3, v4: []range4{{0x0a000000, 0x0affffff}, {0x01020304, 0x01020304}, {0x05060708, 0x05060708}, {0x09090909, 0x09090909}}},
 		{name: "short prefixes allowed", src: Source{AllowShortPrefixes: true}, format: FormatPlain,
-			text: "0.0.0.0/1\n", v4: []Range4{{0, 0x7fffffff}}},
+			text: "0.0.0.0/1\n", v4: []range4{{0, 0x7fffffff}}},
 		{name: "spamhaus drop", format: FormatSpamhausDROP,
 			text: "; Spamhaus DROP List\n; Last-Modified: x\n1.10.16.0/20 ; SBL256894\n2.56.192.0/22 ; SBL459831\n; EOF\n",
-			v4:   []Range4{{0x010a1000, 0x010a1fff}, {0x0238c000, 0x0238c3ff}}},
+			v4:   []range4{{0x010a1000, 0x010a1fff}, {0x0238c000, 0x0238c3ff}}},
 		{name: "spamhaus json", format: FormatSpamhausJSON,
 			text: `{"cidr":"1.10.16.0/20","sblid":"SBL256894","rir":"apnic"}` + "\n" +
 				`{"cidr":"2001:db8::/32","sblid":"SBL1","rir":"ripencc"}` + "\n" +
 				`{"type":"metadata","timestamp":1,"size":2,"records":2,"copyright":"x"}` + "\n",
-			v4: []Range4{{0x010a1000, 0x010a1fff}}, v6: 1},
+			v4: []range4{{0x010a1000, 0x010a1fff}}, v6: 1},
 		{name: "ipsum with minimum count", src: Source{MinCount: 2}, format: FormatIpsum,
 			text: "# IPsum\n# IP\tnumber of (black)lists\n1.2.3.4\t3\n5.6.7.8\t1\n9.9.9.9\t2\n",
-			v4:   []Range4{{0x01020304, 0x01020304}, {0x09090909, 0x09090909}}},
+			v4:   []range4{{0x01020304, 0x01020304}, {0x09090909, 0x09090909}}},
 		{name: "dshield ranges", format: FormatRange,
 			text: "# header\n45.194.67.0\t45.194.67.255\t24\t156\tAfrica-on-Cloud-AS\tZA\t>>UNKNOWN<<\n1.2.3.4-1.2.3.5\n",
-			v4:   []Range4{{0x2dc24300, 0x2dc243ff}, {0x01020304, 0x01020305}}},
+			v4:   []range4{{0x2dc24300, 0x2dc243ff}, {0x01020304, 0x01020305}}},
 		{name: "ipset save with nomatch", format: FormatIPSetSave,
 			text: "create bl hash:net family inet hashsize 1024 maxelem 65536\nadd bl 10.0.0.0/8\nadd bl 10.1.0.0/16 nomatch\nadd bl 192.0.2.1 timeout 300\n",
-			v4:   []Range4{{0x0a000000, 0x0affffff}, {0xc0000201, 0xc0000201}}, except: 1},
+			v4:   []range4{{0x0a000000, 0x0affffff}, {0xc0000201, 0xc0000201}}, except: 1},
 		{name: "firehol entries header", format: FormatNetset,
 			text: "#\n# firehol_level1\n# Entries         : 2 subnets, 257 unique IPs\n1.2.3.0/24\n5.6.7.8\n",
-			v4:   []Range4{{0x01020300, 0x010203ff}, {0x05060708, 0x05060708}}},
+			v4:   []range4{{0x01020300, 0x010203ff}, {0x05060708, 0x05060708}}},
 		{name: "END trailer", format: FormatPlain,
 			text: "1.2.3.4\n5.6.7.8\n# END 2 entries\n",
-			v4:   []Range4{{0x01020304, 0x01020304}, {0x05060708, 0x05060708}}},
+			v4:   []range4{{0x01020304, 0x01020304}, {0x05060708, 0x05060708}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,16 +82,16 @@ func TestParseFormats(t *testing.T) {
 			if p.Format != tt.format {
 				t.Errorf("format = %v, want %v", p.Format, tt.format)
 			}
-			if len(p.V4) != len(tt.v4) {
-				t.Fatalf("v4 = %x, want %x (skipped %v)", p.V4, tt.v4, p.SkippedLines)
+			if len(p.v4) != len(tt.v4) {
+				t.Fatalf("v4 = %x, want %x (skipped %v)", p.v4, tt.v4, p.SkippedLines)
 			}
-			for i := range p.V4 {
-				if p.V4[i] != tt.v4[i] {
-					t.Errorf("v4[%d] = %x, want %x", i, p.V4[i], tt.v4[i])
+			for i := range p.v4 {
+				if p.v4[i] != tt.v4[i] {
+					t.Errorf("v4[%d] = %x, want %x", i, p.v4[i], tt.v4[i])
 				}
 			}
-			if len(p.V6) != tt.v6 || len(p.Except4)+len(p.Except6) != tt.except || p.Skipped != tt.skipped {
-				t.Errorf("v6=%d except=%d skipped=%d %v, want %d %d %d", len(p.V6), len(p.Except4)+len(p.Except6),
+			if len(p.v6) != tt.v6 || len(p.except4)+len(p.except6) != tt.except || p.Skipped != tt.skipped {
+				t.Errorf("v6=%d except=%d skipped=%d %v, want %d %d %d", len(p.v6), len(p.except4)+len(p.except6),
 					p.Skipped, p.SkippedLines, tt.v6, tt.except, tt.skipped)
 			}
 		})
@@ -171,7 +171,7 @@ func TestGzipAnyFormat(t *testing.T) {
 	zw.Write([]byte("1.2.3.4\t5\n6.7.8.9\t1\n"))
 	zw.Close()
 	p, _, err := Parse(&buf, Source{MinCount: 2})
-	if err != nil || p.Format != FormatIpsum || len(p.V4) != 1 || p.Filtered != 1 {
+	if err != nil || p.Format != FormatIpsum || len(p.v4) != 1 || p.Filtered != 1 {
 		t.Fatalf("p=%+v err=%v", p, err)
 	}
 }
@@ -179,7 +179,7 @@ func TestGzipAnyFormat(t *testing.T) {
 func TestLongLinesAreSkippedNotBuffered(t *testing.T) {
 	text := "1.2.3.4\n" + strings.Repeat("x", 3*maxLineLen) + "\n5.6.7.8\n9.9.9.9\n"
 	p, err := parseString(t, text, Source{})
-	if err != nil || p.Skipped != 1 || len(p.V4) != 3 {
+	if err != nil || p.Skipped != 1 || len(p.v4) != 3 {
 		t.Fatalf("p=%+v err=%v", p, err)
 	}
 }
@@ -211,12 +211,12 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, r := range p.V4 {
+		for _, r := range p.v4 {
 			if r.Hi < r.Lo {
 				t.Fatalf("backwards range %x", r)
 			}
 		}
-		for _, r := range p.V6 {
+		for _, r := range p.v6 {
 			if r.Hi.less(r.Lo) {
 				t.Fatalf("backwards range %x", r)
 			}
@@ -225,7 +225,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range p.V4 {
+		for _, r := range p.v4 {
 			if res := s.LookupAddr(addr4(r.Lo)); res.Matched == 0 && !coveredByExcept(p, r.Lo) {
 				t.Fatalf("%x not matched", r.Lo)
 			}
@@ -238,7 +238,7 @@ func addr4(a uint32) netip.Addr {
 }
 
 func coveredByExcept(p *Parsed, a uint32) bool {
-	for _, r := range p.Except4 {
+	for _, r := range p.except4 {
 		if r.Lo <= a && a <= r.Hi {
 			return true
 		}

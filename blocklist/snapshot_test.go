@@ -15,8 +15,8 @@ import (
 type reference struct {
 	v4                 []map[uint32]uint64 // [len] masked address -> list bits
 	v4ex               []map[uint32]uint64 // exceptions
-	v6                 map[int]map[Uint128]uint64
-	v6ex               map[int]map[Uint128]uint64
+	v6                 map[int]map[uint128]uint64
+	v6ex               map[int]map[uint128]uint64
 	deny               uint64
 	allow              uint64
 	lengths, exLengths []int // IPv6 lengths present
@@ -24,7 +24,7 @@ type reference struct {
 
 func newReference(lists []List) *reference {
 	r := &reference{v4: make([]map[uint32]uint64, 33), v4ex: make([]map[uint32]uint64, 33),
-		v6: map[int]map[Uint128]uint64{}, v6ex: map[int]map[Uint128]uint64{}}
+		v6: map[int]map[uint128]uint64{}, v6ex: map[int]map[uint128]uint64{}}
 	for i := range r.v4 {
 		r.v4[i], r.v4ex[i] = map[uint32]uint64{}, map[uint32]uint64{}
 	}
@@ -35,18 +35,18 @@ func newReference(lists []List) *reference {
 		} else {
 			r.deny |= bit
 		}
-		add4 := func(m []map[uint32]uint64, rs []Range4) {
+		add4 := func(m []map[uint32]uint64, rs []range4) {
 			for _, rg := range rs {
 				for _, p := range rangePrefixes4(rg) {
 					m[p.Bits()][binary.BigEndian.Uint32(p.Addr().AsSlice())] |= bit
 				}
 			}
 		}
-		add6 := func(m map[int]map[Uint128]uint64, lengths *[]int, rs []Range6) {
+		add6 := func(m map[int]map[uint128]uint64, lengths *[]int, rs []range6) {
 			for _, rg := range rs {
 				for _, p := range rangePrefixes6(rg) {
 					if m[p.Bits()] == nil {
-						m[p.Bits()] = map[Uint128]uint64{}
+						m[p.Bits()] = map[uint128]uint64{}
 					}
 					m[p.Bits()][u128FromAddr(p.Addr())] |= bit
 					if !slices.Contains(*lengths, p.Bits()) {
@@ -55,10 +55,10 @@ func newReference(lists []List) *reference {
 				}
 			}
 		}
-		add4(r.v4, l.Parsed.V4)
-		add4(r.v4ex, l.Parsed.Except4)
-		add6(r.v6, &r.lengths, l.Parsed.V6)
-		add6(r.v6ex, &r.exLengths, l.Parsed.Except6)
+		add4(r.v4, l.Parsed.v4)
+		add4(r.v4ex, l.Parsed.except4)
+		add6(r.v6, &r.lengths, l.Parsed.v6)
+		add6(r.v6ex, &r.exLengths, l.Parsed.except6)
 	}
 	return r
 }
@@ -73,7 +73,7 @@ func (r *reference) lookup4(a uint32) uint64 {
 	return m &^ ex
 }
 
-func (r *reference) lookup6(a Uint128) uint64 {
+func (r *reference) lookup6(a uint128) uint64 {
 	var m, ex uint64
 	for _, n := range r.lengths {
 		m |= r.v6[n][prefixRange6(a, n).Lo]
@@ -94,7 +94,7 @@ func (r *reference) result(m uint64) Result {
 }
 
 // rangePrefixes4 decomposes an inclusive range into the CIDR prefixes that cover it exactly.
-func rangePrefixes4(r Range4) []netip.Prefix {
+func rangePrefixes4(r range4) []netip.Prefix {
 	var out []netip.Prefix
 	lo, hi := uint64(r.Lo), uint64(r.Hi)
 	for lo <= hi {
@@ -114,7 +114,7 @@ func rangePrefixes4(r Range4) []netip.Prefix {
 	return out
 }
 
-func rangePrefixes6(r Range6) []netip.Prefix {
+func rangePrefixes6(r range6) []netip.Prefix {
 	var out []netip.Prefix
 	lo := r.Lo
 	for {
@@ -126,7 +126,7 @@ func rangePrefixes6(r Range6) []netip.Prefix {
 			}
 			n--
 		}
-		out = append(out, netip.PrefixFrom(lo.Addr(), n))
+		out = append(out, netip.PrefixFrom(lo.addr(), n))
 		end := prefixRange6(lo, n).Hi
 		if end == r.Hi {
 			return out
@@ -173,24 +173,24 @@ func syntheticLists(rng *rand.Rand) []List {
 		r := prefixRange4(base|rng.Uint32()&0xfffff, n)
 		switch rng.IntN(3) {
 		case 0:
-			a.V4 = append(a.V4, r)
+			a.v4 = append(a.v4, r)
 		case 1:
-			b.V4 = append(b.V4, r)
+			b.v4 = append(b.v4, r)
 		default:
-			c.Except4 = append(c.Except4, r)
-			c.V4 = append(c.V4, prefixRange4(r.Lo, max(n-4, 8)))
+			c.except4 = append(c.except4, r)
+			c.v4 = append(c.v4, prefixRange4(r.Lo, max(n-4, 8)))
 		}
 		h := rng.Uint64() & 0x2001_0db8_ffff_0000
-		r6 := prefixRange6(Uint128{h, rng.Uint64()}, 32+rng.IntN(33))
+		r6 := prefixRange6(uint128{h, rng.Uint64()}, 32+rng.IntN(33))
 		if rng.IntN(2) == 0 {
-			a.V6 = append(a.V6, r6)
+			a.v6 = append(a.v6, r6)
 		} else {
-			b.V6 = append(b.V6, r6)
+			b.v6 = append(b.v6, r6)
 		}
-		b.Except6 = append(b.Except6, prefixRange6(Uint128{h, rng.Uint64()}, 120+rng.IntN(9)))
+		b.except6 = append(b.except6, prefixRange6(uint128{h, rng.Uint64()}, 120+rng.IntN(9)))
 	}
-	a.V4 = append(a.V4, Range4{0, 0}, Range4{^uint32(0), ^uint32(0)}, Range4{5, 1000})
-	b.V6 = append(b.V6, Range6{Uint128{}, Uint128{}}, Range6{Uint128{^uint64(0), ^uint64(0)}, Uint128{^uint64(0), ^uint64(0)}})
+	a.v4 = append(a.v4, range4{0, 0}, range4{^uint32(0), ^uint32(0)}, range4{5, 1000})
+	b.v6 = append(b.v6, range6{uint128{}, uint128{}}, range6{uint128{^uint64(0), ^uint64(0)}, uint128{^uint64(0), ^uint64(0)}})
 	return []List{{Name: "a", Parsed: &a}, {Name: "b", Kind: Allow, Parsed: &b}, {Name: "c", Parsed: &c}}
 }
 
@@ -232,24 +232,24 @@ func checkAgainstReference(t *testing.T, lists []List, opts ...BuildOptions) {
 		binary.BigEndian.PutUint32(b[:], a)
 		compare(func(s *Snapshot) Result { return s.Lookup(b[:]) }, ref.result(ref.lookup4(a)), netip.AddrFrom4(b))
 	}
-	check6 := func(a Uint128) {
+	check6 := func(a uint128) {
 		if a.Hi == 0 && a.Lo>>32 == 0xffff {
 			return // mapped: looked up as IPv4, covered by check4
 		}
-		b := a.Addr().As16()
-		compare(func(s *Snapshot) Result { return s.Lookup(b[:]) }, ref.result(ref.lookup6(a)), a.Addr())
+		b := a.addr().As16()
+		compare(func(s *Snapshot) Result { return s.Lookup(b[:]) }, ref.result(ref.lookup6(a)), a.addr())
 	}
 	for _, l := range lists {
-		for _, rs := range [][]Range4{l.Parsed.V4, l.Parsed.Except4} {
+		for _, rs := range [][]range4{l.Parsed.v4, l.Parsed.except4} {
 			for _, r := range rs {
 				for _, a := range []uint32{r.Lo - 1, r.Lo, r.Lo + 1, r.Hi - 1, r.Hi, r.Hi + 1} {
 					check4(a)
 				}
 			}
 		}
-		for _, rs := range [][]Range6{l.Parsed.V6, l.Parsed.Except6} {
+		for _, rs := range [][]range6{l.Parsed.v6, l.Parsed.except6} {
 			for _, r := range rs {
-				for _, a := range []Uint128{r.Lo.subOne(), r.Lo, r.Lo.addOne(), r.Hi.subOne(), r.Hi, r.Hi.addOne()} {
+				for _, a := range []uint128{r.Lo.subOne(), r.Lo, r.Lo.addOne(), r.Hi.subOne(), r.Hi, r.Hi.addOne()} {
 					check6(a)
 				}
 			}
@@ -262,15 +262,14 @@ func checkAgainstReference(t *testing.T, lists []List, opts ...BuildOptions) {
 		if rng.IntN(2) == 0 {
 			hi = 0x2000<<48 | hi>>3 // 2000::/3, where the real IPv6 entries are
 		}
-		check6(Uint128{hi, rng.Uint64()})
+		check6(uint128{hi, rng.Uint64()})
 	}
 }
 
 // The bloom filter must never change an answer, so the real feeds are checked with and
 // without it.
 func TestSnapshotMatchesReferenceRealFeeds(t *testing.T) {
-	checkAgainstReference(t, realLists(t), BuildOptions{BloomMinExact: -1}, BuildOptions{BloomMinExact: 1},
-		BuildOptions{exactSet4: true, BloomMinExact: -1}, BuildOptions{exactSet4: true, BloomMinExact: 1})
+	checkAgainstReference(t, realLists(t), BuildOptions{BloomMinExact: -1}, BuildOptions{BloomMinExact: 1})
 }
 
 // TestFullBuckets fills index buckets to their limits: an IPv4 /16 with a segment starting at
@@ -280,15 +279,15 @@ func TestSnapshotMatchesReferenceRealFeeds(t *testing.T) {
 func TestFullBuckets(t *testing.T) {
 	var even, six Parsed
 	for a := uint32(10 << 24); a < 10<<24|1<<16; a += 2 {
-		even.V4 = append(even.V4, Range4{a, a})
+		even.v4 = append(even.v4, range4{a, a})
 	}
 	for i := range uint64(70_000) {
-		lo := Uint128{0x2001_0db8<<32 | i<<1, 0}
-		six.V6 = append(six.V6, prefixRange6(lo, 64))
-		six.V6 = append(six.V6, Range6{Uint128{lo.Hi | 1, 7}, Uint128{lo.Hi | 1, 7}})
+		lo := uint128{0x2001_0db8<<32 | i<<1, 0}
+		six.v6 = append(six.v6, prefixRange6(lo, 64))
+		six.v6 = append(six.v6, range6{uint128{lo.Hi | 1, 7}, uint128{lo.Hi | 1, 7}})
 	}
 	// The last /16 of the space, so its bucket's end is the end of segs.
-	six.V6 = append(six.V6, prefixRange6(Uint128{0xffff << 48, 0}, 64))
+	six.v6 = append(six.v6, prefixRange6(uint128{0xffff << 48, 0}, 64))
 	lists := []List{{Name: "even", Parsed: &even}, {Name: "six", Parsed: &six}}
 	s, err := Build(lists, BuildOptions{})
 	if err != nil {
@@ -304,7 +303,7 @@ func TestFullBuckets(t *testing.T) {
 	if sub := s.v6.sub[int(e&idxOffMask)*(subSize+1)+0x0db]; sub>>idxCountShift != idxCountBig || sub&idxExact == 0 {
 		t.Errorf("2001:db8::/32's second-level entry %#x: want the big count and the exact flag", sub)
 	}
-	checkAgainstReference(t, lists, BuildOptions{}, BuildOptions{exactSet4: true})
+	checkAgainstReference(t, lists, BuildOptions{})
 }
 
 func TestSnapshotMatchesReferenceSynthetic(t *testing.T) {
@@ -315,7 +314,7 @@ func TestMappedClientsAreIPv4(t *testing.T) {
 	bogons6 := mustParse(t, Source{Name: "bogons6", Path: feed("cymru_fullbogons-ipv6_2024-03-10.txt.gz"), AllowShortPrefixes: true})
 	var v4 Parsed
 	e, _ := parseEntry([]byte("::ffff:198.51.100.0/120")) // a mapped entry becomes 198.51.100.0/24
-	v4.V4 = append(v4.V4, e.r4)
+	v4.v4 = append(v4.v4, e.r4)
 	s, err := Build([]List{{Name: "bogons6", Parsed: bogons6}, {Name: "mine", Parsed: &v4}}, BuildOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -24,13 +24,13 @@ const probeCount = 1 << 16
 // SyntheticV4 returns n IPv4 entries: 90% single addresses, 10% prefixes /16../31, random.
 func SyntheticV4(n int, seed uint64) *Parsed {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	p := &Parsed{V4: make([]Range4, 0, n)}
+	p := &Parsed{v4: make([]range4, 0, n)}
 	for range n {
 		a := rng.Uint32()
 		if rng.IntN(10) == 0 {
-			p.V4 = append(p.V4, prefixRange4(a, 16+rng.IntN(16)))
+			p.v4 = append(p.v4, prefixRange4(a, 16+rng.IntN(16)))
 		} else {
-			p.V4 = append(p.V4, Range4{a, a})
+			p.v4 = append(p.v4, range4{a, a})
 		}
 	}
 	p.Entries = n
@@ -40,13 +40,13 @@ func SyntheticV4(n int, seed uint64) *Parsed {
 // SyntheticV6 returns n IPv6 entries in 2000::/3: 90% single addresses, 10% prefixes /32../64.
 func SyntheticV6(n int, seed uint64) *Parsed {
 	rng := rand.New(rand.NewPCG(seed, 2))
-	p := &Parsed{V6: make([]Range6, 0, n)}
+	p := &Parsed{v6: make([]range6, 0, n)}
 	for range n {
-		a := Uint128{0x2000<<48 | rng.Uint64()>>3, rng.Uint64()}
+		a := uint128{0x2000<<48 | rng.Uint64()>>3, rng.Uint64()}
 		if rng.IntN(10) == 0 {
-			p.V6 = append(p.V6, prefixRange6(a, 32+rng.IntN(33)))
+			p.v6 = append(p.v6, prefixRange6(a, 32+rng.IntN(33)))
 		} else {
-			p.V6 = append(p.V6, Range6{a, a})
+			p.v6 = append(p.v6, range6{a, a})
 		}
 	}
 	p.Entries = n
@@ -60,18 +60,18 @@ func probes(s *Snapshot, p *Parsed, hit bool, v6 bool) [][]byte {
 	for len(out) < probeCount {
 		var b []byte
 		if v6 {
-			var a Uint128
+			var a uint128
 			if hit {
-				a = p.V6[rng.IntN(len(p.V6))].Lo
+				a = p.v6[rng.IntN(len(p.v6))].Lo
 			} else {
-				a = Uint128{0x2000<<48 | rng.Uint64()>>3, rng.Uint64()}
+				a = uint128{0x2000<<48 | rng.Uint64()>>3, rng.Uint64()}
 			}
-			x := a.Addr().As16()
+			x := a.addr().As16()
 			b = x[:]
 		} else {
 			var a uint32
 			if hit {
-				a = p.V4[rng.IntN(len(p.V4))].Lo
+				a = p.v4[rng.IntN(len(p.v4))].Lo
 			} else {
 				a = rng.Uint32()
 			}
@@ -102,8 +102,8 @@ func realParsedMerged(b *testing.B) (*Parsed, *Parsed, []List) {
 	lists := realLists(b)
 	var v4, v6 Parsed
 	for _, l := range lists {
-		v4.V4 = append(v4.V4, l.Parsed.V4...)
-		v6.V6 = append(v6.V6, l.Parsed.V6...)
+		v4.v4 = append(v4.v4, l.Parsed.v4...)
+		v6.v6 = append(v6.v6, l.Parsed.v6...)
 	}
 	return &v4, &v6, lists
 }
@@ -172,24 +172,6 @@ func itoa(n int) string {
 	return strconv.Itoa(n)
 }
 
-// BenchmarkFold4 compares the two places single IPv4 addresses can live at 2M synthetic
-// entries: folded into the range table (two segments each, the default) or in the exact set
-// behind the range table (the previous layout).
-func BenchmarkFold4(b *testing.B) {
-	p := SyntheticV4(2_000_000, 1)
-	for _, layout := range []struct {
-		name string
-		opts BuildOptions
-	}{{"range-table", BuildOptions{}}, {"exact-set", BuildOptions{exactSet4: true, BloomMinExact: -1}}} {
-		s, err := Build([]List{{Name: "syn", Parsed: p}}, layout.opts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(layout.name+"/hit", func(b *testing.B) { benchLookups(b, s, probes(s, p, true, false)) })
-		b.Run(layout.name+"/miss", func(b *testing.B) { benchLookups(b, s, probes(s, p, false, false)) })
-	}
-}
-
 // BenchmarkExactSet measures the exact sets alone, with and without the bloom filter in front,
 // at growing sizes: the filter can only pay on a miss, once the set no longer fits in cache.
 // This is the measurement behind DefaultBloomMinExact.
@@ -200,15 +182,15 @@ func BenchmarkExactSet(b *testing.B) {
 		in6 := make([]exactEntry6, n)
 		for i := range n {
 			in4[i] = exactEntry4{rng.Uint32() | 1, 1}
-			in6[i] = exactEntry6{Uint128{0x2000<<48 | rng.Uint64()>>3, rng.Uint64() | 1}, 1}
+			in6[i] = exactEntry6{uint128{0x2000<<48 | rng.Uint64()>>3, rng.Uint64() | 1}, 1}
 		}
 		// Probes: hits drawn from the set, misses are even (every entry is odd).
 		hit4, miss4 := make([]uint32, probeCount), make([]uint32, probeCount)
-		hit6, miss6 := make([]Uint128, probeCount), make([]Uint128, probeCount)
+		hit6, miss6 := make([]uint128, probeCount), make([]uint128, probeCount)
 		for i := range probeCount {
 			hit4[i], miss4[i] = in4[rng.IntN(n)].addr, rng.Uint32()&^1
 			hit6[i] = in6[rng.IntN(n)].addr
-			miss6[i] = Uint128{0x2000<<48 | rng.Uint64()>>3, rng.Uint64() &^ 1}
+			miss6[i] = uint128{0x2000<<48 | rng.Uint64()>>3, rng.Uint64() &^ 1}
 		}
 		for _, bloom := range []struct {
 			name string
@@ -216,7 +198,7 @@ func BenchmarkExactSet(b *testing.B) {
 		}{{"set", -1}, {"bloom+set", 1}} {
 			var e4 exact4
 			var e6 exact6
-			in := newInterner(&Snapshot{masks: []uint64{0}})
+			in := newInterner()
 			if err := e4.build(slices.Clone(in4), in, bloom.min); err != nil {
 				b.Fatal(err)
 			}
@@ -226,7 +208,7 @@ func BenchmarkExactSet(b *testing.B) {
 			for _, c := range []struct {
 				name string
 				a4   []uint32
-				a6   []Uint128
+				a6   []uint128
 				want uint16
 			}{{"v4/hit", hit4, nil, 1}, {"v4/miss", miss4, nil, 0}, {"v6/hit", nil, hit6, 1}, {"v6/miss", nil, miss6, 0}} {
 				b.Run(c.name+"/"+itoa(n)+"/"+bloom.name, func(b *testing.B) {
@@ -266,7 +248,7 @@ func BenchmarkBuild2M(b *testing.B) {
 	}
 	b.StopTimer()
 	st := s.Stats()
-	b.ReportMetric(float64(st.Bytes)/float64(len(p.V4)), "bytes/entry")
+	b.ReportMetric(float64(st.Bytes)/float64(len(p.v4)), "bytes/entry")
 	var before, after runtime.MemStats
 	s = nil
 	runtime.GC()
@@ -274,6 +256,6 @@ func BenchmarkBuild2M(b *testing.B) {
 	s, _ = Build(lists, BuildOptions{})
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(p.V4)), "heap-bytes/entry")
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(p.v4)), "heap-bytes/entry")
 	runtime.KeepAlive(s)
 }

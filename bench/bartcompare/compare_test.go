@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gaissmai/bart"
@@ -36,11 +37,12 @@ func realFeeds(t testing.TB) dataset {
 			t.Fatal(err)
 		}
 		d.lists = append(d.lists, blocklist.List{Name: s.Name, Kind: s.Kind, Parsed: p})
-		for _, r := range p.V4 {
-			d.prefixes = append(d.prefixes, rangePrefixes4(r.Lo, r.Hi)...)
-		}
-		for _, r := range p.V6 {
-			d.prefixes = append(d.prefixes, rangePrefixes6(r.Lo.Addr(), r.Hi.Addr())...)
+		for first, last := range p.Ranges() {
+			if first.Is4() {
+				d.prefixes = append(d.prefixes, rangePrefixes4(u32(first), u32(last))...)
+			} else {
+				d.prefixes = append(d.prefixes, rangePrefixes6(first, last)...)
+			}
 		}
 	}
 	return d
@@ -52,7 +54,7 @@ func realFeeds(t testing.TB) dataset {
 func synthetic(n int, v6 bool) dataset {
 	rng := rand.New(rand.NewPCG(1, 1))
 	d := dataset{name: "synthetic"}
-	p := &blocklist.Parsed{}
+	var text strings.Builder
 	for range n {
 		var pfx netip.Prefix
 		if v6 {
@@ -74,23 +76,18 @@ func synthetic(n int, v6 bool) dataset {
 			pfx = netip.PrefixFrom(netip.AddrFrom4(b), bits).Masked()
 		}
 		d.prefixes = append(d.prefixes, pfx)
-		lo, hi := bounds(pfx)
-		if v6 {
-			p.V6 = append(p.V6, blocklist.Range6{Lo: u128(lo), Hi: u128(hi)})
-		} else {
-			p.V4 = append(p.V4, blocklist.Range4{Lo: u32(lo), Hi: u32(hi)})
-		}
+		text.WriteString(pfx.String())
+		text.WriteByte('\n')
+	}
+	p, _, err := blocklist.Parse(strings.NewReader(text.String()), blocklist.Source{Format: blocklist.FormatPlain})
+	if err != nil {
+		panic(err)
 	}
 	d.lists = []blocklist.List{{Name: "synthetic", Parsed: p}}
 	return d
 }
 
 func u32(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
-
-func u128(a netip.Addr) blocklist.Uint128 {
-	b := a.As16()
-	return blocklist.Uint128{Hi: binary.BigEndian.Uint64(b[:8]), Lo: binary.BigEndian.Uint64(b[8:])}
-}
 
 // bounds returns the first and last address of a masked prefix.
 func bounds(p netip.Prefix) (lo, hi netip.Addr) {
@@ -169,7 +166,7 @@ func probes(s *blocklist.Snapshot, d dataset, v6, hit bool) []netip.Addr {
 			binary.BigEndian.PutUint32(b[:], rng.Uint32())
 			a = netip.AddrFrom4(b)
 		}
-		if (s.LookupAddr(a).Matched != 0) == hit {
+		if (s.Lookup(a.AsSlice()).Matched != 0) == hit {
 			out = append(out, a)
 		}
 	}
