@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+	"syscall"
 
 	"github.com/spoaguard/spoaguard/blocklist"
 )
@@ -46,6 +47,10 @@ func runCheck(o *options, w io.Writer) error {
 		strings.Join(o.messages, ", "), o.arg, o.scope, o.varBlocked, o.scope, o.varList)
 
 	ok, warnings, entries := true, 0, 0
+	if msg := fdShortfall(o.maxConns); msg != "" {
+		fmt.Fprintf(w, "warning: %s\n", msg)
+		warnings++
+	}
 	var built []blocklist.List
 	for _, s := range o.sources {
 		fmt.Fprintf(w, "\nlist %s (%s) %s\n", s.Name, s.Kind, s.Path)
@@ -98,6 +103,25 @@ func runCheck(o *options, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\nOK: %d lists, %d entries, %d warnings\n", len(o.sources), entries, warnings)
 	return nil
+}
+
+// fdReserve is the descriptors the agent needs besides HAProxy's connections: listeners, the
+// metrics listener and its scrapers, list files being read, the event loops' epoll and
+// eventfd descriptors, stdio.
+const fdReserve = 64
+
+// fdShortfall says why -max-conns cannot be reached under the process's open-files limit
+// (LimitNOFILE= in a unit), or "" when it can.
+func fdShortfall(maxConns int) string {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return ""
+	}
+	if uint64(maxConns)+fdReserve <= rl.Cur {
+		return ""
+	}
+	return fmt.Sprintf("-max-conns %d needs about %d open files, the limit is %d (raise LimitNOFILE= or lower -max-conns)",
+		maxConns, uint64(maxConns)+fdReserve, rl.Cur)
 }
 
 func orDisabled(addr string) string {

@@ -268,3 +268,16 @@ func TestShippedConfigParses(t *testing.T) {
 		t.Errorf("-check on the shipped deny.txt: %v\n%s", err, &out)
 	}
 }
+
+func TestFDShortfall(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		t.Skipf("open-files limit %d: %v", rl.Cur, err)
+	}
+	if msg := fdShortfall(int(rl.Cur)); !strings.Contains(msg, "LimitNOFILE") {
+		t.Errorf("fdShortfall(the limit) = %q, want a warning", msg)
+	}
+	if msg := fdShortfall(1); msg != "" {
+		t.Errorf("fdShortfall(1) = %q, want none", msg)
+	}
+}

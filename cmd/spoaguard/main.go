@@ -141,6 +141,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		metricsAt = metricsLn.Addr().String()
 	}
 	logStartup(log, o, srv, mgr, metricsAt)
+	if msg := fdShortfall(o.maxConns); msg != "" {
+		log.Warn(msg)
+	}
+	// The lists are loaded and every listener is bound: systemd may start HAProxy now.
+	sdNotify(fmt.Sprintf("READY=1\nSTATUS=serving %d lists, %d entries", len(o.sources), mgr.Stats().Entries))
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -151,6 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	}()
 
 	<-ctx.Done()
+	sdNotify("STOPPING=1")
 	log.Info("shutting down: answering in-flight NOTIFYs, then AGENT-DISCONNECT to every connection",
 		"connections", srv.OpenConns(), "timeout", o.shutdownTime)
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTime)

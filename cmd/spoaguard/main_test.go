@@ -83,8 +83,12 @@ func TestAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	feeds, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "feeds"))
+	notify := listenNotify(t)
 	a := startAgent(t, "-loops", "2", "-reload-interval", "1h",
 		"-deny", "local="+list, "-deny", "ipsum="+filepath.Join(feeds, "stamparm_ipsum.txt")+",format=ipsum")
+	if got := notify(); !strings.HasPrefix(got, "READY=1\nSTATUS=serving 2 lists") {
+		t.Errorf("systemd notification %q, want READY=1 once serving", got)
+	}
 	c := a.dial(t)
 	if bl, list := c.decide(netip.MustParseAddr("127.0.0.2")); !bl || list != "local" {
 		t.Errorf("127.0.0.2: blocked=%v list=%q, want true local", bl, list)
@@ -107,6 +111,9 @@ func TestAgent(t *testing.T) {
 	}
 	if !reloaded {
 		t.Fatalf("SIGHUP reload not applied\n%s", a.logs)
+	}
+	if got, got2 := notify(), notify(); got != "RELOADING=1" || !strings.HasPrefix(got2, "READY=1\n") {
+		t.Errorf("systemd notifications %q, %q at SIGHUP, want RELOADING=1 then READY=1", got, got2)
 	}
 
 	body := a.scrape(t)

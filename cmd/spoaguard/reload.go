@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -53,7 +54,10 @@ func (r *reloader) run(ctx context.Context, hup <-chan os.Signal) {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			sdNotify("RELOADING=1")
 			r.reload(ctx)
+			st := r.lists.mgr.Load().Stats()
+			sdNotify(fmt.Sprintf("READY=1\nSTATUS=serving %d lists, %d entries", len(r.o.sources), st.Entries))
 		case <-tick.C:
 			r.report("file change")
 			r.metrics.sync()
