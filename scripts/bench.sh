@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # spoaguard's benchmark, in one command: builds, pins, runs, prints Markdown tables.
 #
-#   scripts/bench.sh [--quick] [--out DIR] [--parts grid,haproxy,reload,memory]
+#   scripts/bench.sh [--quick] [--out DIR] [--parts grid,haproxy,reload,memory,scale]
+#                    [--loops N] [--gen-threads N]
 #
 # Part "grid": the do-nothing agent (spoaguard-bench null-agent, the ceiling) and spoaguard
 #   (loaded with a 2M-entry synthetic list) both run pinned to core 0; the load generator runs
@@ -25,6 +26,20 @@
 #   load; ACK/s per second, p99, every wrong or missing ACK, and each rebuild's duration.
 # Part "memory": spoaguard's RSS with an empty list and with the 2M list (bytes per entry),
 #   and with 1000 idle handshaken connections (bytes per idle connection).
+# Part "scale" (only when asked for: it needs more cores than the agent's one and the load
+#   generator's one): both agents with 1, 2, 4, ... and --loops event loops on the
+#   BENCH_AGENT_CPU cores, each loaded with 8 connections per loop × 20 in flight (IPv4
+#   targets, none listed) from the BENCH_LOAD_CPU cores, the two agents back to back at each
+#   count. The table gives ACK/s, CPU per ACK and spoaguard's share of the do-nothing agent
+#   per loop count, then each agent's ACK/s over its own one-loop figure. For example, with
+#   16 cores: BENCH_AGENT_CPU=0-7 BENCH_LOAD_CPU=8-15 scripts/bench.sh --parts scale --loops 8
+#   (PERFORMANCE.md says what to expect and why.)
+#
+# --loops N          event loops of both agents (spoaguard -loops, null-agent -loops) in every
+#                    part, default 1; in part scale, the largest count measured.
+# --gen-threads N    the load generator's threads (its GOMAXPROCS); default: the number of
+#                    BENCH_LOAD_CPU cores. It must not be what limits the rate: give it as
+#                    many cores as the agent has.
 #
 # Every run is bounded: the load generator by its duration, wrk by -d, every wait by a
 # timeout; everything listens on loopback and is stopped (by PID) on exit. Full run: about
@@ -32,7 +47,8 @@
 #
 # Environment:
 #   SPOAGUARD_AGENT=/path/to/spoaguard   use this agent binary instead of building one
-#   BENCH_AGENT_CPU / BENCH_LOAD_CPU     cores for the agents and the load (default 0 / 1)
+#   BENCH_AGENT_CPU / BENCH_LOAD_CPU     cores for the agents and the load (default 0 / 1;
+#                                        a taskset list, e.g. 0-3 / 4-7)
 #   BENCH_ACK_TIMEOUT=10s                an ACK later than this is missing (fails the run)
 #   BENCH_REPEAT=N                       grid repetitions, interleaved (default 2; --quick 1):
 #                                        the table quotes each agent's fastest run of a cell
@@ -42,11 +58,15 @@ cd "$(dirname "$0")/.."
 quick=0
 out=""
 parts="grid,haproxy,reload,memory"
+loops=1
+gen_threads=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --out) out=$2; shift ;;
     --parts) parts=$2; shift ;;
+    --loops) loops=$2; shift ;;
+    --gen-threads) gen_threads=$2; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -55,6 +75,11 @@ done
 
 agent_cpu=${BENCH_AGENT_CPU:-0}
 load_cpu=${BENCH_LOAD_CPU:-1}
+gen_threads=${gen_threads:-$(taskset -c "$load_cpu" nproc)}
+for n in "$loops" "$gen_threads"; do
+  case $n in ''|*[!0-9]*|0) echo "bench: --loops and --gen-threads take a positive integer, not \"$n\"" >&2; exit 2 ;; esac
+done
+agent_loops=$loops # what start_null and start_spoaguard give -loops
 if [ "$quick" = 1 ]; then
   warmup=1s duration=3s wrk_d=5s reload_every=1 list_n=2000000 idle_n=1000 repeat=1
 else
@@ -116,7 +141,7 @@ start_null() {
   local port mport
   port=$(free_port); mport=$(free_port)
   taskset -c "$agent_cpu" "$sgb" null-agent -listen "127.0.0.1:$port" -metrics "127.0.0.1:$mport" \
-    >"$out/null-agent.log" 2>&1 &
+    -loops "$agent_loops" >"$out/null-agent.log" 2>&1 &
   null_pid=$!; pids+=("$null_pid")
   null_addr=127.0.0.1:$port null_metrics=http://127.0.0.1:$mport/metrics
   wait_for 10 "$sgb" run -addr "$null_addr" -conns 1 -inflight 1 -warmup 0s -duration 100ms -gen 10 ||
@@ -126,7 +151,7 @@ start_spoaguard() { # $1: list file
   local port mport
   port=$(free_port); mport=$(free_port)
   taskset -c "$agent_cpu" "$agent_bin" -listen "127.0.0.1:$port" -metrics "127.0.0.1:$mport" \
-    -deny "synthetic=$1" -loops 1 -reload-interval 1h >"$out/spoaguard.log" 2>&1 &
+    -deny "synthetic=$1" -loops "$agent_loops" -reload-interval 1h >"$out/spoaguard.log" 2>&1 &
   sg_pid=$!; pids+=("$sg_pid")
   sg_addr=127.0.0.1:$port sg_metrics=http://127.0.0.1:$mport/metrics
   wait_for 120 "$sgb" run -addr "$sg_addr" -conns 1 -inflight 1 -warmup 0s -duration 100ms -gen 10 ||
@@ -144,13 +169,13 @@ load() {
   if [ -n "$(metric "$metrics" go_memstats_mallocs_total)" ]; then
     args+=(-agent-metrics "$metrics")
   fi
-  if ! taskset -c "$load_cpu" "$sgb" run "${args[@]}" "$@" >"$out/runs/$run_id.txt" 2>&1; then
+  if ! GOMAXPROCS=$gen_threads taskset -c "$load_cpu" "$sgb" run "${args[@]}" "$@" >"$out/runs/$run_id.txt" 2>&1; then
     failed=1; log "run $run_id FAILED:"; cat "$out/runs/$run_id.txt" >&2
   fi
 }
 
 if has_part grid; then
-  log "grid: agents on core $agent_cpu, load generator on core $load_cpu, ${duration} per run after ${warmup} warm-up"
+  log "grid: agents ($loops loops) on cores $agent_cpu, load generator ($gen_threads threads) on cores $load_cpu, ${duration} per run after ${warmup} warm-up"
   start_null
   start_spoaguard "$list"
   for rep in $(seq 1 "$repeat"); do
@@ -181,9 +206,9 @@ if has_part grid; then
     load spoaguard c8-d20-v4-rate50 "$sg_addr" "$sg_pid" "$sg_metrics" -conns 8 -inflight 20 -rate "$half"
   fi
   echo
-  echo "### Agent throughput, latency and CPU per ACK ($(nproc) cores, agents on core $agent_cpu, load on core $load_cpu)"
+  echo "### Agent throughput, latency and CPU per ACK ($(nproc) cores, agents with $loops loops on cores $agent_cpu, load with $gen_threads threads on cores $load_cpu)"
   echo
-  "$sgb" table -ceiling null "$out"/runs/*.json
+  "$sgb" table -ceiling null "$out"/runs/c*.json
   echo
   stop_pid "$null_pid"
   stop_pid "$sg_pid"
@@ -195,7 +220,7 @@ if has_part reload; then
   cp "$list" "$out/list-reload.txt"
   start_spoaguard "$out/list-reload.txt"
   # The load runs until interrupted after the last reload (bounded at 10 minutes).
-  taskset -c "$load_cpu" "$sgb" run -addr "$sg_addr" -agent-name spoaguard -cell reload -agent-pid "$sg_pid" \
+  GOMAXPROCS=$gen_threads taskset -c "$load_cpu" "$sgb" run -addr "$sg_addr" -agent-name spoaguard -cell reload -agent-pid "$sg_pid" \
     -conns 8 -inflight 20 -targets "$out/targets-listed5.txt" -list synthetic \
     -warmup 1s -duration 10m -ack-timeout "$ack_timeout" -json "$out/reload.json" >"$out/reload.txt" 2>&1 &
   load_pid=$!; pids+=("$load_pid")
@@ -250,6 +275,43 @@ if has_part memory; then
   echo "| spoaguard, empty list | $rss_empty | |"
   echo "| spoaguard, $entries entries | $rss_full | $(awk -v a="$rss_full" -v b="$rss_empty" -v n="$entries" 'BEGIN { printf "%.1f bytes/entry", (a-b)*1024/n }') |"
   echo "| + $idle_n idle connections | $rss_idle | $(awk -v a="$rss_idle" -v b="$rss_full" -v n="$idle_n" 'BEGIN { printf "%.0f bytes/conn", (a-b)*1024/n }') |"
+  echo
+fi
+
+if has_part scale; then
+  counts=(); n=1
+  while [ "$n" -lt "$loops" ]; do counts+=("$n"); n=$((n * 2)); done
+  counts+=("$loops")
+  log "scale: ${counts[*]} event loops on cores $agent_cpu ($(taskset -c "$agent_cpu" nproc) cores), load generator ($gen_threads threads) on cores $load_cpu"
+  for n in "${counts[@]}"; do
+    agent_loops=$n
+    start_null
+    start_spoaguard "$list"
+    for rep in $(seq 1 "$repeat"); do
+      log "cell scale-loops$n: $((8 * n)) connections × 20 (repetition $rep of $repeat)"
+      load null "scale-loops$n" "$null_addr" "$null_pid" "$null_metrics" -conns $((8 * n)) -inflight 20
+      load spoaguard "scale-loops$n" "$sg_addr" "$sg_pid" "$sg_metrics" -conns $((8 * n)) -inflight 20
+    done
+    stop_pid "$null_pid"
+    stop_pid "$sg_pid"
+  done
+  agent_loops=$loops
+  rep=1
+  echo "### Scaling with -loops (agents on cores $agent_cpu, load with $gen_threads threads on cores $load_cpu; 8 connections × 20 in flight per loop)"
+  echo
+  "$sgb" table -ceiling null "$out"/runs/scale-loops*.json
+  echo
+  echo "| agent |$(printf -- ' -loops %s |' "${counts[@]}")"
+  echo "|---|$(printf -- '--:|%.0s' "${counts[@]}")"
+  for agent in null spoaguard; do
+    base=$("$sgb" field acks_per_sec "$out"/runs/scale-loops1."$agent".*.json | sort -g | tail -1)
+    row="| $agent ACK/s over its 1-loop figure |"
+    for n in "${counts[@]}"; do
+      best=$("$sgb" field acks_per_sec "$out"/runs/scale-loops"$n"."$agent".*.json | sort -g | tail -1)
+      row+=" $(awk -v a="$best" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else printf "–" }') |"
+    done
+    echo "$row"
+  done
   echo
 fi
 
