@@ -286,24 +286,9 @@ func (f *Fleet) resync(ctx context.Context) error {
 		return fmt.Errorf("reading the epoch: %v", err)
 	}
 	epoch, head := res[0], res[1]
-	var records []Record
-	var cursor uint64
-	for {
-		kv, next, err := f.rdb.HScan(ctx, f.keys[0], cursor, "*", 5000).Result()
-		if err != nil {
-			return fmt.Errorf("reading the entries: %v", err)
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			var r Record
-			if err := json.Unmarshal([]byte(kv[i+1]), &r); err != nil || r.Addr == "" {
-				f.log.Warn("redis: skipping an unreadable entry", "key", kv[i], "err", err)
-				continue
-			}
-			records = append(records, r)
-		}
-		if cursor = next; cursor == 0 {
-			break
-		}
+	records, err := f.scan(ctx)
+	if err != nil {
+		return err
 	}
 	if err := f.sink.Replace(records); err != nil {
 		return fmt.Errorf("applying the full sync: %v", err)
@@ -320,6 +305,51 @@ func (f *Fleet) resync(ctx context.Context) error {
 	}
 	f.log.Info("redis: full sync", "entries", len(records), "log", head, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// scanCount is the HSCAN batch: large enough that a million entries take few round trips,
+// small enough that no single call holds Redis for long.
+const scanCount = 20000
+
+// scan reads every entry. The next HSCAN is in flight while a page is decoded.
+func (f *Fleet) scan(ctx context.Context) ([]Record, error) {
+	type page struct {
+		kv  []string
+		err error
+	}
+	pages := make(chan page, 2)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(pages)
+		var cursor uint64
+		for {
+			kv, next, err := f.rdb.HScan(ctx, f.keys[0], cursor, "*", scanCount).Result()
+			select {
+			case pages <- page{kv, err}:
+			case <-ctx.Done():
+				return
+			}
+			if cursor = next; err != nil || cursor == 0 {
+				return
+			}
+		}
+	}()
+	var records []Record
+	for p := range pages {
+		if p.err != nil {
+			return nil, fmt.Errorf("reading the entries: %v", p.err)
+		}
+		for i := 0; i+1 < len(p.kv); i += 2 {
+			var r Record
+			if err := json.Unmarshal([]byte(p.kv[i+1]), &r); err != nil || r.Addr == "" {
+				f.log.Warn("redis: skipping an unreadable entry", "key", p.kv[i], "err", err)
+				continue
+			}
+			records = append(records, r)
+		}
+	}
+	return records, nil
 }
 
 // follow applies the log's next batches. It reports whether a resync is needed.

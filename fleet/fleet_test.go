@@ -160,6 +160,13 @@ func TestFullSyncOfALargeSet(t *testing.T) {
 			batch = batch[:0]
 		}
 	}
+	if info, err := r.client(t).Info(ctx, "memory").Result(); err == nil {
+		for _, line := range strings.Split(info, "\r\n") {
+			if strings.HasPrefix(line, "used_memory:") {
+				t.Logf("Redis holding %d entries: %s", n, line)
+			}
+		}
+	}
 	start := time.Now()
 	b := startAgent(t, r.URL(), Options{})
 	waitSyncedWithin(t, b, 5*time.Minute)
