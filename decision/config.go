@@ -2,6 +2,7 @@ package decision
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/codec"
@@ -25,9 +26,12 @@ type Config struct {
 	// and no allow list does. VarList (default "list") is set, only when blocked, to the
 	// name of the first matching deny list (STRING).
 	VarBlocked, VarList string
-	// Metrics receives spoaguard_decisions_total and spoaguard_blocked_total. Default: a
-	// private set.
+	// Metrics receives spoaguard_decisions_total, spoaguard_blocked_total and
+	// spoaguard_undecided_total. Default: a private set.
 	Metrics *metrics.Set
+	// Logger receives the warning, at most every 10 s, about NOTIFYs that could not be
+	// decided, naming the messages and arguments they held. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // withDefaults validates c, fills in its defaults and returns the scope it names.
@@ -58,6 +62,9 @@ func (c Config) withDefaults() (Config, codec.Scope, error) {
 	}
 	if c.Metrics == nil {
 		c.Metrics = metrics.NewSet()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	return c, scope, nil
 }

@@ -16,6 +16,8 @@ type conn struct {
 	v    *verdicts           // derived from snap
 
 	allowed, blocked int
+	undecided        [numReasons]int
+	anyUndecided     bool
 	perList          [blocklist.MaxLists]int32
 	anyListed        bool
 }
@@ -26,12 +28,17 @@ func (c *conn) BeginBatch() {
 }
 
 // HandleNotify decides one NOTIFY: the first configured message that holds an address
-// decides, by the lists' verdict on that address; a NOTIFY without one is allowed.
+// decides, by the lists' verdict on that address. A NOTIFY without one is undecided: it is
+// answered blocked=false, as HAProxy needs an answer, but counted apart from the decisions
+// and reported (see undecided).
 func (c *conn) HandleNotify(msgs *codec.MessageIterator, ack []byte) []byte {
+	start := *msgs  // to describe an undecided NOTIFY; a copy of a few words, not of the payload
 	var ip [16]byte // a STRING argument's address, parsed; addr may point into it
 	var addr []byte
+	wanted := false
 	for addr == nil && msgs.Next() {
 		if c.wanted(msgs.Name()) {
+			wanted = true
 			addr = c.address(msgs.Args(), &ip)
 		}
 	}
@@ -40,7 +47,11 @@ func (c *conn) HandleNotify(msgs *codec.MessageIterator, ack []byte) []byte {
 	if msgs.Err() != nil {
 		return ack
 	}
-	r := c.snap.Lookup(addr) // nil matches nothing
+	if addr == nil {
+		c.undecidedNotify(wanted, start)
+		return append(ack, c.h.allowedActions...)
+	}
+	r := c.snap.Lookup(addr)
 	if !r.Blocked {
 		c.allowed++
 		return append(ack, c.h.allowedActions...)
@@ -107,6 +118,10 @@ func (c *conn) wanted(name []byte) bool {
 }
 
 func (c *conn) EndBatch() {
+	if c.anyUndecided {
+		c.h.undecided.publish(&c.undecided)
+		c.anyUndecided = false
+	}
 	if c.allowed != 0 {
 		c.h.allowed.Add(c.allowed)
 		c.allowed = 0

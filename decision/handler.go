@@ -8,6 +8,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/health"
 	"github.com/spoaguard/spoaguard/server"
 )
 
@@ -19,8 +20,9 @@ type SnapshotSource interface {
 
 // Handler answers each NOTIFY with the blocklist's decision for the client address it
 // carries. A NOTIFY without the configured message, or whose address is NULL, missing or not
-// an address, is answered blocked=false: every ACK carries at least that action, because
-// HAProxy 3.1.x stalls on an empty ACK.
+// an address, is undecided: it is answered blocked=false (every ACK carries at least that
+// action, because HAProxy 3.1.x stalls on an empty ACK), counted in
+// spoaguard_undecided_total rather than as a decision, warned about, and judged by Readiness.
 //
 // A Handler is shared by every connection of a server; each connection gets its own part
 // from NewConn.
@@ -35,10 +37,11 @@ type Handler struct {
 	// allowedActions is the LIST-OF-ACTIONS of every ACK that does not block, encoded once.
 	allowedActions []byte
 
-	set     *metrics.Set
-	allowed *metrics.Counter
-	blocked *metrics.Counter
-	perSnap atomic.Pointer[verdicts]
+	set       *metrics.Set
+	allowed   *metrics.Counter
+	blocked   *metrics.Counter
+	undecided undecidedState
+	perSnap   atomic.Pointer[verdicts]
 }
 
 var _ server.Handler = (*Handler)(nil)
@@ -79,7 +82,15 @@ func New(src SnapshotSource, cfg Config) (*Handler, error) {
 		h.messages = append(h.messages, []byte(m))
 	}
 	h.allowedActions = codec.AppendSetVar(nil, scope, h.varBlocked, codec.BoolValue(false))
+	h.undecided.init(cfg.Metrics, cfg.Logger, cfg)
 	return h, nil
+}
+
+// Readiness is the handler's health.Check: whether the NOTIFYs of the last 10 s or so were
+// decided. It is "not ready" when NOTIFYs came and none could be
+// decided (blocking is off, as with a misnamed -message), "degraded" when some could not.
+func (h *Handler) Readiness() []health.Condition {
+	return h.undecided.readiness(h.allowed.Get() + h.blocked.Get())
 }
 
 // NewConn implements server.Handler.

@@ -1,6 +1,7 @@
 package decision
 
 import (
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -57,6 +58,7 @@ func testHandler(t testing.TB, set *metrics.Set) (*Handler, *staticSource) {
 	h, err := New(src, Config{
 		Messages: []string{"check-client-ip", "check-request"},
 		Metrics:  set,
+		Logger:   slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
