@@ -101,7 +101,7 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	fs.StringVar(&o.varList, "var-list", "list", "`name` of the string variable holding the matching deny list")
 	fs.DurationVar(&o.reloadInterval, "reload-interval", 5*time.Second, "how often list files are checked for changes")
 	fs.Float64Var(&o.maxShrink, "max-shrink", 0.5, "largest `share` of its entries a list may lose in one reload; a file that shrinks more is held back as likely truncated (1 accepts any shrink)")
-	fs.StringVar(&o.metricsAddr, "metrics", "127.0.0.1:12346", "`address` of the HTTP listener serving /metrics (Prometheus text) and /healthz; \"\" disables it")
+	fs.StringVar(&o.metricsAddr, "metrics", "127.0.0.1:12346", "`address` of the HTTP listener serving /metrics (Prometheus text), /healthz (liveness) and /readyz (readiness); \"\" disables it")
 	fs.UintVar(&o.maxFrameSize, "max-frame-size", codec.DefaultMaxFrameSize, "largest SPOP frame accepted; the handshake answers min(HAProxy's, this), at least 256. Keep the default, which echoes HAProxy's 16380: a smaller value makes HAProxy 2.6 fragment NOTIFYs (or, with -fragmentation=false, disconnect with status 10 and reconnect in a loop), and HAProxy 3.1.x before 3.2 may send larger NOTIFYs anyway")
 	fs.BoolVar(&o.pipelining, "pipelining", true, "announce the pipelining capability (many NOTIFYs in flight per connection)")
 	fs.BoolVar(&o.fragmentation, "fragmentation", true, "announce the fragmentation capability and reassemble fragmented NOTIFYs (HAProxy 2.6)")

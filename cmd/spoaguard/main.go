@@ -22,6 +22,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/decision"
+	"github.com/spoaguard/spoaguard/health"
 	"github.com/spoaguard/spoaguard/server"
 )
 
@@ -91,11 +92,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	set := metrics.NewSet()
 	h, err := decision.New(lists, decision.Config{
 		Messages: o.messages, Arg: o.arg, Scope: o.scope.String(),
-		VarBlocked: o.varBlocked, VarList: o.varList, Metrics: set,
+		VarBlocked: o.varBlocked, VarList: o.varList, Metrics: set, Logger: log,
 	})
 	if err != nil {
 		return usageError{err}
 	}
+	ready := newReadiness(set, lists, h)
 	srv, err := server.New(server.Config{
 		Listen:               o.listen,
 		MaxFrameSize:         uint32(o.maxFrameSize),
@@ -129,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	}
 	var httpSrv *http.Server
 	if metricsLn != nil {
-		httpSrv = &http.Server{Handler: metricsHandler(set, srv, lists), ReadHeaderTimeout: 5 * time.Second}
+		httpSrv = &http.Server{Handler: metricsHandler(set, srv, ready), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := httpSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics listener stopped", "err", err)
@@ -202,7 +204,7 @@ func logStartup(log *slog.Logger, o *options, srv *server.Server, mgr *blocklist
 		"loops", srv.Loops(), "gomaxprocs", runtime.GOMAXPROCS(0), "max_conns", o.maxConns, "reload_interval", o.reloadInterval)
 }
 
-func metricsHandler(set *metrics.Set, srv *server.Server, lists *liveLists) http.Handler {
+func metricsHandler(set *metrics.Set, srv *server.Server, ready *health.Readiness) http.Handler {
 	mux := http.NewServeMux()
 	// HELP and TYPE lines: Prometheus and VictoriaMetrics then know counters from gauges
 	// without guessing from the name.
@@ -216,12 +218,10 @@ func metricsHandler(set *metrics.Set, srv *server.Server, lists *liveLists) http
 		metrics.WriteProcessMetrics(w)
 		metrics.WriteFDMetrics(w) // lists /proc/self/fd: per scrape, never on the hot path
 	})
+	// Liveness: the process answers. Whether it does its job is /readyz's question.
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if lists.Snapshot() == nil {
-			http.Error(w, "no blocklist snapshot", http.StatusServiceUnavailable)
-			return
-		}
 		fmt.Fprintf(w, "ok %d connections\n", srv.OpenConns())
 	})
+	mux.Handle("/readyz", ready)
 	return mux
 }
