@@ -52,7 +52,8 @@ type Source struct {
 
 	MinPrefixV4, MinPrefixV6 int // 0 = DefaultMinPrefixV4 / DefaultMinPrefixV6
 	AllowShortPrefixes       bool
-	MinCount                 int // ipsum: keep addresses listed by at least this many lists; 0 = all
+	Observe                  bool // a deny list that only reports its matches and never blocks
+	MinCount                 int  // ipsum: keep addresses listed by at least this many lists; 0 = all
 }
 
 func (s *Source) minPrefixes() (v4, v6 int) {

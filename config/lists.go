@@ -11,7 +11,7 @@ import (
 
 // ListOptions names the options a list takes, in the file's options mapping and after the
 // path of a -deny/-allow flag.
-const ListOptions = "min-count, min-prefix-v4, min-prefix-v6, allow-short"
+const ListOptions = "min-count, min-prefix-v4, min-prefix-v6, allow-short, observe"
 
 // CheckListName accepts the names a list may have (blocklist.ValidListName).
 func CheckListName(s string) error {
@@ -21,10 +21,16 @@ func CheckListName(s string) error {
 	return nil
 }
 
-// SetListOption applies one list option. allow-short takes "", "true" or "false".
+// SetListOption applies one list option. allow-short and observe take "", "true" or
+// "false".
 func SetListOption(src *blocklist.Source, key, val string) error {
 	var err error
 	switch key {
+	case "observe":
+		if src.Kind != blocklist.Deny {
+			return errors.New("observe applies to deny lists only")
+		}
+		src.Observe, err = flagValue(val)
 	case "min-count":
 		src.MinCount, err = positive(val)
 	case "min-prefix-v4":
@@ -32,14 +38,7 @@ func SetListOption(src *blocklist.Source, key, val string) error {
 	case "min-prefix-v6":
 		src.MinPrefixV6, err = positive(val)
 	case "allow-short":
-		switch val {
-		case "", "true":
-			src.AllowShortPrefixes = true
-		case "false":
-			src.AllowShortPrefixes = false
-		default:
-			err = fmt.Errorf("%q: want true or false", val)
-		}
+		src.AllowShortPrefixes, err = flagValue(val)
 	default:
 		err = fmt.Errorf("unknown option (want %s)", ListOptions)
 	}
@@ -75,6 +74,17 @@ func ParseListFlag(spec string, kind blocklist.Kind) (blocklist.Source, error) {
 		}
 	}
 	return src, nil
+}
+
+// flagValue parses the value of an option that is a switch: "" (the option alone) is true.
+func flagValue(s string) (bool, error) {
+	switch s {
+	case "", "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q: want true or false", s)
 }
 
 func positive(s string) (int, error) {

@@ -26,8 +26,23 @@ type Config struct {
 	// and no allow list does. VarList (default "list") is set, only when blocked, to the
 	// name of the first matching deny list (STRING).
 	VarBlocked, VarList string
-	// Metrics receives spoaguard_decisions_total, spoaguard_blocked_total and
-	// spoaguard_undecided_total. Default: a private set.
+	// VarLists (default "lists") is set, only when blocked, to every matching deny list,
+	// comma-separated, in the order of precedence (file lists in their order, then live
+	// lists by name), so that a frontend can act on any list an address is on.
+	VarLists string
+	// VarObserved (default "observed") is set when a list in observe mode matches and no
+	// allow list does: the matching observe lists, comma-separated. It is set whether or not
+	// another list blocks.
+	VarObserved string
+	// Observe reports whether a file deny list, by name, is in observe mode: it never
+	// blocks; a match sets VarObserved and counts in spoaguard_observed_total. It is asked
+	// when a new snapshot is first met, so a reload may change it. nil: none is. A live entry
+	// has its own observe mode.
+	Observe func(list string) bool
+	// Live is the live set in front of the file lists; nil: none.
+	Live LiveSource
+	// Metrics receives spoaguard_decisions_total, spoaguard_blocked_total,
+	// spoaguard_observed_total and spoaguard_undecided_total. Default: a private set.
 	Metrics *metrics.Set
 	// Logger receives the warning, at most every 10 s, about NOTIFYs that could not be
 	// decided, naming the messages and arguments they held. Default slog.Default().
@@ -48,6 +63,12 @@ func (c Config) withDefaults() (Config, codec.Scope, error) {
 	if c.VarList == "" {
 		c.VarList = "list"
 	}
+	if c.VarLists == "" {
+		c.VarLists = "lists"
+	}
+	if c.VarObserved == "" {
+		c.VarObserved = "observed"
+	}
 	scope := codec.ScopeTxn
 	if c.Scope != "" {
 		var ok bool
@@ -55,10 +76,15 @@ func (c Config) withDefaults() (Config, codec.Scope, error) {
 			return c, 0, fmt.Errorf("decision: variable scope %q: want proc, sess, txn, req or res", c.Scope)
 		}
 	}
-	for _, v := range []string{c.VarBlocked, c.VarList} {
+	seen := map[string]bool{}
+	for _, v := range []string{c.VarBlocked, c.VarList, c.VarLists, c.VarObserved} {
 		if err := checkVarName(v); err != nil {
 			return c, 0, err
 		}
+		if seen[v] {
+			return c, 0, fmt.Errorf("decision: variable name %q is used for two variables", v)
+		}
+		seen[v] = true
 	}
 	if c.Metrics == nil {
 		c.Metrics = metrics.NewSet()

@@ -5,26 +5,33 @@ import (
 
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/live"
 )
 
 // conn is one connection's part of the handler: it holds the batch's snapshot and counts
 // decisions in plain integers, published once per batch. Nothing is carried from one NOTIFY
 // to the next but those counts.
 type conn struct {
-	h    *Handler
-	snap *blocklist.Snapshot // the batch's
-	v    *verdicts           // derived from snap
+	h     *Handler
+	snap  *blocklist.Snapshot // the batch's
+	table *live.Table         // the batch's
+	v     *verdicts           // derived from snap and table
 
 	allowed, blocked int
 	undecided        [numReasons]int
 	anyUndecided     bool
-	perList          [blocklist.MaxLists]int32
+	perList          [numLists]int32 // blocks by the deciding list, observed matches by list
 	anyListed        bool
+
+	joined []byte // the lists variable of an ACK on which several lists match, reused
 }
 
+// BeginBatch loads the snapshot and the live table once for the batch: a change published
+// before the batch began (an API call that has been answered) is seen by all of it.
 func (c *conn) BeginBatch() {
 	c.snap = c.h.src.Snapshot()
-	c.v = c.h.verdictsFor(c.snap)
+	c.table = c.h.table()
+	c.v = c.h.verdictsFor(c.snap, c.table)
 }
 
 // HandleNotify decides one NOTIFY: the first configured message that holds an address
@@ -51,15 +58,45 @@ func (c *conn) HandleNotify(msgs *codec.MessageIterator, ack []byte) []byte {
 		c.undecidedNotify(wanted, start)
 		return append(ack, c.h.allowedActions...)
 	}
-	r := c.snap.Lookup(addr)
-	if !r.Blocked {
+	m := matches{c.snap.Lookup(addr).Matched, c.table.Lookup(addr)} // nil snapshot, table: no match
+	if !m.any() {                                                   // the common case: an address on no list
 		c.allowed++
 		return append(ack, c.h.allowedActions...)
 	}
-	c.blocked++
-	c.perList[r.Deny]++
+	return c.verdict(m, ack)
+}
+
+// verdict appends the actions for an address on at least one list.
+func (c *conn) verdict(m matches, ack []byte) []byte {
+	v := c.v
+	deny, observe := v.judge(m)
 	c.anyListed = true
-	return append(ack, c.v.blockedActions[r.Deny]...)
+	switch {
+	case !deny.any():
+		c.allowed++
+		ack = append(ack, c.h.allowedActions...)
+	case deny.one():
+		c.blocked++
+		first := deny.first()
+		c.perList[first]++
+		ack = append(ack, v.blockedOne[first]...)
+	default:
+		c.blocked++
+		first := deny.first()
+		c.perList[first]++
+		ack = append(ack, v.blockedHead[first]...)
+		c.joined = v.appendJoined(c.joined[:0], deny)
+		ack = codec.AppendSetVar(ack, c.h.scope, c.h.varLists, codec.StringValue(c.joined))
+	}
+	if !observe.any() {
+		return ack
+	}
+	observe.each(func(i int) { c.perList[i]++ })
+	if observe.one() {
+		return append(ack, v.observedOne[observe.first()]...)
+	}
+	c.joined = v.appendJoined(c.joined[:0], observe)
+	return codec.AppendSetVar(ack, c.h.scope, c.h.varObserved, codec.StringValue(c.joined))
 }
 
 // address returns the client address among a message's arguments, nil when it holds none.
@@ -131,16 +168,21 @@ func (c *conn) EndBatch() {
 		c.blocked = 0
 	}
 	if c.anyListed {
-		lc := c.v.counters
-		for i, n := range c.perList[:len(lc)] {
-			if n != 0 {
-				lc[i].Add(int(n))
-				c.perList[i] = 0
+		for i, n := range c.perList {
+			if n == 0 {
+				continue
 			}
+			if ctr := c.v.blocked[i]; ctr != nil {
+				ctr.Add(int(n))
+			} else if ctr := c.v.observed[i]; ctr != nil {
+				ctr.Add(int(n))
+			}
+			c.perList[i] = 0
 		}
 		c.anyListed = false
 	}
-	c.snap, c.v = nil, nil // let a replaced snapshot be collected while the connection is idle
+	// Let a replaced snapshot or live table be collected while the connection is idle.
+	c.snap, c.table, c.v = nil, nil, nil
 }
 
 func (c *conn) Close() {}

@@ -63,8 +63,8 @@ func (k listKey) compare(o listKey) int {
 	return -1
 }
 
-// errTooManyLists is returned when a batch would make more than MaxLists live lists.
-var errTooManyLists = fmt.Errorf("more than %d live lists (name, action and observe mode)", MaxLists)
+// ErrTooManyLists is returned when a batch would make more than MaxLists live lists.
+var ErrTooManyLists = fmt.Errorf("more than %d live lists (name, action and observe mode)", MaxLists)
 
 // buildTable indexes entries, which must be sorted by compareAddr with unique keys. Its cost
 // is linear in len(entries), plus a sort of the prefixes and ranges among them.
@@ -81,7 +81,7 @@ func buildTable(entries []*Entry) (*Table, error) {
 		}
 		if last = slices.Index(keys, k); last < 0 {
 			if len(keys) == MaxLists {
-				return nil, errTooManyLists
+				return nil, ErrTooManyLists
 			}
 			keys = append(keys, k)
 			last = len(keys) - 1

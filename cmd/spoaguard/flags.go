@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,11 @@ type options struct {
 	scope          codec.Scope
 	varBlocked     string
 	varList        string
+	varLists       string
+	varObserved    string
+	stateDir       string
+	apiAddr        string
+	apiTokenFile   string
 	reloadInterval time.Duration
 	maxShrink      float64
 	metricsAddr    string
@@ -62,6 +68,13 @@ List options (comma-separated after PATH):
   min-prefix-v4=N   refuse IPv4 prefixes shorter than /N (default 8)
   min-prefix-v6=N   refuse IPv6 prefixes shorter than /N (default 16)
   allow-short       accept prefixes of any length in this list
+  observe           deny lists only: never block; a match sets <var-observed> and is counted
+
+Live bans: with -api, addresses are banned and unbanned at run time (see Commands below),
+in front of the files; with -state-dir they survive a restart. Precedence: any allow entry
+(file or live) wins; otherwise every matching deny list blocks, the first one (file lists in
+order, then live lists by name) in <var-list>, all of them in <var-lists>; lists in observe
+mode never block and only set <var-observed>.
 
 Signals: SIGHUP reloads every list now; SIGTERM/SIGINT answer in-flight NOTIFYs, send
 AGENT-DISCONNECT (status 0) to every connection and exit.
@@ -99,6 +112,11 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	fs.StringVar(&scope, "scope", "txn", "`scope` of the variables set: proc, sess, txn, req or res")
 	fs.StringVar(&o.varBlocked, "var-blocked", "blocked", "`name` of the bool variable set on every ACK")
 	fs.StringVar(&o.varList, "var-list", "list", "`name` of the string variable holding the matching deny list")
+	fs.StringVar(&o.varLists, "var-lists", "lists", "`name` of the string variable holding every matching deny list, comma-separated (set when blocked)")
+	fs.StringVar(&o.varObserved, "var-observed", "observed", "`name` of the string variable holding the matching lists in observe mode, comma-separated")
+	fs.StringVar(&o.stateDir, "state-dir", "", "`directory` of the agent's state: live bans are stored there and survive a restart; \"\" keeps them in memory only")
+	fs.StringVar(&o.apiAddr, "api", "", "`address` of the admin API (live bans, /v1/check): IP:port (needs -api-token-file) or unix:/path (the socket's mode and group are the access control); \"\" disables it")
+	fs.StringVar(&o.apiTokenFile, "api-token-file", "", "`file` holding the bearer token every admin API request must carry (required for a TCP -api)")
 	fs.DurationVar(&o.reloadInterval, "reload-interval", 5*time.Second, "how often list files are checked for changes")
 	fs.Float64Var(&o.maxShrink, "max-shrink", 0.5, "largest `share` of its entries a list may lose in one reload; a file that shrinks more is held back as likely truncated (1 accepts any shrink)")
 	fs.StringVar(&o.metricsAddr, "metrics", "127.0.0.1:12346", "`address` of the HTTP listener serving /metrics (Prometheus text), /healthz (liveness) and /readyz (readiness); \"\" disables it")
@@ -121,6 +139,7 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 			fmt.Fprint(help, usageHead)
 			fs.SetOutput(help)
 			fs.PrintDefaults()
+			fmt.Fprint(help, "\n"+commandsUsage)
 		}
 		return nil, err
 	}
@@ -161,8 +180,11 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	if o.scope, ok = codec.ParseScope(scope); !ok {
 		return nil, fmt.Errorf("-scope %q: want proc, sess, txn, req or res", scope)
 	}
-	if o.varBlocked == "" || o.varList == "" || o.varBlocked == o.varList {
-		return nil, errors.New("-var-blocked and -var-list must be two different non-empty names")
+	if vars := []string{o.varBlocked, o.varList, o.varLists, o.varObserved}; slices.Contains(vars, "") || len(slices.Compact(slices.Sorted(slices.Values(vars)))) != len(vars) {
+		return nil, errors.New("-var-blocked, -var-list, -var-lists and -var-observed must be different non-empty names")
+	}
+	if o.apiAddr != "" && !strings.HasPrefix(o.apiAddr, "unix:") && o.apiTokenFile == "" {
+		return nil, fmt.Errorf("-api %s: a TCP admin API needs -api-token-file (or listen on unix:/path)", o.apiAddr)
 	}
 	if err := o.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", logLevel)
@@ -222,6 +244,9 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 		return nil, errors.New("no -deny list (or deny entry in the config file's lists): nothing would ever be blocked")
 	}
 	for _, s := range o.sources {
+		if s.Observe && s.Kind != blocklist.Deny {
+			return nil, fmt.Errorf("list %q: observe applies to deny lists only", s.Name)
+		}
 		if names[s.Name] {
 			return nil, fmt.Errorf("list name %q is used twice", s.Name)
 		}

@@ -59,6 +59,11 @@ func (e usageError) Unwrap() error { return e.error }
 // start-up fails. Each value on hup re-reads the -config file and reloads the lists. With
 // -check it reports on stdout and returns instead of serving.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-chan os.Signal) error {
+	if len(args) > 0 {
+		if cmd, ok := commands[args[0]]; ok {
+			return cmd(args[1:], stdout)
+		}
+	}
 	o, err := parseFlags(args, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -88,11 +93,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		return fmt.Errorf("loading lists: %w", err)
 	}
 	lists := &liveLists{}
-	lists.mgr.Store(mgr)
+	lists.setLists(mgr, o.sources)
 	set := metrics.NewSet()
+	// The live set next, for the same reason: a state file that cannot be read stops the
+	// start, naming it.
+	ls, closeLive, err := openLive(o, log, set)
+	if err != nil {
+		return fmt.Errorf("live bans: %w", err)
+	}
+	defer closeLive()
 	h, err := decision.New(lists, decision.Config{
 		Messages: o.messages, Arg: o.arg, Scope: o.scope.String(),
-		VarBlocked: o.varBlocked, VarList: o.varList, Metrics: set, Logger: log,
+		VarBlocked: o.varBlocked, VarList: o.varList, VarLists: o.varLists, VarObserved: o.varObserved,
+		Observe: lists.observed, Live: ls, Metrics: set, Logger: log,
 	})
 	if err != nil {
 		return usageError{err}
@@ -126,6 +139,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		}
 		defer metricsLn.Close()
 	}
+	apiSrv, apiLn, err := startAPI(o, log, set, ls, h)
+	if err != nil {
+		return err
+	}
 	if err := srv.Start(); err != nil {
 		return err
 	}
@@ -142,7 +159,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	if metricsLn != nil {
 		metricsAt = metricsLn.Addr().String()
 	}
-	logStartup(log, o, srv, mgr, metricsAt)
+	apiAt := "disabled"
+	if apiLn != nil {
+		apiAt = apiLn.Addr().String()
+	}
+	logStartup(log, o, srv, mgr, metricsAt, apiAt)
 	if msg := fdShortfall(o.maxConns); msg != "" {
 		log.Warn(msg)
 	}
@@ -167,6 +188,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	if httpSrv != nil {
 		_ = httpSrv.Shutdown(sctx)
 	}
+	if apiSrv != nil {
+		_ = apiSrv.Shutdown(sctx)
+	}
 	cancelRun()
 	<-done
 	if err != nil {
@@ -184,7 +208,7 @@ func newLogger(o *options, level slog.Leveler, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, ho))
 }
 
-func logStartup(log *slog.Logger, o *options, srv *server.Server, mgr *blocklist.Manager, metricsAt string) {
+func logStartup(log *slog.Logger, o *options, srv *server.Server, mgr *blocklist.Manager, metricsAt, apiAt string) {
 	var addrs []string
 	for _, a := range srv.Addrs() {
 		if a != nil {
@@ -196,10 +220,10 @@ func logStartup(log *slog.Logger, o *options, srv *server.Server, mgr *blocklist
 			"entries", st.Entries, "skipped_lines", st.Skipped)
 	}
 	stats := mgr.Stats()
-	log.Info("spoaguard started", "listen", strings.Join(addrs, ","), "metrics", metricsAt,
+	log.Info("spoaguard started", "listen", strings.Join(addrs, ","), "metrics", metricsAt, "api", apiAt,
 		"lists", len(o.sources), "entries", stats.Entries, "build", stats.LastDuration.Round(time.Millisecond),
 		"messages", strings.Join(o.messages, ","), "arg", o.arg,
-		"vars", fmt.Sprintf("%s.<prefix>.%s / %s", o.scope, o.varBlocked, o.varList),
+		"vars", fmt.Sprintf("%s.<prefix>.%s / %s / %s / %s", o.scope, o.varBlocked, o.varList, o.varLists, o.varObserved),
 		"max_frame_size", o.maxFrameSize, "pipelining", o.pipelining, "fragmentation", o.fragmentation,
 		"loops", srv.Loops(), "gomaxprocs", runtime.GOMAXPROCS(0), "max_conns", o.maxConns, "reload_interval", o.reloadInterval)
 }

@@ -18,7 +18,8 @@ import (
 // whose configuration names other lists (or list options) loads them into a new manager and
 // swaps it in whole, so a NOTIFY sees either the old lists or the new ones.
 type liveLists struct {
-	mgr atomic.Pointer[blocklist.Manager]
+	mgr     atomic.Pointer[blocklist.Manager]
+	observe atomic.Pointer[map[string]bool] // the lists in observe mode, by name
 }
 
 // Snapshot is two atomic loads, once per batch of NOTIFYs.
@@ -117,7 +118,7 @@ func (r *reloader) reload(ctx context.Context) {
 		r.reloadLists()
 		return
 	}
-	old := r.lists.mgr.Swap(mgr)
+	old := r.lists.setLists(mgr, no.sources)
 	r.stopPoll()
 	r.o.sources, r.o.reloadInterval, r.o.maxShrink = no.sources, no.reloadInterval, no.maxShrink
 	for name := range liveSettings {

@@ -1,0 +1,300 @@
+package admin
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/decision"
+	"github.com/spoaguard/spoaguard/live"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxBody admits 100,000 entries with room for comments (about 60 bytes each
+	// without one).
+	DefaultMaxBody = 32 << 20
+	// DefaultPageSize is the limit of GET /v1/bans when none is given; MaxPageSize the most
+	// one page returns.
+	DefaultPageSize = 1000
+	MaxPageSize     = 100_000
+)
+
+// Config is what the API serves.
+type Config struct {
+	Live    *live.Set
+	Explain func(netip.Addr) decision.Explanation // the decision, as HAProxy gets it
+	Rules   live.Rules                            // what an entry must pass; an explicit allow-short overrides the minimum prefixes
+	// Token, when not empty, is required of every request as "Authorization: Bearer
+	// <token>".
+	Token   string
+	MaxBody int64 // 0: DefaultMaxBody
+	Metrics *metrics.Set
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+type api struct {
+	cfg     Config
+	token   [sha256.Size]byte
+	latency *metrics.Histogram
+}
+
+// NewHandler returns the API's HTTP handler.
+func NewHandler(cfg Config) (http.Handler, error) {
+	if cfg.Live == nil || cfg.Explain == nil {
+		return nil, errors.New("admin: a live set and a decision are required")
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewSet()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &api{cfg: cfg, token: sha256.Sum256([]byte(cfg.Token)),
+		latency: cfg.Metrics.GetOrCreateHistogram(`spoaguard_api_change_in_force_seconds`)}
+	mux := http.NewServeMux()
+	a.route(mux, "POST /v1/bans", a.postBans)
+	a.route(mux, "DELETE /v1/bans", a.deleteBan)
+	a.route(mux, "GET /v1/bans", a.getBans)
+	a.route(mux, "GET /v1/check", a.check)
+	for path, allow := range map[string]string{"/v1/bans": "GET, POST, DELETE", "/v1/check": "GET"} {
+		a.route(mux, path, func(*http.Request) (int, any) {
+			return http.StatusMethodNotAllowed, errorBody{"method not allowed: use " + allow}
+		})
+	}
+	a.route(mux, "/", func(*http.Request) (int, any) {
+		return http.StatusNotFound, errorBody{"no such route (see /v1/bans, /v1/check)"}
+	})
+	return mux, nil
+}
+
+// route registers a handler that returns its status and a JSON body, behind the token
+// check, counting requests by route and status.
+func (a *api) route(mux *http.ServeMux, pattern string, h func(*http.Request) (int, any)) {
+	label := pattern
+	if !strings.Contains(label, " ") {
+		label = "other" // the 404 and 405 answers
+	}
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		status, body := http.StatusUnauthorized, any(errorBody{"missing or wrong bearer token"})
+		if a.authorized(r) {
+			status, body = h(r)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="spoaguard"`)
+		}
+		a.cfg.Metrics.GetOrCreateCounter(`spoaguard_api_requests_total{route="` + label + `",status="` + strconv.Itoa(status) + `"}`).Inc()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		if err := json.NewEncoder(w).Encode(body); err != nil {
+			a.cfg.Logger.Debug("admin API: writing the answer", "route", label, "err", err)
+		}
+	})
+}
+
+// authorized compares the request's token with the configured one in constant time: both
+// are hashed first, so that neither their contents nor their lengths leak through timing.
+func (a *api) authorized(r *http.Request) bool {
+	if a.cfg.Token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	sum := sha256.Sum256([]byte(got))
+	return subtle.ConstantTimeCompare(sum[:], a.token[:]) == 1 && ok
+}
+
+func bad(format string, args ...any) (int, any) {
+	return http.StatusBadRequest, errorBody{fmt.Sprintf(format, args...)}
+}
+
+func (a *api) postBans(r *http.Request) (int, any) {
+	start := time.Now()
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, a.cfg.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, errorBody{fmt.Sprintf("body larger than %d bytes: send the entries in several requests", a.cfg.MaxBody)}
+		}
+		return bad("reading the body: %v", err)
+	}
+	rules := a.cfg.Rules
+	switch v := r.URL.Query().Get("allow-short"); v {
+	case "":
+	case "true", "1":
+		rules.AllowShort = true
+	default:
+		return bad("allow-short=%q: want true", v)
+	}
+	bans, err := decodePost(body)
+	if err != nil {
+		return bad("%v", err)
+	}
+	if len(bans) == 0 {
+		return bad("no entries")
+	}
+	now := a.cfg.Now()
+	changes := make([]live.Change, len(bans))
+	for i := range bans {
+		e, err := toEntry(&bans[i], rules, now)
+		if err != nil {
+			return bad("bans[%d]: %v", i, err)
+		}
+		changes[i] = live.Change{Op: live.Put, Entry: e}
+	}
+	counts, err := a.cfg.Live.Apply(changes)
+	if err != nil {
+		return a.applyFailed(err)
+	}
+	a.latency.UpdateDuration(start)
+	return http.StatusOK, Changed{Added: counts.Added, Updated: counts.Updated}
+}
+
+// toEntry checks one posted entry and turns it into a live entry.
+func toEntry(b *Ban, rules live.Rules, now time.Time) (live.Entry, error) {
+	if b.Expires != nil || b.Created != nil {
+		return live.Entry{}, errors.New("expires and created are set by the agent; send ttl")
+	}
+	addr, err := blocklist.ParseEntry(b.Addr)
+	if err != nil {
+		return live.Entry{}, fmt.Errorf("addr: %v", err)
+	}
+	action, err := parseAction(b.Action)
+	if err != nil {
+		return live.Entry{}, err
+	}
+	e := live.Entry{Addr: addr, Action: action, List: b.List, Observe: b.Observe, Comment: b.Comment, Created: now}
+	if b.TTL > 0 {
+		e.Expires = now.Add(time.Duration(b.TTL))
+	}
+	if err := rules.Check(&e); err != nil {
+		return live.Entry{}, err
+	}
+	return e, nil
+}
+
+func parseAction(s string) (blocklist.Kind, error) {
+	switch s {
+	case "", "deny":
+		return blocklist.Deny, nil
+	case "allow":
+		return blocklist.Allow, nil
+	}
+	return 0, fmt.Errorf("action %q: want deny or allow", s)
+}
+
+func (a *api) applyFailed(err error) (int, any) {
+	switch {
+	case errors.Is(err, live.ErrTooManyLists):
+		return bad("%v", err)
+	case errors.Is(err, live.ErrClosed):
+		return http.StatusServiceUnavailable, errorBody{"the agent is shutting down"}
+	}
+	a.cfg.Logger.Error("admin API: applying a change failed", "err", err)
+	return http.StatusInternalServerError, errorBody{err.Error()}
+}
+
+func (a *api) deleteBan(r *http.Request) (int, any) {
+	start := time.Now()
+	q := r.URL.Query().Get("addr")
+	if q == "" {
+		return bad("want ?addr=ADDR")
+	}
+	addr, err := blocklist.ParseEntry(q)
+	if err != nil {
+		return bad("addr: %v", err)
+	}
+	counts, err := a.cfg.Live.Apply([]live.Change{{Op: live.Delete, Entry: live.Entry{Addr: addr}}})
+	if err != nil {
+		return a.applyFailed(err)
+	}
+	if counts.Removed == 0 {
+		return http.StatusNotFound, errorBody{fmt.Sprintf("no live entry for %s (an entry is removed by the address or prefix it was added with)", addr)}
+	}
+	a.latency.UpdateDuration(start)
+	return http.StatusOK, Removed{Removed: counts.Removed}
+}
+
+func (a *api) getBans(r *http.Request) (int, any) {
+	q := r.URL.Query()
+	limit := DefaultPageSize
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 || n > MaxPageSize {
+			return bad("limit=%q: want 1 to %d", s, MaxPageSize)
+		}
+		limit = n
+	}
+	var after *blocklist.Entry
+	if s := q.Get("after"); s != "" {
+		e, err := blocklist.ParseEntry(s)
+		if err != nil {
+			return bad("after: %v", err)
+		}
+		after = &e
+	}
+	es := a.cfg.Live.Table().Entries(after, limit+1)
+	out := Listing{Bans: make([]Ban, 0, min(len(es), limit))}
+	for i, e := range es {
+		if i == limit {
+			out.Next = es[limit-1].Key()
+			break
+		}
+		out.Bans = append(out.Bans, fromEntry(e))
+	}
+	return http.StatusOK, out
+}
+
+func fromEntry(e *live.Entry) Ban {
+	b := Ban{Addr: e.Key(), Action: e.Action.String(), List: e.List, Observe: e.Observe, Comment: e.Comment}
+	created := e.Created.UTC()
+	b.Created = &created
+	if !e.Expires.IsZero() {
+		x := e.Expires.UTC()
+		b.Expires = &x
+	}
+	return b
+}
+
+func (a *api) check(r *http.Request) (int, any) {
+	s := r.URL.Query().Get("ip")
+	ip, err := netip.ParseAddr(s)
+	if err != nil || ip.Zone() != "" {
+		return bad("ip=%q: want an IPv4 or IPv6 address without a zone", s)
+	}
+	return http.StatusOK, CheckOf(a.cfg.Explain(ip))
+}
+
+// CheckOf is the API's form of an explanation.
+func CheckOf(x decision.Explanation) Check {
+	c := Check{IP: x.Addr.String(), Blocked: x.Blocked, List: x.List, Lists: x.Lists, Observed: x.Observed, Matches: []Match{}}
+	for _, m := range x.Matches {
+		mm := Match{List: m.List, Action: m.Action.String(), Source: "file", Observe: m.Observe}
+		if m.Live {
+			mm.Source, mm.Addr = "live", m.Entry.String()
+			if !m.Expires.IsZero() {
+				x := m.Expires.UTC()
+				mm.Expires = &x
+			}
+		}
+		c.Matches = append(c.Matches, mm)
+	}
+	return c
+}

@@ -1,0 +1,119 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client calls a running agent's API.
+type Client struct {
+	base  string // scheme and host
+	token string
+	http  *http.Client
+}
+
+// NewClient returns a client of the API at addr ("IP:port" or "unix:/path"), sending token
+// when it is not empty.
+func NewClient(addr, token string) *Client {
+	c := &Client{base: "http://" + addr, token: token, http: &http.Client{Timeout: 2 * time.Minute}}
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		c.base = "http://unix"
+		c.http.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}}
+	}
+	return c
+}
+
+// Ban adds or updates entries.
+func (c *Client) Ban(bans ...Ban) (Changed, error) { return c.BanWith(false, bans...) }
+
+// BanWith is Ban, accepting prefixes wider than the minimum when allowShort is set.
+func (c *Client) BanWith(allowShort bool, bans ...Ban) (Changed, error) {
+	var out Changed
+	body, err := json.Marshal(map[string][]Ban{"bans": bans})
+	if err != nil {
+		return out, err
+	}
+	var q url.Values
+	if allowShort {
+		q = url.Values{"allow-short": {"true"}}
+	}
+	return out, c.do(http.MethodPost, "/v1/bans", q, body, &out)
+}
+
+// Unban removes the entry for exactly addr.
+func (c *Client) Unban(addr string) (Removed, error) {
+	var out Removed
+	return out, c.do(http.MethodDelete, "/v1/bans", url.Values{"addr": {addr}}, nil, &out)
+}
+
+// Bans returns every live entry, following the pages.
+func (c *Client) Bans() ([]Ban, error) {
+	var all []Ban
+	after := ""
+	for {
+		q := url.Values{"limit": {fmt.Sprint(MaxPageSize)}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		var page Listing
+		if err := c.do(http.MethodGet, "/v1/bans", q, nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Bans...)
+		if page.Next == "" {
+			return all, nil
+		}
+		after = page.Next
+	}
+}
+
+// Check explains the decision on ip.
+func (c *Client) Check(ip string) (Check, error) {
+	var out Check
+	return out, c.do(http.MethodGet, "/v1/check", url.Values{"ip": {ip}}, nil, &out)
+}
+
+func (c *Client) do(method, path string, q url.Values, body []byte, out any) error {
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequest(method, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e errorBody
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s %s: %d: %s", method, path, resp.StatusCode, e.Error)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	return json.Unmarshal(b, out)
+}

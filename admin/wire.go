@@ -1,0 +1,149 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Ban is an entry as the API reads it (POST /v1/bans) and writes it (GET /v1/bans).
+type Ban struct {
+	Addr    string `json:"addr"`
+	TTL     TTL    `json:"ttl,omitzero"`
+	Action  string `json:"action,omitempty"` // deny (default) or allow
+	List    string `json:"list,omitempty"`   // default api
+	Observe bool   `json:"observe,omitempty"`
+	Comment string `json:"comment,omitempty"`
+	// Written by GET only.
+	Expires *time.Time `json:"expires,omitempty"`
+	Created *time.Time `json:"created,omitempty"`
+}
+
+// maxTTL keeps an expiry representable.
+const maxTTL = 100 * 365 * 24 * time.Hour
+
+// TTL is a duration written as a Go duration string ("1h30m") or a number of seconds. Zero
+// is no expiry.
+type TTL time.Duration
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *TTL) UnmarshalJSON(b []byte) error {
+	var d time.Duration
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return fmt.Errorf("ttl %q: want a duration such as \"1h\" or a number of seconds", s)
+		}
+	} else {
+		secs, err := strconv.ParseFloat(string(b), 64)
+		if err != nil || math.IsNaN(secs) {
+			return fmt.Errorf("ttl %s: want a duration such as \"1h\" or a number of seconds", b)
+		}
+		if secs > maxTTL.Seconds() {
+			return fmt.Errorf("ttl %s: longer than %s", b, maxTTL)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 0 || d > maxTTL {
+		return fmt.Errorf("ttl %s: want 0 (no expiry) up to %s", time.Duration(d), maxTTL)
+	}
+	*t = TTL(d)
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler: a duration string.
+func (t TTL) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(t).String()) }
+
+// postBody is the body of POST /v1/bans: one entry, or a list of them under "bans".
+type postBody struct {
+	Bans *[]Ban `json:"bans"`
+	Ban
+}
+
+// decodePost decodes a POST body strictly: unknown fields and trailing data are errors.
+func decodePost(body []byte) ([]Ban, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var p postBody
+	if err := dec.Decode(&p); err != nil {
+		return nil, jsonError(err)
+	}
+	if dec.More() {
+		return nil, errors.New("malformed JSON: data after the object")
+	}
+	if p.Bans == nil {
+		if p.Addr == "" {
+			return nil, errors.New(`want one entry {"addr": ...} or {"bans": [...]}`)
+		}
+		return []Ban{p.Ban}, nil
+	}
+	if p.Ban != (Ban{}) {
+		return nil, errors.New(`an entry's fields beside "bans": send one entry or a list`)
+	}
+	return *p.Bans, nil
+}
+
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, err)
+	case errors.As(err, &typ):
+		return fmt.Errorf("field %s: want a %s, not %s", typ.Field, typ.Type, typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return errors.New("malformed JSON: the body ends early")
+	}
+	return fmt.Errorf("bad request body: %v", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// Check is the answer of GET /v1/check.
+type Check struct {
+	IP       string   `json:"ip"`
+	Blocked  bool     `json:"blocked"`
+	List     string   `json:"list"`
+	Lists    []string `json:"lists"`
+	Observed []string `json:"observed"`
+	Matches  []Match  `json:"matches"`
+}
+
+// Match is one list covering the address checked.
+type Match struct {
+	List    string     `json:"list"`
+	Action  string     `json:"action"`
+	Source  string     `json:"source"` // file or live
+	Observe bool       `json:"observe,omitempty"`
+	Addr    string     `json:"addr,omitempty"` // the live entry
+	Expires *time.Time `json:"expires"`
+}
+
+// Changed is the answer of POST /v1/bans.
+type Changed struct {
+	Added   int `json:"added"`
+	Updated int `json:"updated"`
+}
+
+// Removed is the answer of DELETE /v1/bans.
+type Removed struct {
+	Removed int `json:"removed"`
+}
+
+// Listing is the answer of GET /v1/bans. Next, when set, is the after of the next page.
+type Listing struct {
+	Bans []Ban  `json:"bans"`
+	Next string `json:"next,omitempty"`
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spoaguard/spoaguard/admin"
+	"github.com/spoaguard/spoaguard/decision"
+)
+
+// The commands that talk to a running agent's admin API (and check, which also works
+// offline). Their output is for scripts (fail2ban actions, cron jobs): exit status 0 on
+// success, otherwise non-zero and one error line.
+var commands = map[string]func(args []string, stdout io.Writer) error{
+	"ban":   cmdBan,
+	"unban": cmdUnban,
+	"bans":  cmdBans,
+	"check": cmdCheck,
+}
+
+const commandsUsage = `Commands (talk to a running agent's admin API; -api and -api-token-file, or the
+environment's SPOAGUARD_API and SPOAGUARD_API_TOKEN_FILE or SPOAGUARD_API_TOKEN, say where):
+  spoaguard ban ADDR [-ttl D] [-list NAME] [-allow] [-observe] [-comment S] [-allow-short]
+  spoaguard unban ADDR
+  spoaguard bans [-json]
+  spoaguard check IP [-json]            ask the agent
+  spoaguard check IP [-json] LIST FLAGS  load the lists named by -deny/-allow/-config and decide offline
+`
+
+// apiFlags are the flags every command shares.
+type apiFlags struct {
+	addr, tokenFile string
+	json            bool
+}
+
+func newCommandFlags(name string, f *apiFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("spoaguard "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.addr, "api", os.Getenv("SPOAGUARD_API"), "the agent's admin API `address`: IP:port or unix:/path")
+	fs.StringVar(&f.tokenFile, "api-token-file", os.Getenv("SPOAGUARD_API_TOKEN_FILE"), "`file` holding the API's bearer token")
+	fs.BoolVar(&f.json, "json", false, "print the API's JSON answer")
+	return fs
+}
+
+// parseCommand parses a command's flags around its one positional argument, which may come
+// before or after them ("ban 192.0.2.1 -ttl 1h" and "ban -ttl 1h 192.0.2.1").
+func parseCommand(fs *flag.FlagSet, args []string, what string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() == 0 {
+		return "", fmt.Errorf("%s: want %s", fs.Name(), what)
+	}
+	arg := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return arg, nil
+}
+
+func (f *apiFlags) client() (*admin.Client, error) {
+	if f.addr == "" {
+		return nil, errors.New("no admin API address: give -api or set SPOAGUARD_API")
+	}
+	token := os.Getenv("SPOAGUARD_API_TOKEN")
+	if f.tokenFile != "" {
+		var err error
+		if token, err = readToken(f.tokenFile); err != nil {
+			return nil, err
+		}
+	}
+	return admin.NewClient(f.addr, token), nil
+}
+
+func cmdBan(args []string, stdout io.Writer) error {
+	var f apiFlags
+	var b admin.Ban
+	var ttl time.Duration
+	var allow, allowShort bool
+	fs := newCommandFlags("ban", &f)
+	fs.DurationVar(&ttl, "ttl", 0, "expire after this long (0: never)")
+	fs.StringVar(&b.List, "list", "", "list `name` (default api)")
+	fs.BoolVar(&allow, "allow", false, "an allow entry: never block ADDR")
+	fs.BoolVar(&b.Observe, "observe", false, "report matches (the observed variable), never block")
+	fs.StringVar(&b.Comment, "comment", "", "why")
+	fs.BoolVar(&allowShort, "allow-short", false, "accept a prefix wider than the minimum")
+	addr, err := parseCommand(fs, args, "ADDR (an address, CIDR or a-b range)")
+	if err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	b.Addr, b.TTL = addr, admin.TTL(ttl)
+	if allow {
+		b.Action = "allow"
+	}
+	got, err := c.BanWith(allowShort, b)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return json.NewEncoder(stdout).Encode(got)
+	}
+	verb := "added"
+	if got.Updated > 0 {
+		verb = "updated"
+	}
+	_, err = fmt.Fprintf(stdout, "%s %s\n", verb, addr)
+	return err
+}
+
+func cmdUnban(args []string, stdout io.Writer) error {
+	var f apiFlags
+	fs := newCommandFlags("unban", &f)
+	addr, err := parseCommand(fs, args, "ADDR, as it was banned")
+	if err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	got, err := c.Unban(addr)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return json.NewEncoder(stdout).Encode(got)
+	}
+	_, err = fmt.Fprintf(stdout, "removed %s\n", addr)
+	return err
+}
+
+func cmdBans(args []string, stdout io.Writer) error {
+	var f apiFlags
+	fs := newCommandFlags("bans", &f)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bans: unexpected argument %q", fs.Arg(0))
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	bans, err := c.Bans()
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return json.NewEncoder(stdout).Encode(bans)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDR\tACTION\tLIST\tEXPIRES\tCOMMENT")
+	for _, b := range bans {
+		exp := "never"
+		if b.Expires != nil {
+			exp = b.Expires.Format(time.RFC3339)
+		}
+		action := b.Action
+		if b.Observe {
+			action += ",observe"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Addr, action, b.List, exp, b.Comment)
+	}
+	return tw.Flush()
+}
+
+// cmdCheck explains the decision on an address: through the API, or offline, from the lists
+// named by the agent's own flags when any of -deny, -allow or -config is given.
+func cmdCheck(args []string, stdout io.Writer) error {
+	var f apiFlags
+	fs := newCommandFlags("check", &f)
+	var rest []string
+	ip, err := parseCheckArgs(fs, args, &rest)
+	if err != nil {
+		return err
+	}
+	var c admin.Check
+	if len(rest) > 0 {
+		if c, err = checkOffline(ip, rest); err != nil {
+			return err
+		}
+	} else {
+		cl, err := f.client()
+		if err != nil {
+			return err
+		}
+		if c, err = cl.Check(ip); err != nil {
+			return err
+		}
+	}
+	if f.json {
+		return json.NewEncoder(stdout).Encode(c)
+	}
+	return printCheck(stdout, c)
+}
+
+// parseCheckArgs takes check's own flags and its IP; the agent's list flags, from the first
+// one on, go to rest.
+func parseCheckArgs(fs *flag.FlagSet, args []string, rest *[]string) (string, error) {
+	var own []string
+	for i, a := range args {
+		name := strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-")
+		if strings.HasPrefix(a, "-") && fs.Lookup(name) == nil {
+			*rest = args[i:]
+			break
+		}
+		own = append(own, a)
+	}
+	return parseCommand(fs, own, "IP")
+}
+
+func checkOffline(ip string, agentArgs []string) (admin.Check, error) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Zone() != "" {
+		return admin.Check{}, fmt.Errorf("check: %q is not an IP address", ip)
+	}
+	o, err := parseFlags(agentArgs, io.Discard)
+	if err != nil {
+		return admin.Check{}, err
+	}
+	mgr, err := newManager(o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return admin.Check{}, fmt.Errorf("loading lists: %w", err)
+	}
+	observe := observeSet(o.sources)
+	h, err := decision.New(mgr, decision.Config{Observe: func(l string) bool { return observe[l] }})
+	if err != nil {
+		return admin.Check{}, err
+	}
+	return admin.CheckOf(h.Explain(a)), nil
+}
+
+func printCheck(w io.Writer, c admin.Check) error {
+	verdict := "allowed"
+	if c.Blocked {
+		verdict = fmt.Sprintf("blocked list=%s lists=%s", c.List, strings.Join(c.Lists, ","))
+	}
+	if len(c.Observed) > 0 {
+		verdict += " observed=" + strings.Join(c.Observed, ",")
+	}
+	fmt.Fprintf(w, "%s %s\n", c.IP, verdict)
+	for _, m := range c.Matches {
+		line := fmt.Sprintf("  %s %s %s", m.List, m.Action, m.Source)
+		if m.Observe {
+			line += " observe"
+		}
+		if m.Addr != "" {
+			line += " " + m.Addr
+		}
+		if m.Expires != nil {
+			line += " expires " + m.Expires.Format(time.RFC3339)
+		}
+		fmt.Fprintln(w, line)
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/spoaguard/spoaguard/admin"
+	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/decision"
+	"github.com/spoaguard/spoaguard/live"
+	"github.com/spoaguard/spoaguard/state"
+)
+
+// observeSet returns which of sources' lists are in observe mode, by name.
+func observeSet(sources []blocklist.Source) map[string]bool {
+	m := map[string]bool{}
+	for _, s := range sources {
+		if s.Observe {
+			m[s.Name] = true
+		}
+	}
+	return m
+}
+
+// observed reports whether the file list name is in observe mode in the lists in force.
+func (l *liveLists) observed(name string) bool {
+	m := l.observe.Load()
+	return m != nil && (*m)[name]
+}
+
+// setLists makes mgr, loaded from sources, the lists in force: the observe modes first, so
+// that the handler, which reads them when it first meets mgr's snapshot, sees the new ones.
+func (l *liveLists) setLists(mgr *blocklist.Manager, sources []blocklist.Source) *blocklist.Manager {
+	m := observeSet(sources)
+	l.observe.Store(&m)
+	return l.mgr.Swap(mgr)
+}
+
+// openLive opens the live set, from the state directory when there is one: its entries are
+// loaded, and the expired ones dropped, before the agent accepts HAProxy. close stops the
+// set and closes its store.
+func openLive(o *options, log *slog.Logger, set *metrics.Set) (ls *live.Set, close func(), err error) {
+	var db *state.DB
+	opts := live.Options{Metrics: set, Logger: log}
+	if o.stateDir != "" {
+		if db, err = state.Open(o.stateDir); err != nil {
+			return nil, nil, err
+		}
+		opts.Store = db
+	}
+	if ls, err = live.Open(opts); err != nil {
+		if db != nil {
+			db.Close()
+		}
+		return nil, nil, err
+	}
+	if db != nil {
+		log.Info("live set loaded", "state_file", db.Path(), "entries", ls.Table().Len())
+	} else {
+		log.Warn("no -state-dir: live bans are kept in memory only and will not survive a restart")
+	}
+	return ls, func() {
+		ls.Close()
+		if db != nil {
+			if err := db.Close(); err != nil {
+				log.Error("closing the state file", "err", err)
+			}
+		}
+	}, nil
+}
+
+// readToken reads the API's bearer token: the file's first line, which must not be empty.
+func readToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("-api-token-file: %w", err)
+	}
+	tok, _, _ := strings.Cut(string(b), "\n")
+	if tok = strings.TrimSpace(tok); tok == "" {
+		return "", fmt.Errorf("-api-token-file %s: empty", path)
+	}
+	return tok, nil
+}
+
+// startAPI binds the admin API (nil, nil when -api is not set) and serves it.
+func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, h *decision.Handler) (*http.Server, net.Listener, error) {
+	if o.apiAddr == "" {
+		return nil, nil, nil
+	}
+	var token string
+	if o.apiTokenFile != "" {
+		var err error
+		if token, err = readToken(o.apiTokenFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	ln, unix, err := admin.Listen(o.apiAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("admin API listener: %w", err)
+	}
+	if !unix && token == "" {
+		ln.Close()
+		return nil, nil, errors.New("a TCP admin API needs -api-token-file")
+	}
+	handler, err := admin.NewHandler(admin.Config{Live: ls, Explain: h.Explain, Token: token, Metrics: set, Logger: log})
+	if err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	srv := admin.NewServer(handler)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin API listener stopped", "err", err)
+		}
+	}()
+	return srv, ln, nil
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCommand runs one of the commands as the command line does and returns its output.
+func runCommand(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := run(context.Background(), args, &out, io.Discard, nil)
+	return out.String(), err
+}
+
+// TestLiveBansThroughTheCommands bans, checks, lists and unbans through the commands and a
+// running agent's API on a unix socket, with every decision taken over SPOP; then restarts
+// the agent on the same state directory and finds the unexpired bans again.
+func TestLiveBansThroughTheCommands(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "drop.txt")
+	trial := filepath.Join(dir, "trial.txt")
+	os.WriteFile(list, []byte("192.0.2.0/24\n"), 0o644)
+	os.WriteFile(trial, []byte("198.51.100.0/24\n"), 0o644)
+	sock := "unix:" + filepath.Join(dir, "api.sock")
+	state := filepath.Join(dir, "state")
+	args := []string{"-deny", "drop=" + list, "-deny", "trial=" + trial + ",observe", "-state-dir", state, "-api", sock}
+	a := startAgent(t, args...)
+	ac := a.dial(t)
+	ip := netip.MustParseAddr("203.0.113.7")
+
+	steps := []struct {
+		args    []string
+		out     string // in the output
+		blocked bool   // 203.0.113.7 afterwards
+		list    string
+	}{
+		{[]string{"ban", "203.0.113.7", "-ttl", "1h", "-comment", "ssh brute force"}, "added 203.0.113.7", true, "api"},
+		{[]string{"ban", "-list", "abuse", "203.0.113.7"}, "updated 203.0.113.7", true, "abuse"},
+		{[]string{"check", "203.0.113.7"}, "203.0.113.7 blocked list=abuse lists=abuse\n  abuse deny live 203.0.113.7", true, "abuse"},
+		{[]string{"ban", "203.0.113.0/24", "-allow"}, "added 203.0.113.0/24", false, ""},
+		{[]string{"bans"}, "203.0.113.0/24  allow   api", false, ""},
+		{[]string{"unban", "203.0.113.0/24"}, "removed 203.0.113.0/24", true, "abuse"},
+		{[]string{"check", "-json", "198.51.100.1"}, `"observed":["trial"]`, true, "abuse"},
+		{[]string{"unban", "203.0.113.7"}, "removed 203.0.113.7", false, ""},
+		{[]string{"ban", "203.0.113.7", "-ttl", "1h"}, "added", true, "api"},
+	}
+	for _, s := range steps {
+		out, err := runCommand(t, append(s.args, "-api", sock)...)
+		if err != nil || !strings.Contains(out, s.out) {
+			t.Fatalf("spoaguard %s: %v\n%s\nwant %q", strings.Join(s.args, " "), err, out, s.out)
+		}
+		if blocked, l := ac.decide(ip); blocked != s.blocked || l != s.list {
+			t.Fatalf("after spoaguard %s: blocked=%v list=%q, want %v %q", strings.Join(s.args, " "), blocked, l, s.blocked, s.list)
+		}
+	}
+	for _, want := range []string{`spoaguard_live_entries{list="api",action="deny",observe="false"} 1`,
+		`spoaguard_live_changes_total{op="add"} 3`, `spoaguard_live_changes_total{op="delete"} 2`,
+		`spoaguard_api_requests_total{route="POST /v1/bans",status="200"} 4`} {
+		if m := a.scrape(t); !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if _, err := runCommand(t, "unban", "203.0.113.99", "-api", sock); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("unban of an address that is not banned: %v", err)
+	}
+	a.stop()
+	<-a.err
+	a.err <- nil
+
+	b := startAgent(t, args...)
+	if blocked, l := b.dial(t).decide(ip); !blocked || l != "api" {
+		t.Errorf("after a restart: blocked=%v list=%q, want the ban kept", blocked, l)
+	}
+	if !strings.Contains(b.logs.String(), "live set loaded") {
+		t.Errorf("the start-up log does not report the live set:\n%s", b.logs)
+	}
+}
+
+func TestCheckOfflineLoadsTheListFlags(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "drop.txt")
+	os.WriteFile(list, []byte("192.0.2.0/24\n"), 0o644)
+	out, err := runCommand(t, "check", "192.0.2.9", "-deny", "drop="+list, "-deny", "trial="+list+",observe")
+	if err != nil || out != "192.0.2.9 blocked list=drop lists=drop observed=trial\n  drop deny file\n  trial deny file observe\n" {
+		t.Errorf("offline check: %v\n%s", err, out)
+	}
+}
+
+func TestLiveStartupErrors(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "drop.txt")
+	os.WriteFile(list, []byte("192.0.2.0/24\n"), 0o644)
+	badState := filepath.Join(dir, "bad")
+	os.MkdirAll(badState, 0o700)
+	os.WriteFile(filepath.Join(badState, "live.db"), bytes.Repeat([]byte("garbage!"), 1024), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-state-dir", badState}, filepath.Join(badState, "live.db")},
+		{[]string{"-api", "127.0.0.1:0"}, "needs -api-token-file"},
+		{[]string{"-api", "127.0.0.1:0", "-api-token-file", filepath.Join(dir, "none")}, "api-token-file"},
+		{[]string{"-allow", "x=" + list + ",observe"}, "observe"},
+		{[]string{"-var-lists", "list"}, "different"},
+	} {
+		args := append([]string{"-listen", "127.0.0.1:0", "-metrics", "", "-deny", "drop=" + list}, tc.args...)
+		err := run(context.Background(), args, io.Discard, io.Discard, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error about %q", tc.args, err, tc.want)
+		}
+	}
+	var logs bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	run(ctx, []string{"-listen", "127.0.0.1:0", "-metrics", "", "-deny", "drop=" + list}, io.Discard, &logs, nil)
+	if !strings.Contains(logs.String(), "will not survive a restart") {
+		t.Errorf("without -state-dir the log does not warn:\n%s", logs.String())
+	}
+}
