@@ -69,6 +69,11 @@ scripts/fuzz.sh 10s | tee -a "$log"
 echo "== demo (scripts/demo.sh)"
 scripts/demo.sh
 
+# The Debian package installed, checked, removed and purged in a fresh Debian 12 root, and the
+# container image built and run (about two minutes, most of it debootstrap).
+echo "== package and container (scripts/package-test.sh)"
+scripts/package-test.sh
+
 # One closing line for CI and people: packages and fuzz targets that passed (a failure has
 # already stopped the script above, with its output).
 echo "summary: $(grep -cE '^ok( |-flake )' "$log") passed, 0 failed"
