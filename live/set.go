@@ -3,7 +3,6 @@ package live
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"sync/atomic"
@@ -51,6 +50,7 @@ type Set struct {
 
 	added, updated, deleted, expired *metrics.Counter
 	roundTime                        *metrics.Histogram
+	gauges                           map[string]bool // the spoaguard_live_entries series registered
 }
 
 type request struct {
@@ -116,8 +116,7 @@ func Open(opts Options) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.table.Store(t)
-	m.RegisterMetricsWriter(s.writeMetrics)
+	s.publish(t)
 	go s.run()
 	return s, nil
 }
@@ -306,7 +305,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 			s.opts.Logger.Error("live set: storing expiries failed", "err", err)
 		}
 	}
-	s.table.Store(t)
+	s.publish(t)
 	for _, r := range round {
 		s.added.Add(r.counts.Added)
 		s.updated.Add(r.counts.Updated)
@@ -338,10 +337,21 @@ func (s *Set) expire() {
 	s.table.Store(s.table.Load().withExpiry())
 }
 
-func (s *Set) writeMetrics(w io.Writer) {
-	t := s.table.Load()
+// publish makes t the table in force and updates spoaguard_live_entries: a series per list in
+// t, registered in the metrics set, and none for a list that is gone.
+func (s *Set) publish(t *Table) {
+	s.table.Store(t)
+	names := make(map[string]bool, t.NumLists())
 	for i := range t.NumLists() {
 		l := t.List(i)
-		fmt.Fprintf(w, "spoaguard_live_entries{list=%q,action=%q,observe=\"%t\"} %d\n", l.Name, l.Action, l.Observe, l.Entries)
+		name := fmt.Sprintf(`spoaguard_live_entries{list=%q,action=%q,observe="%t"}`, l.Name, l.Action, l.Observe)
+		names[name] = true
+		s.opts.Metrics.GetOrCreateGauge(name, nil).Set(float64(l.Entries))
 	}
+	for name := range s.gauges {
+		if !names[name] {
+			s.opts.Metrics.UnregisterMetric(name)
+		}
+	}
+	s.gauges = names
 }
