@@ -34,6 +34,7 @@ func testdataFeeds(t *testing.T) []string {
 type agentOptions struct {
 	deny           []string // NAME=PATH[,options], after testdataFeeds
 	reloadInterval time.Duration
+	args           []string // more flags
 }
 
 // agent is a running spoaguard.
@@ -63,6 +64,7 @@ func (a *agent) start() {
 	if a.opts.reloadInterval > 0 {
 		args = append(args, "-reload-interval", a.opts.reloadInterval.String())
 	}
+	args = append(args, a.opts.args...)
 	a.proc = startProcess(a.t, "spoaguard", exec.Command(agentBin, args...))
 	a.t.Cleanup(func() {
 		// The agent is built with -race when the tests run with it; a race report does
