@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -46,6 +47,30 @@ type Config struct {
 	MaxConns int
 	// HelloTimeout closes a connection that has not completed its HELLO in time. Default 5s.
 	HelloTimeout time.Duration
+	// IdleTimeout ends (AGENT-DISCONNECT status 2) a handshaken connection that has
+	// completed no frame for this long. Default 10m: above HAProxy's own idle timeouts
+	// (2.6's SPOE `timeout idle`, 3.x's backend `timeout server`), so that HAProxy's pooled
+	// connections are not churned.
+	IdleTimeout time.Duration
+	// FrameTimeout ends a connection whose frame, or fragmented NOTIFY, has started but not
+	// finished for this long: HAProxy gave up on that NOTIFY after its `timeout processing`.
+	// Default 5s.
+	FrameTimeout time.Duration
+	// WriteTimeout closes a connection whose queued output has not drained for this long:
+	// a peer that does not read. Default 30s.
+	WriteTimeout time.Duration
+	// MaxBuffered is the budget, over all connections, of buffered input plus queued
+	// output plus reassembly; past it, the connections holding the most are closed until
+	// the total is back under it. Default 256 MiB.
+	MaxBuffered int64
+	// AllowPeers, when not empty, accepts TCP connections only from these networks (Unix
+	// socket peers are governed by the socket's mode and group).
+	AllowPeers []netip.Prefix
+	// SocketMode is the permission of the Unix sockets of Listen. Default 0660.
+	SocketMode os.FileMode
+	// SocketGroup, when set, is the group (name or numeric id) the Unix sockets are given,
+	// e.g. HAProxy's.
+	SocketGroup string
 	// Logger receives protocol errors (rate-limited) and lifecycle messages. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -59,6 +84,15 @@ const (
 	DefaultMaxQueuedOutput = 1 << 20
 	DefaultMaxConns        = 10000
 	DefaultHelloTimeout    = 5 * time.Second
+	DefaultIdleTimeout     = 10 * time.Minute
+	DefaultFrameTimeout    = 5 * time.Second
+	DefaultWriteTimeout    = 30 * time.Second
+	DefaultMaxBuffered     = 256 << 20
+	DefaultSocketMode      = 0o660
+
+	// MaxMaxFrameSize bounds MaxFrameSize: HAProxy's frames are at most its tune.bufsize
+	// (16 KiB by default), and every connection may buffer a few frames.
+	MaxMaxFrameSize = 1 << 20
 )
 
 // withDefaults validates c and fills in its defaults.
@@ -67,7 +101,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("server: no listen address")
 	}
 	for _, a := range c.Listen {
-		if _, err := gnetAddr(a); err != nil {
+		if err := validateListen(a); err != nil {
 			return c, err
 		}
 	}
@@ -77,8 +111,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxFrameSize < codec.MinMaxFrameSize {
 		return c, fmt.Errorf("server: max frame size %d is below the protocol minimum %d", c.MaxFrameSize, codec.MinMaxFrameSize)
 	}
-	if c.MaxFrameSize > 1<<24 {
-		return c, fmt.Errorf("server: max frame size %d is above 16 MiB", c.MaxFrameSize)
+	if c.MaxFrameSize > MaxMaxFrameSize {
+		return c, fmt.Errorf("server: max frame size %d is above %d", c.MaxFrameSize, MaxMaxFrameSize)
 	}
 	for _, f := range []struct {
 		v    *int
@@ -97,11 +131,34 @@ func (c Config) withDefaults() (Config, error) {
 			*f.v = f.def
 		}
 	}
-	if c.HelloTimeout == 0 {
-		c.HelloTimeout = DefaultHelloTimeout
+	for _, d := range []struct {
+		v    *time.Duration
+		def  time.Duration
+		name string
+	}{
+		{&c.HelloTimeout, DefaultHelloTimeout, "hello timeout"},
+		{&c.IdleTimeout, DefaultIdleTimeout, "idle timeout"},
+		{&c.FrameTimeout, DefaultFrameTimeout, "frame timeout"},
+		{&c.WriteTimeout, DefaultWriteTimeout, "write timeout"},
+	} {
+		if *d.v < 0 {
+			return c, fmt.Errorf("server: negative %s %s", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
 	}
-	if c.HelloTimeout < 0 {
-		return c, fmt.Errorf("server: negative hello timeout %s", c.HelloTimeout)
+	if c.MaxBuffered < 0 {
+		return c, fmt.Errorf("server: negative buffer budget %d", c.MaxBuffered)
+	}
+	if c.MaxBuffered == 0 {
+		c.MaxBuffered = DefaultMaxBuffered
+	}
+	if c.SocketMode == 0 {
+		c.SocketMode = DefaultSocketMode
+	}
+	if c.SocketMode&^os.ModePerm != 0 {
+		return c, fmt.Errorf("server: socket mode %v: permission bits only", c.SocketMode)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -126,23 +183,23 @@ func (c *Config) capabilities() string {
 	return strings.Join(caps, ",")
 }
 
-// gnetAddr turns a listen address of Config.Listen into gnet's "proto://addr" form.
-func gnetAddr(a string) (string, error) {
-	if path, ok := strings.CutPrefix(a, "unix:"); ok {
+// unixPath returns the path of a "unix:PATH" listen address.
+func unixPath(a string) (string, bool) { return strings.CutPrefix(a, "unix:") }
+
+// validateListen checks a listen address of Config.Listen.
+func validateListen(a string) error {
+	if path, ok := unixPath(a); ok {
 		if path == "" {
-			return "", fmt.Errorf("server: listen address %q: empty socket path", a)
+			return fmt.Errorf("server: listen address %q: empty socket path", a)
 		}
-		return "unix://" + path, nil
+		return nil
 	}
 	ap, err := netip.ParseAddrPort(a)
 	if err != nil {
-		return "", fmt.Errorf("server: listen address %q: want IP:port, [IPv6]:port or unix:/path: %w", a, err)
+		return fmt.Errorf("server: listen address %q: want IP:port, [IPv6]:port or unix:/path: %w", a, err)
 	}
 	if ap.Addr().Zone() != "" {
-		return "", fmt.Errorf("server: listen address %q: zones are not supported", a)
+		return fmt.Errorf("server: listen address %q: zones are not supported", a)
 	}
-	if ap.Addr().Is4() {
-		return "tcp4://" + ap.String(), nil
-	}
-	return "tcp6://" + ap.String(), nil
+	return nil
 }

@@ -199,7 +199,8 @@ func TestHostileProbes(t *testing.T) {
 func TestHostileHugeLength(t *testing.T) {
 	h := startHostile(t, Config{HelloTimeout: hostileHelloTimeout})
 	huge := []byte{0x7f, 0xff, 0xff, 0xff}
-	legal := []byte{0, 0, 0x3e, 0x80} // 16000, under max-frame-size
+	legal := []byte{0, 0, 0x3e, 0x80}      // 16000, under max-frame-size
+	legalHello := []byte{0, 0, 0x03, 0x84} // 900, under the cap before HELLO
 	for _, tc := range []struct {
 		name      string
 		handshake bool
@@ -211,7 +212,8 @@ func TestHostileHugeLength(t *testing.T) {
 		{"0x7fffffff then silence", false, huge, 0, false, codec.StatusFrameTooBig},
 		{"0x7fffffff after HELLO then silence", true, huge, 0, false, codec.StatusFrameTooBig},
 		{"0x7fffffff then a slow drip", true, huge, 2000, false, codec.StatusFrameTooBig},
-		{"a legal length dripped before HELLO", false, legal, 100, false, closedOnly}, // closed at the HELLO deadline
+		{"a frame length legal after HELLO, before it", false, legal, 0, false, codec.StatusFrameTooBig},
+		{"a legal length dripped before HELLO", false, legalHello, 100, false, closedOnly}, // closed at the HELLO deadline
 		{"a legal length after HELLO then FIN", true, cat(legal, make([]byte, 8000)), 0, true, closedOnly},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -313,61 +315,84 @@ func TestHostileIdleConnections(t *testing.T) {
 	}
 }
 
-// TestHostileConnectionLimit fills the configured connection limit: every connection past
-// it is refused with AGENT-DISCONNECT status 13 and closed, those inside it are unaffected,
-// and a slot freed is a slot served. Handshakes racing on two event loops, which accept
-// concurrently, let no more than the limit in.
+// TestHostileConnectionLimit fills the connection table with idle handshaken connections
+// beside one that carries traffic: each newcomer takes the place of the longest idle one,
+// which gets AGENT-DISCONNECT status 13; the connection carrying traffic is never the one
+// that goes, and the table does not stay over its limit. Handshakes racing on two event
+// loops, which accept concurrently, leave the table at its limit once the evictions are done.
 func TestHostileConnectionLimit(t *testing.T) {
 	t.Run("filled", testConnectionLimitFilled)
 	t.Run("concurrent accepts", testConnectionLimitConcurrentAccepts)
 }
 
 func testConnectionLimitFilled(t *testing.T) {
-	const limit, extra = 32, 100
+	const limit, extra = 32, 20 // extra < limit: only the first idle ones are older than the rest
 	h := startHostile(t, Config{MaxConns: limit})
 	hello := v26(t, "01_")
-	inside := make([]*testutil.Client, 0, limit)
+	var idle, newcomers []*testutil.Client
 	defer func() {
-		for _, c := range inside {
+		for _, c := range append(idle, newcomers...) {
 			c.Conn.Close()
 		}
 	}()
-	for i := 0; i < limit; i++ {
+	for i := 0; i < limit-1; i++ {
 		c, err := handshaken(h.Addr(), hello)
 		if err != nil {
 			t.Fatalf("connection %d of %d: %v", i, limit, err)
 		}
-		inside = append(inside, c)
+		idle = append(idle, c)
 	}
+	busy, err := handshaken(h.Addr(), hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Conn.Close()
 	h.waitOpen(t, limit)
-	refusedBefore := h.metrics.connsRefused.Get()
-	for i := 0; i < extra; i++ {
-		c := testutil.Dial(t, h.Addr())
-		c.ExpectDisconnect(codec.StatusResourceAllocation)
-		c.Conn.Close()
-	}
-	if got := h.metrics.connsRefused.Get() - refusedBefore; got != extra {
-		t.Errorf("%d refusals counted, want %d", got, extra)
-	}
-	if h.OpenConns() != limit {
-		t.Fatalf("%d open, want the limit %d", h.OpenConns(), limit)
-	}
-	for i, c := range inside {
-		if _, err := c.Conn.Write(notifyFrame(uint64(i), 1, [4]byte{127, 0, 0, 2})); err != nil {
+	waitTicks(h.Server, 2) // the tick's clock moves on: busy's frames are later than the idle ones'
+	sid := uint64(1)
+	notify := func() { // the busy connection carries a request
+		t.Helper()
+		if _, err := busy.Conn.Write(notifyFrame(sid, 1, [4]byte{127, 0, 0, 2})); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := c.ReadACKs(1); err != nil || !got[uint64(i)] {
-			t.Fatalf("connection %d inside the limit: %v %v", i, got, err)
+		if got, err := busy.ReadACKs(1); err != nil || !got[sid] {
+			t.Fatalf("busy connection, stream %d: %v %v", sid, got, err)
+		}
+		sid += 2
+	}
+	notify()
+	refusedBefore := h.metrics.connsRefused.Get()
+	for i := 0; i < extra; i++ {
+		c, err := handshaken(h.Addr(), hello)
+		if err != nil {
+			t.Fatalf("newcomer %d: %v", i, err)
+		}
+		newcomers = append(newcomers, c)
+		notify()
+	}
+	h.waitOpen(t, limit) // every eviction done: the AGENT-DISCONNECTs sit in the client sockets
+	evicted := 0
+	for _, c := range idle {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if f, err := c.Read(); err == nil && f.Type == codec.FrameAgentDisconnect && f.Status(t) == codec.StatusResourceAllocation {
+			evicted++
 		}
 	}
-	inside[0].Conn.Close()
-	inside = inside[1:]
-	h.waitOpen(t, limit-1)
-	h.served(t) // takes the freed slot
-	for _, c := range inside {
+	if evicted != extra {
+		t.Errorf("%d idle connections got AGENT-DISCONNECT 13, want %d", evicted, extra)
+	}
+	if got := h.metrics.closedByLimit("table_full").Get(); got != extra {
+		t.Errorf("%d evictions counted, want %d", got, extra)
+	}
+	if got := h.metrics.connsRefused.Get() - refusedBefore; got != 0 {
+		t.Errorf("%d newcomers refused, want none", got)
+	}
+	notify()
+	for _, c := range append(idle, newcomers...) {
 		c.Conn.Close()
 	}
-	inside = nil
+	idle, newcomers = nil, nil
+	busy.Conn.Close()
 	h.recovered(t)
 }
 
@@ -388,13 +413,16 @@ func testConnectionLimitConcurrentAccepts(t *testing.T) {
 	}
 	wg.Wait()
 	close(in)
-	n := 0
+	var conns []*testutil.Client
 	for c := range in {
-		n++
-		c.Conn.Close()
+		conns = append(conns, c)
 	}
-	if n == 0 || n > limit {
-		t.Errorf("%d of %d concurrent handshakes let in, limit %d", n, dialers, limit)
+	if len(conns) == 0 {
+		t.Fatalf("no handshake of %d completed", dialers)
+	}
+	h.waitOpen(t, min(limit, len(conns)))
+	for _, c := range conns {
+		c.Conn.Close()
 	}
 	h.recovered(t)
 }

@@ -23,10 +23,15 @@ type serverMetrics struct {
 	fragsInflight   *metrics.Gauge
 	fragsAborted    *metrics.Counter
 	backlogClosures *metrics.Counter
+	peersRejected   *metrics.Counter
+	enrollFailures  *metrics.Counter
+	acceptPauses    *metrics.Counter
+	acceptPaused    *metrics.Gauge
+	buffered        *metrics.Gauge
 }
 
 func newServerMetrics(set *metrics.Set) *serverMetrics {
-	return &serverMetrics{
+	m := &serverMetrics{
 		set:             set,
 		framesHello:     set.GetOrCreateCounter(`spoaguard_frames_received_total{type="hello"}`),
 		framesNotify:    set.GetOrCreateCounter(`spoaguard_frames_received_total{type="notify"}`),
@@ -39,7 +44,22 @@ func newServerMetrics(set *metrics.Set) *serverMetrics {
 		fragsInflight:   set.GetOrCreateGauge(`spoaguard_fragments_inflight`, nil),
 		fragsAborted:    set.GetOrCreateCounter(`spoaguard_fragments_aborted_total`),
 		backlogClosures: set.GetOrCreateCounter(`spoaguard_backlog_closures_total`),
+		peersRejected:   set.GetOrCreateCounter(`spoaguard_connections_rejected_peer_total`),
+		enrollFailures:  set.GetOrCreateCounter(`spoaguard_connections_dropped_total`),
+		acceptPauses:    set.GetOrCreateCounter(`spoaguard_accept_pauses_total`),
+		acceptPaused:    set.GetOrCreateGauge(`spoaguard_accept_paused_listeners`, nil),
+		buffered:        set.GetOrCreateGauge(`spoaguard_buffered_bytes`, nil),
 	}
+	for _, l := range []string{"table_full", "idle_timeout", "frame_timeout", "write_timeout", "buffer_budget"} {
+		m.closedByLimit(l) // every series exists from the start, at 0
+	}
+	return m
+}
+
+// closedByLimit is the counter of connections a limit ended (limits.go); limit is one of a
+// fixed set of labels.
+func (m *serverMetrics) closedByLimit(limit string) *metrics.Counter {
+	return m.set.GetOrCreateCounter(`spoaguard_connections_closed_by_limit_total{limit="` + limit + `"}`)
 }
 
 // batchStats are a session's plain counters for one read event.

@@ -36,19 +36,31 @@ type Server struct {
 	metrics *serverMetrics
 	errLog  rateLimiter
 
-	addrs      []string // in gnet form
-	maxPausedI int      // maxPausedInput
-	refusal    []byte   // the AGENT-DISCONNECT sent to connections over MaxConns; read-only
+	maxPausedI int    // maxPausedInput
+	refusal    []byte // the AGENT-DISCONNECT sent to connections over MaxConns; read-only
 
 	eng      gnet.Engine
-	booted   chan struct{} // closed by OnBoot
+	gnetDir  string        // holds the socket gnet listens on, see listen.go
+	booted   chan struct{} // closed by the first OnTick: the loops are up (OnBoot runs before)
+	bootOnce sync.Once
 	done     chan struct{} // closed when the engine has stopped
-	runErr   error         // the engine's error, valid after done
+	runErr   error         // why the server stopped, valid after done
+	failErr  error         // set by fail before it stops the engine
+	failOnce sync.Once
 	bound    []net.Addr
 	started  atomic.Bool
 	draining atomic.Bool
 
-	open atomic.Int64 // connections open
+	lns        []*listener
+	lnOnce     sync.Once
+	stopAccept chan struct{} // closed when the listeners close
+	acceptors  sync.WaitGroup
+	pausedMu   sync.Mutex
+	pausedLns  map[*listener]bool // listeners pausing for want of descriptors
+
+	open  atomic.Int64 // connections open
+	held  atomic.Int64 // bytes of input buffered and output queued, over all connections
+	clock atomic.Int64 // coarse time (UnixNano), set by the tick: the hot path reads no clock
 
 	mu    sync.Mutex
 	conns map[*conn]struct{} // every open connection, for the tick and Shutdown
@@ -63,6 +75,14 @@ type conn struct {
 	deadline time.Time   // for the HELLO; read-only after OnOpen
 	ready    atomic.Bool // the HELLO was accepted
 	paused   atomic.Bool // output backlog: input is not being processed
+
+	// Coarse times (Server.clock) for the tick's limits; 0 when not running.
+	lastInput    atomic.Int64 // the last read event that brought input (or the open)
+	partialSince atomic.Int64 // an unfinished frame has been waiting since
+	fragSince    atomic.Int64 // a fragmented NOTIFY has been in reassembly since
+	queuedSince  atomic.Int64 // output has been queued, not drained, since
+	held         atomic.Int64 // bytes this connection holds, as added to Server.held
+	end          atomic.Int32 // an endReason the tick asks the loop to end the connection for
 }
 
 // outPool holds the output buffers: one is borrowed per read event for all the frames it
@@ -85,7 +105,11 @@ func New(cfg Config, h Handler) (*Server, error) {
 		booted:  make(chan struct{}),
 		done:    make(chan struct{}),
 		conns:   make(map[*conn]struct{}),
+
+		stopAccept: make(chan struct{}),
+		pausedLns:  make(map[*listener]bool),
 	}
+	s.clock.Store(time.Now().UnixNano())
 	s.errLog = rateLimiter{log: cfg.Logger, perSecond: 10}
 	s.scfg = sessionConfig{
 		maxFrameSize:  cfg.MaxFrameSize,
@@ -97,10 +121,6 @@ func New(cfg Config, h Handler) (*Server, error) {
 	}
 	s.maxPausedI = max(4*(int(cfg.MaxFrameSize)+codec.LengthSize), 256<<10)
 	s.refusal = codec.AppendAgentDisconnect(nil, codec.StatusResourceAllocation, "too many connections")
-	for _, a := range cfg.Listen {
-		ga, _ := gnetAddr(a) // validated by withDefaults
-		s.addrs = append(s.addrs, ga)
-	}
 	return s, nil
 }
 
@@ -110,6 +130,17 @@ func (s *Server) Start() error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("server: already started")
 	}
+	if err := s.bind(); err != nil {
+		close(s.done)
+		return fmt.Errorf("server: %w", err)
+	}
+	dir, gaddr, err := gnetListener()
+	if err != nil {
+		s.closeListeners()
+		close(s.done)
+		return err
+	}
+	s.gnetDir = dir
 	loops := s.cfg.Loops
 	if procs, raised := eventloop.ReserveIdleP(loops); raised {
 		s.log.Info("GOMAXPROCS raised to one more than the event loops, so that sysmon leaves waiting loops alone",
@@ -117,24 +148,57 @@ func (s *Server) Start() error {
 	}
 	go func() {
 		defer close(s.done)
-		s.runErr = gnet.Rotate(&events{s: s}, s.addrs,
+		err := gnet.Rotate(&events{s: s}, []string{gaddr},
 			gnet.WithNumEventLoop(loops),
-			// A restarted agent must rebind its port while the previous process's
-			// connections sit in TIME_WAIT (gnet leaves SO_REUSEADDR off by default).
-			gnet.WithReuseAddr(true),
+			// Register (listen.go) picks the loop: round robin would race.
+			gnet.WithLoadBalancing(gnet.LeastConnections),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithTicker(true),
 			gnet.WithLogger(gnetLogger{s.log}),
 		)
+		s.closeListeners()
+		s.acceptors.Wait()
+		_ = os.RemoveAll(s.gnetDir)
+		if s.failErr != nil {
+			err = s.failErr
+		} else if err == nil && !s.draining.Load() {
+			err = errors.New("server: the event loops stopped")
+		}
+		s.runErr = err
 	}()
 	select {
 	case <-s.booted:
+		_ = os.RemoveAll(s.gnetDir) // nothing can connect to gnet's own socket from now on
+		for _, l := range s.lns {
+			s.acceptors.Add(1)
+			go s.acceptLoop(l)
+		}
 		return nil
 	case <-s.done:
-		if s.runErr == nil {
-			return errors.New("server: engine stopped during start-up")
-		}
-		return fmt.Errorf("server: listen on %v: %w", s.cfg.Listen, s.runErr)
+		return fmt.Errorf("server: starting the event loops: %w", s.runErr)
+	}
+}
+
+// fail stops the server on an error it cannot recover from; Serve and Err report it.
+func (s *Server) fail(err error) {
+	s.failOnce.Do(func() {
+		s.log.Error("SPOP server stopping", "error", err)
+		s.failErr = err
+		go s.stopEngine()
+	})
+}
+
+// Done is closed when the server has stopped, by Shutdown or by an error (see Err).
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err is why the server stopped: nil after Shutdown, the error otherwise. Valid after Done
+// is closed.
+func (s *Server) Err() error {
+	select {
+	case <-s.done:
+		return s.runErr
+	default:
+		return nil
 	}
 }
 
@@ -176,6 +240,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.draining.Store(true)
+	s.closeListeners()
 	// Wake runs OnTraffic on each connection's loop, which sees draining, answers what is
 	// buffered and disconnects. Waking is repeated until all are gone, for connections that
 	// were being opened while draining began. The engine stop below would close whatever is
@@ -229,51 +294,8 @@ type events struct {
 }
 
 func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
-	s := e.s
-	s.eng = eng
-	for _, a := range s.addrs {
-		s.bound = append(s.bound, boundAddr(eng, a))
-	}
-	close(s.booted)
+	e.s.eng = eng
 	return gnet.None
-}
-
-// boundAddr finds the address a listener is bound to (the port chosen for port 0), from a
-// duplicate of its socket.
-func boundAddr(eng gnet.Engine, gaddr string) net.Addr {
-	proto, addr, _ := cutProto(gaddr)
-	network := proto
-	if proto == "tcp4" || proto == "tcp6" {
-		network = "tcp"
-	}
-	if network == "unix" {
-		return &net.UnixAddr{Net: "unix", Name: addr}
-	}
-	fd, err := eng.DupListener(network, addr)
-	if err != nil {
-		return nil
-	}
-	defer syscall.Close(fd)
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		return nil
-	}
-	switch sa := sa.(type) {
-	case *syscall.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}
-	case *syscall.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}
-	}
-	return nil
-}
-
-func cutProto(gaddr string) (proto, addr string, ok bool) {
-	for i := 0; i+3 <= len(gaddr); i++ {
-		if gaddr[i:i+3] == "://" {
-			return gaddr[:i], gaddr[i+3:], true
-		}
-	}
-	return "", gaddr, false
 }
 
 func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
@@ -282,12 +304,17 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	if !s.reserveConn() {
-		// A refusal HAProxy can log (docs/PROTOCOL.md#hello: an agent refuses a HELLO with
-		// AGENT-DISCONNECT) rather than a bare close it would see as an I/O error.
-		// gnet writes it before closing; the slice is shared and never written.
-		s.metrics.connsRefused.Inc()
-		s.errLog.warn("connection refused: too many connections", "peer", peerString(gc), "max_conns", s.cfg.MaxConns)
-		return s.refusal, gnet.Close
+		// The table is full: the connection idle the longest makes room (see evictIdlest),
+		// and its slot passes to this one when it closes.
+		if !s.evictIdlest() {
+			// A refusal HAProxy can log (docs/PROTOCOL.md#hello: an agent refuses a HELLO
+			// with AGENT-DISCONNECT) rather than a bare close it would see as an I/O
+			// error. gnet writes it before closing; the slice is shared and never written.
+			s.metrics.connsRefused.Inc()
+			s.errLog.warn("connection refused: too many connections", "peer", peerString(gc), "max_conns", s.cfg.MaxConns)
+			return s.refusal, gnet.Close
+		}
+		s.open.Add(1)
 	}
 	c := &conn{
 		c:        gc,
@@ -295,6 +322,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		peer:     peerString(gc),
 		deadline: time.Now().Add(s.cfg.HelloTimeout),
 	}
+	c.lastInput.Store(s.clock.Load())
 	gc.SetContext(c)
 	s.metrics.connsOpen.Inc()
 	s.metrics.connsTotal.Inc()
@@ -333,6 +361,9 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	if h := c.held.Swap(0); h != 0 {
+		s.held.Add(-h)
+	}
 	defer s.open.Add(-1)
 	s.metrics.connsOpen.Dec()
 	if sess.gotDisc {
@@ -364,6 +395,9 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	sess := c.sess
+	if r := c.end.Load(); r > 0 { // a limit of the tick's (limits.go)
+		return e.end(c, endReason(r))
+	}
 	if queued := gc.OutboundBuffered(); queued > s.cfg.MaxQueuedOutput {
 		if s.draining.Load() {
 			// Shutting down, and the peer does not read: an AGENT-DISCONNECT would only
@@ -389,6 +423,7 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	if consumed > 0 {
 		_, _ = gc.Discard(consumed) // never Discard(0): gnet reads it as "everything"
 	}
+	s.track(c, consumed, len(in)-consumed)
 	if !c.ready.Load() && sess.state == stateReady {
 		c.ready.Store(true)
 	}
@@ -403,31 +438,15 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 func (e *events) backlog(c *conn, queued int) gnet.Action {
 	s := e.s
 	c.paused.Store(true)
-	if in := c.c.InboundBuffered(); in > s.maxPausedI {
+	in := c.c.InboundBuffered()
+	s.track(c, 0, in)
+	if in > s.maxPausedI {
 		s.metrics.backlogClosures.Inc()
 		s.errLog.warn("closing a peer that does not read its ACKs",
 			"peer", c.peer, "queued_output", queued, "unprocessed_input", in)
 		return gnet.Close
 	}
 	return gnet.None
-}
-
-// OnTick runs on its own goroutine: it closes connections past their HELLO deadline and
-// wakes paused ones so that they resume once their output has drained.
-func (e *events) OnTick() (time.Duration, gnet.Action) {
-	s := e.s
-	now := time.Now()
-	s.mu.Lock()
-	for c := range s.conns {
-		if c.paused.Load() {
-			_ = c.c.Wake(nil)
-		}
-		if !c.ready.Load() && now.After(c.deadline) {
-			_ = c.c.Close()
-		}
-	}
-	s.mu.Unlock()
-	return 100 * time.Millisecond, gnet.None
 }
 
 func peerString(gc gnet.Conn) string {

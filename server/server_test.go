@@ -26,7 +26,7 @@ const safety = testutil.Safety
 
 func startServer(t *testing.T, cfg Config, h Handler) (*Server, *testutil.Buffer) {
 	t.Helper()
-	before := runtime.NumGoroutine()
+	before := goroutines()
 	logs := &testutil.Buffer{} // the server's log lines, for assertions
 	if len(cfg.Listen) == 0 {
 		cfg.Listen = []string{"127.0.0.1:0"}
@@ -52,10 +52,10 @@ func startServer(t *testing.T, cfg Config, h Handler) (*Server, *testutil.Buffer
 			t.Errorf("shutdown: %v", err)
 		}
 		// gnet's loops exit asynchronously after Stop returns; wait for them (bounded).
-		for i := 0; i < 200 && runtime.NumGoroutine() > before; i++ {
+		for i := 0; i < 200 && goroutines() > before; i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if n := runtime.NumGoroutine(); n > before {
+		if n := goroutines(); n > before {
 			buf := make([]byte, 1<<16)
 			t.Errorf("%d goroutines left after shutdown (were %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
 		}
@@ -220,7 +220,7 @@ func TestServeHelloTimeout(t *testing.T) {
 }
 
 func TestShutdownAnswersThenDisconnects(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := goroutines()
 	set := metrics.NewSet()
 	s, err := New(Config{Listen: []string{"127.0.0.1:0"}, Loops: 2, Metrics: set, Logger: slog.New(slog.DiscardHandler)}, fakeHandler{})
 	if err != nil {
@@ -238,6 +238,9 @@ func TestShutdownAnswersThenDisconnects(t *testing.T) {
 	idle := testutil.Dial(t, s.Addr()) // no HELLO yet
 	cs[0].Send(v26(t, "07_"))
 	cs[0].Expect(codec.FrameAck)
+	for i := 0; i < int(safety/time.Millisecond) && s.OpenConns() < 5; i++ {
+		time.Sleep(time.Millisecond) // the idle connection reaches its loop
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), safety)
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {
@@ -269,10 +272,10 @@ func TestShutdownAnswersThenDisconnects(t *testing.T) {
 			t.Errorf("metrics lack %s:\n%s", want, sb.String())
 		}
 	}
-	for i := 0; i < 200 && runtime.NumGoroutine() > before; i++ {
+	for i := 0; i < 200 && goroutines() > before; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := runtime.NumGoroutine(); n > before {
+	if n := goroutines(); n > before {
 		t.Errorf("%d goroutines left (were %d)", n, before)
 	}
 }
@@ -371,4 +374,26 @@ func TestStartLeavesAnIdlePBesideTheLoops(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitTicks waits until the server's tick has run about n times more.
+func waitTicks(s *Server, n int) {
+	start := s.clock.Load()
+	for i := 0; i < int(safety/time.Millisecond) && s.clock.Load() < start+int64(n)*int64(tickInterval)-int64(tickInterval)/2; i++ {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// goroutines counts the goroutines but the idle workers of gnet's goroutine pool, which
+// hands connections to the loops and keeps its workers for a while after.
+func goroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if !strings.Contains(g, "panjf2000/ants") {
+			n++
+		}
+	}
+	return n
 }

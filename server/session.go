@@ -23,7 +23,7 @@ func (s state) String() string { return stateNames[s] }
 
 // sessionConfig is what every session of a server shares; it is never written after New.
 type sessionConfig struct {
-	maxFrameSize  uint32 // ours: the ceiling of the negotiation and the limit before HELLO
+	maxFrameSize  uint32 // ours: the ceiling of the negotiation
 	capabilities  string // announced in AGENT-HELLO
 	fragmentation bool   // `fragmentation` is announced, so reassemble
 	maxReassembly int
@@ -41,7 +41,7 @@ var reassemblyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); ret
 type session struct {
 	cfg   *sessionConfig
 	state state
-	// maxFrame is the limit on the LENGTH of inbound frames: our maximum until the HELLO,
+	// maxFrame is the limit on the LENGTH of inbound frames: maxHelloSize until the HELLO,
 	// then the negotiated max-frame-size, each plus codec.MaxHeaderLength because HAProxy
 	// 3.1+ applies max-frame-size to the payload alone (docs/PROTOCOL.md#max-frame-size).
 	maxFrame uint32
@@ -64,8 +64,13 @@ type session struct {
 	err         error // protocol error, nil for a normal ending
 }
 
+// maxHelloSize caps the frames of a connection that has not completed its HELLO: HAProxy's
+// HELLOs are about 130 bytes, so a peer sending more before it has said who it is holds no
+// more than this.
+const maxHelloSize = 1024
+
 func newSession(cfg *sessionConfig) *session {
-	return &session{cfg: cfg, maxFrame: cfg.maxFrameSize + codec.MaxHeaderLength}
+	return &session{cfg: cfg, maxFrame: min(cfg.maxFrameSize, maxHelloSize) + codec.MaxHeaderLength}
 }
 
 // handle processes every complete frame at the start of in and appends what must be sent to
