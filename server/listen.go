@@ -215,9 +215,19 @@ func (s *Server) acceptLoop(l *listener) {
 			_ = nc.Close()
 			continue
 		}
+		// A fixed send buffer: the kernel's autotuning would let a peer that does not read
+		// hold megabytes of kernel memory per connection, out of sight of WriteTimeout and
+		// MaxBuffered, which see what queues behind it.
+		if wb, ok := nc.(interface{ SetWriteBuffer(int) error }); ok {
+			_ = wb.SetWriteBuffer(socketSendBuffer)
+		}
 		s.enroll(nc)
 	}
 }
+
+// socketSendBuffer is the SO_SNDBUF of every connection (the kernel doubles it): room for
+// thousands of ACKs, far more than HAProxy keeps in flight.
+const socketSendBuffer = 64 << 10
 
 // isFDExhaustion reports whether an accept failed for want of file descriptors or socket
 // memory, which frees up as connections close.
@@ -290,4 +300,20 @@ func (s *Server) enroll(nc net.Conn) {
 			s.errLog.warn("connection dropped: no event loop took it", "error", r.Err)
 		}
 	}()
+}
+
+// CheckOpenFileLimit refuses a configuration whose maxConns connections plus reserve other
+// descriptors exceed the process's open-file limit (RLIMIT_NOFILE, which the Go runtime has
+// already raised to its hard limit): the agent would run out of descriptors under load
+// rather than at start.
+func CheckOpenFileLimit(maxConns, reserve int) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return nil // no limit to check against
+	}
+	if need := uint64(maxConns) + uint64(reserve); lim.Cur != ^uint64(0) && need > lim.Cur {
+		return fmt.Errorf("-max-conns %d needs %d open files with the %d the agent uses besides, above the limit of %d: "+
+			"raise the limit (ulimit -n, systemd LimitNOFILE=) or lower -max-conns", maxConns, need, reserve, lim.Cur)
+	}
+	return nil
 }
