@@ -301,19 +301,3 @@ func (s *Server) enroll(nc net.Conn) {
 		}
 	}()
 }
-
-// CheckOpenFileLimit refuses a configuration whose maxConns connections plus reserve other
-// descriptors exceed the process's open-file limit (RLIMIT_NOFILE, which the Go runtime has
-// already raised to its hard limit): the agent would run out of descriptors under load
-// rather than at start.
-func CheckOpenFileLimit(maxConns, reserve int) error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return nil // no limit to check against
-	}
-	if need := uint64(maxConns) + uint64(reserve); lim.Cur != ^uint64(0) && need > lim.Cur {
-		return fmt.Errorf("-max-conns %d needs %d open files with the %d the agent uses besides, above the limit of %d: "+
-			"raise the limit (ulimit -n, systemd LimitNOFILE=) or lower -max-conns", maxConns, need, reserve, lim.Cur)
-	}
-	return nil
-}

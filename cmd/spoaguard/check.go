@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/internal/httpserve"
 )
 
 // errCheckFailed is -check's verdict when something would not load (exit status 1).
@@ -47,9 +48,9 @@ func runCheck(o *options, w io.Writer) error {
 		strings.Join(o.messages, ", "), o.arg, o.scope, o.varBlocked, o.scope, o.varList)
 
 	ok, warnings, entries := true, 0, 0
-	if msg := fdShortfall(o.maxConns); msg != "" {
-		fmt.Fprintf(w, "warning: %s\n", msg)
-		warnings++
+	if msg := fdShortfall(o.maxConns); msg != "" { // the agent refuses to start
+		fmt.Fprintf(w, "error: %s\n", msg)
+		ok = false
 	}
 	var built []blocklist.List
 	for _, s := range o.sources {
@@ -105,10 +106,10 @@ func runCheck(o *options, w io.Writer) error {
 	return nil
 }
 
-// fdReserve is the descriptors the agent needs besides HAProxy's connections: listeners, the
-// metrics listener and its scrapers, list files being read, the event loops' epoll and
-// eventfd descriptors, stdio.
-const fdReserve = 64
+// fdReserve is the descriptors the agent needs besides HAProxy's connections: the
+// connections of the metrics and admin listeners (each capped by internal/httpserve), and
+// listeners, list files being read, the event loops' epoll and eventfd descriptors, stdio.
+const fdReserve = 2*httpserve.DefaultMaxConns + 64
 
 // fdShortfall says why -max-conns cannot be reached under the process's open-files limit
 // (LimitNOFILE= in a unit), or "" when it can.

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +42,13 @@ type options struct {
 	loops          int
 	maxConns       int
 	helloTimeout   time.Duration
+	idleTimeout    time.Duration
+	frameTimeout   time.Duration
+	writeTimeout   time.Duration
+	maxBuffered    int64
+	allowPeers     []netip.Prefix
+	socketMode     os.FileMode
+	socketGroup    string
 	maxQueued      int
 	maxReassembly  int
 	shutdownTime   time.Duration
@@ -103,7 +113,8 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	var listen, deny, allow, messages multiFlag
-	var scope, logLevel, logFormat string
+	var scope, logLevel, logFormat, socketMode string
+	var allowPeers multiFlag
 	fs.Var(&listen, "listen", "`address` to accept HAProxy on: IP:port, [IPv6]:port or unix:/path; repeatable (default 127.0.0.1:12345)")
 	fs.Var(&deny, "deny", "deny list `NAME=PATH[,OPTIONS]`; repeatable; the first matching deny list names the block")
 	fs.Var(&allow, "allow", "allow list `NAME=PATH[,OPTIONS]`; repeatable; an address on an allow list is never blocked")
@@ -120,12 +131,19 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	fs.DurationVar(&o.reloadInterval, "reload-interval", 5*time.Second, "how often list files are checked for changes")
 	fs.Float64Var(&o.maxShrink, "max-shrink", 0.5, "largest `share` of its entries a list may lose in one reload; a file that shrinks more is held back as likely truncated (1 accepts any shrink)")
 	fs.StringVar(&o.metricsAddr, "metrics", "127.0.0.1:12346", "`address` of the HTTP listener serving /metrics (Prometheus text), /healthz (liveness) and /readyz (readiness); \"\" disables it")
-	fs.UintVar(&o.maxFrameSize, "max-frame-size", codec.DefaultMaxFrameSize, "largest SPOP frame accepted; the handshake answers min(HAProxy's, this), at least 256. Keep the default, which echoes HAProxy's 16380: a smaller value makes HAProxy 2.6 fragment NOTIFYs (or, with -fragmentation=false, disconnect with status 10 and reconnect in a loop), and HAProxy 3.1.x before 3.2 may send larger NOTIFYs anyway")
+	fs.UintVar(&o.maxFrameSize, "max-frame-size", codec.DefaultMaxFrameSize, "largest SPOP frame accepted; the handshake answers min(HAProxy's, this), at least 256, at most 1048576. Keep the default, which echoes HAProxy's 16380: a smaller value makes HAProxy 2.6 fragment NOTIFYs (or, with -fragmentation=false, disconnect with status 10 and reconnect in a loop), and HAProxy 3.1.x before 3.2 may send larger NOTIFYs anyway")
 	fs.BoolVar(&o.pipelining, "pipelining", true, "announce the pipelining capability (many NOTIFYs in flight per connection)")
 	fs.BoolVar(&o.fragmentation, "fragmentation", true, "announce the fragmentation capability and reassemble fragmented NOTIFYs (HAProxy 2.6)")
 	fs.IntVar(&o.loops, "loops", 0, "event loops; 0 = GOMAXPROCS (GOMAXPROCS is raised to loops+1 if lower, so that a P stays idle while the loops wait)")
-	fs.IntVar(&o.maxConns, "max-conns", server.DefaultMaxConns, "most HAProxy connections open at once")
+	fs.IntVar(&o.maxConns, "max-conns", server.DefaultMaxConns, "most HAProxy connections open at once; a newcomer past it ends the connection idle the longest (AGENT-DISCONNECT 13)")
 	fs.DurationVar(&o.helloTimeout, "hello-timeout", server.DefaultHelloTimeout, "close a connection that has not sent its HELLO within this time")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "end (AGENT-DISCONNECT) a handshaken connection that has sent no frame for this long; keep it above HAProxy's own idle timeouts (2.6 SPOE \"timeout idle\", 3.x backend \"timeout server\")")
+	fs.DurationVar(&o.frameTimeout, "frame-timeout", server.DefaultFrameTimeout, "end a connection whose frame or fragmented NOTIFY has started and not finished within this time")
+	fs.DurationVar(&o.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "close a connection whose queued ACKs have not drained within this time (a peer that does not read)")
+	fs.Int64Var(&o.maxBuffered, "max-buffered", server.DefaultMaxBuffered, "`bytes` of buffered input, queued output and reassembly over all connections; past it the connections holding the most are closed")
+	fs.Var(&allowPeers, "allow-peer", "accept TCP connections only from these `networks` (CIDR or address, comma-separated or repeatable); default any")
+	fs.StringVar(&socketMode, "socket-mode", "0660", "permission `mode` (octal) of the -listen unix: sockets")
+	fs.StringVar(&o.socketGroup, "socket-group", "", "`group` (name or id) given to the -listen unix: sockets, e.g. HAProxy's; default the agent's")
 	fs.IntVar(&o.maxQueued, "max-queued-output", server.DefaultMaxQueuedOutput, "`bytes` of ACKs queued for a peer that does not read before its input is paused")
 	fs.IntVar(&o.maxReassembly, "max-reassembly", server.DefaultMaxReassembly, "largest reassembled fragmented NOTIFY, in `bytes`")
 	fs.DurationVar(&o.shutdownTime, "shutdown-timeout", 5*time.Second, "longest graceful shutdown after SIGTERM/SIGINT")
@@ -202,8 +220,28 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	if o.shutdownTime <= 0 {
 		return nil, fmt.Errorf("-shutdown-timeout %s: must be positive", o.shutdownTime)
 	}
-	if o.maxFrameSize < codec.MinMaxFrameSize || o.maxFrameSize > 1<<24 {
-		return nil, fmt.Errorf("-max-frame-size %d: must be between %d and %d", o.maxFrameSize, codec.MinMaxFrameSize, 1<<24)
+	if o.maxFrameSize < codec.MinMaxFrameSize || o.maxFrameSize > server.MaxMaxFrameSize {
+		return nil, fmt.Errorf("-max-frame-size %d: must be between %d and %d", o.maxFrameSize, codec.MinMaxFrameSize, server.MaxMaxFrameSize)
+	}
+	if o.idleTimeout <= 0 || o.frameTimeout <= 0 || o.writeTimeout <= 0 || o.maxBuffered <= 0 {
+		return nil, errors.New("-idle-timeout, -frame-timeout, -write-timeout and -max-buffered must be positive")
+	}
+	for _, v := range allowPeers {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			pfx, err := parsePeer(p)
+			if err != nil {
+				return nil, fmt.Errorf("-allow-peer %q: %w", p, err)
+			}
+			o.allowPeers = append(o.allowPeers, pfx)
+		}
+	}
+	if m, err := strconv.ParseUint(socketMode, 8, 32); err != nil || m > 0o777 || m == 0 {
+		return nil, fmt.Errorf("-socket-mode %q: want octal permission bits such as 0660", socketMode)
+	} else {
+		o.socketMode = os.FileMode(m)
 	}
 	if o.maxConns <= 0 || o.loops < 0 || o.helloTimeout <= 0 || o.maxQueued <= 0 || o.maxReassembly <= 0 {
 		return nil, errors.New("-max-conns, -hello-timeout, -max-queued-output and -max-reassembly must be positive, -loops not negative")
@@ -253,4 +291,24 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 		names[s.Name] = true
 	}
 	return o, nil
+}
+
+// parsePeer parses an -allow-peer network: a CIDR, or an address for itself alone.
+func parsePeer(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, err
+		}
+		if p.Addr().Is4In6() {
+			return p, errors.New("an IPv4-mapped network: write it as IPv4")
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

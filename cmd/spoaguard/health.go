@@ -8,6 +8,7 @@ import (
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/decision"
 	"github.com/spoaguard/spoaguard/health"
+	"github.com/spoaguard/spoaguard/server"
 )
 
 // newReadiness gathers what /readyz reports: every list's state, then whether NOTIFYs are
@@ -45,4 +46,22 @@ func listCondition(st blocklist.SourceStatus) health.Condition {
 		c.Level, c.Detail = health.Ready, fmt.Sprintf("loaded: %d entries at %s", st.Entries, stamp(st.LastGood))
 	}
 	return c
+}
+
+// serverReadiness is the SPOP server's condition: serving; accepting paused for want of file
+// descriptors (degraded: connections open still served, new ones wait); stopped (not ready;
+// the process exits).
+func serverReadiness(srv *server.Server) health.Check {
+	return func() []health.Condition {
+		c := health.Condition{Name: "engine", Level: health.Ready, Detail: "serving"}
+		select {
+		case <-srv.Done():
+			c.Level, c.Detail = health.NotReady, fmt.Sprintf("stopped: %v", srv.Err())
+		default:
+			if srv.AcceptPaused() {
+				c.Level, c.Detail = health.Degraded, "accepting paused: out of file descriptors"
+			}
+		}
+		return []health.Condition{c}
+	}
 }

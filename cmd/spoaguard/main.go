@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -23,6 +22,7 @@ import (
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/decision"
 	"github.com/spoaguard/spoaguard/health"
+	"github.com/spoaguard/spoaguard/internal/httpserve"
 	"github.com/spoaguard/spoaguard/server"
 )
 
@@ -121,6 +121,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		Loops:                o.loops,
 		MaxConns:             o.maxConns,
 		HelloTimeout:         o.helloTimeout,
+		IdleTimeout:          o.idleTimeout,
+		FrameTimeout:         o.frameTimeout,
+		WriteTimeout:         o.writeTimeout,
+		MaxBuffered:          o.maxBuffered,
+		AllowPeers:           o.allowPeers,
+		SocketMode:           o.socketMode,
+		SocketGroup:          o.socketGroup,
 		Logger:               log,
 		Metrics:              set,
 	}, h)
@@ -130,14 +137,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	lm := newListMetrics(set, lists)
 	readBuildInfo().register(set)
 
+	ready.Add(serverReadiness(srv))
+	// Refused rather than found out under load, when accepting would pause.
+	if msg := fdShortfall(o.maxConns); msg != "" {
+		return errors.New(msg)
+	}
 	// The metrics listener is bound before the agent starts so that a busy port is a
 	// start-up error, not a log line.
-	var metricsLn net.Listener
+	var httpSrv *httpserve.Endpoint
 	if o.metricsAddr != "" {
-		if metricsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
+		if httpSrv, err = httpserve.Listen(o.metricsAddr, metricsHandler(set, srv, ready), httpserve.Limits{}); err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
-		defer metricsLn.Close()
+		defer httpSrv.Close()
 	}
 	apiSrv, apiLn, err := startAPI(o, log, set, ls, h)
 	if err != nil {
@@ -146,27 +158,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	var httpSrv *http.Server
-	if metricsLn != nil {
-		httpSrv = &http.Server{Handler: metricsHandler(set, srv, ready), ReadHeaderTimeout: 5 * time.Second}
+	metricsAt := "disabled"
+	if httpSrv != nil {
 		go func() {
-			if err := httpSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := httpSrv.Serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics listener stopped", "err", err)
 			}
 		}()
-	}
-	metricsAt := "disabled"
-	if metricsLn != nil {
-		metricsAt = metricsLn.Addr().String()
+		metricsAt = httpSrv.Addr().String()
 	}
 	apiAt := "disabled"
 	if apiLn != nil {
 		apiAt = apiLn.Addr().String()
 	}
 	logStartup(log, o, srv, mgr, metricsAt, apiAt)
-	if msg := fdShortfall(o.maxConns); msg != "" {
-		log.Warn(msg)
-	}
 	// The lists are loaded and every listener is bound: systemd may start HAProxy now.
 	sdNotify(fmt.Sprintf("READY=1\nSTATUS=serving %d lists, %d entries", len(o.sources), mgr.Stats().Entries))
 
@@ -178,7 +183,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		r.run(runCtx, hup)
 	}()
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-srv.Done():
+		// The SPOP server stopped by itself: exit non-zero so that a supervisor restarts
+		// the agent, rather than answer health checks for a port nobody serves.
+		if httpSrv != nil {
+			_ = httpSrv.Close()
+		}
+		cancelRun()
+		<-done
+		return fmt.Errorf("SPOP server stopped: %w", srv.Err())
+	}
 	sdNotify("STOPPING=1")
 	log.Info("shutting down: answering in-flight NOTIFYs, then AGENT-DISCONNECT to every connection",
 		"connections", srv.OpenConns(), "timeout", o.shutdownTime)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -35,6 +36,13 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-deny", "x=" + list, "stray"}, "unexpected argument"},
 		{[]string{"-deny", "x=" + list, "-max-shrink", "0"}, "-max-shrink"},
 		{[]string{"-deny", "x=" + list, "-max-shrink", "1.5"}, "-max-shrink"},
+		{[]string{"-deny", "x=" + list, "-max-frame-size", "16777216"}, "-max-frame-size"},
+		{[]string{"-deny", "x=" + list, "-allow-peer", "10.0.0.0/33"}, "-allow-peer"},
+		{[]string{"-deny", "x=" + list, "-allow-peer", "haproxy.local"}, "-allow-peer"},
+		{[]string{"-deny", "x=" + list, "-socket-mode", "rw-rw----"}, "-socket-mode"},
+		{[]string{"-deny", "x=" + list, "-socket-mode", "01777"}, "-socket-mode"},
+		{[]string{"-deny", "x=" + list, "-idle-timeout", "0s"}, "-idle-timeout"},
+		{[]string{"-deny", "x=" + list, "-max-buffered", "-1"}, "-max-buffered"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -47,6 +55,25 @@ func TestParseFlagsErrors(t *testing.T) {
 	}
 	if len(o.sources) != 2 || o.sources[0].MinCount != 3 || !o.sources[1].AllowShortPrefixes || len(o.messages) != 2 {
 		t.Fatalf("parsed %+v", o)
+	}
+	o, err = parseFlags([]string{"-deny", "a=" + list, "-allow-peer", "10.1.0.0/16,192.0.2.7", "-allow-peer", "::1", "-socket-mode", "0600"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(o.allowPeers); got != "[10.1.0.0/16 192.0.2.7/32 ::1/128]" || o.socketMode != 0o600 {
+		t.Fatalf("-allow-peer %s, -socket-mode %v", got, o.socketMode)
+	}
+}
+
+// A -max-conns the open-file limit cannot hold is refused at start, not found out under load.
+func TestStartupRefusesMaxConnsAboveTheOpenFileLimit(t *testing.T) {
+	list := filepath.Join(t.TempDir(), "l.txt")
+	if err := os.WriteFile(list, []byte("192.0.2.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"-listen", "127.0.0.1:0", "-metrics", "", "-deny", "x=" + list, "-max-conns", "2000000000"}, io.Discard, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "open files") {
+		t.Fatalf("run = %v, want a refusal naming the open-file limit", err)
 	}
 }
 

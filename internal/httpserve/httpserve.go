@@ -8,8 +8,9 @@ package httpserve
 import (
 	"net"
 	"net/http"
-	"sync"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // Limits are an endpoint's limits. The zero value of a field selects its default.
@@ -80,7 +81,7 @@ func Listen(addr string, h http.Handler, l Limits) (*Endpoint, error) {
 			IdleTimeout:       l.IdleTimeout,
 			MaxHeaderBytes:    l.MaxHeaderBytes,
 		},
-		ln: LimitListener(ln, l.MaxConns),
+		ln: netutil.LimitListener(ln, l.MaxConns),
 	}, nil
 }
 
@@ -92,48 +93,3 @@ func (e *Endpoint) Serve() error { return e.Server.Serve(e.ln) }
 
 // Close closes the listener of an endpoint that was never served.
 func (e *Endpoint) Close() error { return e.ln.Close() }
-
-// LimitListener returns a listener that has at most n of its connections open at once: Accept
-// waits for one to close first. (The same as golang.org/x/net/netutil.LimitListener.)
-func LimitListener(ln net.Listener, n int) net.Listener {
-	return &limitListener{Listener: ln, sem: make(chan struct{}, n), done: make(chan struct{})}
-}
-
-type limitListener struct {
-	net.Listener
-	sem       chan struct{}
-	closeOnce sync.Once
-	done      chan struct{}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
-	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
-}
-
-func (l *limitListener) Close() error {
-	err := l.Listener.Close()
-	l.closeOnce.Do(func() { close(l.done) })
-	return err
-}
-
-type limitConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
-}
