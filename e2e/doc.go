@@ -7,7 +7,9 @@
 // users copy from scripts/haproxy/ with only ports, paths and the health-check interval
 // replaced, then sends HTTP requests from chosen loopback source addresses (all of
 // 127.0.0.0/8 routes to lo on Linux) and asserts on status codes, on the list name HAProxy
-// echoes in X-Spoaguard-List, and on the agent's Prometheus metrics.
+// echoes in X-Spoaguard-List (the configs' debug response header, which the tests uncomment;
+// TestActingOnTheList runs them as shipped and reads the verdict from HAProxy's log), and
+// on the agent's Prometheus metrics.
 //
 // A missing HAProxy is a failure that says how to install it, never a skip.
 package e2e

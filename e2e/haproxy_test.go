@@ -25,6 +25,11 @@ type haproxyOptions struct {
 	agentAddr  string // where the agent listens, "127.0.0.1:port"
 	xff        bool   // the X-Forwarded-For SPOE file
 	failClosed bool   // uncomment the FAIL-CLOSED rule
+	// asShipped leaves the debug response header X-Spoaguard-List commented out, as the
+	// configs ship; otherwise the tests read the verdict from it (and X-Spoaguard-Error).
+	asShipped bool
+	scoped    bool          // the SPOE file's commented "event ... if" example, applied
+	tarpit    time.Duration // replaces "timeout tarpit 10s"
 }
 
 // haproxy is a running HAProxy master-worker (-W) process.
@@ -55,6 +60,9 @@ func startHAProxy(t *testing.T, g *generation, opts haproxyOptions) *haproxy {
 		t.Fatalf("scripts/haproxy/%s: no \"timeout processing 100ms\" to replace", spoe)
 	}
 	spoeCfg = strings.Replace(spoeCfg, "timeout processing 100ms", "timeout processing 2s", 1)
+	if opts.scoped {
+		spoeCfg = applyScopeExample(t, spoe, spoeCfg)
+	}
 	writeFile(t, filepath.Join(hostDir, "spoaguard.conf"), spoeCfg)
 
 	cfg := readFile(t, filepath.Join(repoRoot, "scripts", "haproxy", g.cfg))
@@ -65,14 +73,21 @@ func startHAProxy(t *testing.T, g *generation, opts haproxyOptions) *haproxy {
 		{"config /etc/haproxy/spoaguard.conf", "config " + filepath.Join(dir, "spoaguard.conf")},
 		// Check often so UP/DOWN transitions take a fraction of a second, not seconds.
 		{"check inter 2s", "check inter 200ms"},
-		// SPOE errors (txn.spoaguard.error: 1 timeout, 2 no agent, 256+N status N) are
-		// echoed too, so a wrong answer says whether the agent or the check failed.
-		{"http-after-response set-header X-Spoaguard-List", "http-after-response set-header X-Spoaguard-Error " +
-			"%[var(txn.spoaguard.error)] if { var(txn.spoaguard.error) -m found }\n    http-after-response set-header X-Spoaguard-List"},
 		// The test's view into the running process. expose-fd lets a reloaded worker take
 		// over the listening sockets, so a reload refuses no connection.
 		{"\nglobal\n", "\nglobal\n    stats socket " + filepath.Join(dir, "admin.sock") +
 			" mode 600 level admin expose-fd listeners\n"},
+	}
+	if !opts.asShipped {
+		// The debug header uncommented; SPOE errors (txn.spoaguard.error: 1 timeout, 2 no
+		// agent, 256+N status N) are echoed too, so a wrong answer says whether the agent
+		// or the check failed.
+		edits = append(edits, struct{ old, new string }{"# http-after-response set-header X-Spoaguard-List",
+			"http-after-response set-header X-Spoaguard-Error %[var(txn.spoaguard.error)] if { var(txn.spoaguard.error) -m found }\n" +
+				"    http-after-response set-header X-Spoaguard-List"})
+	}
+	if opts.tarpit > 0 {
+		edits = append(edits, struct{ old, new string }{"timeout tarpit  10s", fmt.Sprintf("timeout tarpit  %dms", opts.tarpit.Milliseconds())})
 	}
 	if opts.failClosed {
 		edits = append(edits, struct{ old, new string }{
