@@ -58,10 +58,10 @@ func Build(lists []List, opts BuildOptions) (*Snapshot, error) {
 		if l.Parsed == nil {
 			continue
 		}
-		for _, r := range normalize4(l.Parsed.v4, l.Parsed.except4) {
+		for _, r := range l.Parsed.ranges4() {
 			ev4 = append(ev4, event4(uint64(r.Lo), i), event4(uint64(r.Hi)+1, i))
 		}
-		for _, r := range normalize6(l.Parsed.v6, l.Parsed.except6) {
+		for _, r := range l.Parsed.ranges6() {
 			if r.Lo == r.Hi {
 				exact6 = append(exact6, exactEntry6{r.Lo, bit})
 				continue

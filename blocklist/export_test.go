@@ -3,6 +3,7 @@ package blocklist
 import (
 	"encoding/binary"
 	"net/netip"
+	"time"
 )
 
 // LookupAddr is Lookup for a netip.Addr (the zone, if any, is ignored), for tests that name
@@ -25,4 +26,11 @@ func (p *Parsed) addresses4() uint64 {
 		n += r.size()
 	}
 	return n
+}
+
+// rebuildForTest builds and publishes a snapshot from the sources' kept contents.
+func (m *Manager) rebuildForTest() error {
+	m.loadMu.Lock()
+	defer m.loadMu.Unlock()
+	return m.publish(time.Now())
 }

@@ -9,14 +9,27 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 )
 
-// ErrChanged is the error of a load that saw the file change under it (written in place, or
-// replaced by a rename); the next poll retries it.
-var ErrChanged = errors.New("file changed while it was being read")
+// Errors of reading a file; test with errors.Is.
+var (
+	// ErrChanged: the file changed under the reader (written in place, or replaced by a
+	// rename); the next poll retries it.
+	ErrChanged = errors.New("file changed while it was being read")
+	// ErrTooBig: the file is over its Source.MaxBytes or Source.MaxEntries cap.
+	ErrTooBig = errors.New("file is over its size cap")
+	// ErrTimeout: reading the file took longer than its time budget.
+	ErrTimeout = errors.New("file took longer to read than its time budget")
+)
+
+// DefaultLoadTimeout is the time budget of ParseFile, and of a Manager's loads unless
+// Options.LoadTimeout says otherwise. A 2M-entry list loads in about half a second.
+const DefaultLoadTimeout = 30 * time.Second
 
 // LoadError is a failure to load one source file. Its Err is, where one applies, ErrEmpty,
-// ErrTruncated, ErrGarbage, ErrChanged or ErrShrunk; test with errors.Is.
+// ErrTruncated, ErrGarbage, ErrChanged, ErrTooBig, ErrTimeout or ErrShrunk; test with
+// errors.Is.
 type LoadError struct {
 	Name string // source name
 	Path string
@@ -36,32 +49,36 @@ func (e *LoadError) Unwrap() error { return e.Err }
 // maxLineLen bounds the length of a line; longer lines are skipped, not buffered.
 const maxLineLen = 64 << 10
 
-// ParseFile reads and parses src.Path. It never returns a partial result: on error the Parsed
-// is nil and the error is a *LoadError.
+// ParseFile reads and parses src.Path within DefaultLoadTimeout. It never returns a partial
+// result: on error the Parsed is nil and the error is a *LoadError.
 func ParseFile(src Source) (*Parsed, error) {
-	p, _, err := parseFileStat(src)
+	p, _, err := parseFileStat(src, time.Now().Add(DefaultLoadTimeout))
 	return p, err
 }
 
-// parseRecovered is Parse with a panic turned into an error: a parser bug met in one feed file
+// parseRecovered is parse with a panic turned into an error: a parser bug met in one feed file
 // must cost that file's reload (its previous contents are kept), not the agent and every
 // other list. The parsers are fuzzed (FuzzParse); this is the second line of defence.
-func parseRecovered(r io.Reader, src Source) (p *Parsed, line int, err error) {
+func parseRecovered(r io.Reader, src Source, deadline time.Time) (p *Parsed, line int, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			p, line, err = nil, 0, fmt.Errorf("parser failure (a bug, please report it with the file): %v", v)
 		}
 	}()
-	return Parse(r, src)
+	return parse(r, src, deadline)
 }
 
 // parseFileStat parses src and returns the identity of the file it read, checking that the file
 // did not change under the reader (written in place, or replaced by a rename).
-func parseFileStat(src Source) (*Parsed, fileID, error) {
+//
+// Only a regular file is read. It is opened non-blocking, so that a path that has become a
+// FIFO (or a device) is refused by the fstat that follows instead of blocking the open until
+// a writer comes, which may be never.
+func parseFileStat(src Source, deadline time.Time) (*Parsed, fileID, error) {
 	lerr := func(line int, err error) error {
 		return &LoadError{Name: src.Name, Path: src.Path, Line: line, Err: err}
 	}
-	f, err := os.Open(src.Path)
+	f, err := os.OpenFile(src.Path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fileID{}, lerr(0, err)
 	}
@@ -71,9 +88,12 @@ func parseFileStat(src Source) (*Parsed, fileID, error) {
 		return nil, fileID{}, lerr(0, err)
 	}
 	if !before.Mode().IsRegular() {
-		return nil, fileID{}, lerr(0, errors.New("not a regular file"))
+		return nil, fileID{}, lerr(0, fmt.Errorf("not a regular file (%s)", before.Mode().Type()))
 	}
-	p, line, err := parseRecovered(f, src)
+	if max := src.maxBytes(); before.Size() > max {
+		return nil, fileID{}, lerr(0, fmt.Errorf("%w: %d bytes, the cap is %d (max-bytes)", ErrTooBig, before.Size(), max))
+	}
+	p, line, err := parseRecovered(f, src, deadline)
 	if err != nil {
 		return nil, fileID{}, lerr(line, err)
 	}
@@ -92,29 +112,39 @@ func parseFileStat(src Source) (*Parsed, fileID, error) {
 }
 
 // Parse parses a feed from r. On error it returns the line number the error is about (0 if
-// none). Gzip-compressed input is detected and decompressed.
-func Parse(r io.Reader, src Source) (*Parsed, int, error) {
-	br := bufio.NewReaderSize(r, maxLineLen)
+// none). Gzip-compressed input is detected and decompressed. The input, and the input after
+// decompression, may not exceed src's MaxBytes, nor hold more than its MaxEntries entries.
+func Parse(r io.Reader, src Source) (*Parsed, int, error) { return parse(r, src, time.Time{}) }
+
+// parse is Parse that gives up at deadline (none if zero).
+func parse(r io.Reader, src Source, deadline time.Time) (*Parsed, int, error) {
+	br := bufio.NewReaderSize(newGuardReader(r, src.maxBytes(), deadline), maxLineLen)
 	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, 0, fmt.Errorf("gzip: %w", err)
 		}
 		defer zr.Close()
-		br = bufio.NewReaderSize(zr, maxLineLen)
+		br = bufio.NewReaderSize(newGuardReader(zr, src.maxBytes(), deadline), maxLineLen)
 	}
 	head, err := br.Peek(maxLineLen)
+	format := src.Format
 	if len(head) == 0 {
 		if err != nil && err != io.EOF {
 			return nil, 0, err
 		}
-		return nil, 0, ErrEmpty
+		if !src.AllowEmpty {
+			return nil, 0, ErrEmpty
+		}
+		if format == FormatAuto {
+			format = FormatPlain
+		}
+		return &Parsed{Format: format}, 0, nil
 	}
-	format := src.Format
 	if format == FormatAuto {
 		format = detectFormat(head)
 	}
-	ps := parser{src: &src, p: &Parsed{Format: format}, expect: -1, records: -1}
+	ps := parser{src: &src, p: &Parsed{Format: format}, expect: -1, records: -1, maxEntries: src.maxEntries()}
 	ps.min4, ps.min6 = src.minPrefixes()
 	if err := ps.run(br); err != nil {
 		return nil, ps.p.Lines, err
@@ -125,9 +155,39 @@ func Parse(r io.Reader, src Source) (*Parsed, int, error) {
 	return ps.p, 0, nil
 }
 
+// guardReader ends a read with ErrTooBig past left bytes, and with ErrTimeout past deadline
+// (checked once per read: one buffer fill of the line reader).
+type guardReader struct {
+	r         io.Reader
+	left, max int64
+	deadline  time.Time
+}
+
+func newGuardReader(r io.Reader, max int64, deadline time.Time) *guardReader {
+	return &guardReader{r: r, left: max, max: max, deadline: deadline}
+}
+
+func (g *guardReader) Read(b []byte) (int, error) {
+	if !g.deadline.IsZero() && time.Now().After(g.deadline) {
+		return 0, ErrTimeout
+	}
+	if g.left < 0 {
+		return 0, fmt.Errorf("%w: more than %d bytes (max-bytes)", ErrTooBig, g.max)
+	}
+	if int64(len(b)) > g.left+1 {
+		b = b[:g.left+1] // one byte more than allowed tells "at the cap" from "over it"
+	}
+	n, err := g.r.Read(b)
+	g.left -= int64(n)
+	if g.left < 0 {
+		return n, fmt.Errorf("%w: more than %d bytes (max-bytes)", ErrTooBig, g.max)
+	}
+	return n, err
+}
+
 func (ps *parser) run(br *bufio.Reader) error {
 	first := true
-	for {
+	for ps.err == nil {
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			ps.p.Lines++
@@ -149,6 +209,13 @@ func (ps *parser) run(br *bufio.Reader) error {
 				line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
 				first = false
 			}
+			if err == io.EOF && ps.cutShort(trimSpace(line)) {
+				// A file caught mid-write can end inside a line, and 203.0.113.4 cut
+				// from 203.0.113.45 is someone else's valid address.
+				ps.skip(line, "unterminated last line (the file may be cut short)")
+				ps.unterminated = true
+				return nil
+			}
 			ps.line(trimSpace(line))
 		}
 		if err == io.EOF {
@@ -158,6 +225,7 @@ func (ps *parser) run(br *bufio.Reader) error {
 			return err
 		}
 	}
+	return ps.err
 }
 
 // fileID is what polling compares: a change of any field means the file was rewritten,

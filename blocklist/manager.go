@@ -14,12 +14,27 @@ import (
 // ErrShrunk is the error of a load whose entry count fell by more than the shrink limit.
 var ErrShrunk = errors.New("file shrank too much since the last good load; held back")
 
+// ErrClosed is what Reload returns once the Manager is closed.
+var ErrClosed = errors.New("blocklist: manager closed")
+
+// ShrinkGuardMinEntries is the size from which the shrink limit applies: a cut of a list this
+// big is evidence of a truncated file, while a shorter list is one a person edits by hand.
+const ShrinkGuardMinEntries = 100
+
 // Options configure a Manager.
 type Options struct {
 	PollInterval time.Duration // how often files are checked for changes; default 5s
-	// ShrinkLimit holds back a file whose entry count fell by more than this share since its last
-	// good load (default 0.5): a feed caught half-written must not wipe a list. Negative: never.
+	// ShrinkLimit holds back a file whose entry count fell by more than this share since its
+	// last good load of at least ShrinkGuardMinEntries entries (default 0.5): a feed caught
+	// half-written must not wipe a list. Negative: never. Source.MaxShrink overrides it.
 	ShrinkLimit float64
+	// MaxBytes and MaxEntries are the caps of the sources that set none (Source.MaxBytes,
+	// Source.MaxEntries); 0 = DefaultMaxBytes, DefaultMaxEntries.
+	MaxBytes   int64
+	MaxEntries int
+	// LoadTimeout is the time budget of one file's load (default DefaultLoadTimeout): a
+	// load that takes longer is refused as a failed one is.
+	LoadTimeout time.Duration
 	Logger      *slog.Logger // default slog.Default()
 	Build       BuildOptions
 }
@@ -52,23 +67,43 @@ type ReloadStats struct {
 }
 
 // Manager owns the sources and publishes snapshots. Snapshot is safe to call from any goroutine
-// at any time; Reload and Run may run concurrently (reloads are serialised).
+// at any time; Reload and Run may run concurrently (loads are serialised).
+//
+// Two locks keep a slow or hostile file from stalling anything but its own load: loadMu is
+// held while files are read and a snapshot is built; mu guards only what Status and Stats
+// report and is held just to copy or update it, never while a file is read. Metrics, health
+// and shutdown therefore never wait on a load.
 type Manager struct {
 	opts Options
 	log  *slog.Logger
 	snap atomic.Pointer[Snapshot]
 
-	mu    sync.Mutex // serialises reloads; guards srcs and stats
-	srcs  []*sourceState
+	loadMu sync.Mutex     // serialises loads; guards the sources' parsed, staged, seen, inError
+	srcs   []*sourceState // fixed at creation
+
+	mu    sync.Mutex // guards the sources' status, and stats
 	stats ReloadStats
+
+	reqMu  sync.Mutex
+	next   *reloadRun // the run that Reload callers arriving now join; nil when none waits
+	closed chan struct{}
+	close  sync.Once
 }
 
 type sourceState struct {
-	src    Source
-	parsed *Parsed // last good contents: in the published snapshot; kept when a reload fails
-	staged *Parsed // parsed by this reload, committed only once a snapshot with it is built
-	seen   fileID  // file identity at the last attempt, so an unchanged bad file is not re-read
-	status SourceStatus
+	src     Source
+	parsed  *Parsed // last good contents, compacted: in the published snapshot; kept when a reload fails
+	staged  *Parsed // parsed by this reload, committed only once a snapshot with it is built
+	seen    fileID  // file identity at the last attempt, so an unchanged file is not re-read
+	inError bool    // the last attempt failed
+	status  SourceStatus
+}
+
+// reloadRun is one reload that any number of Reload calls wait for.
+type reloadRun struct {
+	done    chan struct{}
+	err     error
+	callers int // Reload calls waiting for it (under reqMu)
 }
 
 // NewManager loads every source once and publishes the first snapshot. A source that cannot be
@@ -87,7 +122,10 @@ func NewManager(sources []Source, opts Options) (*Manager, error) {
 	if opts.ShrinkLimit == 0 {
 		opts.ShrinkLimit = 0.5
 	}
-	m := &Manager{opts: opts, log: opts.Logger}
+	if opts.LoadTimeout <= 0 {
+		opts.LoadTimeout = DefaultLoadTimeout
+	}
+	m := &Manager{opts: opts, log: opts.Logger, closed: make(chan struct{})}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -100,10 +138,19 @@ func NewManager(sources []Source, opts Options) (*Manager, error) {
 			return nil, fmt.Errorf("blocklist: duplicate source name %q", s.Name)
 		}
 		names[s.Name] = true
+		if s.MaxBytes <= 0 {
+			s.MaxBytes = opts.MaxBytes
+		}
+		if s.MaxEntries <= 0 {
+			s.MaxEntries = opts.MaxEntries
+		}
+		if s.MaxShrink <= 0 {
+			s.MaxShrink = opts.ShrinkLimit
+		}
 		m.srcs = append(m.srcs, &sourceState{src: s, status: SourceStatus{Name: s.Name, Path: s.Path, Kind: s.Kind, Format: s.Format}})
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.loadMu.Lock()
+	defer m.loadMu.Unlock()
 	start := time.Now()
 	var errs []error
 	for _, st := range m.srcs {
@@ -123,15 +170,52 @@ func NewManager(sources []Source, opts Options) (*Manager, error) {
 // Snapshot returns the current snapshot: one atomic load. Load it once per batch of lookups.
 func (m *Manager) Snapshot() *Snapshot { return m.snap.Load() }
 
-// Reload re-reads every source now (SIGHUP). Sources that fail keep their previous contents; the
-// failures are returned joined, and recorded in Status.
+// Reload re-reads now (SIGHUP) every source whose file changed identity (device, inode, size,
+// mtime) since it was last read, and every source in error; unchanged files are not re-read.
+// Sources that fail keep their previous contents; the failures are returned joined, and
+// recorded in Status.
+//
+// Calls made while a reload runs wait for one more reload, shared by all of them: a storm of
+// signals costs at most the reload in progress and one after it. Reload returns ErrClosed at
+// once when the Manager is closed, without waiting for the load in progress.
 func (m *Manager) Reload() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.reqMu.Lock()
+	r := m.next
+	if r == nil {
+		r = &reloadRun{done: make(chan struct{})}
+		m.next = r
+		go m.runReload(r)
+	}
+	r.callers++
+	m.reqMu.Unlock()
+	select {
+	case <-r.done:
+		return r.err
+	case <-m.closed:
+		return ErrClosed
+	}
+}
+
+func (m *Manager) runReload(r *reloadRun) {
+	m.loadMu.Lock()
+	defer m.loadMu.Unlock()
+	m.reqMu.Lock()
+	m.next = nil // a call from now on may follow a change this run does not see: it needs another run
+	m.reqMu.Unlock()
+	r.err = m.reload()
+	close(r.done)
+}
+
+func (m *Manager) reload() error {
 	start := time.Now()
 	var errs []error
 	loaded := false
 	for _, st := range m.srcs {
+		if !st.inError {
+			if fi, err := os.Stat(st.src.Path); err == nil && idOf(fi) == st.seen {
+				continue
+			}
+		}
 		if err := m.load(st, start); err != nil {
 			errs = append(errs, err)
 		} else {
@@ -146,8 +230,13 @@ func (m *Manager) Reload() error {
 	return errors.Join(errs...)
 }
 
+// Close stops Run and makes Reload return ErrClosed; a load in progress finishes on its own,
+// within its time budget, and is published. The current snapshot stays in service.
+func (m *Manager) Close() { m.close.Do(func() { close(m.closed) }) }
+
 // Run polls the sources' identity (device, inode, size, mtime) every PollInterval and reloads
-// the ones that changed, until ctx is done.
+// the ones that changed, until ctx is done or the Manager is closed. A poll is skipped while a
+// load runs, and Run returns without waiting for one.
 func (m *Manager) Run(ctx context.Context) {
 	t := time.NewTicker(m.opts.PollInterval)
 	defer t.Stop()
@@ -155,16 +244,27 @@ func (m *Manager) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-m.closed:
+			return
 		case <-t.C:
-			m.poll()
+			if m.loadMu.TryLock() {
+				go func() {
+					defer m.loadMu.Unlock()
+					m.pollLocked()
+				}()
+			}
 		}
 	}
 }
 
 // poll reloads the sources whose file identity changed since the last attempt.
 func (m *Manager) poll() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.loadMu.Lock()
+	defer m.loadMu.Unlock()
+	m.pollLocked()
+}
+
+func (m *Manager) pollLocked() {
 	start := time.Now()
 	loaded := false
 	for _, st := range m.srcs {
@@ -190,9 +290,10 @@ func (m *Manager) poll() {
 	}
 }
 
-// load parses one source; on success its contents replace the previous ones (not yet published).
+// load parses one source; on success its contents replace the previous ones (not yet
+// published). The caller holds loadMu.
 func (m *Manager) load(st *sourceState, now time.Time) error {
-	p, id, err := parseFileStat(st.src)
+	p, id, err := parseFileStat(st.src, time.Now().Add(m.opts.LoadTimeout))
 	if err != nil {
 		if !errors.Is(err, ErrChanged) { // a file caught mid-write is retried at the next poll
 			st.seen = id
@@ -204,10 +305,9 @@ func (m *Manager) load(st *sourceState, now time.Time) error {
 		return err
 	}
 	st.seen = id
-	if prev := st.parsed; prev != nil && m.opts.ShrinkLimit > 0 &&
-		float64(p.Entries) < float64(prev.Entries)*(1-m.opts.ShrinkLimit) {
+	if prev := st.parsed; prev != nil && shrunk(prev.Entries, p.Entries, st.src) {
 		err := &LoadError{Name: st.src.Name, Path: st.src.Path,
-			Err: fmt.Errorf("%w: %d entries, was %d", ErrShrunk, p.Entries, prev.Entries)}
+			Err: fmt.Errorf("%w: %d entries, was %d (max-shrink %g)", ErrShrunk, p.Entries, prev.Entries, st.src.MaxShrink)}
 		m.fail(st, err, now)
 		return err
 	}
@@ -215,14 +315,26 @@ func (m *Manager) load(st *sourceState, now time.Time) error {
 	return nil
 }
 
-// commit makes a staged load the source's contents, once a snapshot holding it is published.
+// shrunk reports whether a list of was entries, now now, lost more than src allows.
+func shrunk(was, now int, src Source) bool {
+	if src.MaxShrink <= 0 || was < ShrinkGuardMinEntries || (now == 0 && src.AllowEmpty) {
+		return false
+	}
+	return float64(now) < float64(was)*(1-src.MaxShrink)
+}
+
+// commit makes a staged load the source's contents, once a snapshot holding it is published,
+// keeping of it only what a later build needs. The caller holds loadMu.
 func (m *Manager) commit(st *sourceState, now time.Time) {
 	p := st.staged
-	st.parsed, st.staged = p, nil
+	p.compact()
+	st.parsed, st.staged, st.inError = p, nil, false
+	m.mu.Lock()
 	s := &st.status
 	s.Format, s.Entries, s.Skipped, s.SkippedLines = p.Format, p.Entries, p.Skipped, p.SkippedLines
 	s.LastGood, s.LastError, s.LastErrorTime = now, "", time.Time{}
 	s.Loads++
+	m.mu.Unlock()
 	attrs := []any{"list", st.src.Name, "path", st.src.Path, "format", p.Format.String(), "entries", p.Entries, "skipped", p.Skipped}
 	if p.Skipped > 0 {
 		attrs = append(attrs, "first_skipped", p.SkippedLines[0].String())
@@ -230,16 +342,20 @@ func (m *Manager) commit(st *sourceState, now time.Time) {
 	m.log.Info("blocklist: loaded", attrs...)
 }
 
+// fail records a failed load. The caller holds loadMu.
 func (m *Manager) fail(st *sourceState, err error, now time.Time) {
+	st.inError = true
+	m.mu.Lock()
 	st.status.LastError, st.status.LastErrorTime = err.Error(), now
 	st.status.Failures++
+	m.mu.Unlock()
 	m.log.Warn("blocklist: load failed; keeping the previous contents", "list", st.src.Name, "err", err)
 }
 
 // publish builds a snapshot from the staged loads and the other sources' last good contents
 // and swaps it in. If the build fails, the staged loads are dropped and reported as failures
 // of their sources: the previous snapshot stays, and so do the contents it was built from, so
-// one unbuildable file cannot block later reloads of the others.
+// one unbuildable file cannot block later reloads of the others. The caller holds loadMu.
 func (m *Manager) publish(start time.Time) error {
 	lists := make([]List, len(m.srcs))
 	entries := 0
@@ -270,14 +386,16 @@ func (m *Manager) publish(start time.Time) error {
 		}
 	}
 	now := time.Now()
+	m.mu.Lock()
 	m.stats.Builds++
 	m.stats.LastBuild, m.stats.LastDuration = now, now.Sub(start)
 	m.stats.Entries = entries
 	m.stats.Snapshot = s.Stats()
+	m.mu.Unlock()
 	return nil
 }
 
-// Status returns a copy of every source's state, in source order.
+// Status returns a copy of every source's state, in source order. It never waits on a load.
 func (m *Manager) Status() []SourceStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -288,7 +406,7 @@ func (m *Manager) Status() []SourceStatus {
 	return out
 }
 
-// Stats returns the manager's build statistics.
+// Stats returns the manager's build statistics. It never waits on a load.
 func (m *Manager) Stats() ReloadStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"net/netip"
+	"slices"
 	"strconv"
 )
 
@@ -41,6 +42,9 @@ type Parsed struct {
 	// Exceptions (ipset "nomatch"): addresses carved out of this list.
 	except4 []range4
 	except6 []range6
+	// compacted: v4 and v6 are normalized (sorted, merged, exceptions removed), except4 and
+	// except6 empty.
+	compacted bool
 
 	Lines        int // lines read
 	Entries      int // data lines accepted
@@ -49,16 +53,52 @@ type Parsed struct {
 	SkippedLines []SkippedLine
 }
 
+// compact keeps of p only what a build needs: its ranges normalized, without duplicates or
+// exceptions, in slices of their own size. A list of millions of repeated entries shrinks to
+// its distinct ranges.
+func (p *Parsed) compact() {
+	if p.compacted {
+		return
+	}
+	p.v4, p.v6 = own(p.ranges4()), own(p.ranges6())
+	p.except4, p.except6, p.compacted = nil, nil, true
+}
+
+// own returns s in an array of its own length: merging leaves the result at the start of an
+// array as long as its input, which may be mostly duplicates.
+func own[T any](s []T) []T {
+	if cap(s)-len(s) <= len(s)/8 {
+		return s
+	}
+	return slices.Clone(s)
+}
+
+// ranges4 and ranges6 return p's normalized ranges. They may be p's own slices: do not
+// modify them.
+func (p *Parsed) ranges4() []range4 {
+	if p.compacted {
+		return p.v4
+	}
+	return normalize4(p.v4, p.except4)
+}
+
+func (p *Parsed) ranges6() []range6 {
+	if p.compacted {
+		return p.v6
+	}
+	return normalize6(p.v6, p.except6)
+}
+
 // Ranges yields the addresses the list covers, exceptions removed, as inclusive ranges in
 // ascending order, IPv4 first: sorted, disjoint and not adjacent, whatever the file held.
 func (p *Parsed) Ranges() iter.Seq2[netip.Addr, netip.Addr] {
 	return func(yield func(first, last netip.Addr) bool) {
-		for _, r := range normalize4(p.v4, p.except4) {
+		for _, r := range p.ranges4() {
 			if !yield(addrOf4(r.Lo), addrOf4(r.Hi)) {
 				return
 			}
 		}
-		for _, r := range normalize6(p.v6, p.except6) {
+		for _, r := range p.ranges6() {
 			if !yield(r.Lo.addr(), r.Hi.addr()) {
 				return
 			}
@@ -78,6 +118,22 @@ type parser struct {
 	records   int // Spamhaus JSON metadata "records"; -1 when absent
 	recordsAt int
 	dataAfter int // first data line after a trailer marker
+
+	maxEntries   int
+	err          error // ends the parse: a cap was reached
+	unterminated bool  // the last line had no newline and was skipped
+}
+
+// cutShort reports whether an unterminated last line s must be skipped: a data line in a
+// format whose completeness marker cannot vouch for it. The Spamhaus formats' required
+// trailer can (a cut file lacks it), so their last line is read as usual, and so is a
+// comment line, which may be a trailer such as "# END 3 entries" without its newline.
+func (ps *parser) cutShort(s []byte) bool {
+	switch ps.p.Format {
+	case FormatSpamhausDROP, FormatSpamhausJSON:
+		return false
+	}
+	return len(s) > 0 && s[0] != '#' && s[0] != ';'
 }
 
 func (ps *parser) skip(line []byte, reason string) {
@@ -280,6 +336,10 @@ func (ps *parser) addEntry(line []byte, e entry, err error, except bool) {
 		ps.skip(line, "prefix shorter than the minimum allowed for this list")
 		return
 	}
+	if ps.p.Entries >= ps.maxEntries {
+		ps.err = fmt.Errorf("%w: more than %d entries (max-entries)", ErrTooBig, ps.maxEntries)
+		return
+	}
 	ps.p.Entries++
 	switch {
 	case e.v6 && except:
@@ -318,7 +378,8 @@ func (ps *parser) finish() (int, error) {
 			return ps.recordsAt, fmt.Errorf("%w: metadata says %d records, file has %d", ErrTruncated, ps.records, data)
 		}
 	}
-	if p.Skipped > 0 && p.Skipped >= p.Entries+p.Filtered {
+	// An unterminated last line says nothing about whether the file is a blocklist.
+	if skipped := p.Skipped - btoi(ps.unterminated); skipped > 0 && skipped >= p.Entries+p.Filtered {
 		line := 0
 		if len(p.SkippedLines) > 0 {
 			line = p.SkippedLines[0].Line
@@ -326,4 +387,11 @@ func (ps *parser) finish() (int, error) {
 		return line, fmt.Errorf("%w: %d of %d data lines skipped", ErrGarbage, p.Skipped, data)
 	}
 	return 0, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

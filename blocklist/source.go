@@ -54,6 +54,38 @@ type Source struct {
 	AllowShortPrefixes       bool
 	Observe                  bool // a deny list that only reports its matches and never blocks
 	MinCount                 int  // ipsum: keep addresses listed by at least this many lists; 0 = all
+
+	// MaxBytes caps the file's size, and its size after decompression; MaxEntries caps the
+	// entries (and exceptions) it holds. A file over a cap is refused (ErrTooBig) as a
+	// truncated one is. 0 = the Manager's Options, else DefaultMaxBytes / DefaultMaxEntries.
+	MaxBytes   int64
+	MaxEntries int
+	// MaxShrink, when above 0, replaces the Manager's Options.ShrinkLimit for this list.
+	MaxShrink float64
+	// AllowEmpty accepts an empty file, and a reload that empties the list, as a list with no
+	// entries: for hand-kept lists that are sometimes empty. Without it an empty file is
+	// refused (ErrEmpty).
+	AllowEmpty bool
+}
+
+// Default caps of a list file. A 2M-entry IPv4 list is about 30 MB of text.
+const (
+	DefaultMaxBytes   = 256 << 20
+	DefaultMaxEntries = 10_000_000
+)
+
+func (s *Source) maxBytes() int64 {
+	if s.MaxBytes > 0 {
+		return s.MaxBytes
+	}
+	return DefaultMaxBytes
+}
+
+func (s *Source) maxEntries() int {
+	if s.MaxEntries > 0 {
+		return s.MaxEntries
+	}
+	return DefaultMaxEntries
 }
 
 func (s *Source) minPrefixes() (v4, v6 int) {
