@@ -160,7 +160,12 @@ func TestParseListFlag(t *testing.T) {
 	if err != nil || src.Name != "a" || src.Path != "/x.txt" || src.Format != blocklist.FormatIpsum || src.MinCount != 3 || !src.AllowShortPrefixes {
 		t.Errorf("got %+v, %v", src, err)
 	}
-	for spec, want := range map[string]string{"a": "NAME=PATH", "a=": "empty path", "a=/x,nope": "unknown option", "=x": "NAME=PATH"} {
+	src, err = ParseListFlag("a=/x.txt,max-bytes=4096,max-entries=100,max-shrink=0.9,allow-empty", blocklist.Deny)
+	if err != nil || src.MaxBytes != 4096 || src.MaxEntries != 100 || src.MaxShrink != 0.9 || !src.AllowEmpty {
+		t.Errorf("limits: got %+v, %v", src, err)
+	}
+	for spec, want := range map[string]string{"a": "NAME=PATH", "a=": "empty path", "a=/x,nope": "unknown option", "=x": "NAME=PATH",
+		"a=/x,max-shrink=0": "above 0", "a=/x,max-shrink=1.5": "above 0", "a=/x,max-entries=-1": "positive", "a=/x,allow-empty=no": "true or false"} {
 		if _, err := ParseListFlag(spec, blocklist.Deny); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: got %v, want %q", spec, err, want)
 		}

@@ -11,7 +11,7 @@ import (
 
 // ListOptions names the options a list takes, in the file's options mapping and after the
 // path of a -deny/-allow flag.
-const ListOptions = "min-count, min-prefix-v4, min-prefix-v6, allow-short, observe"
+const ListOptions = "min-count, min-prefix-v4, min-prefix-v6, allow-short, observe, max-bytes, max-entries, max-shrink, allow-empty"
 
 // CheckListName accepts the names a list may have (blocklist.ValidListName).
 func CheckListName(s string) error {
@@ -21,7 +21,7 @@ func CheckListName(s string) error {
 	return nil
 }
 
-// SetListOption applies one list option. allow-short and observe take "", "true" or
+// SetListOption applies one list option. allow-short, observe and allow-empty take "", "true" or
 // "false".
 func SetListOption(src *blocklist.Source, key, val string) error {
 	var err error
@@ -31,6 +31,19 @@ func SetListOption(src *blocklist.Source, key, val string) error {
 			return errors.New("observe applies to deny lists only")
 		}
 		src.Observe, err = flagValue(val)
+	case "max-bytes":
+		var n int
+		n, err = positive(val)
+		src.MaxBytes = int64(n)
+	case "max-entries":
+		src.MaxEntries, err = positive(val)
+	case "max-shrink":
+		src.MaxShrink, err = strconv.ParseFloat(val, 64)
+		if err != nil || !(src.MaxShrink > 0 && src.MaxShrink <= 1) {
+			err = fmt.Errorf("%q: want a share above 0, at most 1", val)
+		}
+	case "allow-empty":
+		src.AllowEmpty, err = flagValue(val)
 	case "min-count":
 		src.MinCount, err = positive(val)
 	case "min-prefix-v4":

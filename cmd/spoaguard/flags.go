@@ -35,6 +35,9 @@ type options struct {
 	apiTokenFile   string
 	reloadInterval time.Duration
 	maxShrink      float64
+	listMaxBytes   int64
+	listMaxEntries int
+	listTimeout    time.Duration
 	metricsAddr    string
 	maxFrameSize   uint
 	pipelining     bool
@@ -79,6 +82,10 @@ List options (comma-separated after PATH):
   min-prefix-v6=N   refuse IPv6 prefixes shorter than /N (default 16)
   allow-short       accept prefixes of any length in this list
   observe           deny lists only: never block; a match sets <var-observed> and is counted
+  max-bytes=N       refuse a file over N bytes, or over N once decompressed (-list-max-bytes)
+  max-entries=N     refuse a file of more than N entries (-list-max-entries)
+  max-shrink=S      this list's -max-shrink
+  allow-empty       an empty file, or a reload that empties the list, is a list with no entries
 
 Live bans: with -api, addresses are banned and unbanned at run time (see Commands below),
 in front of the files; with -state-dir they survive a restart. Precedence: any allow entry
@@ -129,7 +136,10 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	fs.StringVar(&o.apiAddr, "api", "", "`address` of the admin API (live bans, /v1/check): IP:port (needs -api-token-file) or unix:/path (the socket's mode and group are the access control); \"\" disables it")
 	fs.StringVar(&o.apiTokenFile, "api-token-file", "", "`file` holding the bearer token every admin API request must carry (required for a TCP -api)")
 	fs.DurationVar(&o.reloadInterval, "reload-interval", 5*time.Second, "how often list files are checked for changes")
-	fs.Float64Var(&o.maxShrink, "max-shrink", 0.5, "largest `share` of its entries a list may lose in one reload; a file that shrinks more is held back as likely truncated (1 accepts any shrink)")
+	fs.Float64Var(&o.maxShrink, "max-shrink", 0.5, "largest `share` of its entries a list of 100 entries or more may lose in one reload; a file that shrinks more is held back as likely truncated (1 accepts any shrink; list option max-shrink)")
+	fs.Int64Var(&o.listMaxBytes, "list-max-bytes", blocklist.DefaultMaxBytes, "largest list file, and its size after decompression, in `bytes`; a larger file is refused and the list keeps its contents (list option max-bytes)")
+	fs.IntVar(&o.listMaxEntries, "list-max-entries", blocklist.DefaultMaxEntries, "most entries a list file may hold; a file with more is refused and the list keeps its contents (list option max-entries)")
+	fs.DurationVar(&o.listTimeout, "list-load-timeout", blocklist.DefaultLoadTimeout, "time budget of one list file's load; a slower load is refused and the list keeps its contents")
 	fs.StringVar(&o.metricsAddr, "metrics", "127.0.0.1:12346", "`address` of the HTTP listener serving /metrics (Prometheus text), /healthz (liveness) and /readyz (readiness); \"\" disables it")
 	fs.UintVar(&o.maxFrameSize, "max-frame-size", codec.DefaultMaxFrameSize, "largest SPOP frame accepted; the handshake answers min(HAProxy's, this), at least 256, at most 1048576. Keep the default, which echoes HAProxy's 16380: a smaller value makes HAProxy 2.6 fragment NOTIFYs (or, with -fragmentation=false, disconnect with status 10 and reconnect in a loop), and HAProxy 3.1.x before 3.2 may send larger NOTIFYs anyway")
 	fs.BoolVar(&o.pipelining, "pipelining", true, "announce the pipelining capability (many NOTIFYs in flight per connection)")
@@ -213,6 +223,9 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 		o.logJSON = true
 	default:
 		return nil, fmt.Errorf("-log-format %q: want text or json", logFormat)
+	}
+	if o.listMaxBytes <= 0 || o.listMaxEntries <= 0 || o.listTimeout <= 0 {
+		return nil, errors.New("-list-max-bytes, -list-max-entries and -list-load-timeout must be positive")
 	}
 	if o.reloadInterval <= 0 {
 		return nil, fmt.Errorf("-reload-interval %s: must be positive", o.reloadInterval)

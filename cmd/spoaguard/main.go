@@ -208,6 +208,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		_ = apiSrv.Shutdown(sctx)
 	}
 	cancelRun()
+	lists.mgr.Load().Close() // a SIGHUP reload waiting on a list load returns now
 	<-done
 	if err != nil {
 		return fmt.Errorf("graceful shutdown incomplete: %w", err)

@@ -26,7 +26,8 @@ type liveLists struct {
 func (l *liveLists) Snapshot() *blocklist.Snapshot { return l.mgr.Load().Snapshot() }
 
 func newManager(o *options, log *slog.Logger) (*blocklist.Manager, error) {
-	return blocklist.NewManager(o.sources, blocklist.Options{PollInterval: o.reloadInterval, ShrinkLimit: o.maxShrink, Logger: log})
+	return blocklist.NewManager(o.sources, blocklist.Options{PollInterval: o.reloadInterval, ShrinkLimit: o.maxShrink,
+		MaxBytes: o.listMaxBytes, MaxEntries: o.listMaxEntries, LoadTimeout: o.listTimeout, Logger: log})
 }
 
 // liveSettings are the flags a SIGHUP applies to the running agent, besides the config file's
@@ -120,6 +121,7 @@ func (r *reloader) reload(ctx context.Context) {
 	}
 	old := r.lists.setLists(mgr, no.sources)
 	r.stopPoll()
+	old.Close()
 	r.o.sources, r.o.reloadInterval, r.o.maxShrink = no.sources, no.reloadInterval, no.maxShrink
 	for name := range liveSettings {
 		r.o.settings[name] = no.settings[name]
