@@ -3,6 +3,8 @@ package decision
 import (
 	"testing"
 
+	"github.com/spoaguard/spoaguard/internal/testutil"
+
 	"github.com/VictoriaMetrics/metrics"
 )
 
@@ -16,10 +18,12 @@ func BenchmarkHandler(b *testing.B) {
 	out := make([]byte, 0, 4096)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(seg)) / 15)
+	cpu := testutil.StartCPUTimer()
 	b.ResetTimer()
 	for i := 0; i < b.N; i += 15 {
 		if _, err := d.respond(seg, out[:0], nil); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cpu.Report(b)
 }

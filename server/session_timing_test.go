@@ -1,6 +1,10 @@
 package server
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/spoaguard/spoaguard/internal/testutil"
+)
 
 // BenchmarkHandle measures the protocol work of one read event, without sockets: a captured
 // segment of 15 pipelined NOTIFYs turned into 15 ACKs by the test handler (the decision
@@ -13,6 +17,7 @@ func BenchmarkHandle(b *testing.B) {
 	out := make([]byte, 0, 4096)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(seg)) / 15)
+	cpu := testutil.StartCPUTimer()
 	b.ResetTimer()
 	for i := 0; i < b.N; i += 15 {
 		if n, _, _ := s.handle(seg, out[:0]); n != len(seg) {
@@ -20,4 +25,5 @@ func BenchmarkHandle(b *testing.B) {
 		}
 		cfg.metrics.flush(&s.stats)
 	}
+	cpu.Report(b)
 }
