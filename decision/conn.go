@@ -20,6 +20,7 @@ type conn struct {
 	allowed, blocked int
 	undecided        [numReasons]int
 	anyUndecided     bool
+	seen             seenMessages    // of the NOTIFY being answered, while HandleNotify runs
 	perList          [numLists]int32 // blocks by the deciding list, observed matches by list
 	anyListed        bool
 
@@ -39,7 +40,6 @@ func (c *conn) BeginBatch() {
 // answered blocked=false, as HAProxy needs an answer, but counted apart from the decisions
 // and reported (see undecided).
 func (c *conn) HandleNotify(msgs *codec.MessageIterator, ack []byte) []byte {
-	start := *msgs  // to describe an undecided NOTIFY; a copy of a few words, not of the payload
 	var ip [16]byte // a STRING argument's address, parsed; addr may point into it
 	var addr []byte
 	wanted := false
@@ -48,16 +48,21 @@ func (c *conn) HandleNotify(msgs *codec.MessageIterator, ack []byte) []byte {
 			wanted = true
 			addr = c.address(msgs.Args(), &ip)
 		}
+		if addr == nil { // kept to describe an undecided NOTIFY; not reached when the first message decides
+			c.seen.add(msgs)
+		}
 	}
 	for msgs.Next() { // a NOTIFY whose later messages do not decode is refused, so not counted
 	}
 	if msgs.Err() != nil {
+		c.seen.reset()
 		return ack
 	}
 	if addr == nil {
-		c.undecidedNotify(wanted, start)
+		c.undecidedNotify(wanted)
 		return append(ack, c.h.allowedActions...)
 	}
+	c.seen.reset()
 	m := matches{c.snap.Lookup(addr).Matched, c.table.Lookup(addr)} // nil snapshot, table: no match
 	if !m.any() {                                                   // the common case: an address on no list
 		c.allowed++

@@ -2,7 +2,9 @@
 // of its ACK. It finds the client address among the message's arguments (an IPV4/IPV6
 // argument, or a STRING such as X-Forwarded-For), looks it up in the blocklist snapshot in
 // force, and answers with pre-encoded verdicts: `blocked` on every ACK, and `list` naming the
-// first matching deny list when blocked. It counts its decisions per verdict and per list.
+// first matching deny list when blocked. It counts its decisions per verdict and per list,
+// and the NOTIFYs it cannot decide (no configured message, no usable address) apart, with a
+// rate-limited warning and a readiness check (undecided.go).
 //
 // Handler implements server.Handler, so the transport (package server) knows nothing of IP
 // lists, and the lists (package blocklist) know nothing of SPOP. What decides a NOTIFY, and

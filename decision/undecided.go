@@ -75,14 +75,43 @@ func (u *undecidedState) publish(n *[numReasons]int) {
 	}
 }
 
+// seenMessages are the messages of the NOTIFY being answered that did not decide it, kept
+// so that an undecided NOTIFY can be described: the first few, as views of the payload. They
+// are dropped before HandleNotify returns, so they never outlive the connection buffer. A
+// NOTIFY whose first message decides (the common case) never touches them.
+type seenMessages struct {
+	n    int // messages seen, counted beyond the ones kept
+	kept [8]seenMessage
+}
+
+type seenMessage struct {
+	name []byte
+	args codec.ArgIterator
+}
+
+func (s *seenMessages) add(msgs *codec.MessageIterator) {
+	if s.n < len(s.kept) {
+		s.kept[s.n] = seenMessage{msgs.Name(), msgs.Args()}
+	}
+	s.n++
+}
+
+func (s *seenMessages) reset() {
+	if s.n != 0 {
+		clear(s.kept[:min(s.n, len(s.kept))])
+		s.n = 0
+	}
+}
+
 // undecidedNotify counts a NOTIFY that no configured message with an address decided, and
-// warns about it at most once per warnInterval. msgs is the NOTIFY's iterator before its
-// first message. Off the warning, it neither allocates nor reads the clock more than once.
-func (c *conn) undecidedNotify(wanted bool, msgs codec.MessageIterator) {
+// warns about it at most once per warnInterval, describing the messages seen. Off the
+// warning, it neither allocates nor reads the clock more than once.
+func (c *conn) undecidedNotify(wanted bool) {
+	defer c.seen.reset()
 	r := noMessage
 	if wanted {
 		r = noAddress
-	} else if first := msgs; !first.Next() {
+	} else if c.seen.n == 0 {
 		r = empty
 	}
 	c.undecided[r]++
@@ -90,7 +119,7 @@ func (c *conn) undecidedNotify(wanted bool, msgs codec.MessageIterator) {
 	if r == empty || !c.h.undecided.warnDue() {
 		return
 	}
-	desc := describe(msgs)
+	desc := c.seen.describe()
 	c.h.undecided.last.Store(&desc)
 	c.h.undecided.log.Warn("decision: NOTIFY not decided, answered blocked=false; check -message and -arg against the HAProxy spoe-message",
 		"reason", reasonLabels[r], "received", desc, "expected", c.h.undecided.messages,
@@ -103,21 +132,24 @@ func (u *undecidedState) warnDue() bool {
 	return now >= next && u.nextWarn.CompareAndSwap(next, now+int64(warnInterval))
 }
 
-// describe lists the messages of a NOTIFY and their argument names, as
-// `check-clientip(ip, src) other()`, bounded so that a hostile NOTIFY cannot make a huge
-// log line.
-func describe(msgs codec.MessageIterator) string {
+// describe lists the messages seen and their argument names, as `check-clientip(ip IPV4,
+// src IPV4) other()`, bounded so that a hostile NOTIFY cannot make a huge log line.
+func (s *seenMessages) describe() string {
 	const maxLen = 512
 	var b strings.Builder
-	for msgs.Next() && b.Len() < maxLen {
-		if b.Len() > 0 {
+	for i := range min(s.n, len(s.kept)) {
+		if b.Len() >= maxLen {
+			break
+		}
+		if i > 0 {
 			b.WriteByte(' ')
 		}
-		writeName(&b, msgs.Name())
+		m := &s.kept[i]
+		writeName(&b, m.name)
 		b.WriteByte('(')
-		args := msgs.Args()
-		for i := 0; args.Next() && b.Len() < maxLen; i++ {
-			if i > 0 {
+		args := m.args
+		for j := 0; args.Next() && b.Len() < maxLen; j++ {
+			if j > 0 {
 				b.WriteString(", ")
 			}
 			writeName(&b, args.Name())
@@ -126,8 +158,8 @@ func describe(msgs codec.MessageIterator) string {
 		}
 		b.WriteByte(')')
 	}
-	if b.Len() >= maxLen {
-		b.WriteString(" …")
+	if b.Len() >= maxLen || s.n > len(s.kept) {
+		fmt.Fprintf(&b, " … (%d messages)", s.n)
 	}
 	return b.String()
 }

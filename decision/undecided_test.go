@@ -109,3 +109,36 @@ func TestReadinessJudgesTheNotifiesSinceThePreviousCheck(t *testing.T) {
 		}
 	}
 }
+
+// The messages kept to describe an undecided NOTIFY alias the connection buffer: none is
+// held once the NOTIFY is answered, whether it was decided, undecided or refused.
+func TestSeenMessagesNotHeldAfterTheNotify(t *testing.T) {
+	h, _ := testHandler(t, nil)
+	h.undecided.log = slog.New(slog.DiscardHandler)
+	var many []byte
+	for range 20 {
+		many = codec.AppendArg(codec.AppendMessage(many, "other", 1), "ip", ip4("192.0.2.1"))
+	}
+	bad := codec.AppendMessage(codec.AppendMessage(nil, "other", 0), "check-request", 2) // the second does not decode
+	for _, in := range [][]byte{
+		cat(notifyWith(1, "other", "ip", ip4("192.0.2.1")), codec.AppendNotify(nil, 2, 1,
+			codec.AppendArg(codec.AppendMessage(codec.AppendMessage(nil, "other", 0), "check-request", 1), "ip", ip4("192.0.2.1")))),
+		codec.AppendNotify(nil, 3, 1, many),
+		codec.AppendNotify(nil, 4, 1, bad),
+	} {
+		c := h.NewConn().(*conn)
+		_, _ = newDriver(c).respond(in, nil, nil)
+		for i, m := range c.seen.kept {
+			if args := m.args; c.seen.n != 0 || m.name != nil || args.Next() {
+				t.Errorf("message %d of %d still held after the NOTIFY", i, c.seen.n)
+			}
+		}
+	}
+	c := h.NewConn().(*conn)
+	for range 20 {
+		c.seen.add(&codec.MessageIterator{})
+	}
+	if got := c.seen.describe(); !strings.HasSuffix(got, "… (20 messages)") {
+		t.Errorf("describe of 20 messages: %q", got)
+	}
+}
