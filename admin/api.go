@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -33,7 +34,11 @@ const (
 
 // Config is what the API serves.
 type Config struct {
-	Live    *live.Set
+	Live *live.Set
+	// Apply applies a batch of changes and returns once they are in force on this agent.
+	// Default: Live.Apply. A fleet's agents write through the shared store instead; an error
+	// wrapping ErrUnavailable answers 503.
+	Apply   func(ctx context.Context, changes []live.Change) (live.Counts, error)
 	Explain func(netip.Addr) decision.Explanation // the decision, as HAProxy gets it
 	Rules   live.Rules                            // what an entry must pass; an explicit allow-short overrides the minimum prefixes
 	// Token, when not empty, is required of every request as "Authorization: Bearer
@@ -45,6 +50,10 @@ type Config struct {
 	Now     func() time.Time
 }
 
+// ErrUnavailable marks a change refused because the store it must go through (the fleet's
+// Redis) cannot take it now; nothing was applied or queued.
+var ErrUnavailable = errors.New("the shared live set is unavailable")
+
 type api struct {
 	cfg     Config
 	token   [sha256.Size]byte
@@ -55,6 +64,10 @@ type api struct {
 func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.Live == nil || cfg.Explain == nil {
 		return nil, errors.New("admin: a live set and a decision are required")
+	}
+	if cfg.Apply == nil {
+		ls := cfg.Live
+		cfg.Apply = func(_ context.Context, changes []live.Change) (live.Counts, error) { return ls.Apply(changes) }
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -159,7 +172,7 @@ func (a *api) postBans(r *http.Request) (int, any) {
 		}
 		changes[i] = live.Change{Op: live.Put, Entry: e}
 	}
-	counts, err := a.cfg.Live.Apply(changes)
+	counts, err := a.cfg.Apply(r.Context(), changes)
 	if err != nil {
 		return a.applyFailed(err)
 	}
@@ -206,6 +219,9 @@ func (a *api) applyFailed(err error) (int, any) {
 		return bad("%v", err)
 	case errors.Is(err, live.ErrClosed):
 		return http.StatusServiceUnavailable, errorBody{"the agent is shutting down"}
+	case errors.Is(err, ErrUnavailable):
+		a.cfg.Logger.Warn("admin API: change refused", "err", err)
+		return http.StatusServiceUnavailable, errorBody{err.Error()}
 	}
 	a.cfg.Logger.Error("admin API: applying a change failed", "err", err)
 	return http.StatusInternalServerError, errorBody{err.Error()}
@@ -221,7 +237,7 @@ func (a *api) deleteBan(r *http.Request) (int, any) {
 	if err != nil {
 		return bad("addr: %v", err)
 	}
-	counts, err := a.cfg.Live.Apply([]live.Change{{Op: live.Delete, Entry: live.Entry{Addr: addr}}})
+	counts, err := a.cfg.Apply(r.Context(), []live.Change{{Op: live.Delete, Entry: live.Entry{Addr: addr}}})
 	if err != nil {
 		return a.applyFailed(err)
 	}

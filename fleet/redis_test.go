@@ -2,85 +2,26 @@ package fleet
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
-// redisServer is a real redis-server (Debian's package) on a free loopback port, with its own
-// directory, stopped by PID when the test ends.
-type redisServer struct {
-	t       *testing.T
-	port    int
-	dir     string
-	persist bool
-	cmd     *exec.Cmd
-}
+// redisServer is a real redis-server with a client for the test's own commands.
+type redisServer struct{ *testutil.Redis }
 
 func startRedis(t *testing.T, persist bool) *redisServer {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatal("redis-server is not installed: apt-get install redis-server (scripts/test.sh installs it)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s := &redisServer{t: t, port: port, dir: t.TempDir(), persist: persist}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
+	return &redisServer{testutil.StartRedis(t, persist)}
 }
 
-func (s *redisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
-
-func (s *redisServer) start() {
-	s.t.Helper()
-	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log")}
-	if s.persist {
-		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
-	} else {
-		args = append(args, "--appendonly", "no")
-	}
-	s.cmd = exec.Command("redis-server", args...)
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", s.port)})
-	defer c.Close()
-	for i := 0; i < 100; i++ {
-		if c.Ping(context.Background()).Err() == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-	s.t.Fatalf("redis-server on port %d did not answer within 5 s:\n%s", s.port, log)
-}
-
-// stop kills the server by PID and reaps it.
-func (s *redisServer) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
+func (s *redisServer) stop()  { s.Stop() }
+func (s *redisServer) start() { s.Start() }
 
 func (s *redisServer) client(t *testing.T) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", s.port)})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/codec"
 	"github.com/spoaguard/spoaguard/config"
+	"github.com/spoaguard/spoaguard/fleet"
 	"github.com/spoaguard/spoaguard/server"
 )
 
@@ -33,6 +34,8 @@ type options struct {
 	stateDir       string
 	apiAddr        string
 	apiTokenFile   string
+	redisURL       string
+	redisNamespace string
 	reloadInterval time.Duration
 	maxShrink      float64
 	listMaxBytes   int64
@@ -135,6 +138,8 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	fs.StringVar(&o.stateDir, "state-dir", "", "`directory` of the agent's state: live bans are stored there and survive a restart; \"\" keeps them in memory only")
 	fs.StringVar(&o.apiAddr, "api", "", "`address` of the admin API (live bans, /v1/check): IP:port (needs -api-token-file) or unix:/path (the socket's mode and group are the access control); \"\" disables it")
 	fs.StringVar(&o.apiTokenFile, "api-token-file", "", "`file` holding the bearer token every admin API request must carry (required for a TCP -api)")
+	fs.StringVar(&o.redisURL, "redis", "", "`URL` of the Redis that shares the live set across a fleet of agents: redis://[user:pass@]host:port/db, rediss:// for TLS, ?master_name=NAME for Sentinel (docs/FLEET.md); \"\" keeps the live set local")
+	fs.StringVar(&o.redisNamespace, "redis-namespace", fleet.DefaultNamespace, "`prefix` of the Redis keys: the agents naming the same Redis and namespace share one live set")
 	fs.DurationVar(&o.reloadInterval, "reload-interval", 5*time.Second, "how often list files are checked for changes")
 	fs.Float64Var(&o.maxShrink, "max-shrink", 0.5, "largest `share` of its entries a list of 100 entries or more may lose in one reload; a file that shrinks more is held back as likely truncated (1 accepts any shrink; list option max-shrink)")
 	fs.Int64Var(&o.listMaxBytes, "list-max-bytes", blocklist.DefaultMaxBytes, "largest list file, and its size after decompression, in `bytes`; a larger file is refused and the list keeps its contents (list option max-bytes)")

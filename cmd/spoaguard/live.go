@@ -13,6 +13,7 @@ import (
 	"github.com/spoaguard/spoaguard/admin"
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/decision"
+	"github.com/spoaguard/spoaguard/fleet"
 	"github.com/spoaguard/spoaguard/live"
 	"github.com/spoaguard/spoaguard/state"
 )
@@ -89,7 +90,7 @@ func readToken(path string) (string, error) {
 }
 
 // startAPI binds the admin API (nil, nil when -api is not set) and serves it.
-func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, h *decision.Handler) (*http.Server, net.Listener, error) {
+func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, fl *fleet.Fleet, h *decision.Handler) (*http.Server, net.Listener, error) {
 	if o.apiAddr == "" {
 		return nil, nil, nil
 	}
@@ -108,7 +109,11 @@ func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, h *d
 		ln.Close()
 		return nil, nil, errors.New("a TCP admin API needs -api-token-file")
 	}
-	handler, err := admin.NewHandler(admin.Config{Live: ls, Explain: h.Explain, Token: token, Metrics: set, Logger: log})
+	cfg := admin.Config{Live: ls, Explain: h.Explain, Token: token, Metrics: set, Logger: log}
+	if fl != nil {
+		cfg.Apply = fleetApply(fl, ls)
+	}
+	handler, err := admin.NewHandler(cfg)
 	if err != nil {
 		ln.Close()
 		return nil, nil, err

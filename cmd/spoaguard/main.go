@@ -102,6 +102,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		return fmt.Errorf("live bans: %w", err)
 	}
 	defer closeLive()
+	fl, stopFleet, err := startFleet(o, log, set, ls)
+	if err != nil {
+		return usageError{err}
+	}
+	defer stopFleet()
 	h, err := decision.New(lists, decision.Config{
 		Messages: o.messages, Arg: o.arg, Scope: o.scope.String(),
 		VarBlocked: o.varBlocked, VarList: o.varList, VarLists: o.varLists, VarObserved: o.varObserved,
@@ -151,7 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		}
 		defer httpSrv.Close()
 	}
-	apiSrv, apiLn, err := startAPI(o, log, set, ls, h)
+	apiSrv, apiLn, err := startAPI(o, log, set, ls, fl, h)
 	if err != nil {
 		return err
 	}

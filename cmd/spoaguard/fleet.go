@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/spoaguard/spoaguard/admin"
+	"github.com/spoaguard/spoaguard/fleet"
+	"github.com/spoaguard/spoaguard/live"
+)
+
+// startFleet follows the shared live set in Redis when -redis is set (nil and a no-op stop
+// otherwise). It does not wait for Redis: the agent serves the live set it loaded from the
+// state directory until the first full sync swaps in the shared one.
+func startFleet(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set) (*fleet.Fleet, func(), error) {
+	if o.redisURL == "" {
+		return nil, func() {}, nil
+	}
+	fl, err := fleet.New(fleet.Options{URL: o.redisURL, Namespace: o.redisNamespace, Logger: log, Metrics: set}, fleet.LiveSink{Set: ls})
+	if err != nil {
+		return nil, nil, fmt.Errorf("-redis: %w", err)
+	}
+	if o.stateDir == "" {
+		log.Warn("-redis without -state-dir: an agent that starts while Redis is away enforces no live bans until it can sync")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); fl.Run(ctx) }()
+	log.Info("following the shared live set", "redis_namespace", o.redisNamespace)
+	return fl, func() { cancel(); <-done; fl.Close() }, nil
+}
+
+// fleetApply is the admin API's writer in a fleet: changes go to Redis, and the answer waits
+// until this agent has applied them. The counts are what the change does to the set this
+// agent holds.
+func fleetApply(fl *fleet.Fleet, ls *live.Set) func(context.Context, []live.Change) (live.Counts, error) {
+	return func(ctx context.Context, changes []live.Change) (live.Counts, error) {
+		counts := ls.Table().Count(changes)
+		if err := fl.Write(ctx, fleet.ChangesOf(changes)); err != nil {
+			if errors.Is(err, fleet.ErrUnavailable) {
+				return live.Counts{}, fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
+			}
+			return live.Counts{}, err
+		}
+		return counts, nil
+	}
+}
