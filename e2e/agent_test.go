@@ -35,6 +35,7 @@ type agentOptions struct {
 	deny           []string // NAME=PATH[,options], after testdataFeeds
 	reloadInterval time.Duration
 	args           []string // more flags
+	noFeeds        bool     // without testdataFeeds
 }
 
 // agent is a running spoaguard.
@@ -58,7 +59,11 @@ func startAgent(t *testing.T, opts agentOptions) *agent {
 func (a *agent) start() {
 	a.t.Helper()
 	args := []string{"-listen", a.addr, "-metrics", a.metricsAddr, "-log-level", "info"}
-	for _, d := range append(testdataFeeds(a.t), a.opts.deny...) {
+	deny := a.opts.deny
+	if !a.opts.noFeeds {
+		deny = append(testdataFeeds(a.t), deny...)
+	}
+	for _, d := range deny {
 		args = append(args, "-deny", d)
 	}
 	if a.opts.reloadInterval > 0 {
