@@ -36,11 +36,10 @@ type TTL time.Duration
 func (t *TTL) UnmarshalJSON(b []byte) error {
 	var d time.Duration
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		s, err := strconv.Unquote(string(b)) // a duration has no escapes; json's own decoder costs a tenth of a large POST
+		if err != nil {
+			return fmt.Errorf("ttl %s: want a duration such as \"1h\" or a number of seconds", b)
 		}
-		var err error
 		if d, err = time.ParseDuration(s); err != nil {
 			return fmt.Errorf("ttl %q: want a duration such as \"1h\" or a number of seconds", s)
 		}

@@ -436,3 +436,35 @@ func TestIncrementalUpdatesMatchAFreshBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterLetsFewMissesThrough: of addresses in no live list, the exact set's filter lets
+// fewer than 1 in 100 through to probe the table (a cache miss beside a large snapshot).
+func TestFilterLetsFewMissesThrough(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	e := newExactSet[uint32](100_000)
+	in := map[uint32]bool{}
+	for len(in) < 100_000 {
+		a := r.Uint32()
+		if !in[a] {
+			in[a] = true
+			e.set(a, hash4(a), 1)
+		}
+	}
+	through, misses := 0, 0
+	for misses < 1_000_000 {
+		a := r.Uint32()
+		if in[a] {
+			continue
+		}
+		misses++
+		h := hash4(a)
+		if fb := filterBits(h); e.filter[h>>e.fshift]&fb == fb {
+			through++
+		}
+	}
+	if rate := float64(through) / float64(misses); rate > 0.01 {
+		t.Errorf("%.2f%% of misses pass the filter, want under 1%%", 100*rate)
+	} else {
+		t.Logf("%.3f%% of misses pass the filter (%d KB)", 100*rate, len(e.filter)*8/1024)
+	}
+}
