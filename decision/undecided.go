@@ -165,8 +165,15 @@ func (s *seenMessages) describe() string {
 }
 
 // writeName writes a message or argument name as it is when it is plain printable ASCII,
-// quoted otherwise (an empty name, spaces, control bytes: whatever the peer sent).
+// quoted otherwise (an empty name, spaces, control bytes: whatever the peer sent), and cut
+// to its first 64 bytes: a name can be as long as a frame.
 func writeName(b *strings.Builder, name []byte) {
+	const maxName = 64
+	if len(name) > maxName {
+		writeName(b, name[:maxName])
+		b.WriteString("…")
+		return
+	}
 	for _, c := range name {
 		if c <= ' ' || c > '~' || c == '(' || c == ')' || c == ',' || c == '"' {
 			fmt.Fprintf(b, "%q", name)

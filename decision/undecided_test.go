@@ -142,3 +142,43 @@ func TestSeenMessagesNotHeldAfterTheNotify(t *testing.T) {
 		t.Errorf("describe of 20 messages: %q", got)
 	}
 }
+
+// The description of an undecided NOTIFY is bounded whatever its names hold, and a name
+// that is not plain text is quoted.
+func TestDescribeIsBounded(t *testing.T) {
+	long := strings.Repeat("m", 10000)
+	for _, tc := range []struct {
+		name string
+		msgs []byte
+		want string
+	}{
+		{"plain", codec.AppendArg(codec.AppendMessage(nil, "check-clientip", 1), "ip", ip4("192.0.2.1")), "check-clientip(ip IPV4)"},
+		{"odd bytes", codec.AppendArg(codec.AppendMessage(nil, "a b\x00", 1), "", str("x")), `"a b\x00"("" STRING)`},
+		{"long name", codec.AppendMessage(nil, long, 0), strings.Repeat("m", 64) + "…()"},
+	} {
+		it := codec.NewMessageIterator(tc.msgs)
+		var s seenMessages
+		for it.Next() {
+			s.add(&it)
+		}
+		if got := s.describe(); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	var many []byte
+	for range 8 {
+		m := codec.AppendMessage(many, long, 100)
+		for range 100 {
+			m = codec.AppendArg(m, long, str("x"))
+		}
+		many = m
+	}
+	it := codec.NewMessageIterator(many)
+	var s seenMessages
+	for it.Next() {
+		s.add(&it)
+	}
+	if got := s.describe(); len(got) > 1024 {
+		t.Errorf("description of %d bytes", len(got))
+	}
+}
