@@ -14,6 +14,8 @@ type table4 struct {
 	index *[1 << 16]uint64
 	segs  []uint32
 	n     int // segments, counting each bucket's carried one once
+	// prefetch: the tables are at least PrefetchMinBytes, so Prefetch loads them.
+	prefetch bool
 }
 
 func (t *table4) build(ev []uint64, in *interner) error {
@@ -53,6 +55,7 @@ func (t *table4) build(ev []uint64, in *interner) error {
 		return err
 	}
 	t.segs = slices.Clip(t.segs)
+	t.prefetch = len(t.index)*8+len(t.segs)*4 >= PrefetchMinBytes
 	return nil
 }
 

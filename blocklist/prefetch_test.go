@@ -1,0 +1,85 @@
+package blocklist
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+)
+
+// A snapshot prefetches when its IPv4 tables outgrow PrefetchMinBytes, and not for the real
+// feeds or for IPv6 alone.
+func TestPrefetchIsDecidedFromTheTablesSize(t *testing.T) {
+	big, err := Build([]List{{Name: "syn", Parsed: SyntheticV4(400_000, 1)}}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := Build(realLists(t), BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v6, err := Build([]List{{Name: "syn", Parsed: SyntheticV6(400_000, 1)}}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nilSnap *Snapshot
+	for _, tc := range []struct {
+		name string
+		s    *Snapshot
+		want bool
+	}{{"400k IPv4 entries", big, true}, {"real feeds", real, false}, {"400k IPv6 entries", v6, false}, {"nil", nilSnap, false}} {
+		if got := tc.s.Prefetches(); got != tc.want {
+			t.Errorf("%s: Prefetches() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// Prefetch answers nothing and changes nothing: lookups after it give what they give without
+// it, for every form of address Lookup takes (and ones it refuses), and it does not allocate.
+func TestPrefetchChangesNoAnswer(t *testing.T) {
+	p := SyntheticV4(400_000, 2)
+	s, err := Build([]List{{Name: "syn", Parsed: p}}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Prefetches() {
+		t.Fatal("the snapshot does not prefetch: the test checks nothing")
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	addrs := make([][]byte, 0, 2*MaxPrefetch)
+	for len(addrs) < cap(addrs) {
+		var a uint32
+		if rng.IntN(2) == 0 {
+			a = p.v4[rng.IntN(len(p.v4))].Lo
+		} else {
+			a = rng.Uint32()
+		}
+		switch rng.IntN(4) {
+		case 0: // IPv4-mapped IPv6
+			m := make([]byte, 16)
+			m[10], m[11] = 0xff, 0xff
+			binary.BigEndian.PutUint32(m[12:], a)
+			addrs = append(addrs, m)
+		case 1: // IPv6, skipped
+			addrs = append(addrs, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 0x2001<<48|rng.Uint64()>>16), rng.Uint64()))
+		case 2: // not an address
+			addrs = append(addrs, []byte{1, 2, 3})
+		default:
+			addrs = append(addrs, binary.BigEndian.AppendUint32(nil, a))
+		}
+	}
+	want := make([]Result, len(addrs))
+	for i, a := range addrs {
+		want[i] = s.Lookup(a)
+	}
+	for _, batch := range [][][]byte{nil, addrs[:1], addrs[:20], addrs} { // the last is beyond MaxPrefetch
+		s.Prefetch(batch)
+		for i, a := range addrs {
+			if got := s.Lookup(a); got != want[i] {
+				t.Fatalf("after Prefetch of %d addresses, % x: %+v, want %+v", len(batch), a, got, want[i])
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { s.Prefetch(addrs) }); n != 0 {
+		t.Errorf("Prefetch allocates %v times", n)
+	}
+}
