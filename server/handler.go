@@ -38,3 +38,22 @@ type ConnHandler interface {
 	// Close releases the ConnHandler when its connection ends.
 	Close()
 }
+
+// Prefetcher is a ConnHandler that can start the memory loads of a batch's answers before
+// giving the first: when Prefetching reports true (asked once per batch, after BeginBatch),
+// the session hands it the whole NOTIFYs at the start of the read, up to maxPrefetch of them,
+// one Prefetch each, then calls PrefetchDone, and only then answers them with HandleNotify as
+// usual. A handler whose answers wait on cache misses (a lookup in a table larger than the
+// cache) overlaps them so; one whose data fits in cache says false and pays one call per
+// batch. Prefetch must answer nothing and change nothing that HandleNotify depends on; msgs
+// is positioned before the first message and aliases the connection buffer, which stays valid
+// until EndBatch.
+type Prefetcher interface {
+	Prefetching() bool
+	Prefetch(msgs *codec.MessageIterator)
+	PrefetchDone()
+}
+
+// maxPrefetch is the most NOTIFYs of one read handed to Prefetch: more than HAProxy pipelines
+// on a connection (20), and about as many cache misses as a core keeps in flight.
+const maxPrefetch = 64

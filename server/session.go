@@ -46,6 +46,7 @@ type session struct {
 	// 3.1+ applies max-frame-size to the payload alone (docs/PROTOCOL.md#max-frame-size).
 	maxFrame uint32
 	h        ConnHandler // nil until the HELLO is accepted
+	pf       Prefetcher  // h, when it is one
 
 	// A fragmented NOTIFY in progress (frag != nil): its ids and the payload so far.
 	frag             *[]byte
@@ -95,6 +96,9 @@ func (s *session) handle(in, out []byte) (consumed int, _ []byte, closeAfter boo
 		if s.state == stateReady && !batch && (f.Type == codec.FrameNotify || f.Type == codec.FrameUnset) {
 			s.h.BeginBatch()
 			batch = true
+			if s.pf != nil && s.pf.Prefetching() {
+				s.prefetch(in[consumed-n:])
+			}
 		}
 		out = s.frame(&f, out)
 	}
@@ -105,6 +109,24 @@ func (s *session) handle(in, out []byte) (consumed int, _ []byte, closeAfter boo
 		return len(in), out, true
 	}
 	return consumed, out, false
+}
+
+// prefetch hands the whole NOTIFYs at the start of in to the handler's Prefetch, up to
+// maxPrefetch and up to the first frame that is not one (partial, malformed, fragmented or of
+// another type): handle answers or refuses every frame as usual afterwards.
+func (s *session) prefetch(in []byte) {
+	var f codec.Frame
+	for range maxPrefetch {
+		n, err := codec.ReadFrameInto(&f, in, s.maxFrame)
+		if err != nil || n == 0 || f.Type != codec.FrameNotify || f.Flags != codec.FlagFin {
+			break
+		}
+		in = in[n:]
+		s.msgs = codec.NewMessageIterator(f.Payload)
+		s.pf.Prefetch(&s.msgs)
+	}
+	s.msgs = codec.MessageIterator{} // do not pin the connection buffer
+	s.pf.PrefetchDone()
 }
 
 // frame handles one decoded frame.
@@ -180,6 +202,7 @@ func (s *session) hello(f *codec.Frame, out []byte) []byte {
 	}
 	s.state = stateReady
 	s.h = s.cfg.handler.NewConn()
+	s.pf, _ = s.h.(Prefetcher)
 	return out
 }
 
@@ -292,7 +315,7 @@ func (s *session) close() {
 	s.dropFragments()
 	if s.h != nil {
 		s.h.Close()
-		s.h = nil
+		s.h, s.pf = nil, nil
 	}
 }
 

@@ -1,0 +1,111 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/spoaguard/spoaguard/codec"
+)
+
+// prefetchHandler is fakeHandler with a Prefetcher that records, in order, each NOTIFY it is
+// handed (by its address's last byte) and each HandleNotify, so a test sees the two passes.
+type prefetchHandler struct {
+	on  bool
+	log *[]string
+}
+
+func (h prefetchHandler) NewConn() ConnHandler { return &prefetchConn{on: h.on, log: h.log} }
+
+type prefetchConn struct {
+	fakeConn
+	on  bool
+	log *[]string
+}
+
+func (c *prefetchConn) Prefetching() bool { return c.on }
+func (c *prefetchConn) Prefetch(msgs *codec.MessageIterator) {
+	*c.log = append(*c.log, "prefetch "+lastAddrByte(msgs))
+}
+func (c *prefetchConn) PrefetchDone() { *c.log = append(*c.log, "done") }
+func (c *prefetchConn) HandleNotify(msgs *codec.MessageIterator, ack []byte) []byte {
+	probe := *msgs
+	*c.log = append(*c.log, "answer "+lastAddrByte(&probe))
+	return c.fakeConn.HandleNotify(msgs, ack)
+}
+
+func lastAddrByte(msgs *codec.MessageIterator) string {
+	for msgs.Next() {
+		for args := msgs.Args(); args.Next(); {
+			if b := args.Bytes(); args.Type() == codec.TypeIPv4 {
+				return fmt.Sprint(b[3])
+			}
+		}
+	}
+	return "none"
+}
+
+// When the handler prefetches, the session hands it every whole NOTIFY of the read before
+// answering the first, stops at the first frame that is not one, and answers exactly as
+// without prefetching; when it does not, it is only asked.
+func TestPrefetcherSeesTheReadsNotifiesBeforeTheAnswers(t *testing.T) {
+	three := cat(notifyFrame(1, 1, [4]byte{192, 0, 2, 1}), notifyFrame(3, 1, [4]byte{127, 0, 0, 2}), notifyFrame(5, 1, [4]byte{192, 0, 2, 3}))
+	partial := notifyFrame(7, 1, [4]byte{192, 0, 2, 4})
+	fragmented := cat(v26(t, "14a"), v26(t, "14b"), v26(t, "14c"), v26(t, "14d")) // a NOTIFY in 4 frames
+	for _, tc := range []struct {
+		name string
+		on   bool
+		in   []byte
+		want []string
+	}{
+		{"three NOTIFYs", true, three, []string{"prefetch 1", "prefetch 2", "prefetch 3", "done", "answer 1", "answer 2", "answer 3"}},
+		{"not prefetching", false, three, []string{"answer 1", "answer 2", "answer 3"}},
+		{"a partial NOTIFY last", true, cat(three, partial[:len(partial)-1]),
+			[]string{"prefetch 1", "prefetch 2", "prefetch 3", "done", "answer 1", "answer 2", "answer 3"}},
+		{"a fragment stops it", true, cat(notifyFrame(1, 1, [4]byte{192, 0, 2, 1}), fragmented, notifyFrame(9, 1, [4]byte{192, 0, 2, 9})),
+			[]string{"prefetch 1", "done", "answer 1", "answer 5", "answer 9"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log []string
+			cfg := testSessionConfig()
+			cfg.handler = prefetchHandler{on: tc.on, log: &log}
+			hello := v26(t, "01_")
+			s := newSession(cfg)
+			_, _, _ = s.handle(hello, nil)
+			n, got, closeAfter := s.handle(tc.in, nil)
+
+			plain := newSession(testSessionConfig())
+			_, _, _ = plain.handle(hello, nil)
+			wn, want, _ := plain.handle(tc.in, nil)
+			if fmt.Sprint(log) != fmt.Sprint(tc.want) {
+				t.Errorf("calls %q\nwant  %q", log, tc.want)
+			}
+			if n != wn || closeAfter || !bytes.Equal(got, want) {
+				t.Errorf("consumed %d, closeAfter %v, output differs from the session without prefetching (%d)", n, closeAfter, wn)
+			}
+		})
+	}
+}
+
+// countingPrefetcher prefetches and records nothing but counts, for the allocation test.
+type countingPrefetcher struct{ fakeConn }
+
+func (c *countingPrefetcher) Prefetching() bool                    { return true }
+func (c *countingPrefetcher) Prefetch(msgs *codec.MessageIterator) { c.batches++ }
+func (c *countingPrefetcher) PrefetchDone()                        {}
+
+type countingPrefetchHandler struct{}
+
+func (countingPrefetchHandler) NewConn() ConnHandler { return &countingPrefetcher{} }
+
+func TestPrefetchPassDoesNotAllocate(t *testing.T) {
+	cfg := testSessionConfig()
+	cfg.handler = countingPrefetchHandler{}
+	s := newSession(cfg)
+	_, _, _ = s.handle(v26(t, "01_"), nil)
+	in := v26(t, "29_") // 15 NOTIFYs in one segment
+	out := make([]byte, 0, 4096)
+	if allocs := testing.AllocsPerRun(1000, func() { _, _, _ = s.handle(in, out[:0]) }); allocs != 0 {
+		t.Errorf("%.1f allocations per batch, want 0", allocs)
+	}
+}
