@@ -25,6 +25,8 @@ type conn struct {
 	anyListed        bool
 
 	joined []byte // the lists variable of an ACK on which several lists match, reused
+
+	pf *prefetchBatch // see Prefetch
 }
 
 // BeginBatch loads the snapshot and the live table once for the batch: a change published
