@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"io"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,4 +57,29 @@ func TestFleet(t *testing.T) {
 	spoaguardCommand(t, apiA, "unban", otherV4)
 	eventually(t, 10*time.Second, "A's unban to be enforced through HAProxy B", reached(hb, 200))
 	t.Logf("an unban through agent A answered 200 through HAProxy B %v after the command started", time.Since(start).Round(time.Millisecond))
+
+	// Redis goes away: B keeps enforcing what it has, A refuses writes with one error line
+	// (503), and readiness says degraded.
+	spoaguardCommand(t, apiA, "ban", unlistedV4)
+	eventually(t, 10*time.Second, "the second ban through HAProxy B", func() bool {
+		c := newClient(unlistedV4, false)
+		defer c.close()
+		res, err := c.get(hb.url("127.0.0.1"), "")
+		return err == nil && res.status == 403
+	})
+	r.Stop()
+	out, err := exec.Command(agentBin, "ban", otherV4, "-api", apiA).CombinedOutput()
+	if err == nil || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 || !strings.Contains(string(out), "503") {
+		t.Errorf("spoaguard ban with Redis down: %v, output %q; want a failure with one line naming 503", err, out)
+	}
+	hb.expect(t, []request{{name: "through B with Redis down", src: unlistedV4, want: banned}, {name: "the refused ban, through B", src: otherV4, want: allowed}})
+	eventually(t, 10*time.Second, "B's readiness to report Redis", func() bool {
+		resp, err := httpClient.Get("http://" + b.metricsAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(body), "redis") && strings.Contains(string(body), "unavailable")
+	})
 }

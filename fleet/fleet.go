@@ -168,6 +168,9 @@ func redact(raw string) string {
 // Close closes the connection to Redis.
 func (f *Fleet) Close() error { return f.rdb.Close() }
 
+// Up reports whether Redis answered the follower's last request.
+func (f *Fleet) Up() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.upV == 1 }
+
 // Synced reports whether a full sync has completed since start.
 func (f *Fleet) Synced() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.synced }
 

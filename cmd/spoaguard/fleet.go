@@ -9,6 +9,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/admin"
 	"github.com/spoaguard/spoaguard/fleet"
+	"github.com/spoaguard/spoaguard/health"
 	"github.com/spoaguard/spoaguard/live"
 )
 
@@ -46,5 +47,20 @@ func fleetApply(fl *fleet.Fleet, ls *live.Set) func(context.Context, []live.Chan
 			return live.Counts{}, err
 		}
 		return counts, nil
+	}
+}
+
+// fleetReadiness reports Redis: degraded while it is away (the agent enforces the live set it
+// has, and API writes answer 503), never "not ready", since requests are still decided.
+func fleetReadiness(fl *fleet.Fleet) health.Check {
+	return func() []health.Condition {
+		c := health.Condition{Name: "redis", Level: health.Ready, Detail: "following the shared live set"}
+		switch {
+		case !fl.Synced():
+			c.Level, c.Detail = health.Degraded, "not synced yet: enforcing the live set from the state directory; API writes answer 503"
+		case !fl.Up():
+			c.Level, c.Detail = health.Degraded, "unavailable: enforcing the last known live set; API writes answer 503"
+		}
+		return []health.Condition{c}
 	}
 }

@@ -143,6 +143,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	readBuildInfo().register(set)
 
 	ready.Add(serverReadiness(srv))
+	if fl != nil {
+		ready.Add(fleetReadiness(fl))
+	}
 	// Refused rather than found out under load, when accepting would pause.
 	if msg := fdShortfall(o.maxConns); msg != "" {
 		return errors.New(msg)
