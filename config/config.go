@@ -252,6 +252,7 @@ func (f *File) list(e *yaml.Node) (List, error) {
 	}
 	src := &l.Source
 	have := map[string]bool{}
+	var options *yaml.Node
 	for i := 0; i+1 < len(e.Content); i += 2 {
 		k, v := e.Content[i], e.Content[i+1]
 		key := k.Value
@@ -259,10 +260,8 @@ func (f *File) list(e *yaml.Node) (List, error) {
 			return l, f.errorf(k, "list entry: %s given twice", key)
 		}
 		have[key] = true
-		if key == "options" {
-			if err := f.listOptions(src, v); err != nil {
-				return l, err
-			}
+		if key == "options" { // applied last: an option may depend on the kind
+			options = v
 			continue
 		}
 		s, err := f.scalar(key, v)
@@ -305,6 +304,11 @@ func (f *File) list(e *yaml.Node) (List, error) {
 	for _, req := range []string{"name", "kind", "path"} {
 		if !have[req] {
 			return l, f.errorf(e, "list entry %q: %s is required", src.Name, req)
+		}
+	}
+	if options != nil {
+		if err := f.listOptions(src, options); err != nil {
+			return l, err
 		}
 	}
 	return l, nil

@@ -117,8 +117,9 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"lists:\n  - name: x y\n", `:2: list name "x y"`},
 		{"lists:\n  - name: x\n    colour: red\n", `:3: list entry: unknown field "colour"`},
 		{"lists:\n  - name: x\n    format: csv\n", `:3: format "csv": want auto, plain`},
-		{"lists:\n  - name: x\n    options:\n      min-count: -1\n", `:4: option min-count: "-1" is not a positive integer`},
-		{"lists:\n  - name: x\n    options:\n      speed: 1\n", `:4: option speed: unknown option`},
+		{"lists:\n  - name: x\n    kind: deny\n    path: x\n    options:\n      min-count: -1\n", `:6: option min-count: "-1" is not a positive integer`},
+		{"lists:\n  - name: x\n    kind: deny\n    path: x\n    options:\n      speed: 1\n", `:6: option speed: unknown option`},
+		{"lists:\n  - name: x\n    options: {observe: true}\n    kind: allow\n    path: x\n", `:3: option observe: observe applies to deny lists only`},
 		{"lists:\n  - name: x\n    url: https://example.com/x\n", ":3: url: this build reads lists from files only"},
 	} {
 		_, _, err := load(t, tc.body)
