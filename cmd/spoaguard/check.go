@@ -54,7 +54,11 @@ func runCheck(o *options, w io.Writer) error {
 	}
 	var built []blocklist.List
 	for _, s := range o.sources {
-		fmt.Fprintf(w, "\nlist %s (%s) %s\n", s.Name, s.Kind, s.Path)
+		kind := s.Kind.String()
+		if s.Observe {
+			kind += ", observe only"
+		}
+		fmt.Fprintf(w, "\nlist %s (%s) %s\n", s.Name, kind, s.Path)
 		p, err := blocklist.ParseFile(s)
 		if err != nil {
 			fmt.Fprintf(w, "  error: %v\n", err)
@@ -74,7 +78,7 @@ func runCheck(o *options, w io.Writer) error {
 		if p.Entries == 0 {
 			warn = append(warn, "no entries: the list matches nothing")
 		}
-		if s.Kind == blocklist.Deny {
+		if s.Kind == blocklist.Deny && !s.Observe {
 			pfxs := make([]netip.Prefix, len(specialRanges))
 			for i, r := range specialRanges {
 				pfxs[i] = r.pfx

@@ -172,6 +172,8 @@ func TestCheck(t *testing.T) {
 		{"good lists with warnings", []string{"-check", "-deny", "a=" + good, "-allow", "b=" + good},
 			nil, []string{"list a (deny) " + good, "2 entries, 1 lines skipped", `skipped line 2: `,
 				"warning: covers addresses in 10.0.0.0/8 (private)", "list b (allow)", "OK: 2 lists, 4 entries, 1 warnings"}},
+		{"an observed list is not warned about", []string{"-check", "-deny", "a=" + good + ",observe"},
+			nil, []string{"list a (deny, observe only)", "OK: 1 lists, 2 entries, 0 warnings"}},
 		{"a list that does not load", []string{"-check", "-deny", "a=" + filepath.Join(dir, "missing.txt")},
 			errCheckFailed, []string{"error: ", "missing.txt", "FAILED"}},
 	} {
