@@ -5,11 +5,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spoaguard/spoaguard/decision"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 	"github.com/spoaguard/spoaguard/live"
 	"github.com/spoaguard/spoaguard/state"
 )
@@ -46,13 +46,13 @@ func BenchmarkPost100k(b *testing.B) {
 		h, _ := NewHandler(Config{Live: ls, Explain: d.Explain})
 		srv := httptest.NewServer(h)
 		b.StartTimer()
-		start := processCPU()
+		start := testutil.ProcessCPU()
 		resp, err := http.Post(srv.URL+"/v1/bans", "application/json", strings.NewReader(body))
 		if err != nil || resp.StatusCode != 200 {
 			b.Fatal(resp, err)
 		}
 		resp.Body.Close()
-		cpu += processCPU() - start
+		cpu += testutil.ProcessCPU() - start
 		b.StopTimer()
 		if ls.Table().Len() != 100_000 {
 			b.Fatal("not in force")
@@ -63,12 +63,4 @@ func BenchmarkPost100k(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -120,3 +120,13 @@ func (c CPUTimer) Report(b *testing.B) {
 		b.ReportMetric(float64(d-c.start)/float64(b.N), "cpu-ns/op")
 	}
 }
+
+// ProcessCPU returns the CPU time the whole process has used (every thread): for benchmarks
+// whose work runs on goroutines other than the benchmark's own.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
