@@ -82,4 +82,11 @@ func TestFleet(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return strings.Contains(string(body), "redis") && strings.Contains(string(body), "unavailable")
 	})
+
+	// B restarts while Redis is still away: it enforces the copy it persisted in its state
+	// directory from the start.
+	b.stop()
+	b.start()
+	hb.waitAgent(true)
+	hb.expect(t, []request{{name: "through B, restarted with Redis down", src: unlistedV4, want: banned}})
 }
