@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func feed(name string) string { return filepath.Join("..", "testdata", "feeds", name) }
+func feedPath(name string) string { return filepath.Join("..", "testdata", "feeds", name) }
 
 // The counts below are the ones testdata/feeds/README.md gives (computed independently with
 // Python's ipaddress module).
@@ -32,7 +32,7 @@ func TestRealFeeds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			src := tt.src
-			src.Name, src.Path = "test", feed(tt.file)
+			src.Name, src.Path = "test", feedPath(tt.file)
 			p, err := ParseFile(src)
 			if err != nil {
 				t.Fatal(err)
@@ -56,7 +56,7 @@ func TestRealFeeds(t *testing.T) {
 // Short prefixes are refused by default: firehol_level1 holds 224.0.0.0/3, the IPv6 bogons
 // hold 8000::/1 and 4000::/2.
 func TestShortPrefixesRefusedByDefault(t *testing.T) {
-	p, err := ParseFile(Source{Name: "firehol", Path: feed("firehol_level1_2021-06-28.netset")})
+	p, err := ParseFile(Source{Name: "firehol", Path: feedPath("firehol_level1_2021-06-28.netset")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestShortPrefixesRefusedByDefault(t *testing.T) {
 }
 
 func TestIPv6BogonsHitRate(t *testing.T) {
-	p, err := ParseFile(Source{Name: "bogons6", Path: feed("cymru_fullbogons-ipv6_2024-03-10.txt.gz"), AllowShortPrefixes: true})
+	p, err := ParseFile(Source{Name: "bogons6", Path: feedPath("cymru_fullbogons-ipv6_2024-03-10.txt.gz"), AllowShortPrefixes: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,6 +118,10 @@ func Parse(r io.Reader, src Source) (*Parsed, int, error) { return parse(r, src,
 
 // parse is Parse that gives up at deadline (none if zero).
 func parse(r io.Reader, src Source, deadline time.Time) (*Parsed, int, error) {
+	if src.Format == FormatMMDB {
+		p, err := parseMMDB(newGuardReader(r, src.maxBytes(), deadline), &src)
+		return p, 0, err
+	}
 	br := bufio.NewReaderSize(newGuardReader(r, src.maxBytes(), deadline), maxLineLen)
 	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
 		zr, err := gzip.NewReader(br)

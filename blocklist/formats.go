@@ -30,6 +30,9 @@ const (
 	// FormatIPSetSave: `ipset save` output: "add SET entry [nomatch] ..." lines; an entry
 	// marked nomatch is an exception carved out of the set.
 	FormatIPSetSave
+	// FormatMMDB: a MaxMind-format database (GeoLite2/GeoIP2 Country or ASN, DB-IP); the list
+	// is the networks of the countries or ASNs the source selects. Never auto-detected.
+	FormatMMDB
 	numFormats
 )
 
@@ -42,6 +45,7 @@ var formatNames = [numFormats]string{
 	FormatIpsum:        "ipsum",
 	FormatRange:        "range",
 	FormatIPSetSave:    "ipset-save",
+	FormatMMDB:         "mmdb",
 }
 
 func (f Format) String() string {

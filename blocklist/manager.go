@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/spoaguard/spoaguard/feed"
 )
 
 // ErrShrunk is the error of a load whose entry count fell by more than the shrink limit.
@@ -37,6 +39,13 @@ type Options struct {
 	LoadTimeout time.Duration
 	Logger      *slog.Logger // default slog.Default()
 	Build       BuildOptions
+
+	// StateDir keeps the last good download of each URL source (in StateDir/feeds), served at
+	// the next start without network. "" keeps downloads for the life of the process only.
+	StateDir string
+	// Feed is the template of every URL source's downloader (timeouts, retries, User-Agent);
+	// its Name, URL and Dir are the source's, its MaxBytes the source's cap.
+	Feed feed.Config
 }
 
 // SourceStatus is the state of one source, for logs and metrics.
@@ -55,6 +64,12 @@ type SourceStatus struct {
 	LastErrorTime time.Time
 	Loads         uint64 // successful loads
 	Failures      uint64 // failed loads (the previous contents were kept)
+
+	LoadTime time.Duration // reading, parsing and checking the contents served
+	Bytes    int           // memory of the parsed ranges kept for rebuilds (the snapshot's is in ReloadStats)
+
+	Feed  *feed.Stats // downloads of a URL source; nil for files
+	Stale bool        // a URL source whose downloads have failed for longer than its StaleAfter
 }
 
 // ReloadStats describe the manager's snapshot builds.
@@ -88,6 +103,8 @@ type Manager struct {
 	next   *reloadRun // the run that Reload callers arriving now join; nil when none waits
 	closed chan struct{}
 	close  sync.Once
+
+	tmpDir string // downloads of URL sources when there is no StateDir
 }
 
 type sourceState struct {
@@ -97,6 +114,7 @@ type sourceState struct {
 	seen    fileID  // file identity at the last attempt, so an unchanged file is not re-read
 	inError bool    // the last attempt failed
 	status  SourceStatus
+	remote  *remote // the downloader of a URL source; nil for files
 }
 
 // reloadRun is one reload that any number of Reload calls wait for.
@@ -147,22 +165,47 @@ func NewManager(sources []Source, opts Options) (*Manager, error) {
 		if s.MaxShrink <= 0 {
 			s.MaxShrink = opts.ShrinkLimit
 		}
-		m.srcs = append(m.srcs, &sourceState{src: s, status: SourceStatus{Name: s.Name, Path: s.Path, Kind: s.Kind, Format: s.Format}})
+		if err := s.checkOptions(); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("blocklist: source %q: %w", s.Name, err)
+		}
+		st := &sourceState{src: s, status: SourceStatus{Name: s.Name, Path: s.Path, Kind: s.Kind, Format: s.Format}}
+		if s.IsURL() {
+			dir, err := m.feedDir()
+			if err == nil {
+				err = m.newRemote(st, dir)
+			}
+			if err != nil {
+				m.Close()
+				return nil, fmt.Errorf("blocklist: source %q: %w", s.Name, err)
+			}
+		}
+		m.srcs = append(m.srcs, st)
 	}
 	m.loadMu.Lock()
 	defer m.loadMu.Unlock()
 	start := time.Now()
 	var errs []error
 	for _, st := range m.srcs {
-		if err := m.load(st, start); err != nil {
+		load := m.load
+		if st.remote != nil {
+			load = m.loadRemoteAtStart
+		}
+		if err := load(st, start); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		if err := m.publish(start); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
+		for _, st := range m.srcs {
+			_ = st.settleDownload(false, errors.New("start-up failed"))
+		}
+		m.Close()
 		return nil, errors.Join(errs...)
-	}
-	if err := m.publish(start); err != nil {
-		return nil, err
 	}
 	return m, nil
 }
@@ -173,12 +216,14 @@ func (m *Manager) Snapshot() *Snapshot { return m.snap.Load() }
 // Reload re-reads now (SIGHUP) every source whose file changed identity (device, inode, size,
 // mtime) since it was last read, and every source in error; unchanged files are not re-read.
 // Sources that fail keep their previous contents; the failures are returned joined, and
-// recorded in Status.
+// recorded in Status. URL sources are asked to download now, in the background: a slow feed
+// cannot hold a reload.
 //
 // Calls made while a reload runs wait for one more reload, shared by all of them: a storm of
 // signals costs at most the reload in progress and one after it. Reload returns ErrClosed at
 // once when the Manager is closed, without waiting for the load in progress.
 func (m *Manager) Reload() error {
+	m.wakeRemotes()
 	m.reqMu.Lock()
 	r := m.next
 	if r == nil {
@@ -211,6 +256,9 @@ func (m *Manager) reload() error {
 	var errs []error
 	loaded := false
 	for _, st := range m.srcs {
+		if st.remote != nil {
+			continue
+		}
 		if !st.inError {
 			if fi, err := os.Stat(st.src.Path); err == nil && idOf(fi) == st.seen {
 				continue
@@ -231,13 +279,25 @@ func (m *Manager) reload() error {
 }
 
 // Close stops Run and makes Reload return ErrClosed; a load in progress finishes on its own,
-// within its time budget, and is published. The current snapshot stays in service.
-func (m *Manager) Close() { m.close.Do(func() { close(m.closed) }) }
+// within its time budget, and is published. The current snapshot stays in service. Without a
+// StateDir, the temporary directory of the downloads is removed.
+func (m *Manager) Close() {
+	m.close.Do(func() {
+		close(m.closed)
+		if m.tmpDir != "" {
+			_ = os.RemoveAll(m.tmpDir)
+		}
+	})
+}
 
-// Run polls the sources' identity (device, inode, size, mtime) every PollInterval and reloads
-// the ones that changed, until ctx is done or the Manager is closed. A poll is skipped while a
-// load runs, and Run returns without waiting for one.
+// Run polls the file sources' identity (device, inode, size, mtime) every PollInterval and
+// reloads the ones that changed, and downloads each URL source every Refresh, until ctx is
+// done or the Manager is closed. A poll is skipped while a load runs, and Run returns without
+// waiting for one (a download in progress is cancelled).
 func (m *Manager) Run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m.startRemotes(ctx)
 	t := time.NewTicker(m.opts.PollInterval)
 	defer t.Stop()
 	for {
@@ -268,6 +328,9 @@ func (m *Manager) pollLocked() {
 	start := time.Now()
 	loaded := false
 	for _, st := range m.srcs {
+		if st.remote != nil {
+			continue
+		}
 		fi, err := os.Stat(st.src.Path)
 		if err != nil {
 			if st.seen != (fileID{}) { // report a vanished file once, keep serving its contents
@@ -290,10 +353,25 @@ func (m *Manager) pollLocked() {
 	}
 }
 
-// load parses one source; on success its contents replace the previous ones (not yet
+// load parses one file source; on success its contents replace the previous ones (not yet
 // published). The caller holds loadMu.
 func (m *Manager) load(st *sourceState, now time.Time) error {
-	p, id, err := parseFileStat(st.src, time.Now().Add(m.opts.LoadTimeout))
+	return m.loadPath(st, st.src.Path, now)
+}
+
+// loadPath parses the source's contents from path: its file, or a URL source's download or
+// cached copy, which pass every check a file passes. Errors name the source's file or URL.
+func (m *Manager) loadPath(st *sourceState, path string, now time.Time) error {
+	src := st.src
+	src.Path = path
+	began := time.Now()
+	p, id, err := parseFileStat(src, began.Add(m.opts.LoadTimeout))
+	if p != nil {
+		p.LoadTime = time.Since(began)
+	}
+	if le, ok := err.(*LoadError); ok && st.remote != nil {
+		le.Path = st.status.Path
+	}
 	if err != nil {
 		if !errors.Is(err, ErrChanged) { // a file caught mid-write is retried at the next poll
 			st.seen = id
@@ -306,7 +384,7 @@ func (m *Manager) load(st *sourceState, now time.Time) error {
 	}
 	st.seen = id
 	if prev := st.parsed; prev != nil && shrunk(prev.Entries, p.Entries, st.src) {
-		err := &LoadError{Name: st.src.Name, Path: st.src.Path,
+		err := &LoadError{Name: st.src.Name, Path: st.status.Path,
 			Err: fmt.Errorf("%w: %d entries, was %d (max-shrink %g)", ErrShrunk, p.Entries, prev.Entries, st.src.MaxShrink)}
 		m.fail(st, err, now)
 		return err
@@ -334,8 +412,12 @@ func (m *Manager) commit(st *sourceState, now time.Time) {
 	s.Format, s.Entries, s.Skipped, s.SkippedLines = p.Format, p.Entries, p.Skipped, p.SkippedLines
 	s.LastGood, s.LastError, s.LastErrorTime = now, "", time.Time{}
 	s.Loads++
+	s.LoadTime, s.Bytes = p.LoadTime, p.Bytes()
 	m.mu.Unlock()
-	attrs := []any{"list", st.src.Name, "path", st.src.Path, "format", p.Format.String(), "entries", p.Entries, "skipped", p.Skipped}
+	if err := st.settleDownload(true, nil); err != nil {
+		m.log.Warn("blocklist: download applied but not kept for the next start", "list", st.src.Name, "err", err)
+	}
+	attrs := []any{"list", st.src.Name, "path", st.status.Path, "format", p.Format.String(), "entries", p.Entries, "skipped", p.Skipped}
 	if p.Skipped > 0 {
 		attrs = append(attrs, "first_skipped", p.SkippedLines[0].String())
 	}
@@ -374,7 +456,9 @@ func (m *Manager) publish(start time.Time) error {
 		for _, st := range m.srcs {
 			if st.staged != nil {
 				st.staged = nil
-				m.fail(st, &LoadError{Name: st.src.Name, Path: st.src.Path, Err: fmt.Errorf("snapshot build: %w", err)}, start)
+				lerr := &LoadError{Name: st.src.Name, Path: st.status.Path, Err: fmt.Errorf("snapshot build: %w", err)}
+				_ = st.settleDownload(false, lerr)
+				m.fail(st, lerr, start)
 			}
 		}
 		return err
@@ -400,8 +484,13 @@ func (m *Manager) Status() []SourceStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]SourceStatus, len(m.srcs))
+	now := time.Now()
 	for i, st := range m.srcs {
 		out[i] = st.status
+		if st.remote != nil {
+			fs := st.remote.f.Stats()
+			out[i].Feed, out[i].Stale = &fs, fs.Stale(now, st.src.StaleAfter)
+		}
 	}
 	return out
 }

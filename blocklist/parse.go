@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"time"
+	"unsafe"
 )
 
 // Errors a parse can fail with; test with errors.Is (a load wraps them in a *LoadError).
@@ -51,6 +53,13 @@ type Parsed struct {
 	Filtered     int // data lines dropped on purpose (ipsum count below Source.MinCount)
 	Skipped      int // data lines that could not be used
 	SkippedLines []SkippedLine
+
+	LoadTime time.Duration // reading, parsing and checking the source
+}
+
+// Bytes is the memory the parsed ranges hold; the manager keeps them for the next rebuild.
+func (p *Parsed) Bytes() int {
+	return (cap(p.v4)+cap(p.except4))*int(unsafe.Sizeof(range4{})) + (cap(p.v6)+cap(p.except6))*int(unsafe.Sizeof(range6{}))
 }
 
 // compact keeps of p only what a build needs: its ranges normalized, without duplicates or

@@ -144,7 +144,7 @@ func TestRefusedFiles(t *testing.T) {
 
 // A truncated copy of the real FireHOL file fails its "Entries :" header.
 func TestTruncatedRealFeed(t *testing.T) {
-	data, err := os.ReadFile(feed("firehol_level1_2021-06-28.netset"))
+	data, err := os.ReadFile(feedPath("firehol_level1_2021-06-28.netset"))
 	if err != nil {
 		t.Fatal(err)
 	}

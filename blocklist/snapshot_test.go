@@ -148,13 +148,13 @@ func mustParse(t testing.TB, src Source) *Parsed {
 // precedence is exercised on real data.
 func realLists(t testing.TB) []List {
 	srcs := []Source{
-		{Name: "firehol", Path: feed("firehol_level1_2021-06-28.netset"), AllowShortPrefixes: true},
-		{Name: "ipsum", Path: feed("stamparm_ipsum.txt")},
-		{Name: "bogons4", Path: feed("cymru_fullbogons-ipv4_2024-03-10.txt"), AllowShortPrefixes: true},
-		{Name: "bogons6", Path: feed("cymru_fullbogons-ipv6_2024-03-10.txt.gz"), AllowShortPrefixes: true},
-		{Name: "tor", Path: feed("tor_exit_nodes_mixed_v4v6_2022-03.txt"), Kind: Allow},
-		{Name: "dshield", Path: feed("dshield_block_2026-08-22.txt")},
-		{Name: "ipsum3", Path: feed("stamparm_ipsum.txt"), MinCount: 3, Kind: Allow},
+		{Name: "firehol", Path: feedPath("firehol_level1_2021-06-28.netset"), AllowShortPrefixes: true},
+		{Name: "ipsum", Path: feedPath("stamparm_ipsum.txt")},
+		{Name: "bogons4", Path: feedPath("cymru_fullbogons-ipv4_2024-03-10.txt"), AllowShortPrefixes: true},
+		{Name: "bogons6", Path: feedPath("cymru_fullbogons-ipv6_2024-03-10.txt.gz"), AllowShortPrefixes: true},
+		{Name: "tor", Path: feedPath("tor_exit_nodes_mixed_v4v6_2022-03.txt"), Kind: Allow},
+		{Name: "dshield", Path: feedPath("dshield_block_2026-08-22.txt")},
+		{Name: "ipsum3", Path: feedPath("stamparm_ipsum.txt"), MinCount: 3, Kind: Allow},
 	}
 	lists := make([]List, len(srcs))
 	for i, s := range srcs {
@@ -311,7 +311,7 @@ func TestSnapshotMatchesReferenceSynthetic(t *testing.T) {
 }
 
 func TestMappedClientsAreIPv4(t *testing.T) {
-	bogons6 := mustParse(t, Source{Name: "bogons6", Path: feed("cymru_fullbogons-ipv6_2024-03-10.txt.gz"), AllowShortPrefixes: true})
+	bogons6 := mustParse(t, Source{Name: "bogons6", Path: feedPath("cymru_fullbogons-ipv6_2024-03-10.txt.gz"), AllowShortPrefixes: true})
 	var v4 Parsed
 	e, _ := parseEntry([]byte("::ffff:198.51.100.0/120")) // a mapped entry becomes 198.51.100.0/24
 	v4.v4 = append(v4.v4, e.r4)

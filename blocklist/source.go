@@ -2,7 +2,9 @@ package blocklist
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
+	"time"
 )
 
 // Kind says what a match in a list means.
@@ -66,6 +68,19 @@ type Source struct {
 	// entries: for hand-kept lists that are sometimes empty. Without it an empty file is
 	// refused (ErrEmpty).
 	AllowEmpty bool
+
+	// FormatMMDB: the networks kept are those of these countries (ISO 3166-1 alpha-2, the
+	// record's country.iso_code) or autonomous systems (autonomous_system_number). With Invert
+	// the list covers every address except them ("only these countries may ...").
+	Countries []string
+	ASNs      []uint32
+	Invert    bool
+
+	// A source whose Path is an http:// or https:// URL is downloaded every Refresh (default
+	// DefaultRefresh) and reported stale once its downloads have failed for longer than
+	// StaleAfter (default DefaultStaleAfter).
+	Refresh    time.Duration
+	StaleAfter time.Duration
 }
 
 // Default caps of a list file. A 2M-entry IPv4 list is about 30 MB of text.
@@ -87,6 +102,10 @@ func (s *Source) maxEntries() int {
 	}
 	return DefaultMaxEntries
 }
+
+// Equal says whether two sources describe the same list with the same options.
+// (Source holds slices, so == does not compare it.)
+func (s Source) Equal(t Source) bool { return reflect.DeepEqual(s, t) }
 
 func (s *Source) minPrefixes() (v4, v6 int) {
 	if s.AllowShortPrefixes {
