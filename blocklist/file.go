@@ -51,7 +51,16 @@ const maxLineLen = 64 << 10
 
 // ParseFile reads and parses src.Path within DefaultLoadTimeout. It never returns a partial
 // result: on error the Parsed is nil and the error is a *LoadError.
+//
+// A URL source is downloaded once into a temporary directory (nothing is cached) and parsed
+// from there.
 func ParseFile(src Source) (*Parsed, error) {
+	if err := src.checkOptions(); err != nil {
+		return nil, &LoadError{Name: src.Name, Path: src.Path, Err: err}
+	}
+	if src.IsURL() {
+		return fetchOnce(src)
+	}
 	p, _, err := parseFileStat(src, time.Now().Add(DefaultLoadTimeout))
 	return p, err
 }

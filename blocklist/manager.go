@@ -410,6 +410,7 @@ func (m *Manager) commit(st *sourceState, now time.Time) {
 	m.mu.Lock()
 	s := &st.status
 	s.Format, s.Entries, s.Skipped, s.SkippedLines = p.Format, p.Entries, p.Skipped, p.SkippedLines
+	s.LoadTime, s.Bytes = p.LoadTime, p.Bytes()
 	s.LastGood, s.LastError, s.LastErrorTime = now, "", time.Time{}
 	s.Loads++
 	s.LoadTime, s.Bytes = p.LoadTime, p.Bytes()

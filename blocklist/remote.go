@@ -54,6 +54,35 @@ func (s *Source) checkOptions() error {
 	return nil
 }
 
+// fetchOnce downloads a URL source into a temporary directory, parses it, and removes it.
+func fetchOnce(src Source) (*Parsed, error) {
+	lerr := func(err error) error { return &LoadError{Name: src.Name, Path: src.Path, Err: err} }
+	dir, err := os.MkdirTemp("", "spoaguard-fetch-")
+	if err != nil {
+		return nil, lerr(err)
+	}
+	defer os.RemoveAll(dir)
+	f, err := feed.New(feed.Config{Name: src.Name, URL: src.Path, Dir: dir, MaxBytes: src.maxBytes()})
+	if err != nil {
+		return nil, lerr(err)
+	}
+	d, err := f.Fetch(context.Background())
+	if err == nil && d == nil {
+		err = errors.New("the server answered 304 Not Modified to an unconditional request")
+	}
+	if err != nil {
+		return nil, lerr(err)
+	}
+	defer d.Reject(errors.New("not kept"))
+	s := src
+	s.Path = d.Path
+	p, _, err := parseFileStat(s, time.Now().Add(DefaultLoadTimeout))
+	if le, ok := err.(*LoadError); ok {
+		le.Path = f.URL()
+	}
+	return p, err
+}
+
 // remote is the download side of a URL source.
 type remote struct {
 	f        *feed.Fetcher

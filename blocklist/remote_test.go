@@ -3,63 +3,16 @@ package blocklist
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/spoaguard/spoaguard/feed"
+	"github.com/spoaguard/spoaguard/internal/feedtest"
 )
-
-// feedServer serves one list at /list.netset with an ETag per version; the test changes what
-// it answers.
-type feedServer struct {
-	mu       sync.Mutex
-	body     string
-	version  int
-	status   int  // answer with this status instead of the body, when not 0
-	cut      bool // send a Content-Length larger than the body
-	requests int
-	*httptest.Server
-}
-
-func newFeedServer(t *testing.T, body string) *feedServer {
-	fs := &feedServer{body: body, version: 1}
-	fs.Server = httptest.NewServer(http.HandlerFunc(fs.serve))
-	t.Cleanup(fs.Close)
-	return fs
-}
-
-func (fs *feedServer) serve(w http.ResponseWriter, r *http.Request) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	fs.requests++
-	if fs.status != 0 {
-		http.Error(w, "failing", fs.status)
-		return
-	}
-	etag := fmt.Sprintf(`"v%d"`, fs.version)
-	w.Header().Set("ETag", etag)
-	if r.Header.Get("If-None-Match") == etag {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	if fs.cut {
-		w.Header().Set("Content-Length", fmt.Sprint(len(fs.body)+100))
-	}
-	io.WriteString(w, fs.body)
-}
-
-func (fs *feedServer) set(f func(fs *feedServer)) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	f(fs)
-}
 
 // netset is a FireHOL netset of the given addresses, with its entry count.
 func netset(addrs ...string) string {
@@ -84,7 +37,7 @@ func newURLManager(t *testing.T, url, stateDir string) (*Manager, error) {
 
 func TestURLSourceAppliesOnlyCompleteChecked(t *testing.T) {
 	v1 := seq("192.0.2", 200)
-	fs := newFeedServer(t, netset(v1...))
+	fs := feedtest.New(t, netset(v1...))
 	state := t.TempDir()
 	m, err := newURLManager(t, fs.URL+"/list.netset", state)
 	if err != nil {
@@ -102,32 +55,30 @@ func TestURLSourceAppliesOnlyCompleteChecked(t *testing.T) {
 	v2 := seq("198.51.100", 200)
 	steps := []struct {
 		name    string
-		change  func(fs *feedServer)
+		change  func(fs *feedtest.Server)
 		want    string // an address that must be blocked after the step
 		wantNot string
 		result  string // which feed counter moves: updated, not_modified or failed
 		stale   bool
 	}{
-		{"unchanged: 304", func(fs *feedServer) {}, "192.0.2.1", "", "not_modified", false},
-		{"changed feed", func(fs *feedServer) { fs.body, fs.version = netset(v2...), 2 }, "198.51.100.1", "192.0.2.1", "updated", false},
-		{"completeness marker wrong", func(fs *feedServer) {
-			fs.body, fs.version = "# Entries : 12\n"+strings.Join(v1, "\n")+"\n", 3
+		{"unchanged: 304", func(fs *feedtest.Server) {}, "192.0.2.1", "", "not_modified", false},
+		{"changed feed", func(fs *feedtest.Server) { fs.Set(netset(v2...)) }, "198.51.100.1", "192.0.2.1", "updated", false},
+		{"completeness marker wrong", func(fs *feedtest.Server) {
+			fs.Set("# Entries : 12\n" + strings.Join(v1, "\n") + "\n")
 		}, "198.51.100.1", "192.0.2.1", "failed", true},
-		{"body short of its Content-Length", func(fs *feedServer) {
-			fs.body, fs.version, fs.cut = netset(v1...), 4, true
+		{"body short of its Content-Length", func(fs *feedtest.Server) { fs.Cut(netset(v1...)) },
+			"198.51.100.1", "192.0.2.1", "failed", true},
+		{"shrunk past the guard", func(fs *feedtest.Server) { fs.Set(netset("192.0.2.1")) },
+			"198.51.100.1", "192.0.2.1", "failed", true},
+		{"not a list", func(fs *feedtest.Server) {
+			fs.Set("<html>" + strings.Repeat("<p>maintenance</p>\n", 20) + "</html>\n")
 		}, "198.51.100.1", "192.0.2.1", "failed", true},
-		{"shrunk past the guard", func(fs *feedServer) {
-			fs.body, fs.version, fs.cut = netset("192.0.2.1"), 5, false
-		}, "198.51.100.1", "192.0.2.1", "failed", true},
-		{"not a list", func(fs *feedServer) {
-			fs.body, fs.version = "<html>"+strings.Repeat("<p>maintenance</p>\n", 20)+"</html>\n", 6
-		}, "198.51.100.1", "192.0.2.1", "failed", true},
-		{"server errors", func(fs *feedServer) { fs.status = http.StatusServiceUnavailable }, "198.51.100.1", "192.0.2.1", "failed", true},
-		{"recovery", func(fs *feedServer) { fs.status, fs.body, fs.version = 0, netset(v1...), 7 }, "192.0.2.1", "198.51.100.1", "updated", false},
+		{"server errors", func(fs *feedtest.Server) { fs.Fail(http.StatusServiceUnavailable) }, "198.51.100.1", "192.0.2.1", "failed", true},
+		{"recovery", func(fs *feedtest.Server) { fs.Set(netset(v1...)) }, "192.0.2.1", "198.51.100.1", "updated", false},
 	}
 	for _, step := range steps {
 		before := *m.Status()[0].Feed
-		fs.set(step.change)
+		step.change(fs)
 		m.refresh(context.Background(), st)
 		s := m.Status()[0]
 		after := *s.Feed
@@ -158,7 +109,7 @@ func TestURLSourceAppliesOnlyCompleteChecked(t *testing.T) {
 }
 
 func TestURLSourceRestartWithoutNetworkServesTheCachedCopy(t *testing.T) {
-	fs := newFeedServer(t, netset(seq("192.0.2", 200)...))
+	fs := feedtest.New(t, netset(seq("192.0.2", 200)...))
 	state := t.TempDir()
 	url := fs.URL + "/list.netset"
 	m, err := newURLManager(t, url, state)
@@ -189,7 +140,7 @@ func TestURLSourceRestartWithoutNetworkServesTheCachedCopy(t *testing.T) {
 }
 
 func TestURLSourceRefreshLoopAppliesAChangeAtTheNextInterval(t *testing.T) {
-	fs := newFeedServer(t, netset(seq("192.0.2", 200)...))
+	fs := feedtest.New(t, netset(seq("192.0.2", 200)...))
 	m, err := NewManager([]Source{{Name: "firehol", Path: fs.URL + "/list.netset", Refresh: 20 * time.Millisecond}},
 		Options{Logger: quiet, Feed: feed.Config{Attempts: 1}})
 	if err != nil {
@@ -201,22 +152,17 @@ func TestURLSourceRefreshLoopAppliesAChangeAtTheNextInterval(t *testing.T) {
 	go func() { defer close(done); m.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	var changedAt int
-	fs.set(func(fs *feedServer) {
-		fs.body, fs.version = netset(seq("198.51.100", 200)...), 2
-		changedAt = fs.requests
-	})
+	changedAt := fs.Requests()
+	fs.Set(netset(seq("198.51.100", 200)...))
 	for deadline := time.Now().Add(30 * time.Second); !blocked(m, "198.51.100.1"); {
 		if time.Now().After(deadline) {
 			t.Fatal("the changed feed was not applied")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	fs.set(func(fs *feedServer) {
-		if fs.requests != changedAt+1 {
-			t.Errorf("applied after %d requests, want the first one after the change", fs.requests-changedAt)
-		}
-	})
+	if n := fs.Requests() - changedAt; n != 1 {
+		t.Errorf("applied after %d requests, want the first one after the change", n)
+	}
 	if blocked(m, "192.0.2.1") {
 		t.Error("the old contents are still served")
 	}

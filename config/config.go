@@ -248,7 +248,7 @@ func (f *File) lists(v *yaml.Node) error {
 func (f *File) list(e *yaml.Node) (List, error) {
 	l := List{Line: e.Line}
 	if e.Kind != yaml.MappingNode {
-		return l, f.errorf(e, "list entry: want a mapping with name, kind, path, format, options")
+		return l, f.errorf(e, "list entry: want a mapping with name, kind, path or url, format, options")
 	}
 	src := &l.Source
 	have := map[string]bool{}
@@ -287,18 +287,25 @@ func (f *File) list(e *yaml.Node) (List, error) {
 			if s == "" {
 				return l, f.errorf(v, "path: empty")
 			}
-			if !filepath.IsAbs(s) {
-				s = filepath.Join(filepath.Dir(f.Path), s)
-			}
 			src.Path = s
+			if !src.IsURL() && !filepath.IsAbs(s) {
+				src.Path = filepath.Join(filepath.Dir(f.Path), s)
+			}
 		case "url":
-			return l, f.errorf(k, "url: this build reads lists from files only; fetch the feed to a file and give its path")
+			src.Path = s
+			if !src.IsURL() {
+				return l, f.errorf(v, "url %q: want an http:// or https:// URL", s)
+			}
+			if have["path"] {
+				return l, f.errorf(k, "list entry: give path or url, not both")
+			}
+			have["path"] = true
 		case "format":
 			if src.Format, err = blocklist.ParseFormat(s); err != nil {
 				return l, f.errorf(v, "format %q: want %s", s, formats())
 			}
 		default:
-			return l, f.errorf(k, "list entry: unknown field %q (want name, kind, path, format, options)", key)
+			return l, f.errorf(k, "list entry: unknown field %q (want name, kind, path or url, format, options)", key)
 		}
 	}
 	for _, req := range []string{"name", "kind", "path"} {
@@ -319,8 +326,11 @@ func (f *File) listOptions(src *blocklist.Source, v *yaml.Node) error {
 		return f.errorf(v, "options: want a mapping such as {min-count: 3}")
 	}
 	for i := 0; i+1 < len(v.Content); i += 2 {
-		k := v.Content[i]
-		s, err := f.scalar(k.Value, v.Content[i+1])
+		k, val := v.Content[i], v.Content[i+1]
+		s, err := f.scalar(k.Value, val)
+		if val.Kind == yaml.SequenceNode && (k.Value == "countries" || k.Value == "asns") {
+			s, err = f.plusJoined(k.Value, val) // {countries: [CN, RU]}
+		}
 		if err != nil {
 			return err
 		}
@@ -329,6 +339,19 @@ func (f *File) listOptions(src *blocklist.Source, v *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// plusJoined joins a sequence of scalars with '+', the separator the -deny flag's options use.
+func (f *File) plusJoined(key string, n *yaml.Node) (string, error) {
+	parts := make([]string, 0, len(n.Content))
+	for _, e := range n.Content {
+		s, err := f.scalar(key, e)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "+"), nil
 }
 
 func (f *File) errorf(n *yaml.Node, format string, args ...any) error {

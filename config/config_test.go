@@ -120,7 +120,11 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"lists:\n  - name: x\n    kind: deny\n    path: x\n    options:\n      min-count: -1\n", `:6: option min-count: "-1" is not a positive integer`},
 		{"lists:\n  - name: x\n    kind: deny\n    path: x\n    options:\n      speed: 1\n", `:6: option speed: unknown option`},
 		{"lists:\n  - name: x\n    options: {observe: true}\n    kind: allow\n    path: x\n", `:3: option observe: observe applies to deny lists only`},
-		{"lists:\n  - name: x\n    url: https://example.com/x\n", ":3: url: this build reads lists from files only"},
+		{"lists:\n  - name: x\n    kind: deny\n    url: /var/lib/x.txt\n", `:4: url "/var/lib/x.txt": want an http:// or https:// URL`},
+		{"lists:\n  - name: x\n    kind: deny\n    path: /x\n    url: https://example.com/x\n", ":5: list entry: give path or url, not both"},
+		{"lists:\n  - name: x\n    kind: deny\n    path: x\n    options: {countries: [CN, CHN]}\n", `:5: option countries: geoip: country "CHN"`},
+		{"lists:\n  - name: x\n    kind: deny\n    path: x\n    options: {asns: [64496, {a: 1}]}\n", ":5: asns: want a single value"},
+		{"lists:\n  - name: x\n    kind: deny\n    path: x\n    options: {refresh: 0s}\n", `:5: option refresh: "0s" is not a positive duration`},
 	} {
 		_, _, err := load(t, tc.body)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -153,6 +157,60 @@ func TestLargeFileRefused(t *testing.T) {
 	_, _, err := load(t, "# "+strings.Repeat("x", MaxFileSize)+"\n")
 	if err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestURLAndMMDBLists: the file's form of a downloaded list and of a country list, with the
+// selection as a YAML sequence, gives the same sources as the flag's form.
+func TestURLAndMMDBLists(t *testing.T) {
+	_, file, err := load(t, `
+lists:
+  - name: firehol
+    kind: deny
+    url: https://iplists.example/firehol_level1.netset
+    options: {refresh: 30m, stale-after: 6h}
+  - name: relative-url
+    kind: deny
+    path: http://feeds.example/x.txt
+  - name: geo
+    kind: deny
+    path: /var/lib/GeoLite2-Country.mmdb
+    format: mmdb
+    options:
+      countries: [cn, RU]
+      invert: true
+  - name: asn
+    kind: deny
+    path: /var/lib/GeoLite2-ASN.mmdb
+    format: mmdb
+    options: {asns: [64496, AS64511]}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{
+		"firehol=https://iplists.example/firehol_level1.netset,refresh=30m,stale-after=6h",
+		"relative-url=http://feeds.example/x.txt",
+		"geo=/var/lib/GeoLite2-Country.mmdb,format=mmdb,countries=CN+ru,invert",
+		"asn=/var/lib/GeoLite2-ASN.mmdb,format=mmdb,asns=64496+AS64511",
+	}
+	if len(file.Lists) != len(flags) {
+		t.Fatalf("%d lists", len(file.Lists))
+	}
+	for i, spec := range flags {
+		want, err := ParseListFlag(spec, blocklist.Deny)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := file.Lists[i].Source; !got.Equal(want) {
+			t.Errorf("file entry %d: %+v\nflag %s: %+v", i, got, spec, want)
+		}
+	}
+	if g := file.Lists[2].Source; len(g.Countries) != 2 || g.Countries[0] != "CN" || g.Countries[1] != "RU" || !g.Invert {
+		t.Errorf("geo %+v", g)
+	}
+	if f := file.Lists[0].Source; f.Refresh != 30*time.Minute || f.StaleAfter != 6*time.Hour {
+		t.Errorf("firehol %+v", f)
 	}
 }
 

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/geoip"
 )
 
 // ListOptions names the options a list takes, in the file's options mapping and after the
 // path of a -deny/-allow flag.
-const ListOptions = "min-count, min-prefix-v4, min-prefix-v6, allow-short, observe, max-bytes, max-entries, max-shrink, allow-empty"
+const ListOptions = "min-count, min-prefix-v4, min-prefix-v6, allow-short, observe, max-bytes, max-entries, max-shrink, allow-empty, refresh, stale-after, countries, asns, invert"
 
 // CheckListName accepts the names a list may have (blocklist.ValidListName).
 func CheckListName(s string) error {
@@ -21,8 +23,8 @@ func CheckListName(s string) error {
 	return nil
 }
 
-// SetListOption applies one list option. allow-short, observe and allow-empty take "", "true" or
-// "false".
+// SetListOption applies one list option. allow-short, observe, allow-empty and invert take "",
+// "true" or "false"; countries and asns take values joined by '+' (CN+RU, 64496+AS64511).
 func SetListOption(src *blocklist.Source, key, val string) error {
 	var err error
 	switch key {
@@ -44,6 +46,16 @@ func SetListOption(src *blocklist.Source, key, val string) error {
 		}
 	case "allow-empty":
 		src.AllowEmpty, err = flagValue(val)
+	case "refresh":
+		src.Refresh, err = duration(val)
+	case "stale-after":
+		src.StaleAfter, err = duration(val)
+	case "countries":
+		src.Countries, err = plusList(val, geoip.ParseCountry)
+	case "asns":
+		src.ASNs, err = plusList(val, geoip.ParseASN)
+	case "invert":
+		src.Invert, err = flagValue(val)
 	case "min-count":
 		src.MinCount, err = positive(val)
 	case "min-prefix-v4":
@@ -100,6 +112,27 @@ func flagValue(s string) (bool, error) {
 	return false, fmt.Errorf("%q: want true or false", s)
 }
 
+func duration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration such as 1h or 30m", s)
+	}
+	return d, nil
+}
+
+// plusList parses values joined by '+' (',' separates the options of a -deny flag).
+func plusList[T any](s string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for _, v := range strings.Split(s, "+") {
+		x, err := parse(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
 func positive(s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
@@ -110,5 +143,5 @@ func positive(s string) (int, error) {
 
 // formats lists the format names for error messages.
 func formats() string {
-	return "auto, plain, netset, spamhaus-drop, spamhaus-json, ipsum, range or ipset-save"
+	return "auto, plain, netset, spamhaus-drop, spamhaus-json, ipsum, range, ipset-save or mmdb"
 }

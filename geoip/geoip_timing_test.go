@@ -2,22 +2,15 @@ package geoip
 
 import (
 	"net/netip"
-	"sync"
 	"testing"
 
 	"github.com/spoaguard/spoaguard/internal/geoiptest"
 )
 
-// fullCountryDB is a generated database the size of a full GeoLite2-Country one: 300k IPv4 and
-// 100k IPv6 networks.
-var fullCountryDB = sync.OnceValue(func() []byte {
-	return geoiptest.Build(&testing.T{}, geoiptest.FullCountry(300_000, 100_000), geoiptest.Options{})
-})
-
 // BenchmarkWalkFullCountry is the load time of a country list from a full-size database: open,
 // verify, walk every network and keep the selected ones.
 func BenchmarkWalkFullCountry(b *testing.B) {
-	db := fullCountryDB()
+	db := geoiptest.FullCountryDB()
 	for _, bc := range []struct {
 		name string
 		sel  Selection

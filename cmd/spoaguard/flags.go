@@ -77,9 +77,11 @@ the configured message or address is answered blocked=false.
 Usage:
   spoaguard -listen 127.0.0.1:12345 -deny NAME=PATH[,OPTIONS] [-allow NAME=PATH[,OPTIONS]] [flags]
 
+PATH is a file, or an http:// or https:// URL downloaded every refresh interval.
+
 List options (comma-separated after PATH):
   format=FMT        auto (default), plain, netset, spamhaus-drop, spamhaus-json, ipsum,
-                    range, ipset-save
+                    range, ipset-save, mmdb
   min-count=N       ipsum: keep addresses listed by at least N lists
   min-prefix-v4=N   refuse IPv4 prefixes shorter than /N (default 8)
   min-prefix-v6=N   refuse IPv6 prefixes shorter than /N (default 16)
@@ -89,6 +91,11 @@ List options (comma-separated after PATH):
   max-entries=N     refuse a file of more than N entries (-list-max-entries)
   max-shrink=S      this list's -max-shrink
   allow-empty       an empty file, or a reload that empties the list, is a list with no entries
+  refresh=D         URL: download every D (default 1h)
+  stale-after=D     URL: report the list stale once its downloads have failed for D (default 24h)
+  countries=CC+CC   mmdb: the networks of these countries (country.iso_code), e.g. CN+RU
+  asns=N+N          mmdb: the networks of these autonomous systems, e.g. 64496+64511
+  invert            mmdb: every address except the selected networks
 
 Live bans: with -api, addresses are banned and unbanned at run time (see Commands below),
 in front of the files; with -state-dir they survive a restart. Precedence: any allow entry
@@ -135,7 +142,7 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	fs.StringVar(&o.varList, "var-list", "list", "`name` of the string variable holding the matching deny list")
 	fs.StringVar(&o.varLists, "var-lists", "lists", "`name` of the string variable holding every matching deny list, comma-separated (set when blocked)")
 	fs.StringVar(&o.varObserved, "var-observed", "observed", "`name` of the string variable holding the matching lists in observe mode, comma-separated")
-	fs.StringVar(&o.stateDir, "state-dir", "", "`directory` of the agent's state: live bans are stored there and survive a restart; \"\" keeps them in memory only")
+	fs.StringVar(&o.stateDir, "state-dir", "", "`directory` of the agent's state, which survives a restart: live bans (live.db) and the last good download of each URL list (feeds/), served at start without network; \"\" keeps them in memory only")
 	fs.StringVar(&o.apiAddr, "api", "", "`address` of the admin API (live bans, /v1/check): IP:port (needs -api-token-file) or unix:/path (the socket's mode and group are the access control); \"\" disables it")
 	fs.StringVar(&o.apiTokenFile, "api-token-file", "", "`file` holding the bearer token every admin API request must carry (required for a TCP -api)")
 	fs.StringVar(&o.redisURL, "redis", "", "`URL` of the Redis that shares the live set across a fleet of agents: redis://[user:pass@]host:port/db, rediss:// for TLS, ?master_name=NAME for Sentinel (docs/FLEET.md); \"\" keeps the live set local")

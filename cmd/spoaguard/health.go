@@ -31,13 +31,23 @@ func newReadiness(set *metrics.Set, lists *liveLists, h *decision.Handler) *heal
 
 // listCondition is a list's state: loaded (ready); stale, serving the contents of its last
 // good load after a failed one (degraded: still enforced, but not what the file says); never
-// loaded (not ready: the list is not enforced at all).
+// loaded (not ready: the list is not enforced at all). A list downloaded by URL is stale only
+// once its downloads have failed for longer than its stale-after age.
 func listCondition(st blocklist.SourceStatus) health.Condition {
 	c := health.Condition{Name: "list " + st.Name}
 	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	switch {
 	case st.LastGood.IsZero():
 		c.Level, c.Detail = health.NotReady, "never loaded: "+st.LastError
+	case st.Feed != nil && st.LastError != "" && !st.Stale:
+		// A downloaded list rides out failed downloads until its stale-after age.
+		c.Level = health.Ready
+		c.Detail = fmt.Sprintf("loaded: %d entries at %s; downloads failing since %s: %s",
+			st.Entries, stamp(st.LastGood), stamp(st.Feed.FailingSince), st.LastError)
+	case st.Feed != nil && st.Stale:
+		c.Level = health.Degraded
+		c.Detail = fmt.Sprintf("stale: serving %d entries loaded at %s; downloads failing since %s, longer than stale-after: %s",
+			st.Entries, stamp(st.LastGood), stamp(st.Feed.FailingSince), st.LastError)
 	case st.LastError != "":
 		c.Level = health.Degraded
 		c.Detail = fmt.Sprintf("stale: serving %d entries loaded at %s; the load at %s failed: %s",

@@ -218,6 +218,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	cancelRun()
 	lists.mgr.Load().Close() // a SIGHUP reload waiting on a list load returns now
 	<-done
+	lists.mgr.Load().Close() // and the temporary download directory, when there is no -state-dir
 	if err != nil {
 		return fmt.Errorf("graceful shutdown incomplete: %w", err)
 	}

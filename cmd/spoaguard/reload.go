@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/feed"
 )
 
 // liveLists is the handler's snapshot source: the manager of the lists in force. A reload
@@ -27,7 +28,13 @@ func (l *liveLists) Snapshot() *blocklist.Snapshot { return l.mgr.Load().Snapsho
 
 func newManager(o *options, log *slog.Logger) (*blocklist.Manager, error) {
 	return blocklist.NewManager(o.sources, blocklist.Options{PollInterval: o.reloadInterval, ShrinkLimit: o.maxShrink,
-		MaxBytes: o.listMaxBytes, MaxEntries: o.listMaxEntries, LoadTimeout: o.listTimeout, Logger: log})
+		MaxBytes: o.listMaxBytes, MaxEntries: o.listMaxEntries, LoadTimeout: o.listTimeout, Logger: log,
+		StateDir: o.stateDir, Feed: feed.Config{UserAgent: userAgent()}})
+}
+
+// userAgent identifies spoaguard to the feeds it downloads: spoaguard/<-version's version>.
+func userAgent() string {
+	return "spoaguard/" + readBuildInfo().version + " (+https://github.com/spoaguard/spoaguard)"
 }
 
 // liveSettings are the flags a SIGHUP applies to the running agent, besides the config file's
@@ -109,7 +116,7 @@ func (r *reloader) reload(ctx context.Context) {
 		r.o.logLevel = no.logLevel
 		r.log.Info("SIGHUP: log level changed", "level", no.logLevel)
 	}
-	if slices.Equal(no.sources, r.o.sources) && no.reloadInterval == r.o.reloadInterval && no.maxShrink == r.o.maxShrink {
+	if slices.EqualFunc(no.sources, r.o.sources, blocklist.Source.Equal) && no.reloadInterval == r.o.reloadInterval && no.maxShrink == r.o.maxShrink {
 		r.reloadLists()
 		return
 	}

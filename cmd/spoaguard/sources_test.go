@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spoaguard/spoaguard/internal/feedtest"
+	"github.com/spoaguard/spoaguard/internal/geoiptest"
+)
+
+// eventually polls cond every 10 ms for at most 30 s: the agent applies a download at its next
+// refresh, whose time the test does not control.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 30 s", what)
+		}
+	}
+}
+
+func metricValue(metrics, name string) string {
+	for _, line := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestAgentFollowsAFeedByURL serves a real FireHOL netset over HTTP to the running agent,
+// changes it, breaks it, and checks the decisions at each step, then restarts the agent with
+// the feed down.
+func TestAgentFollowsAFeedByURL(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/feeds/firehol_level1_2021-06-28.netset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := string(raw)
+	// v2 drops 223.254.0.0/16 and adds 9.9.9.0/24: the same entry count.
+	v2 := strings.Replace(v1, "223.254.0.0/16\n", "9.9.9.0/24\n", 1)
+	if v2 == v1 {
+		t.Fatal("the fixture changed: 223.254.0.0/16 is not in it")
+	}
+	srv := feedtest.New(t, v1)
+	state := t.TempDir()
+	deny := "firehol=" + srv.URL + "/firehol_level1.netset,allow-short,refresh=50ms,stale-after=1ms"
+	a := startAgent(t, "-deny", deny, "-state-dir", state)
+	c := a.dial(t)
+	check := func(step string, want map[string]bool) {
+		t.Helper()
+		for ip, w := range want {
+			if got, list := c.decide(netip.MustParseAddr(ip)); got != w || (w && list != "firehol") {
+				t.Errorf("%s: %s blocked=%v list=%q, want blocked=%v", step, ip, got, list, w)
+			}
+		}
+	}
+	check("first download", map[string]bool{"223.254.1.1": true, "9.9.9.9": false, "36.50.1.1": true})
+	if code, body := a.get(t, "/readyz"); code != 200 || !strings.Contains(body, "list firehol: ready: loaded: 2892 entries") {
+		t.Errorf("/readyz %d %q: want the list loaded", code, body)
+	}
+
+	srv.Set(v2)
+	eventually(t, "the changed feed applied", func() bool { b, _ := c.decide(netip.MustParseAddr("9.9.9.9")); return b })
+	check("changed feed", map[string]bool{"223.254.1.1": false, "9.9.9.9": true, "36.50.1.1": true})
+
+	// A truncated download (the entry count no longer matches) and then a failing server:
+	// the last good list stays, the failures are counted and the list becomes stale.
+	srv.Set(v1[:len(v1)/2])
+	eventually(t, "the truncated download refused", func() bool {
+		return strings.Contains(a.logs.String(), "truncated")
+	})
+	srv.Fail(http.StatusServiceUnavailable)
+	failedMetric := `spoaguard_feed_fetches_total{list="firehol",result="failed"}`
+	eventually(t, "the failing feed counted", func() bool {
+		v := metricValue(a.scrape(t), failedMetric)
+		return v != "" && v != "0" && v != "1"
+	})
+	check("failing feed", map[string]bool{"223.254.1.1": false, "9.9.9.9": true})
+	if code, body := a.get(t, "/readyz"); code != 200 || !strings.HasPrefix(body, "degraded") || !strings.Contains(body, "longer than stale-after") {
+		t.Errorf("/readyz %d %q: want degraded, the list stale", code, body)
+	}
+	m := a.scrape(t)
+	for name, want := range map[string]string{
+		`spoaguard_feed_fetches_total{list="firehol",result="updated"}`: "2",
+		`spoaguard_feed_stale{list="firehol"}`:                          "1",
+		`spoaguard_list_entries{list="firehol"}`:                        "2892",
+	} {
+		if got := metricValue(m, name); got != want {
+			t.Errorf("%s = %q, want %s", name, got, want)
+		}
+	}
+	if v := metricValue(m, `spoaguard_feed_last_success_timestamp_seconds{list="firehol"}`); v == "" || v == "0" {
+		t.Errorf("last success %q", v)
+	}
+
+	// A restart with the feed still down serves the last good download at once.
+	a.stop()
+	<-a.err
+	a.err <- nil
+	b := startAgent(t, "-deny", deny, "-state-dir", state)
+	if !strings.Contains(b.logs.String(), "serving the cached copy") {
+		t.Errorf("the start-up log does not say the cached copy is served:\n%s", b.logs)
+	}
+	c = b.dial(t)
+	check("restart without the feed", map[string]bool{"223.254.1.1": false, "9.9.9.9": true, "36.50.1.1": true})
+}
+
+// TestAgentBlocksTheSelectedCountries runs the agent on a generated Country database with
+// countries=: exactly the networks of those countries are blocked, IPv4 and IPv6.
+func TestAgentBlocksTheSelectedCountries(t *testing.T) {
+	nets := geoiptest.FullCountry(3000, 1000)
+	path := filepath.Join(t.TempDir(), "GeoLite2-Country.mmdb")
+	geoiptest.Write(t, path, nets, geoiptest.Options{})
+	a := startAgent(t, "-deny", "geo="+path+",format=mmdb,countries=CN+RU")
+	c := a.dial(t)
+	selected := map[string]bool{"CN": true, "RU": true}
+	var blocked, passed int
+	for _, n := range nets {
+		p := netip.MustParsePrefix(n.CIDR)
+		first := p.Addr()
+		last := lastAddr(p)
+		for _, ip := range []netip.Addr{first, last} {
+			got, list := c.decide(ip)
+			if got != selected[n.Country] || (got && list != "geo") {
+				t.Fatalf("%s (%s, %s): blocked=%v list=%q", ip, n.CIDR, n.Country, got, list)
+			}
+		}
+		// The generator leaves a gap after every network: its first address is in no country.
+		if got, _ := c.decide(last.Next()); got {
+			t.Fatalf("%s, just after %s, is blocked", last.Next(), n.CIDR)
+		}
+		if selected[n.Country] {
+			blocked++
+		} else {
+			passed++
+		}
+	}
+	if blocked == 0 || passed == 0 {
+		t.Fatalf("%d networks selected, %d not: the test database does not test both", blocked, passed)
+	}
+	if got := metricValue(a.scrape(t), `spoaguard_list_entries{list="geo"}`); got != fmt.Sprint(blocked) {
+		t.Errorf("entries %s, want %d", got, blocked)
+	}
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
