@@ -9,34 +9,24 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/net/netutil"
+	"github.com/spoaguard/spoaguard/internal/httpserve"
 )
 
-// Limits of the API's listener: every direction a client can stall in has a timeout, and the
-// connections open at once are capped, as on the metrics listener. The read timeout leaves
-// time for a 100,000-entry body on a slow link.
-const (
-	MaxConns          = 32
-	ReadHeaderTimeout = 5 * time.Second
-	ReadTimeout       = 60 * time.Second
-	WriteTimeout      = 60 * time.Second
-	IdleTimeout       = 60 * time.Second
-	MaxHeaderBytes    = 16 << 10
-	// SocketMode is the mode of the unix socket: owner and group may connect.
-	SocketMode = 0o660
-)
+// Limits are the API listener's: those of the agent's other HTTP endpoints, with time to
+// read a 100,000-entry body from a slow client and to answer a full listing.
+var Limits = httpserve.Limits{ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second}
 
-// Listen binds the API's address: "IP:port" for TCP, "unix:/path" for a unix socket (a
+// SocketMode is the mode of the API's unix socket: its owner and group may connect.
+const SocketMode = 0o660
+
+// Listen binds the API's address for h: "IP:port" for TCP, "unix:/path" for a unix socket (a
 // stale socket file left by a stopped agent is replaced; one an agent still answers on is an
 // error). unix reports which it is.
-func Listen(addr string) (ln net.Listener, unix bool, err error) {
+func Listen(addr string, h http.Handler) (ep *httpserve.Endpoint, unix bool, err error) {
 	path, unix := strings.CutPrefix(addr, "unix:")
 	if !unix {
-		ln, err = net.Listen("tcp", addr)
-		if err != nil {
-			return nil, false, err
-		}
-		return netutil.LimitListener(ln, MaxConns), false, nil
+		ep, err = httpserve.Listen(addr, h, Limits)
+		return ep, false, err
 	}
 	if path == "" {
 		return nil, true, errors.New("unix: needs a path")
@@ -53,7 +43,7 @@ func Listen(addr string) (ln net.Listener, unix bool, err error) {
 			return nil, true, err
 		}
 	}
-	ln, err = net.Listen("unix", path)
+	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return nil, true, err
 	}
@@ -61,17 +51,5 @@ func Listen(addr string) (ln net.Listener, unix bool, err error) {
 		ln.Close()
 		return nil, true, err
 	}
-	return netutil.LimitListener(ln, MaxConns), true, nil
-}
-
-// NewServer returns the HTTP server for the API's handler, with the listener's limits.
-func NewServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
-	}
+	return httpserve.New(ln, h, Limits), true, nil
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,7 @@ import (
 
 func TestListenOnAUnixSocket(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "api.sock")
-	ln, unix, err := Listen("unix:" + path)
+	ln, unix, err := Listen("unix:"+path, http.NotFoundHandler())
 	if err != nil || !unix {
 		t.Fatal(unix, err)
 	}
@@ -18,7 +19,7 @@ func TestListenOnAUnixSocket(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != SocketMode {
 		t.Fatalf("socket mode %v (%v), want %o", fi.Mode().Perm(), err, SocketMode)
 	}
-	if _, _, err := Listen("unix:" + path); err == nil || !strings.Contains(err.Error(), "another process") {
+	if _, _, err := Listen("unix:"+path, http.NotFoundHandler()); err == nil || !strings.Contains(err.Error(), "another process") {
 		t.Errorf("a second listener on a socket in use: %v", err)
 	}
 	ln.Close()
@@ -30,7 +31,7 @@ func TestListenOnAUnixSocket(t *testing.T) {
 	}
 	stale.(*net.UnixListener).SetUnlinkOnClose(false)
 	stale.Close()
-	ln, _, err = Listen("unix:" + path)
+	ln, _, err = Listen("unix:"+path, http.NotFoundHandler())
 	if err != nil {
 		t.Fatalf("a stale socket file was not replaced: %v", err)
 	}
@@ -38,7 +39,7 @@ func TestListenOnAUnixSocket(t *testing.T) {
 
 	notSocket := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(notSocket, nil, 0o600)
-	if _, _, err := Listen("unix:" + notSocket); err == nil {
+	if _, _, err := Listen("unix:"+notSocket, http.NotFoundHandler()); err == nil {
 		t.Error("a regular file was replaced by a socket")
 	}
 }

@@ -20,8 +20,8 @@ type Ban struct {
 	List    string `json:"list,omitempty"`   // default api
 	Observe bool   `json:"observe,omitempty"`
 	Comment string `json:"comment,omitempty"`
-	// Written by GET only.
-	Expires *time.Time `json:"expires,omitempty"`
+	// Written by GET only; expires is null for an entry that does not expire.
+	Expires *time.Time `json:"expires"`
 	Created *time.Time `json:"created,omitempty"`
 }
 

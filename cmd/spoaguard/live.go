@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/decision"
 	"github.com/spoaguard/spoaguard/fleet"
+	"github.com/spoaguard/spoaguard/internal/httpserve"
 	"github.com/spoaguard/spoaguard/live"
 	"github.com/spoaguard/spoaguard/state"
 )
@@ -89,25 +89,20 @@ func readToken(path string) (string, error) {
 	return tok, nil
 }
 
-// startAPI binds the admin API (nil, nil when -api is not set) and serves it.
-func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, fl *fleet.Fleet, h *decision.Handler) (*http.Server, net.Listener, error) {
+// startAPI binds the admin API (nil when -api is not set) and serves it.
+func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, fl *fleet.Fleet, h *decision.Handler) (*httpserve.Endpoint, error) {
 	if o.apiAddr == "" {
-		return nil, nil, nil
+		return nil, nil
 	}
 	var token string
 	if o.apiTokenFile != "" {
 		var err error
 		if token, err = readToken(o.apiTokenFile); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	ln, unix, err := admin.Listen(o.apiAddr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("admin API listener: %w", err)
-	}
-	if !unix && token == "" {
-		ln.Close()
-		return nil, nil, errors.New("a TCP admin API needs -api-token-file")
+	if !strings.HasPrefix(o.apiAddr, "unix:") && token == "" {
+		return nil, errors.New("a TCP admin API needs -api-token-file")
 	}
 	cfg := admin.Config{Live: ls, Explain: h.Explain, Token: token, Metrics: set, Logger: log}
 	if fl != nil {
@@ -115,14 +110,16 @@ func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, fl *
 	}
 	handler, err := admin.NewHandler(cfg)
 	if err != nil {
-		ln.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	srv := admin.NewServer(handler)
+	ep, _, err := admin.Listen(o.apiAddr, handler)
+	if err != nil {
+		return nil, fmt.Errorf("admin API listener: %w", err)
+	}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := ep.Serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin API listener stopped", "err", err)
 		}
 	}()
-	return srv, ln, nil
+	return ep, nil
 }

@@ -159,7 +159,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		}
 		defer httpSrv.Close()
 	}
-	apiSrv, apiLn, err := startAPI(o, log, set, ls, fl, h)
+	api, err := startAPI(o, log, set, ls, fl, h)
 	if err != nil {
 		return err
 	}
@@ -176,8 +176,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		metricsAt = httpSrv.Addr().String()
 	}
 	apiAt := "disabled"
-	if apiLn != nil {
-		apiAt = apiLn.Addr().String()
+	if api != nil {
+		apiAt = api.Addr().String()
 	}
 	logStartup(log, o, srv, mgr, metricsAt, apiAt)
 	// The lists are loaded and every listener is bound: systemd may start HAProxy now.
@@ -212,8 +212,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	if httpSrv != nil {
 		_ = httpSrv.Shutdown(sctx)
 	}
-	if apiSrv != nil {
-		_ = apiSrv.Shutdown(sctx)
+	if api != nil {
+		_ = api.Shutdown(sctx)
 	}
 	cancelRun()
 	lists.mgr.Load().Close() // a SIGHUP reload waiting on a list load returns now

@@ -67,11 +67,16 @@ type Endpoint struct {
 
 // Listen binds addr (TCP) for h with limits l. Serve it with Serve, stop it with Shutdown.
 func Listen(addr string, h http.Handler, l Limits) (*Endpoint, error) {
-	l = l.withDefaults()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	return New(ln, h, l), nil
+}
+
+// New is Listen for a listener bound by the caller (a unix socket, say).
+func New(ln net.Listener, h http.Handler, l Limits) *Endpoint {
+	l = l.withDefaults()
 	return &Endpoint{
 		Server: &http.Server{
 			Handler:           h,
@@ -82,7 +87,7 @@ func Listen(addr string, h http.Handler, l Limits) (*Endpoint, error) {
 			MaxHeaderBytes:    l.MaxHeaderBytes,
 		},
 		ln: netutil.LimitListener(ln, l.MaxConns),
-	}, nil
+	}
 }
 
 // Addr is the bound address.
