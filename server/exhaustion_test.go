@@ -291,3 +291,52 @@ func TestNewRejectsAMaxFrameSizeAboveTheBound(t *testing.T) {
 		t.Errorf("max frame size %d refused: %v", MaxMaxFrameSize, err)
 	}
 }
+
+// Within one tick of the coarse clock, the connection that carries NOTIFYs is never the one
+// evicted in place of one that does not; among equals the older goes.
+func TestEvictionTieBreak(t *testing.T) {
+	mk := func(seq uint64, notified bool) *conn {
+		c := &conn{seq: seq}
+		c.notified.Store(notified)
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		a, b *conn
+		want bool // a goes before b
+	}{
+		{"silent before busy", mk(1, false), mk(2, true), true},
+		{"busy after silent", mk(2, true), mk(1, false), false},
+		{"older silent first", mk(2, false), mk(3, false), true},
+		{"newer busy last", mk(2, true), mk(1, true), false},
+	} {
+		if got := evictFirst(tc.a, tc.b); got != tc.want {
+			t.Errorf("%s: evictFirst = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// A flood of newcomers never evicts a connection carrying NOTIFYs, even once every silent
+// connection is already ending: the newcomer is refused instead.
+func TestFullTableNeverEvictsABusyConnection(t *testing.T) {
+	s, _ := startServer(t, Config{MaxConns: 2}, nil)
+	busy := testutil.Dial(t, s.Addr())
+	busy.Handshake()
+	busy.Send(notifyFrame(1, 1, [4]byte{192, 0, 2, 1}))
+	busy.Expect(codec.FrameAck)
+	silent := testutil.Dial(t, s.Addr())
+	silent.Handshake()
+	waitFor(t, "two open", func() bool { return s.OpenConns() == 2 })
+	// The first newcomer evicts the silent one; the next ones, while busy keeps sending,
+	// find no connection to evict.
+	for i := 0; i < 5; i++ {
+		c := testutil.Dial(t, s.Addr())
+		c.Handshake()
+		busy.Send(notifyFrame(uint64(3+2*i), 1, [4]byte{192, 0, 2, 1}))
+		busy.Expect(codec.FrameAck)
+		c.Conn.Close()
+	}
+	silent.ExpectDisconnect(codec.StatusResourceAllocation)
+	busy.Send(notifyFrame(99, 1, [4]byte{192, 0, 2, 1}))
+	busy.Expect(codec.FrameAck)
+}

@@ -113,20 +113,31 @@ func (s *Server) closeFor(c *conn, limit string) {
 	}
 }
 
+// evictMinIdle protects a connection that has sent NOTIFYs from eviction until it has been
+// idle this long: in a flood of newcomers, every idle connection may already be ending.
+const evictMinIdle = time.Second
+
 // evictIdlest picks the connection that has completed no frame for the longest (one
 // still in its HELLO counts from its opening) and asks its loop to end it, so that a full
 // table takes a newcomer: HAProxy's connections carry traffic, idle ones held by someone
-// else are the ones that go. It reports false when every connection is already ending.
+// else are the ones that go. The clock is coarse, so among connections idle as long it
+// picks one that never sent a NOTIFY, then the oldest. A connection that sent NOTIFYs
+// within evictMinIdle is never picked. It reports false when no connection can go.
 func (s *Server) evictIdlest() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var victim *conn
 	oldest := int64(math.MaxInt64)
+	busySince := s.clock.Load() - int64(evictMinIdle)
 	for c := range s.conns {
 		if c.end.Load() != 0 {
 			continue
 		}
-		if t := c.lastInput.Load(); t < oldest {
+		t := c.lastInput.Load()
+		if t > busySince && c.notified.Load() {
+			continue // carrying NOTIFYs now: a newcomer is refused rather than this evicted
+		}
+		if victim == nil || t < oldest || t == oldest && evictFirst(c, victim) {
 			victim, oldest = c, t
 		}
 	}
@@ -137,6 +148,16 @@ func (s *Server) evictIdlest() bool {
 		"peer", victim.peer, "idle", time.Duration(s.clock.Load()-oldest).Round(time.Millisecond), "max_conns", s.cfg.MaxConns)
 	s.endWith(victim, endEvicted)
 	return true
+}
+
+// evictFirst breaks a tie of idleness between a and b: one that never sent a NOTIFY goes
+// before one that did, then the older before the newer (a HAProxy connection just opened
+// sends its first NOTIFY within moments; a flood's oldest have been silent longest).
+func evictFirst(a, b *conn) bool {
+	if an, bn := a.notified.Load(), b.notified.Load(); an != bn {
+		return !an
+	}
+	return a.seq < b.seq
 }
 
 // OnTick runs on its own goroutine: it advances the coarse clock and applies the limits

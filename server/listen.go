@@ -238,7 +238,7 @@ func isFDExhaustion(err error) bool {
 
 func (s *Server) pauseAccepting(l *listener, err error, delay time.Duration) {
 	s.metrics.acceptPauses.Inc()
-	s.errLog.warn("accepting paused: out of file descriptors", "listen", l.addr, "error", err, "retry_in", delay)
+	s.acceptLog.warn("accepting paused: out of file descriptors", "listen", l.addr, "error", err, "retry_in", delay)
 	s.pausedMu.Lock()
 	s.pausedLns[l] = true
 	s.metrics.acceptPaused.Set(float64(len(s.pausedLns)))

@@ -35,6 +35,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *serverMetrics
 	errLog  rateLimiter
+	// acceptLog has its own budget, so that a flood's per-connection warnings never hide
+	// that accepting is paused.
+	acceptLog rateLimiter
 
 	maxPausedI int    // maxPausedInput
 	refusal    []byte // the AGENT-DISCONNECT sent to connections over MaxConns; read-only
@@ -58,9 +61,10 @@ type Server struct {
 	pausedMu   sync.Mutex
 	pausedLns  map[*listener]bool // listeners pausing for want of descriptors
 
-	open  atomic.Int64 // connections open
-	held  atomic.Int64 // bytes of input buffered and output queued, over all connections
-	clock atomic.Int64 // coarse time (UnixNano), set by the tick: the hot path reads no clock
+	open   atomic.Int64  // connections open
+	opened atomic.Uint64 // connections ever opened: conn.seq
+	held   atomic.Int64  // bytes of input buffered and output queued, over all connections
+	clock  atomic.Int64  // coarse time (UnixNano), set by the tick: the hot path reads no clock
 
 	mu    sync.Mutex
 	conns map[*conn]struct{} // every open connection, for the tick and Shutdown
@@ -83,6 +87,8 @@ type conn struct {
 	queuedSince  atomic.Int64 // output has been queued, not drained, since
 	held         atomic.Int64 // bytes this connection holds, as added to Server.held
 	end          atomic.Int32 // an endReason the tick asks the loop to end the connection for
+	notified     atomic.Bool  // a NOTIFY has been received: the peer is doing HAProxy's work
+	seq          uint64       // order of opening; read-only after OnOpen
 }
 
 // outPool holds the output buffers: one is borrowed per read event for all the frames it
@@ -111,6 +117,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 	}
 	s.clock.Store(time.Now().UnixNano())
 	s.errLog = rateLimiter{log: cfg.Logger, perSecond: 10}
+	s.acceptLog = rateLimiter{log: cfg.Logger, perSecond: 1}
 	s.scfg = sessionConfig{
 		maxFrameSize:  cfg.MaxFrameSize,
 		capabilities:  cfg.capabilities(),
@@ -323,6 +330,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		deadline: time.Now().Add(s.cfg.HelloTimeout),
 	}
 	c.lastInput.Store(s.clock.Load())
+	c.seq = s.opened.Add(1)
 	gc.SetContext(c)
 	s.metrics.connsOpen.Inc()
 	s.metrics.connsTotal.Inc()
@@ -427,6 +435,9 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	if !c.ready.Load() && sess.state == stateReady {
 		c.ready.Store(true)
 	}
+	if sess.stats.notify > 0 && !c.notified.Load() {
+		c.notified.Store(true)
+	}
 	s.metrics.flush(&sess.stats)
 	if closeAfter {
 		return gnet.Close
@@ -497,7 +508,9 @@ func (g gnetLogger) Debugf(f string, a ...any) {
 		g.l.Debug(fmt.Sprintf(f, a...), "component", "gnet")
 	}
 }
-func (g gnetLogger) Infof(f string, a ...any)  { g.l.Info(fmt.Sprintf(f, a...), "component", "gnet") }
+
+// Infof is debug: gnet's lifecycle lines name its internal socket (listen.go), not a listener.
+func (g gnetLogger) Infof(f string, a ...any)  { g.Debugf(f, a...) }
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "component", "gnet") }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
