@@ -19,7 +19,15 @@
 #     each checked like the main load;
 #   - resets: runs of 8 connections × 20 in flight killed with SIGKILL after 0.5-3 s, so the
 #     kernel resets their connections with NOTIFYs outstanding, as HAProxy 3.x and hard
-#     stops do.
+#     stops do;
+#   - attacks (`spoaguard-bench attack`), in turn, each a few waves of connections held 3 s:
+#     1200 silent connections (more than -max-conns 400 and, with the other attacks, more
+#     than the agent's descriptors under its 1024 open-file limit), 800 idle handshaken ones
+#     (a full table: they must be the ones evicted, never the load's), 300 holding half a
+#     16000-byte NOTIFY (-frame-timeout 2s, -max-buffered 2 MiB), 40 that send 2 MB of
+#     NOTIFYs and never read (-write-timeout 2s), and 300 keep-alive connections to the
+#     metrics listener (capped at 64 open). Through all of them the main load and the churn
+#     runs must be answered in full.
 # Every 5 s the agent's RSS, open descriptors, threads, goroutines and open connections are
 # sampled (samples.tsv). At the end: the numbers, and a failure if any run lost or got a
 # wrong ACK, a bad list was not refused, or goroutines/descriptors did not come back to their
@@ -67,7 +75,10 @@ cp "$out/lists/good.txt" "$list"
 
 port=$(free_port); mport=$(free_port)
 addr=127.0.0.1:$port metrics=http://127.0.0.1:$mport/metrics
-"$agent" -listen "$addr" -metrics "127.0.0.1:$mport" -deny "soak=$list" -reload-interval 1s \
+# Small limits, so that the attacks reach them: 400 connections, 1024 open files, 2 MiB of
+# buffers, and short frame and write timeouts.
+(ulimit -n 1024 && exec "$agent" -listen "$addr" -metrics "127.0.0.1:$mport" -deny "soak=$list" -reload-interval 1s \
+  -max-conns 400 -max-buffered 2097152 -frame-timeout 2s -write-timeout 2s) \
   >"$out/agent.log" 2>&1 &
 agent_pid=$!; pids+=("$agent_pid")
 for i in $(seq 1 600); do
@@ -76,7 +87,7 @@ for i in $(seq 1 600); do
   sleep 0.2
 done
 
-metric() { { curl -fsS "$metrics" || true; } | awk -v m="$1" '$1 == m { v = $2 } END { print v }'; }
+metric() { { curl -fsS -m 10 "$metrics" || true; } | awk -v m="$1" '$1 == m { v = $2 } END { print v }'; }
 sample() { # t rss_kib fds threads goroutines conns_open
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" \
     "$(awk '/^VmRSS:/ { print $2 }' "/proc/$agent_pid/status")" \
@@ -128,6 +139,19 @@ churn_pid=$!; pids+=("$churn_pid")
 ) &
 reset_pid=$!; pids+=("$reset_pid")
 
+( # attacks, in turn, until the end
+  kinds=(connect:1200:$addr idle:800:$addr partial:300:$addr noread:40:$addr http:300:127.0.0.1:$mport)
+  n=0
+  while [ "$(date +%s)" -lt $((end - 10)) ]; do
+    IFS=: read -r kind conns target tport <<<"${kinds[$((n % ${#kinds[@]}))]}"
+    n=$((n + 1))
+    "$sgb" attack -kind "$kind" -addr "$target:$tport" -conns "$conns" -hold 3s -duration 6s \
+      >"$out/runs/attack.$n.$kind.txt" 2>&1 || echo "attack $n ($kind) exited $?" >>"$out/attack.errors"
+    echo "$n" >"$out/attacks.count"
+  done
+) &
+attack_pid=$!; pids+=("$attack_pid")
+
 ( # samples
   start=$(date +%s)
   while kill -0 "$main_pid" 2>/dev/null; do
@@ -158,7 +182,7 @@ cp "$out/lists/good.txt" "$list.tmp" && mv "$list.tmp" "$list" && kill -HUP "$ag
 
 main_rc=0
 wait "$main_pid" || main_rc=$?
-wait "$churn_pid" "$reset_pid" "$sampler_pid" 2>/dev/null || true
+wait "$churn_pid" "$reset_pid" "$sampler_pid" "$attack_pid" 2>/dev/null || true
 settle
 sleep 2
 final=$(sample idle-after); echo "$final" >>"$out/samples.tsv"
@@ -168,6 +192,12 @@ list_entries=$(metric 'spoaguard_list_entries{list="soak"}')
 churn_ok=$(grep -c '^ok' "$out/churn.results" 2>/dev/null || true)
 churn_fail=$(grep -c '^FAIL' "$out/churn.results" 2>/dev/null || true)
 resets=$(cat "$out/resets.count" 2>/dev/null || echo 0)
+attacks=$(cat "$out/attacks.count" 2>/dev/null || echo 0)
+attack_totals=$(for k in connect idle partial noread http; do
+  cat "$out"/runs/attack.*."$k".txt 2>/dev/null | awk -v k="$k" '/^total:/ { o += $2; c += $(NF-6) } END { printf "%s %d opened, %d closed by the agent; ", k, o, c }'
+done)
+limit() { metric "spoaguard_connections_closed_by_limit_total{limit=\"$1\"}"; }
+limits="table_full $(limit table_full), frame_timeout $(limit frame_timeout), write_timeout $(limit write_timeout), buffer_budget $(limit buffer_budget), backlog $(metric spoaguard_backlog_closures_total), accept pauses $(metric spoaguard_accept_pauses_total), refused $(metric spoaguard_connections_refused_total)"
 field() { grep -o "\"$2\": *[-0-9.e+]*" "$1" | head -1 | sed 's/.*: *//'; }
 under_load=$(awk -F'\t' 'NR > 2 && $1 != "idle-after"' "$out/samples.tsv")
 col() { echo "$under_load" | awk -F'\t' -v c="$1" 'NR == 1 { first = $c } { last = $c; if ($c > max) max = $c } END { printf "%s / %s / %s", first, last, max }'; }
@@ -180,6 +210,8 @@ echo "|---|---|"
 echo "| main load (8 conns × 20 in flight) | $(field "$out/runs/main.json" acks) ACKs, $(field "$out/runs/main.json" acks_per_sec | cut -d. -f1) ACK/s; wrong $(field "$out/runs/main.json" acks_wrong), unexpected $(field "$out/runs/main.json" acks_unexpected), missing $(field "$out/runs/main.json" acks_missing), protocol errors $(field "$out/runs/main.json" protocol_errors); exit $main_rc |"
 echo "| churn (2 s runs of 4 conns, checked) | $churn_ok runs passed, $churn_fail failed |"
 echo "| resets (8 conns × 20 in flight, SIGKILLed after 0.5-3 s) | $resets |"
+echo "| attacks (waves of connections held 3 s) | $attacks: ${attack_totals% ; } |"
+echo "| connections the limits ended | $limits |"
 echo "| list rewrites (every ${rewrite_every}s) | $rewrites: $((rewrites - bad)) good, $bad bad (truncated, garbage, empty); load failures counted $failures; entries at the end $list_entries of $entries |"
 echo "| RSS KiB under load (first / last / max) | $(col 2) |"
 echo "| goroutines under load (first / last / max) | $(col 5) |"
@@ -199,4 +231,6 @@ idle_g=$(echo "$idle" | cut -f5) final_g=$(echo "$final" | cut -f5)
 idle_fd=$(echo "$idle" | cut -f3) final_fd=$(echo "$final" | cut -f3)
 [ "$final_g" -le $((idle_g + 5)) ] || { log "goroutines $idle_g idle before, $final_g after"; ok=0; }
 [ "$final_fd" -le $((idle_fd + 5)) ] || { log "descriptors $idle_fd idle before, $final_fd after"; ok=0; }
+kill -0 "$agent_pid" 2>/dev/null || { log "the agent died"; ok=0; }
+[ ! -s "$out/attack.errors" ] || { log "attacks failed: $(head -3 "$out/attack.errors")"; ok=0; }
 [ "$ok" = 1 ] || exit 1

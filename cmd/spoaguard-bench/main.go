@@ -40,6 +40,7 @@ commands:
   table       print a Markdown table comparing agents from run -json reports
   field       print one field of run -json reports, one line per report (for scripts)
   idle        hold handshaken idle connections open (memory per idle connection)
+  attack      play hostile peers in waves: silent, idle, half-sent, never reading, HTTP
 
 "spoaguard-bench <command> -h" lists the command's flags.
 `
@@ -61,6 +62,8 @@ func main() {
 		err = tableCmd(os.Args[2:])
 	case "idle":
 		err = idleCmd(os.Args[2:])
+	case "attack":
+		err = attackCmd(os.Args[2:])
 	case "field":
 		err = fieldCmd(os.Args[2:])
 	case "-h", "-help", "--help", "help":
