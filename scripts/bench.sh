@@ -416,11 +416,14 @@ if has_part haproxy; then
     echo
     echo "| round | HAProxy rate ratio | agent CPU per request ratio |"
     echo "|--:|--:|--:|"
-    for rep in $(seq 1 "$repeat"); do
-      awk -v r="$rep" -v a="${round_rps[sg.$rep]}" -v b="${round_rps[null.$rep]}" \
-        -v c="${round_us[sg.$rep]}" -v d="${round_us[null.$rep]}" \
-        'BEGIN { printf "| %d | %s | %s |\n", r, (b > 0 ? sprintf("%.3f", a/b) : "–"), (d > 0 ? sprintf("%.2f×", c/d) : "–") }'
-    done
+    ratios=$(for rep in $(seq 1 "$repeat"); do
+      awk -v a="${round_rps[sg.$rep]}" -v b="${round_rps[null.$rep]}" -v c="${round_us[sg.$rep]}" -v d="${round_us[null.$rep]}" \
+        'BEGIN { printf "%s %s\n", (b > 0 ? sprintf("%.3f", a/b) : "-"), (d > 0 ? sprintf("%.2f", c/d) : "-") }'
+    done)
+    echo "$ratios" | awk '{ printf "| %d | %s | %s× |\n", NR, $1, $2 }'
+    # The median of the rounds: a slow spell of the shared machine moves one round, not it.
+    median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+    echo "| median | $(echo "$ratios" | awk '$1 != "-" { print $1 }' | median) | $(echo "$ratios" | awk '$2 != "-" { print $2 }' | median)× |"
     echo
     for v in plain null sg acl; do stop_pid "${hap_pid[$v]}"; done
     stop_pid "$null_pid"
