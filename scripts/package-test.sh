@@ -29,7 +29,7 @@ step "built $deb ($(du -h "$deb" | cut -f1))"
 contents=$(dpkg-deb --contents "$deb")
 for f in ./usr/bin/spoaguard ./lib/systemd/system/spoaguard.service ./etc/spoaguard/spoaguard.yaml \
   ./usr/share/doc/spoaguard/copyright ./usr/share/doc/spoaguard/examples/haproxy/haproxy-2.6.cfg \
-  ./usr/share/doc/spoaguard/examples/haproxy/haproxy-3.x.cfg; do
+  ./usr/share/doc/spoaguard/examples/haproxy/haproxy-3.x.cfg ./usr/share/doc/spoaguard/examples/feeds/spoaguard-feeds.timer; do
   grep -q " $f\$" <<<"$contents" || fail "$deb lacks $f"
 done
 tmp=$(mktemp -d)
