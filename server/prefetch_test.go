@@ -109,3 +109,30 @@ func TestPrefetchPassDoesNotAllocate(t *testing.T) {
 		t.Errorf("%.1f allocations per batch, want 0", allocs)
 	}
 }
+
+// FuzzPrefetchPass: whatever a read holds after the handshake, a session whose handler
+// prefetches consumes, answers and closes exactly as one whose handler does not.
+func FuzzPrefetchPass(f *testing.F) {
+	for _, seed := range [][]byte{
+		v26(f, "06_"), v26(f, "29_"), v26(f, "11_"), v34(f, "05_"),
+		cat(v26(f, "14a"), v26(f, "14b"), v26(f, "14c"), v26(f, "14d")),
+		cat(notifyFrame(1, 1, [4]byte{127, 0, 0, 2}), []byte{0, 0, 0, 9, 3, 0, 0, 0, 1, 1, 1, 0xff, 0xff}),
+	} {
+		f.Add(seed)
+	}
+	hello := v26(f, "01_")
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var log []string
+		cfg := testSessionConfig()
+		cfg.handler = prefetchHandler{on: true, log: &log}
+		s := newSession(cfg)
+		_, _, _ = s.handle(hello, nil)
+		plain := newSession(testSessionConfig())
+		_, _, _ = plain.handle(hello, nil)
+		n, out, closeAfter := s.handle(in, nil)
+		wn, want, wclose := plain.handle(in, nil)
+		if n != wn || closeAfter != wclose || !bytes.Equal(out, want) {
+			t.Fatalf("with prefetching: consumed %d, close %v, %d bytes out; without: %d, %v, %d", n, closeAfter, len(out), wn, wclose, len(want))
+		}
+	})
+}
