@@ -131,6 +131,9 @@ func (s *Set) Table() *Table { return s.table.Load() }
 // Concurrent batches are coalesced into one store write and one table build.
 func (s *Set) Apply(changes []Change) (Counts, error) {
 	now := s.opts.Now()
+	// The table keeps pointers to the entries it is given: a copy, so that the caller may
+	// reuse its slice and the table stays immutable.
+	changes = slices.Clone(changes)
 	for i := range changes {
 		c := &changes[i]
 		if !c.Entry.Addr.First.IsValid() {

@@ -468,3 +468,15 @@ func TestFilterLetsFewMissesThrough(t *testing.T) {
 		t.Logf("%.3f%% of misses pass the filter (%d KB)", 100*rate, len(e.filter)*8/1024)
 	}
 }
+
+func TestACallerMayReuseItsBatch(t *testing.T) {
+	s := openSet(t, Options{})
+	batch := []Change{put(t, "203.0.113.7", "first", blocklist.Deny)}
+	if _, err := s.Apply(batch); err != nil {
+		t.Fatal(err)
+	}
+	batch[0].Entry.List, batch[0].Entry.Addr = "changed", mustAddr(t, "10.0.0.1")
+	if got := lookup(s.Table(), "203.0.113.7"); !slices.Equal(got, []string{"first:deny"}) {
+		t.Errorf("after the caller changed its batch: %v", got)
+	}
+}
