@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 fail() { echo "container-test: FAIL: $*" >&2; exit 1; }
 [ -x dist/build/spoaguard ] || scripts/package.sh >/dev/null
+cp /etc/ssl/certs/ca-certificates.crt dist/build/ || fail "no /etc/ssl/certs/ca-certificates.crt (apt-get install ca-certificates)"
 
 store=$(mktemp -d "${TMPDIR:-/tmp}/spoaguard-buildah.XXXXXX")
 ctr=""
