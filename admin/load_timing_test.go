@@ -1,0 +1,166 @@
+package admin_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spoaguard/spoaguard/admin"
+	"github.com/spoaguard/spoaguard/bench"
+	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/decision"
+	"github.com/spoaguard/spoaguard/live"
+	"github.com/spoaguard/spoaguard/server"
+)
+
+var (
+	loadEntries  = flag.Int("live-load-entries", 2_000_000, "BenchmarkLiveChangesUnderLoad: synthetic list entries")
+	loadDuration = flag.Duration("live-load-duration", 5*time.Second, "BenchmarkLiveChangesUnderLoad: measured window of each run")
+	loadRounds   = flag.Int("live-load-rounds", 3, "BenchmarkLiveChangesUnderLoad: paired rounds")
+)
+
+// BenchmarkLiveChangesUnderLoad serves a 2M-entry list with 100k live entries in front of it
+// (server, decision and admin API in this process, one event loop) and drives it with the
+// load generator, 8 connections × 20 in flight, in paired rounds: one run alone, one while
+// 10,000 bans a second (100 per POST, every 10 ms, each with a 1 s ttl so that expiries run
+// too) go through the admin API over loopback. The bans are in 240.0.0.0/4, where no target
+// is, so every ACK must stay as the targets file says (0 wrong). It reports the ratio of the
+// two runs' p99.9 ACK latency (median over the rounds), the bans applied per second and the
+// wrong ACKs.
+//
+//	go test -run '^$' -bench LiveChangesUnderLoad -benchtime 1x ./admin
+func BenchmarkLiveChangesUnderLoad(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "synthetic.txt")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	listed, err := bench.SyntheticList{Entries: *loadEntries, V6Share: 0.1, PrefixShare: 0.1, Seed: 1}.Write(f, 3300)
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mgr, err := blocklist.NewManager([]blocklist.Source{{Name: "synthetic", Path: path, Kind: blocklist.Deny}}, blocklist.Options{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ls, err := live.Open(live.Options{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ls.Close()
+	var next atomic.Uint32 // the next ban's address, in 240.0.0.0/4
+	next.Store(240 << 24)
+	ban := func(n int, ttl string) []byte {
+		var buf bytes.Buffer
+		buf.WriteString(`{"bans": [`)
+		for i := range n {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			var a [4]byte
+			binary.BigEndian.PutUint32(a[:], next.Add(1))
+			fmt.Fprintf(&buf, `{"addr": %q, "ttl": %q}`, netip.AddrFrom4(a), ttl)
+		}
+		buf.WriteString(`]}`)
+		return buf.Bytes()
+	}
+	h, err := decision.New(mgr, decision.Config{Live: ls})
+	if err != nil {
+		b.Fatal(err)
+	}
+	api, err := admin.NewHandler(admin.Config{Live: ls, Explain: h.Explain, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	apiSrv := httptest.NewServer(api)
+	defer apiSrv.Close()
+	post := func(body []byte) {
+		resp, err := http.Post(apiSrv.URL+"/v1/bans", "application/json", bytes.NewReader(body))
+		if err != nil || resp.StatusCode != 200 {
+			b.Errorf("POST: %v %v", resp, err)
+			return
+		}
+		resp.Body.Close()
+	}
+	post(ban(100_000, "0")) // the standing live set
+	srv, err := server.New(server.Config{Listen: []string{"127.0.0.1:0"}, Loops: 1, Logger: quiet}, h)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	targets := bench.Mix(listed, bench.CleanTargets(65536, 0.1, 2), 65536, 0.05)
+	run := func() *bench.Report {
+		rep, err := bench.Run(context.Background(), bench.Config{
+			Addr: srv.Addr().String(), Conns: 8, InFlight: 20, Targets: targets,
+			Check: bench.Check{ListName: "synthetic"}, Warmup: time.Second, Duration: *loadDuration,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return rep
+	}
+	for b.Loop() {
+		var ratios []float64
+		var wrong uint64
+		var bansPerSec float64
+		for round := range *loadRounds {
+			alone := run()
+			ctx, stop := context.WithCancel(context.Background())
+			var banned atomic.Int64
+			done := make(chan struct{})
+			start := time.Now()
+			go func() {
+				defer close(done)
+				tick := time.NewTicker(10 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick.C:
+						post(ban(100, "1s"))
+						banned.Add(100)
+					}
+				}
+			}()
+			with := run()
+			stop()
+			<-done
+			rate := float64(banned.Load()) / time.Since(start).Seconds()
+			r := float64(with.Latency.P999) / float64(alone.Latency.P999)
+			ratios = append(ratios, r)
+			wrong += alone.Wrong + with.Wrong + alone.Missing + with.Missing
+			bansPerSec += rate / float64(*loadRounds)
+			b.Logf("round %d: p99.9 %v alone, %v with %.0f bans/s (%.2fx); ACK/s %.0f vs %.0f; wrong %d/%d; load %.1f",
+				round, alone.Latency.P999, with.Latency.P999, rate, r, alone.ACKsPerSec, with.ACKsPerSec,
+				alone.Wrong, with.Wrong, with.LoadAverage[1])
+		}
+		slices.Sort(ratios)
+		b.ReportMetric(ratios[len(ratios)/2], "p999-ratio")
+		b.ReportMetric(bansPerSec, "bans/s")
+		b.ReportMetric(float64(wrong), "wrong")
+	}
+}
