@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,14 +10,6 @@ import (
 )
 
 func kv(key string, v codec.Value) []byte { return codec.AppendValue(codec.AppendName(nil, key), v) }
-
-func concat(parts ...[]byte) []byte {
-	var b []byte
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	return b
-}
 
 func TestParseHelloReadsEveryCapturedHello(t *testing.T) {
 	tests := []struct {
@@ -54,7 +47,7 @@ func TestParseHelloReadsEveryCapturedHello(t *testing.T) {
 }
 
 func TestParseHelloAcceptsAnyKeyOrderAndSkipsUnknownKeys(t *testing.T) {
-	payload := concat(
+	payload := slices.Concat(
 		kv("x-future", codec.BinaryValue([]byte{1, 2, 3})),
 		kv("capabilities", codec.StringValue([]byte(" async , pipelining "))),
 		kv("healthcheck", codec.Value{Type: codec.TypeBool}),

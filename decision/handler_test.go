@@ -2,6 +2,7 @@ package decision
 
 import (
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"weak"
@@ -64,7 +65,7 @@ func TestDecisions(t *testing.T) {
 func TestDecisionCountersPublishedPerBatch(t *testing.T) {
 	set := metrics.NewSet()
 	h, _ := testHandler(t, set)
-	in := cat(v26(t, "07_"), v26(t, "06_"), notifyWith(9, "check-client-ip", "ip", ip4("198.51.100.7")))
+	in := slices.Concat(v26(t, "07_"), v26(t, "06_"), notifyWith(9, "check-client-ip", "ip", ip4("198.51.100.7")))
 	if len(answer(t, newDriver(h.NewConn()), in)) != 3 {
 		t.Fatal("want 3 ACKs")
 	}
@@ -216,7 +217,7 @@ func TestDoesNotPinAReplacedSnapshot(t *testing.T) {
 func TestWithoutASnapshot(t *testing.T) {
 	h, src := testHandler(t, metrics.NewSet())
 	src.p.Store(nil)
-	acks := answer(t, newDriver(h.NewConn()), cat(v26(t, "07_"), notifyWith(5, "check-client-ip", "ip", ip6("2001:db8::5"))))
+	acks := answer(t, newDriver(h.NewConn()), slices.Concat(v26(t, "07_"), notifyWith(5, "check-client-ip", "ip", ip6("2001:db8::5"))))
 	if len(acks) != 2 {
 		t.Fatalf("got %v", acks)
 	}
@@ -239,14 +240,6 @@ func TestCountersOnlyForDenyLists(t *testing.T) {
 	if !strings.Contains(text, `spoaguard_blocked_total{list="drop"} 1`) {
 		t.Errorf("no count for drop:\n%s", text)
 	}
-}
-
-func cat(parts ...[]byte) []byte {
-	var b []byte
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	return b
 }
 
 // A reload lands between batches on a connection that keeps sending: every ACK before it

@@ -174,7 +174,7 @@ func TestObservedAndBlockedCountedPerList(t *testing.T) {
 	h, ls := liveHandler(t, set)
 	ban(t, ls, "10.2.0.0/16", "canary", blocklist.Deny, true)
 	ban(t, ls, "10.0.0.1", "", blocklist.Deny, false)
-	in := cat(
+	in := slices.Concat(
 		notifyWith(1, "check-client-ip", "ip", ip4("203.0.113.1")),
 		notifyWith(2, "check-client-ip", "ip", ip4("192.0.2.77")),
 		notifyWith(3, "check-client-ip", "ip", ip4("10.2.3.4")),

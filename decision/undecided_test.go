@@ -2,6 +2,7 @@ package decision
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -94,11 +95,11 @@ func TestReadinessJudgesTheNotifiesSinceThePreviousCheck(t *testing.T) {
 		detail string
 	}{
 		{"before any NOTIFY", nil, health.Ready, "no NOTIFY yet"},
-		{"only misnamed messages", cat(misnamed, misnamed), health.NotReady, "2 of 2 NOTIFYs"},
+		{"only misnamed messages", slices.Concat(misnamed, misnamed), health.NotReady, "2 of 2 NOTIFYs"},
 		{"no NOTIFY since", nil, health.NotReady, "2 of 2 NOTIFYs"},
 		{"empty NOTIFYs are no evidence", empty, health.NotReady, "2 of 2 NOTIFYs"},
-		{"some decided", cat(misnamed, decided, decided), health.Degraded, "1 of 3 NOTIFYs"},
-		{"all decided", cat(decided, empty), health.Ready, "1 NOTIFYs decided"},
+		{"some decided", slices.Concat(misnamed, decided, decided), health.Degraded, "1 of 3 NOTIFYs"},
+		{"all decided", slices.Concat(decided, empty), health.Ready, "1 NOTIFYs decided"},
 	} {
 		if step.send != nil {
 			answer(t, d, step.send)
@@ -121,7 +122,7 @@ func TestSeenMessagesNotHeldAfterTheNotify(t *testing.T) {
 	}
 	bad := codec.AppendMessage(codec.AppendMessage(nil, "other", 0), "check-request", 2) // the second does not decode
 	for _, in := range [][]byte{
-		cat(notifyWith(1, "other", "ip", ip4("192.0.2.1")), codec.AppendNotify(nil, 2, 1,
+		slices.Concat(notifyWith(1, "other", "ip", ip4("192.0.2.1")), codec.AppendNotify(nil, 2, 1,
 			codec.AppendArg(codec.AppendMessage(codec.AppendMessage(nil, "other", 0), "check-request", 1), "ip", ip4("192.0.2.1")))),
 		codec.AppendNotify(nil, 3, 1, many),
 		codec.AppendNotify(nil, 4, 1, bad),
