@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -45,7 +46,7 @@ func WriteTable(w io.Writer, reps []*Report, ceiling string) error {
 		if prev := byCell[r.Cell][r.AgentName]; prev == nil || r.ACKsPerSec > prev.ACKsPerSec {
 			byCell[r.Cell][r.AgentName] = r
 		}
-		if !contains(agents, r.AgentName) {
+		if !slices.Contains(agents, r.AgentName) {
 			agents = append(agents, r.AgentName)
 		}
 	}
@@ -117,15 +118,6 @@ func WriteTable(w io.Writer, reps []*Report, ceiling string) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func kilo(v float64) string {
