@@ -30,32 +30,23 @@ func readValueErr(src string) func() error {
 	return func() error { _, _, err := codec.ReadValue(h(src)); return err }
 }
 
-func messagesErr(payload string) func() error {
+// iterErr returns the error the iterator that open makes over payload stops with.
+func iterErr[T any, P interface {
+	*T
+	Next() bool
+	Err() error
+}](open func([]byte) T, payload string) func() error {
 	return func() error {
-		it := codec.NewMessageIterator(h(payload))
-		for it.Next() {
+		it := open(h(payload))
+		for P(&it).Next() {
 		}
-		return it.Err()
+		return P(&it).Err()
 	}
 }
 
-func actionsErr(payload string) func() error {
-	return func() error {
-		it := codec.NewActionIterator(h(payload))
-		for it.Next() {
-		}
-		return it.Err()
-	}
-}
-
-func kvErr(payload string) func() error {
-	return func() error {
-		it := codec.NewKVIterator(h(payload))
-		for it.Next() {
-		}
-		return it.Err()
-	}
-}
+func messagesErr(payload string) func() error { return iterErr(codec.NewMessageIterator, payload) }
+func actionsErr(payload string) func() error  { return iterErr(codec.NewActionIterator, payload) }
+func kvErr(payload string) func() error       { return iterErr(codec.NewKVIterator, payload) }
 
 func helloErr(payload string) func() error {
 	return func() error { _, err := codec.ParseHello(h(payload)); return err }
