@@ -99,14 +99,12 @@ func (h *Hello) SupportsVersion(version string) bool {
 // around items are ignored, as HAProxy does.
 func HasCapability(list []byte, name string) bool { return listContains(list, name) }
 
+var comma = []byte{','}
+
 func listContains(list []byte, item string) bool {
 	for len(list) > 0 {
 		var field []byte
-		if i := bytes.IndexByte(list, ','); i >= 0 {
-			field, list = list[:i], list[i+1:]
-		} else {
-			field, list = list, nil
-		}
+		field, list, _ = bytes.Cut(list, comma)
 		if string(bytes.TrimSpace(field)) == item {
 			return true
 		}
