@@ -137,3 +137,25 @@ func TestMMDBOptionsAreChecked(t *testing.T) {
 		t.Errorf("missing database: err %v", err)
 	}
 }
+
+// TestMMDBAllowListExemptsItsCountries: a country list as an allow list exempts its networks
+// from every deny list, as any allow list does.
+func TestMMDBAllowListExemptsItsCountries(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "GeoLite2-Country.mmdb")
+	geoiptest.Write(t, db, geoNets, geoiptest.Options{})
+	deny := filepath.Join(dir, "deny.txt")
+	writeFile(t, deny, "192.0.2.1\n203.0.113.1\n2001:db8:1::1\n")
+	m, err := NewManager([]Source{
+		{Name: "deny", Path: deny},
+		{Name: "home", Path: db, Kind: Allow, Countries: []string{"CN"}},
+	}, Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for a, want := range map[string]bool{"192.0.2.1": false, "2001:db8:1::1": false, "203.0.113.1": true} {
+		if got := blocked(m, a); got != want {
+			t.Errorf("%s blocked=%v, want %v", a, got, want)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -157,4 +159,28 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.AddrFromSlice(b)
 	return a
+}
+
+// TestCheckReadsURLAndMMDBLists: -check downloads a URL list once (keeping nothing) and walks a
+// database as start-up would, and reports a feed that does not answer as a failure.
+func TestCheckReadsURLAndMMDBLists(t *testing.T) {
+	srv := feedtest.New(t, "# Entries : 2\n192.0.2.1\n198.51.100.0/24\n")
+	db := filepath.Join(t.TempDir(), "GeoLite2-Country.mmdb")
+	geoiptest.Write(t, db, []geoiptest.Network{{CIDR: "203.0.113.0/24", Country: "CN"}, {CIDR: "2001:db8::/32", Country: "RU"}}, geoiptest.Options{})
+	var out bytes.Buffer
+	err := run(t.Context(), []string{"-check", "-deny", "feed=" + srv.URL + "/x.netset", "-deny", "geo=" + db + ",countries=CN+RU"},
+		&out, &bytes.Buffer{}, nil)
+	if err != nil {
+		t.Fatalf("run = %v\n%s", err, &out)
+	}
+	for _, want := range []string{"list feed (deny) " + srv.URL, "format netset, 2 entries", "list geo (deny)", "format mmdb, 2 entries", "OK: 2 lists, 4 entries"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, &out)
+		}
+	}
+	srv.Fail(http.StatusNotFound)
+	out.Reset()
+	if err := run(t.Context(), []string{"-check", "-deny", "feed=" + srv.URL + "/x.netset"}, &out, &bytes.Buffer{}, nil); !errors.Is(err, errCheckFailed) || !strings.Contains(out.String(), "404") {
+		t.Errorf("a feed answering 404: %v\n%s", err, &out)
+	}
 }
