@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/internal/httpserve"
@@ -59,7 +62,14 @@ func runCheck(o *options, w io.Writer) error {
 			kind += ", observe only"
 		}
 		fmt.Fprintf(w, "\nlist %s (%s) %s\n", s.Name, kind, s.Path)
-		p, err := blocklist.ParseFile(s)
+		load := s
+		if cache, mod, ok := cachedDownload(o.stateDir, s); ok {
+			// What the agent serves at start whatever the network says: checking it keeps
+			// a feed host that is down from failing a start (ExecStartPre) that would work.
+			fmt.Fprintf(w, "  the last good download, kept in %s (%s); not fetched again\n", cache, mod.UTC().Format(time.RFC3339))
+			load.Path = cache
+		}
+		p, err := blocklist.ParseFile(load)
 		if err != nil {
 			fmt.Fprintf(w, "  error: %v\n", err)
 			ok = false
@@ -127,6 +137,20 @@ func fdShortfall(maxConns int) string {
 	}
 	return fmt.Sprintf("-max-conns %d needs about %d open files, the limit is %d (raise LimitNOFILE= or lower -max-conns)",
 		maxConns, uint64(maxConns)+fdReserve, rl.Cur)
+}
+
+// cachedDownload returns where the agent keeps the last good download of a URL list under
+// -state-dir (blocklist.Options.StateDir), when there is one.
+func cachedDownload(stateDir string, s blocklist.Source) (path string, mod time.Time, ok bool) {
+	if stateDir == "" || !s.IsURL() {
+		return "", time.Time{}, false
+	}
+	path = filepath.Join(stateDir, "feeds", s.Name+".feed")
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return "", time.Time{}, false
+	}
+	return path, fi.ModTime(), true
 }
 
 func orDisabled(addr string) string {

@@ -190,6 +190,27 @@ func TestCheck(t *testing.T) {
 			}
 		})
 	}
+	// A URL list with a download kept in -state-dir: -check reads that copy, as the agent
+	// serves it at start, and does not fetch (here the URL refuses every connection).
+	state := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(state, "feeds"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "feeds", "u.feed"), []byte("192.0.2.7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		state string
+		err   error
+		want  string
+	}{{state, nil, "the last good download, kept in " + filepath.Join(state, "feeds", "u.feed")}, {t.TempDir(), errCheckFailed, "error: "}} {
+		var out bytes.Buffer
+		err := run(t.Context(), []string{"-check", "-state-dir", tc.state, "-deny", "u=http://127.0.0.1:1/u.txt"}, &out, &bytes.Buffer{}, nil)
+		if !errors.Is(err, tc.err) || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("-check of a URL list, state dir %s: %v, want %v and %q in:\n%s", tc.state, err, tc.err, tc.want, &out)
+		}
+	}
+
 	// A command line that does not parse is a failure, not a usage error, under -check.
 	if err := run(t.Context(), []string{"-check", "-deny", "x"}, &bytes.Buffer{}, &bytes.Buffer{}, nil); err == nil || errors.As(err, new(usageError)) {
 		t.Errorf("-check with a bad -deny: %v, want a plain error (exit status 1)", err)
