@@ -24,7 +24,8 @@ func mix(h uint64) uint64 {
 func hash4(a uint32) uint64 { return mix(uint64(a) | 1<<40) }
 func hash6(a u128) uint64   { return mix(a.hi ^ mix(a.lo)) }
 
-// exactSet maps single addresses to the bitmask of the live lists holding them: open
+// exactSet maps single addresses to the live list holding them (a key is in one entry, so in
+// one list; a byte per slot rather than a mask keeps the arrays a round copies small): open
 // addressing with linear probing at a load of at most 1/2, behind a blocked bloom filter of 16
 // bits per address with 3 bits set in one 64-bit word per address.
 //
@@ -37,7 +38,7 @@ type exactSet[K comparable] struct {
 	filter []uint64
 	fshift uint // the filter word of a hash is hash >> fshift
 	keys   []K
-	masks  []uint64 // 0 = empty slot
+	lists  []uint8 // the list of the key in the same slot, as its bit + 1; 0 = empty slot
 	tmask  uint64
 	n      int
 }
@@ -58,7 +59,7 @@ func newExactSet[K comparable](n int) exactSet[K] {
 	e.fshift = uint(64 - (fbits - 6))
 	size := 1 << max(bits.Len(uint(2*n-1)), 4)
 	e.keys = make([]K, size)
-	e.masks = make([]uint64, size)
+	e.lists = make([]uint8, size)
 	e.tmask = uint64(size - 1)
 	return e
 }
@@ -71,12 +72,12 @@ func (e *exactSet[K]) lookup(k K, h uint64) uint64 {
 		return 0
 	}
 	for i := e.slot(h); ; i = (i + 1) & e.tmask {
-		m := e.masks[i]
-		if m == 0 {
+		l := e.lists[i]
+		if l == 0 {
 			return 0
 		}
 		if e.keys[i] == k {
-			return m
+			return 1 << (l - 1)
 		}
 	}
 }
@@ -86,24 +87,24 @@ func (e *exactSet[K]) clone() exactSet[K] {
 	c := *e
 	c.filter = slices.Clone(e.filter)
 	c.keys = slices.Clone(e.keys)
-	c.masks = slices.Clone(e.masks)
+	c.lists = slices.Clone(e.lists)
 	return c
 }
 
 // fits reports whether the set holds n keys at a load of at most 1/2.
-func (e *exactSet[K]) fits(n int) bool { return e.masks != nil && 2*n <= len(e.masks) }
+func (e *exactSet[K]) fits(n int) bool { return e.lists != nil && 2*n <= len(e.lists) }
 
-// set makes mask the mask of k, adding k if it is new. The set must fit one more key.
-func (e *exactSet[K]) set(k K, h uint64, mask uint64) {
+// set puts k in list bit, adding k if it is new. The set must fit one more key.
+func (e *exactSet[K]) set(k K, h uint64, bit int) {
 	e.filter[h>>e.fshift] |= filterBits(h)
 	for i := e.slot(h); ; i = (i + 1) & e.tmask {
-		if e.masks[i] == 0 {
-			e.keys[i], e.masks[i] = k, mask
+		if e.lists[i] == 0 {
+			e.keys[i], e.lists[i] = k, uint8(bit+1)
 			e.n++
 			return
 		}
 		if e.keys[i] == k {
-			e.masks[i] = mask
+			e.lists[i] = uint8(bit + 1)
 			return
 		}
 	}
@@ -114,7 +115,7 @@ func (e *exactSet[K]) set(k K, h uint64, mask uint64) {
 func (e *exactSet[K]) remove(k K, h uint64, hash func(K) uint64) {
 	i := e.slot(h)
 	for ; ; i = (i + 1) & e.tmask {
-		if e.masks[i] == 0 {
+		if e.lists[i] == 0 {
 			return
 		}
 		if e.keys[i] == k {
@@ -122,14 +123,14 @@ func (e *exactSet[K]) remove(k K, h uint64, hash func(K) uint64) {
 		}
 	}
 	e.n--
-	for j := (i + 1) & e.tmask; e.masks[j] != 0; j = (j + 1) & e.tmask {
+	for j := (i + 1) & e.tmask; e.lists[j] != 0; j = (j + 1) & e.tmask {
 		home := e.slot(hash(e.keys[j]))
 		// Move j into the hole at i when its home slot is not in (i, j], cyclically.
 		if (i <= j && (home <= i || home > j)) || (i > j && home <= i && home > j) {
-			e.keys[i], e.masks[i] = e.keys[j], e.masks[j]
+			e.keys[i], e.lists[i] = e.keys[j], e.lists[j]
 			i = j
 		}
 	}
 	var zero K
-	e.keys[i], e.masks[i] = zero, 0
+	e.keys[i], e.lists[i] = zero, 0
 }

@@ -447,7 +447,7 @@ func TestFilterLetsFewMissesThrough(t *testing.T) {
 		a := r.Uint32()
 		if !in[a] {
 			in[a] = true
-			e.set(a, hash4(a), 1)
+			e.set(a, hash4(a), 0)
 		}
 	}
 	through, misses := 0, 0

@@ -120,14 +120,13 @@ func buildTable(entries []*Entry) (*Table, error) {
 		if !e.Expires.IsZero() && (t.nextExpiry.IsZero() || e.Expires.Before(t.nextExpiry)) {
 			t.nextExpiry = e.Expires
 		}
-		m := uint64(1) << b
 		switch first := e.Addr.First; {
 		case first == e.Addr.Last && first.Is4():
 			a := v4(first)
-			t.e4.set(a, hash4(a), m)
+			t.e4.set(a, hash4(a), b)
 		case first == e.Addr.Last:
 			a := v6(first)
-			t.e6.set(a, hash6(a), m)
+			t.e6.set(a, hash6(a), b)
 		case first.Is4():
 			t.ranges = append(t.ranges, e)
 			b4 = append(b4, boundary[uint64]{pos: uint64(v4(first)), bit: uint8(b)},
@@ -238,13 +237,13 @@ func (t *Table) update(touched []touch) (*Table, error) {
 		switch {
 		case a.Is4() && tc.new != nil:
 			k := v4(a)
-			nt.e4.set(k, hash4(k), 1<<t.ListOf(tc.new))
+			nt.e4.set(k, hash4(k), t.ListOf(tc.new))
 		case a.Is4():
 			k := v4(a)
 			nt.e4.remove(k, hash4(k), hash4)
 		case tc.new != nil:
 			k := v6(a)
-			nt.e6.set(k, hash6(k), 1<<t.ListOf(tc.new))
+			nt.e6.set(k, hash6(k), t.ListOf(tc.new))
 		default:
 			k := v6(a)
 			nt.e6.remove(k, hash6(k), hash6)
