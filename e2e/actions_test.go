@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // Sources on the lists the shipped configs treat differently: "scanners" is tarpitted,
@@ -50,7 +52,7 @@ func TestActingOnTheList(t *testing.T) {
 			{unlistedV4, "200", "spoaguard_blocked=0 spoaguard_list=- "},
 		} {
 			re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(line.src) + `:\d+ .* ` + line.status + ` .*` + regexp.QuoteMeta(line.verdict))
-			eventually(t, 5*time.Second, "HAProxy's log line for "+line.src+": "+re.String(), func() bool { return re.MatchString(h.proc.output.String()) })
+			testutil.Eventually(t, 5*time.Second, "HAProxy's log line for "+line.src+": "+re.String(), func() bool { return re.MatchString(h.proc.output.String()) })
 		}
 	})
 }

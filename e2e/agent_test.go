@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // testdataFeeds are real feeds loaded next to the test's own lists: a large list (ipsum,
@@ -78,7 +80,7 @@ func (a *agent) start() {
 			a.t.Errorf("spoaguard reported a data race or panic:\n%s", out)
 		}
 	})
-	eventually(a.t, 60*time.Second, "spoaguard's /healthz", func() bool {
+	testutil.Eventually(a.t, 60*time.Second, "spoaguard's /healthz", func() bool {
 		if a.proc.exited() {
 			a.t.Fatalf("spoaguard exited at start: %v\n%s", a.proc.err, a.proc.output.String())
 		}

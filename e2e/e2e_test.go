@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // Loopback sources: the test's own deny list "e2e" holds listedV4 and listedV6 (::1, the
@@ -44,7 +46,7 @@ func forEachGeneration(t *testing.T, test func(t *testing.T, g *generation)) {
 func writeList(t *testing.T, dir, name, content string) (spec, path string) {
 	t.Helper()
 	path = filepath.Join(dir, name+".txt")
-	writeFile(t, path, content)
+	testutil.WriteFile(t, path, content)
 	return name + "=" + path, path
 }
 
@@ -101,7 +103,7 @@ func TestDecisions(t *testing.T) {
 
 		// Counters may trail the ACK HAProxy already used by a moment: poll (bounded).
 		var after map[string]float64
-		eventually(t, 5*time.Second, "the agent's counters to count 5 NOTIFYs", func() bool {
+		testutil.Eventually(t, 5*time.Second, "the agent's counters to count 5 NOTIFYs", func() bool {
 			after = a.metrics()
 			return after[mNotify]-before[mNotify] >= 5
 		})
@@ -221,7 +223,7 @@ func TestListReload(t *testing.T) {
 		probe := newClient(dynamic, false)
 		waitFor := func(want result, what string) {
 			t.Helper()
-			eventually(t, 10*interval, what, func() bool {
+			testutil.Eventually(t, 10*interval, what, func() bool {
 				got, err := probe.get(h.url("127.0.0.1"), "")
 				if err != nil {
 					t.Fatalf("request from %s: %v", dynamic, err)
@@ -231,11 +233,11 @@ func TestListReload(t *testing.T) {
 		}
 
 		waitFor(allowed, dynamic+" allowed before the change")
-		writeFile(t, dynPath, "192.0.2.1\n"+dynamic+"\n") // in place
+		testutil.WriteFile(t, dynPath, "192.0.2.1\n"+dynamic+"\n") // in place
 		waitFor(result{status: 403, list: "dynamic"}, dynamic+" denied after the list was rewritten in place")
 
 		tmp := filepath.Join(dir, ".dynamic.tmp")
-		writeFile(t, tmp, "192.0.2.1\n192.0.2.2\n# "+dynamic+" removed\n")
+		testutil.WriteFile(t, tmp, "192.0.2.1\n192.0.2.2\n# "+dynamic+" removed\n")
 		if err := os.Rename(tmp, dynPath); err != nil {
 			t.Fatal(err)
 		}

@@ -56,7 +56,7 @@ func TestFleetBenchmark(t *testing.T) {
 		nodes[i] = &node{a: a, api: api, c: c}
 	}
 	for _, n := range nodes {
-		eventually(t, 60*time.Second, "every agent's first sync", func() bool { return n.a.metrics()["spoaguard_redis_up"] == 1 })
+		testutil.Eventually(t, 60*time.Second, "every agent's first sync", func() bool { return n.a.metrics()["spoaguard_redis_up"] == 1 })
 	}
 	api := admin.NewClient(nodes[0].api, "")
 
@@ -126,7 +126,7 @@ func TestFleetBenchmark(t *testing.T) {
 	want := float64(nBans + total)
 	start := time.Now()
 	for j, n := range nodes {
-		eventually(t, 60*time.Second, fmt.Sprintf("agent %d to hold all %v entries", j, want), func() bool {
+		testutil.Eventually(t, 60*time.Second, fmt.Sprintf("agent %d to hold all %v entries", j, want), func() bool {
 			return liveEntries(n.a.metrics()) == want
 		})
 	}
@@ -148,7 +148,7 @@ func TestFleetBenchmark(t *testing.T) {
 		}
 		start := time.Now()
 		a := startAgent(t, agentOptions{noFeeds: true, deny: []string{e2eDeny(t)}, args: []string{"-redis", r.URL(), "-log-level", "warn"}})
-		eventually(t, 5*time.Minute, "the new agent's full sync", func() bool { return liveEntries(a.metrics()) >= float64(syncEntries) })
+		testutil.Eventually(t, 5*time.Minute, "the new agent's full sync", func() bool { return liveEntries(a.metrics()) >= float64(syncEntries) })
 		t.Logf("full sync of %d live entries at start: %v (from the process starting); agent RSS %s",
 			syncEntries, time.Since(start).Round(time.Millisecond), rss(a.proc.cmd.Process.Pid))
 	}

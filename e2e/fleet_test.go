@@ -22,7 +22,7 @@ func TestFleet(t *testing.T) {
 		api := "unix:" + filepath.Join(t.TempDir(), "api.sock")
 		a := startAgent(t, agentOptions{deny: []string{e2eDeny(t)},
 			args: []string{"-api", api, "-state-dir", t.TempDir(), "-redis", r.URL()}})
-		eventually(t, 30*time.Second, "the agent's first sync with Redis", func() bool {
+		testutil.Eventually(t, 30*time.Second, "the agent's first sync with Redis", func() bool {
 			return a.metrics()["spoaguard_redis_up"] == 1
 		})
 		return a, startHAProxy(t, g, haproxyOptions{agentAddr: a.addr}), api
@@ -43,7 +43,7 @@ func TestFleet(t *testing.T) {
 			return err == nil && res.status == want
 		}
 	}
-	eventually(t, 10*time.Second, "A's ban to be enforced through HAProxy B", reached(hb, 403))
+	testutil.Eventually(t, 10*time.Second, "A's ban to be enforced through HAProxy B", reached(hb, 403))
 	t.Logf("a ban through agent A answered 403 through HAProxy B %v after the command started", time.Since(start).Round(time.Millisecond))
 	hb.expect(t, []request{{name: "through B", src: otherV4, want: banned}, {name: "another address, through B", src: unlistedV4, want: allowed}})
 
@@ -55,13 +55,13 @@ func TestFleet(t *testing.T) {
 
 	start = time.Now()
 	spoaguardCommand(t, apiA, "unban", otherV4)
-	eventually(t, 10*time.Second, "A's unban to be enforced through HAProxy B", reached(hb, 200))
+	testutil.Eventually(t, 10*time.Second, "A's unban to be enforced through HAProxy B", reached(hb, 200))
 	t.Logf("an unban through agent A answered 200 through HAProxy B %v after the command started", time.Since(start).Round(time.Millisecond))
 
 	// Redis goes away: B keeps enforcing what it has, A refuses writes with one error line
 	// (503), and readiness says degraded.
 	spoaguardCommand(t, apiA, "ban", unlistedV4)
-	eventually(t, 10*time.Second, "the second ban through HAProxy B", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the second ban through HAProxy B", func() bool {
 		c := newClient(unlistedV4, false)
 		defer c.close()
 		res, err := c.get(hb.url("127.0.0.1"), "")
@@ -73,7 +73,7 @@ func TestFleet(t *testing.T) {
 		t.Errorf("spoaguard ban with Redis down: %v, output %q; want a failure with one line naming 503", err, out)
 	}
 	hb.expect(t, []request{{name: "through B with Redis down", src: unlistedV4, want: banned}, {name: "the refused ban, through B", src: otherV4, want: allowed}})
-	eventually(t, 10*time.Second, "B's readiness to report Redis", func() bool {
+	testutil.Eventually(t, 10*time.Second, "B's readiness to report Redis", func() bool {
 		resp, err := httpClient.Get("http://" + b.metricsAddr + "/readyz")
 		if err != nil {
 			return false

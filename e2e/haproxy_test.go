@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // The names the configs in scripts/haproxy/ use; the tests query HAProxy about them.
@@ -53,7 +55,7 @@ func startHAProxy(t *testing.T, g *generation, opts haproxyOptions) *haproxy {
 	if opts.xff {
 		spoe = g.spoeXFF
 	}
-	spoeCfg := readFile(t, filepath.Join(repoRoot, "scripts", "haproxy", spoe))
+	spoeCfg := testutil.ReadFile(t, filepath.Join(repoRoot, "scripts", "haproxy", spoe))
 	// The machine is shared and the agent may run under the race detector: a generous
 	// processing budget keeps a slow moment from turning into a fail-open 200.
 	if strings.Count(spoeCfg, "timeout processing 100ms") != 1 {
@@ -63,9 +65,9 @@ func startHAProxy(t *testing.T, g *generation, opts haproxyOptions) *haproxy {
 	if opts.scoped {
 		spoeCfg = applyScopeExample(t, spoe, spoeCfg)
 	}
-	writeFile(t, filepath.Join(hostDir, "spoaguard.conf"), spoeCfg)
+	testutil.WriteFile(t, filepath.Join(hostDir, "spoaguard.conf"), spoeCfg)
 
-	cfg := readFile(t, filepath.Join(repoRoot, "scripts", "haproxy", g.cfg))
+	cfg := testutil.ReadFile(t, filepath.Join(repoRoot, "scripts", "haproxy", g.cfg))
 	edits := []struct{ old, new string }{
 		{"bind 127.0.0.1:18080", fmt.Sprintf("bind 127.0.0.1:%d", h.port)},
 		{"bind [::1]:18080", fmt.Sprintf("bind [::1]:%d", h.port)},
@@ -99,10 +101,10 @@ func startHAProxy(t *testing.T, g *generation, opts haproxyOptions) *haproxy {
 		}
 		cfg = strings.Replace(cfg, e.old, e.new, 1)
 	}
-	writeFile(t, filepath.Join(hostDir, "haproxy.cfg"), cfg)
+	testutil.WriteFile(t, filepath.Join(hostDir, "haproxy.cfg"), cfg)
 
 	h.proc = startProcess(t, "haproxy "+g.name, g.command("-W", "-f", filepath.Join(dir, "haproxy.cfg")))
-	eventually(t, 15*time.Second, "HAProxy's stats socket", func() bool {
+	testutil.Eventually(t, 15*time.Second, "HAProxy's stats socket", func() bool {
 		if h.proc.exited() {
 			t.Fatalf("HAProxy %s exited at start: %v\n%s", g.name, h.proc.err, h.proc.output.String())
 		}
@@ -180,7 +182,7 @@ func (h *haproxy) waitAgent(up bool) {
 	h.t.Helper()
 	want := map[bool]string{true: "UP", false: "DOWN"}[up]
 	var status, check string
-	eventually(h.t, 15*time.Second, "HAProxy "+h.gen.name+" to mark the agent "+want, func() bool {
+	testutil.Eventually(h.t, 15*time.Second, "HAProxy "+h.gen.name+" to mark the agent "+want, func() bool {
 		var err error
 		status, check, err = h.agentStatus()
 		if err != nil {
@@ -218,25 +220,9 @@ func (h *haproxy) reload() {
 	if err := h.proc.signal(syscall.SIGUSR2); err != nil {
 		h.t.Fatalf("reload: %v", err)
 	}
-	eventually(h.t, 15*time.Second, "a new HAProxy worker after SIGUSR2", func() bool {
+	testutil.Eventually(h.t, 15*time.Second, "a new HAProxy worker after SIGUSR2", func() bool {
 		pid := h.workerPid()
 		return pid != "" && pid != old
 	})
 	h.waitAgent(true)
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // repoRoot is the module root; go test runs in the package directory.
@@ -143,22 +142,4 @@ func findHAProxy3(g *generation) {
 	}
 	g.root, g.bin = root, "/usr/sbin/haproxy"
 	g.probe(func(major, minor int) bool { return major > 3 || major == 3 && minor >= 1 })
-}
-
-// eventually polls cond every interval until it returns true, failing the test with what
-// after timeout. Bounded in time and count.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	const interval = 50 * time.Millisecond
-	deadline := time.Now().Add(timeout)
-	for n := 0; n < int(timeout/interval)+1; n++ {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(interval)
-	}
-	t.Fatalf("timed out after %v waiting for %s", timeout, what)
 }

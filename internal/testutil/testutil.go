@@ -1,6 +1,7 @@
 // Package testutil holds what the module's tests and benchmarks share: reading the captured
-// SPOP frames, a buffer a child process or server can log into while a test reads it, and a
-// per-thread CPU timer for benchmarks on a shared machine. Only tests import it.
+// SPOP frames, a buffer a child process or server can log into while a test reads it, files
+// written and read or failing the test, a bounded wait for a condition, and a per-thread CPU
+// timer for benchmarks on a shared machine. Only tests import it.
 package testutil
 
 import (
