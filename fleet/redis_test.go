@@ -123,13 +123,7 @@ func del(addr string) Change { return Change{Op: Delete, Key: addr} }
 // eventually polls cond for up to 10 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for i := 0; i < 200; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	testutil.Eventually(t, 10*time.Second, what, cond)
 }
 
 func waitSynced(t *testing.T, a *agent) {
