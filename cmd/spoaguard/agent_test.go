@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,6 +58,22 @@ func startAgent(t *testing.T, args ...string) *testAgent {
 	return nil
 }
 
+// reload sends the agent SIGHUP and polls ok for up to 5 s, failing t with what and the
+// agent's logs if it never holds.
+func (a *testAgent) reload(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	a.hup <- syscall.SIGHUP
+	a.waitFor(t, what, ok)
+}
+
+// waitFor polls ok for up to 5 s, failing t with what and the agent's logs if it never holds.
+func (a *testAgent) waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	if !testutil.Poll(5*time.Second, ok) {
+		t.Fatalf("%s\n%s", what, a.logs)
+	}
+}
+
 // agentConn is one SPOP connection to the agent, past the handshake.
 type agentConn struct{ *testutil.Client }
 
@@ -101,16 +118,23 @@ func (ac *agentConn) decide(ip netip.Addr) (blocked bool, list string) {
 	return f.BlockedVar(ac.T), f.ListVar()
 }
 
-// scrape returns the agent's /metrics.
-func (a *testAgent) scrape(t *testing.T) string {
+// get returns the status and body of one of the agent's HTTP endpoints.
+func (a *testAgent) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + a.metrics + "/metrics")
+	resp, err := http.Get("http://" + a.metrics + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return string(body)
+	return resp.StatusCode, string(body)
+}
+
+// scrape returns the agent's /metrics.
+func (a *testAgent) scrape(t *testing.T) string {
+	t.Helper()
+	_, body := a.get(t, "/metrics")
+	return body
 }
 
 // checkExposition fails t unless every series of a /metrics body belongs to a family with

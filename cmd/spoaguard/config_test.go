@@ -11,7 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 // probeAddrs returns the addresses both agents are asked about: the first address of data
@@ -96,9 +97,7 @@ func TestConfigFileServesTheFlagsDecisions(t *testing.T) {
 func TestConfigErrorsNameTheLine(t *testing.T) {
 	dir := t.TempDir()
 	list := filepath.Join(dir, "l.txt")
-	if err := os.WriteFile(list, []byte("192.0.2.1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, list, "192.0.2.1\n")
 	deny := "lists:\n  - {name: l, kind: deny, path: " + list + "}\n"
 	for _, tc := range []struct {
 		name, file string
@@ -119,9 +118,7 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, "c.yaml")
-			if err := os.WriteFile(path, []byte(tc.file), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			testutil.WriteFile(t, path, tc.file)
 			args := tc.args
 			if args == nil {
 				args = []string{"-config", path}
@@ -137,14 +134,10 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 func TestCommandLineOverridesTheFile(t *testing.T) {
 	dir := t.TempDir()
 	list := filepath.Join(dir, "l.txt")
-	if err := os.WriteFile(list, []byte("192.0.2.1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, list, "192.0.2.1\n")
 	path := filepath.Join(dir, "c.yaml")
 	file := "loops: 3\nlisten: [127.0.0.1:1, 127.0.0.1:2]\nmetrics: \"\"\nlists:\n  - {name: l, kind: deny, path: l.txt}\n"
-	if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, path, file)
 	o, err := parseFlags([]string{"-config", path, "-loops", "5"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -160,9 +153,7 @@ func TestCommandLineOverridesTheFile(t *testing.T) {
 func TestCheck(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.txt")
-	if err := os.WriteFile(good, []byte("192.0.2.1\nnot an address\n10.2.0.0/16\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, good, "192.0.2.1\nnot an address\n10.2.0.0/16\n")
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -222,15 +213,11 @@ func TestCheck(t *testing.T) {
 func TestSIGHUPReReadsTheConfig(t *testing.T) {
 	dir := t.TempDir()
 	for name, body := range map[string]string{"a.txt": "192.0.2.1\n", "b.txt": "192.0.2.2\n"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		testutil.WriteFile(t, filepath.Join(dir, name), body)
 	}
 	cfg := filepath.Join(dir, "spoaguard.yaml")
 	write := func(body string) {
-		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		testutil.WriteFile(t, cfg, body)
 	}
 	write("reload-interval: 1h\nlists:\n  - {name: a, kind: deny, path: a.txt}\n")
 	agent := startAgent(t, "-config", cfg)
@@ -240,23 +227,12 @@ func TestSIGHUPReReadsTheConfig(t *testing.T) {
 		t.Fatalf("192.0.2.1: blocked=%v list=%q, want list a", b, l)
 	}
 
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		for i := 0; i < 500; i++ {
-			if ok() {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatalf("%s\n%s", what, agent.logs)
-	}
 	write("reload-interval: 1h\nmax-conns: 7\nlists:\n  - {name: b, kind: deny, path: b.txt}\n")
-	agent.hup <- syscall.SIGHUP
-	waitFor("list b not served after SIGHUP", func() bool { b, l := c.decide(two); return b && l == "b" })
+	agent.reload(t, "list b not served after SIGHUP", func() bool { b, l := c.decide(two); return b && l == "b" })
 	if b, _ := c.decide(one); b {
 		t.Error("192.0.2.1 still blocked after list a was removed")
 	}
-	waitFor("no restart warning for max-conns", func() bool {
+	agent.waitFor(t, "no restart warning for max-conns", func() bool {
 		return strings.Contains(agent.logs.String(), "needs a restart to apply") && strings.Contains(agent.logs.String(), "setting=max-conns")
 	})
 	m := agent.scrape(t)
@@ -268,8 +244,7 @@ func TestSIGHUPReReadsTheConfig(t *testing.T) {
 
 	// A config that does not parse changes nothing.
 	write("lists: [\n")
-	agent.hup <- syscall.SIGHUP
-	waitFor("no error logged for a bad config", func() bool { return strings.Contains(agent.logs.String(), "configuration not applied") })
+	agent.reload(t, "no error logged for a bad config", func() bool { return strings.Contains(agent.logs.String(), "configuration not applied") })
 	if b, l := c.decide(two); !b || l != "b" {
 		t.Errorf("after a bad config: blocked=%v list=%q, want list b still served", b, l)
 	}

@@ -1,18 +1,17 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/health"
+
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 func TestListCondition(t *testing.T) {
@@ -35,41 +34,22 @@ func TestListCondition(t *testing.T) {
 	}
 }
 
-// get returns the status and body of one of the agent's HTTP endpoints.
-func (a *testAgent) get(t *testing.T, path string) (int, string) {
-	t.Helper()
-	resp, err := http.Get("http://" + a.metrics + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
 // /healthz is liveness: 200 whatever the lists say. /readyz reports each list and the
 // NOTIFYs: a list whose reload failed is stale (degraded, still 200).
 func TestReadinessReportsAStaleList(t *testing.T) {
 	list := filepath.Join(t.TempDir(), "local.txt")
-	if err := os.WriteFile(list, []byte("127.0.0.2\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, list, "127.0.0.2\n")
 	a := startAgent(t, "-loops", "1", "-reload-interval", "1h", "-deny", "local="+list)
 	if code, body := a.get(t, "/readyz"); code != 200 || !strings.HasPrefix(body, "ready\n") || !strings.Contains(body, "list local: ready: loaded: 1 entries") {
 		t.Fatalf("/readyz %d:\n%s", code, body)
 	}
-	if err := os.WriteFile(list, []byte("127.0.0.2\nnot an address\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a.hup <- syscall.SIGHUP
+	testutil.WriteFile(t, list, "127.0.0.2\nnot an address\n")
 	var code int
 	var body string
-	for i := 0; i < 500; i++ {
-		if code, body = a.get(t, "/readyz"); strings.Contains(body, "stale") {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	a.reload(t, "no stale list in /readyz after a failed reload", func() bool {
+		code, body = a.get(t, "/readyz")
+		return strings.Contains(body, "stale")
+	})
 	if code != 200 || !strings.HasPrefix(body, "degraded\n") || !strings.Contains(body, "list local: degraded: stale: serving 1 entries") {
 		t.Fatalf("/readyz after a failed reload %d:\n%s", code, body)
 	}
@@ -85,9 +65,7 @@ func TestReadinessReportsAStaleList(t *testing.T) {
 // NOTIFYs held, and the NOTIFYs are not counted as allowed decisions.
 func TestReadinessReportsUndecidedNotifies(t *testing.T) {
 	list := filepath.Join(t.TempDir(), "local.txt")
-	if err := os.WriteFile(list, []byte("127.0.0.2\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, list, "127.0.0.2\n")
 	a := startAgent(t, "-loops", "1", "-deny", "local="+list, "-message", "check-clientip")
 	c := a.dial(t)
 	if bl, _ := c.decide(netip.MustParseAddr("127.0.0.2")); bl {

@@ -6,14 +6,12 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 func TestParseFlagsErrors(t *testing.T) {
@@ -68,9 +66,7 @@ func TestParseFlagsErrors(t *testing.T) {
 // A -max-conns the open-file limit cannot hold is refused at start, not found out under load.
 func TestStartupRefusesMaxConnsAboveTheOpenFileLimit(t *testing.T) {
 	list := filepath.Join(t.TempDir(), "l.txt")
-	if err := os.WriteFile(list, []byte("192.0.2.1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, list, "192.0.2.1\n")
 	err := run(context.Background(), []string{"-listen", "127.0.0.1:0", "-metrics", "", "-deny", "x=" + list, "-max-conns", "2000000000"}, io.Discard, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "open files") {
 		t.Fatalf("run = %v, want a refusal naming the open-file limit", err)
@@ -80,9 +76,7 @@ func TestStartupRefusesMaxConnsAboveTheOpenFileLimit(t *testing.T) {
 func TestStartupFailsOnBadList(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")
-	if err := os.WriteFile(bad, []byte(`{"cidr":"1.2.3.0/24"`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, bad, `{"cidr":"1.2.3.0/24"`)
 	for _, spec := range []string{"missing=" + filepath.Join(dir, "nope.txt"), "bad=" + bad + ",format=spamhaus-json"} {
 		err := run(context.Background(), []string{"-listen", "127.0.0.1:0", "-metrics", "", "-deny", spec}, io.Discard, io.Discard, nil)
 		name := strings.Split(strings.TrimPrefix(spec, "missing="), ",")[0]
@@ -106,9 +100,7 @@ func freeAddr(t *testing.T) string {
 func TestAgent(t *testing.T) {
 	dir := t.TempDir()
 	list := filepath.Join(dir, "local.txt")
-	if err := os.WriteFile(list, []byte("127.0.0.2\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, list, "127.0.0.2\n")
 	feeds, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "feeds"))
 	notify := listenNotify(t)
 	a := startAgent(t, "-loops", "2", "-reload-interval", "1h",
@@ -125,20 +117,11 @@ func TestAgent(t *testing.T) {
 	}
 
 	// SIGHUP with a changed file changes the decision.
-	if err := os.WriteFile(list, []byte("127.0.0.2\n127.0.0.3\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a.hup <- syscall.SIGHUP
-	reloaded := false
-	for i := 0; i < 500 && !reloaded; i++ {
-		reloaded, _ = c.decide(netip.MustParseAddr("127.0.0.3"))
-		if !reloaded {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	if !reloaded {
-		t.Fatalf("SIGHUP reload not applied\n%s", a.logs)
-	}
+	testutil.WriteFile(t, list, "127.0.0.2\n127.0.0.3\n")
+	a.reload(t, "SIGHUP reload not applied", func() bool {
+		reloaded, _ := c.decide(netip.MustParseAddr("127.0.0.3"))
+		return reloaded
+	})
 	if got, got2 := notify(), notify(); got != "RELOADING=1" || !strings.HasPrefix(got2, "READY=1\n") {
 		t.Errorf("systemd notifications %q, %q at SIGHUP, want RELOADING=1 then READY=1", got, got2)
 	}
