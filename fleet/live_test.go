@@ -29,15 +29,7 @@ func liveAgent(t *testing.T, url string) (*Fleet, *live.Set) {
 }
 
 func blocks(set *live.Set, ip string) bool {
-	a := netip.MustParseAddr(ip)
-	var b []byte
-	if a.Is4() {
-		v := a.As4()
-		b = v[:]
-	} else {
-		v := a.As16()
-		b = v[:]
-	}
+	b := netip.MustParseAddr(ip).AsSlice()
 	return set.Table().Lookup(b) != 0
 }
 

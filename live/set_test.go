@@ -57,15 +57,7 @@ func names(tb *Table, mask uint64) []string {
 }
 
 func lookup(tb *Table, ip string) []string {
-	a := netip.MustParseAddr(ip)
-	var b []byte
-	if a.Is4() {
-		x := a.As4()
-		b = x[:]
-	} else {
-		x := a.As16()
-		b = x[:]
-	}
+	b := netip.MustParseAddr(ip).AsSlice()
 	return names(tb, tb.Lookup(b))
 }
 
