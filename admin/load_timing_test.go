@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
@@ -45,12 +44,7 @@ var (
 func BenchmarkLiveChangesUnderLoad(b *testing.B) {
 	dir := b.TempDir()
 	path := filepath.Join(dir, "synthetic.txt")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	listed, err := bench.SyntheticList{Entries: *loadEntries, V6Share: 0.1, PrefixShare: 0.1, Seed: 1}.Write(f, 3300)
-	f.Close()
+	listed, err := bench.SyntheticList{Entries: *loadEntries, V6Share: 0.1, PrefixShare: 0.1, Seed: 1}.WriteFile(path, 3300)
 	if err != nil {
 		b.Fatal(err)
 	}

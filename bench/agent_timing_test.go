@@ -5,7 +5,6 @@ import (
 	"flag"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -39,12 +38,7 @@ var (
 func BenchmarkAgentUnderLoad(b *testing.B) {
 	dir := b.TempDir()
 	path := filepath.Join(dir, "synthetic.txt")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	listed, err := bench.SyntheticList{Entries: *agentEntries, V6Share: 0.1, PrefixShare: 0.1, Seed: 1}.Write(f, 3300)
-	f.Close()
+	listed, err := bench.SyntheticList{Entries: *agentEntries, V6Share: 0.1, PrefixShare: 0.1, Seed: 1}.WriteFile(path, 3300)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"strings"
 )
 
@@ -142,6 +143,19 @@ type SyntheticList struct {
 	V6Share     float64 // share of IPv6 entries (0..1)
 	PrefixShare float64 // share of entries that are prefixes (/24, /48) rather than hosts
 	Seed        uint64
+}
+
+// WriteFile writes the list to a new file at path; see Write.
+func (l SyntheticList) WriteFile(path string, sample int) ([]Target, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	listed, err := l.Write(f, sample)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return listed, err
 }
 
 // Write writes the list (plain format: one address or prefix per line, with a comment

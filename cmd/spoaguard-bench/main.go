@@ -244,19 +244,12 @@ The same flags always give the same files.`)
 	targetsV6 := fs.Float64("targets-v6", 0.1, "share of IPv6 among the allowed targets (0..1)")
 	fs.Parse(args)
 
-	f, err := os.Create(*out)
-	if err != nil {
-		return err
-	}
 	sample := 0
 	if *targetsOut != "" {
 		sample = max(1, int(float64(*targetsN)**listed))
 	}
 	l := bench.SyntheticList{Entries: *n, V6Share: *v6, PrefixShare: *prefixes, Seed: *seed}
-	members, err := l.Write(f, sample)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	members, err := l.WriteFile(*out, sample)
 	if err != nil {
 		return err
 	}
