@@ -42,9 +42,9 @@ func Build(lists []List, opts BuildOptions) (*Snapshot, error) {
 	s := &Snapshot{}
 	in := newInterner()
 	var (
-		ev4    []uint64 // event4 values
-		ev6    []event6
-		exact6 []exactEntry6
+		ranges4 = make([][]range4, len(lists))
+		ev6     []event6
+		exact6  []exactEntry6
 	)
 	for i, l := range lists {
 		s.names = append(s.names, []byte(l.Name))
@@ -58,9 +58,7 @@ func Build(lists []List, opts BuildOptions) (*Snapshot, error) {
 		if l.Parsed == nil {
 			continue
 		}
-		for _, r := range l.Parsed.ranges4() {
-			ev4 = append(ev4, event4(uint64(r.Lo), i), event4(uint64(r.Hi)+1, i))
-		}
+		ranges4[i] = l.Parsed.ranges4()
 		for _, r := range l.Parsed.ranges6() {
 			if r.Lo == r.Hi {
 				exact6 = append(exact6, exactEntry6{r.Lo, bit})
@@ -72,7 +70,7 @@ func Build(lists []List, opts BuildOptions) (*Snapshot, error) {
 			}
 		}
 	}
-	if err := s.v4.build(ev4, in); err != nil {
+	if err := s.v4.build(ranges4, in); err != nil {
 		return nil, err
 	}
 	if err := s.v6.build(ev6, in); err != nil {

@@ -30,5 +30,6 @@
 //	exact.go     exact-address hash sets and their bloom filter
 //	snapshot.go  Snapshot, Lookup and Result
 //	build.go     Build: lists into a Snapshot
+//	memory.go    how loads use the runtime's memory
 //	manager.go   Manager: loads, reloads, polling and status
 package blocklist

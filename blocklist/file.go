@@ -17,8 +17,6 @@ var (
 	// ErrChanged: the file changed under the reader (written in place, or replaced by a
 	// rename); the next poll retries it.
 	ErrChanged = errors.New("file changed while it was being read")
-	// ErrTooBig: the file is over its Source.MaxBytes or Source.MaxEntries cap.
-	ErrTooBig = errors.New("file is over its size cap")
 	// ErrTimeout: reading the file took longer than its time budget.
 	ErrTimeout = errors.New("file took longer to read than its time budget")
 )
@@ -68,13 +66,13 @@ func ParseFile(src Source) (*Parsed, error) {
 // parseRecovered is parse with a panic turned into an error: a parser bug met in one feed file
 // must cost that file's reload (its previous contents are kept), not the agent and every
 // other list. The parsers are fuzzed (FuzzParse); this is the second line of defence.
-func parseRecovered(r io.Reader, src Source, deadline time.Time) (p *Parsed, line int, err error) {
+func parseRecovered(r io.Reader, src Source, deadline time.Time, size int64) (p *Parsed, line int, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			p, line, err = nil, 0, fmt.Errorf("parser failure (a bug, please report it with the file): %v", v)
 		}
 	}()
-	return parse(r, src, deadline)
+	return parse(r, src, deadline, size)
 }
 
 // parseFileStat parses src and returns the identity of the file it read, checking that the file
@@ -102,7 +100,7 @@ func parseFileStat(src Source, deadline time.Time) (*Parsed, fileID, error) {
 	if max := src.maxBytes(); before.Size() > max {
 		return nil, fileID{}, lerr(0, fmt.Errorf("%w: %d bytes, the cap is %d (max-bytes)", ErrTooBig, before.Size(), max))
 	}
-	p, line, err := parseRecovered(f, src, deadline)
+	p, line, err := parseRecovered(f, src, deadline, before.Size())
 	if err != nil {
 		return nil, fileID{}, lerr(line, err)
 	}
@@ -123,10 +121,11 @@ func parseFileStat(src Source, deadline time.Time) (*Parsed, fileID, error) {
 // Parse parses a feed from r. On error it returns the line number the error is about (0 if
 // none). Gzip-compressed input is detected and decompressed. The input, and the input after
 // decompression, may not exceed src's MaxBytes, nor hold more than its MaxEntries entries.
-func Parse(r io.Reader, src Source) (*Parsed, int, error) { return parse(r, src, time.Time{}) }
+func Parse(r io.Reader, src Source) (*Parsed, int, error) { return parse(r, src, time.Time{}, 0) }
 
-// parse is Parse that gives up at deadline (none if zero).
-func parse(r io.Reader, src Source, deadline time.Time) (*Parsed, int, error) {
+// parse is Parse that gives up at deadline (none if zero). size, when known, is the input's
+// size in bytes.
+func parse(r io.Reader, src Source, deadline time.Time, size int64) (*Parsed, int, error) {
 	if src.Format == FormatMMDB {
 		p, err := parseMMDB(newGuardReader(r, src.maxBytes(), deadline), &src)
 		return p, 0, err
@@ -159,6 +158,12 @@ func parse(r io.Reader, src Source, deadline time.Time) (*Parsed, int, error) {
 	}
 	ps := parser{src: &src, p: &Parsed{Format: format}, expect: -1, records: -1, maxEntries: src.maxEntries()}
 	ps.min4, ps.min6 = src.minPrefixes()
+	if size >= 1<<20 {
+		// Size a big file's IPv4 entries from its size and its first lines, rather than
+		// letting append copy a growing array of millions, whose old copies a reload's peak
+		// memory would hold. Compaction trims what is left over.
+		ps.p.v4 = make([]range4, 0, min(estimateV4(head, size), int64(ps.maxEntries)))
+	}
 	if err := ps.run(br); err != nil {
 		return nil, ps.p.Lines, err
 	}
@@ -166,6 +171,24 @@ func parse(r io.Reader, src Source, deadline time.Time) (*Parsed, int, error) {
 		return nil, line, err
 	}
 	return ps.p, 0, nil
+}
+
+// estimateV4 estimates how many IPv4 entries a file of size bytes holds from head, its first
+// bytes: head's data lines without a ':', scaled from head's length to the file's.
+func estimateV4(head []byte, size int64) int64 {
+	n, v4 := int64(len(head)), int64(0)
+	for len(head) > 0 {
+		line := head
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line, head = head[:i], head[i+1:]
+		} else {
+			head = nil
+		}
+		if len(line) > 0 && line[0] != '#' && line[0] != ';' && bytes.IndexByte(line, ':') < 0 {
+			v4++
+		}
+	}
+	return v4 * size / max(n, 1)
 }
 
 // guardReader ends a read with ErrTooBig past left bytes, and with ErrTimeout past deadline

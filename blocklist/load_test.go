@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,7 +87,7 @@ func (endless) Read(b []byte) (int, error) {
 }
 
 func TestLoadStopsAtItsTimeBudget(t *testing.T) {
-	_, _, err := parse(endless{}, Source{MaxBytes: 1 << 60}, time.Now().Add(20*time.Millisecond))
+	_, _, err := parse(endless{}, Source{MaxBytes: 1 << 60}, time.Now().Add(20*time.Millisecond), 0)
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
@@ -181,8 +182,8 @@ func TestServedContentsKeepOnlyWhatTheSnapshotNeeds(t *testing.T) {
 		t.Errorf("kept %d+%d ranges, %d+%d exceptions, cap %d: want the 3 distinct ranges only",
 			len(p.v4), len(p.v6), len(p.except4), len(p.except6), cap(p.v4))
 	}
-	if st := m.Status()[0]; st.Entries != 60000 || !blocked(m, "198.51.100.8") || blocked(m, "198.51.100.7") {
-		t.Errorf("status %+v: the entries counted and the answers must not change", st)
+	if st := m.Status()[0]; st.Entries != 60000 || st.Bytes != 2*8+1*32 || !blocked(m, "198.51.100.8") || blocked(m, "198.51.100.7") {
+		t.Errorf("status %+v: the entries counted, the memory of 3 ranges, and the same answers", st)
 	}
 	// A later build from the kept contents answers the same.
 	if err := m.rebuildForTest(); err != nil || !blocked(m, "198.51.100.8") || blocked(m, "198.51.100.7") || !blocked(m, "2001:db8::1") {
@@ -322,5 +323,30 @@ func TestShrinkGuard(t *testing.T) {
 	m, err := NewManager([]Source{{Name: "l", Path: path, AllowEmpty: true}}, Options{Logger: quiet})
 	if err != nil || m.Status()[0].Entries != 0 || blocked(m, "192.0.2.1") {
 		t.Errorf("an empty allow-empty list at start: %v", err)
+	}
+}
+
+// TestLoadsCollectGarbageTighterAndRestoreGOGC: a load runs at loadGCPercent, and the GOGC in
+// force before it is back once it ends, whether it succeeds or fails.
+func TestLoadsCollectGarbageTighterAndRestoreGOGC(t *testing.T) {
+	prev := debug.SetGCPercent(77)
+	defer debug.SetGCPercent(prev)
+	m, path := newTestManager(t, "192.0.2.1\n")
+	writeFile(t, path, "192.0.2.2\n")
+	m.Reload()
+	writeFile(t, path, "<html>\n")
+	m.Reload()
+	if got := debug.SetGCPercent(77); got != 77 {
+		t.Errorf("GOGC after loads = %d, want 77", got)
+	}
+	m.loadMu.Lock()
+	m.gc.tighten()
+	if got := debug.SetGCPercent(loadGCPercent); got != loadGCPercent {
+		t.Errorf("GOGC during a load = %d, want %d", got, loadGCPercent)
+	}
+	m.gc.restore()
+	m.loadMu.Unlock()
+	if got := debug.SetGCPercent(77); got != 77 {
+		t.Errorf("GOGC after restore = %d, want 77", got)
 	}
 }

@@ -95,6 +95,7 @@ type Manager struct {
 
 	loadMu sync.Mutex     // serialises loads; guards the sources' parsed, staged, seen, inError
 	srcs   []*sourceState // fixed at creation
+	gc     loadGC         // under loadMu
 
 	mu    sync.Mutex // guards the sources' status, and stats
 	stats ReloadStats
@@ -184,6 +185,7 @@ func NewManager(sources []Source, opts Options) (*Manager, error) {
 	}
 	m.loadMu.Lock()
 	defer m.loadMu.Unlock()
+	defer m.gc.restore()
 	start := time.Now()
 	var errs []error
 	for _, st := range m.srcs {
@@ -252,6 +254,7 @@ func (m *Manager) runReload(r *reloadRun) {
 }
 
 func (m *Manager) reload() error {
+	defer m.gc.restore()
 	start := time.Now()
 	var errs []error
 	loaded := false
@@ -325,6 +328,7 @@ func (m *Manager) poll() {
 }
 
 func (m *Manager) pollLocked() {
+	defer m.gc.restore()
 	start := time.Now()
 	loaded := false
 	for _, st := range m.srcs {
@@ -362,6 +366,7 @@ func (m *Manager) load(st *sourceState, now time.Time) error {
 // loadPath parses the source's contents from path: its file, or a URL source's download or
 // cached copy, which pass every check a file passes. Errors name the source's file or URL.
 func (m *Manager) loadPath(st *sourceState, path string, now time.Time) error {
+	m.gc.tighten()
 	src := st.src
 	src.Path = path
 	began := time.Now()
@@ -389,6 +394,7 @@ func (m *Manager) loadPath(st *sourceState, path string, now time.Time) error {
 		m.fail(st, err, now)
 		return err
 	}
+	p.compact() // before the build, which then reads the merged ranges instead of merging a copy
 	st.staged = p
 	return nil
 }
@@ -401,16 +407,14 @@ func shrunk(was, now int, src Source) bool {
 	return float64(now) < float64(was)*(1-src.MaxShrink)
 }
 
-// commit makes a staged load the source's contents, once a snapshot holding it is published,
-// keeping of it only what a later build needs. The caller holds loadMu.
+// commit makes a staged load, compacted to what a later build needs, the source's contents
+// once a snapshot holding it is published. The caller holds loadMu.
 func (m *Manager) commit(st *sourceState, now time.Time) {
 	p := st.staged
-	p.compact()
 	st.parsed, st.staged, st.inError = p, nil, false
 	m.mu.Lock()
 	s := &st.status
 	s.Format, s.Entries, s.Skipped, s.SkippedLines = p.Format, p.Entries, p.Skipped, p.SkippedLines
-	s.LoadTime, s.Bytes = p.LoadTime, p.Bytes()
 	s.LastGood, s.LastError, s.LastErrorTime = now, "", time.Time{}
 	s.Loads++
 	s.LoadTime, s.Bytes = p.LoadTime, p.Bytes()
@@ -477,6 +481,7 @@ func (m *Manager) publish(start time.Time) error {
 	m.stats.Entries = entries
 	m.stats.Snapshot = s.Stats()
 	m.mu.Unlock()
+	releaseMemory()
 	return nil
 }
 

@@ -18,6 +18,8 @@ var (
 	ErrEmpty     = errors.New("empty file")
 	ErrTruncated = errors.New("file is truncated (completeness marker missing or wrong)")
 	ErrGarbage   = errors.New("most lines do not parse (not a blocklist?)")
+	// ErrTooBig: the input is over its Source.MaxBytes or Source.MaxEntries cap.
+	ErrTooBig = errors.New("file is over its size cap")
 )
 
 // SkippedLine is a data line that could not be used.
@@ -69,7 +71,8 @@ func (p *Parsed) compact() {
 	if p.compacted {
 		return
 	}
-	p.v4, p.v6 = own(p.ranges4()), own(p.ranges6())
+	p.v4 = own(subtract4(merge4InPlace(p.v4), merge4InPlace(p.except4)))
+	p.v6 = own(subtract6(merge6InPlace(p.v6), merge6InPlace(p.except6)))
 	p.except4, p.except6, p.compacted = nil, nil, true
 }
 

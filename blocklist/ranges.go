@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"unsafe"
 )
 
 // Addresses are numbers here: IPv4 a uint32, IPv6 a uint128. Entries and exceptions are
@@ -97,12 +98,14 @@ func prefixRange6(a uint128, n int) range6 {
 
 // normalize4 returns the addresses of rs minus those of except as sorted, disjoint,
 // non-adjacent ranges.
-func normalize4(rs, except []range4) []range4 {
-	out := merge4(rs)
-	if len(except) == 0 || len(out) == 0 {
+func normalize4(rs, except []range4) []range4 { return subtract4(merge4(rs), merge4(except)) }
+
+// subtract4 returns the merged ranges out minus the merged ranges ex; out itself when ex is
+// empty.
+func subtract4(out, ex []range4) []range4 {
+	if len(ex) == 0 || len(out) == 0 {
 		return out
 	}
-	ex := merge4(except)
 	res := make([]range4, 0, len(out))
 	j := 0
 	for _, r := range out {
@@ -123,22 +126,45 @@ func normalize4(rs, except []range4) []range4 {
 	return res
 }
 
+// merge4 returns rs sorted and merged, in a new array (rs is not modified).
 func merge4(rs []range4) []range4 {
 	if len(rs) == 0 {
 		return nil
 	}
-	s := slices.Clone(rs)
-	slices.SortFunc(s, func(a, b range4) int {
-		if a.Lo != b.Lo {
-			if a.Lo < b.Lo {
-				return -1
-			}
-			return 1
+	keys := make([]uint64, len(rs))
+	for i, r := range rs {
+		keys[i] = uint64(r.Lo)<<32 | uint64(r.Hi)
+	}
+	return sortMerge4(keys)
+}
+
+// merge4InPlace is merge4 in rs's own array, which it overwrites: for a Parsed's millions of
+// raw entries, which are dropped once merged.
+func merge4InPlace(rs []range4) []range4 {
+	if len(rs) == 0 {
+		return nil
+	}
+	keys := unsafe.Slice((*uint64)(unsafe.Pointer(&rs[0])), len(rs)) // 8 bytes, no pointers, either way
+	for i, r := range rs {
+		keys[i] = uint64(r.Lo)<<32 | uint64(r.Hi) // r is read before its slot is written
+	}
+	return sortMerge4(keys)
+}
+
+// sortMerge4 sorts ranges given as integers Lo<<32|Hi, which takes a third of the time of
+// sorting the structs with a comparison function, and merges them into the same array read
+// as ranges: the i-th range out is written after the i-th key is read, so one array serves
+// both.
+func sortMerge4(keys []uint64) []range4 {
+	slices.Sort(keys)
+	s := unsafe.Slice((*range4)(unsafe.Pointer(&keys[0])), len(keys))
+	out := s[:0]
+	for _, k := range keys {
+		r := range4{uint32(k >> 32), uint32(k)}
+		if len(out) == 0 {
+			out = append(out, r)
+			continue
 		}
-		return 0
-	})
-	out := s[:1]
-	for _, r := range s[1:] {
 		last := &out[len(out)-1]
 		if uint64(r.Lo) <= uint64(last.Hi)+1 {
 			last.Hi = max(last.Hi, r.Hi)
@@ -150,11 +176,14 @@ func merge4(rs []range4) []range4 {
 }
 
 func normalize6(rs, except []range6) []range6 {
-	out := merge6(rs)
-	if len(except) == 0 || len(out) == 0 {
+	return subtract6(merge6InPlace(slices.Clone(rs)), merge6InPlace(slices.Clone(except)))
+}
+
+// subtract6 is subtract4 for IPv6.
+func subtract6(out, ex []range6) []range6 {
+	if len(ex) == 0 || len(out) == 0 {
 		return out
 	}
-	ex := merge6(except)
 	res := make([]range6, 0, len(out))
 	j := 0
 	for _, r := range out {
@@ -179,11 +208,11 @@ func normalize6(rs, except []range6) []range6 {
 	return res
 }
 
-func merge6(rs []range6) []range6 {
-	if len(rs) == 0 {
+// merge6InPlace sorts and merges rs in its own array, which it overwrites.
+func merge6InPlace(s []range6) []range6 {
+	if len(s) == 0 {
 		return nil
 	}
-	s := slices.Clone(rs)
 	slices.SortFunc(s, func(a, b range6) int { return a.Lo.cmp(b.Lo) })
 	out := s[:1]
 	for _, r := range s[1:] {

@@ -3,10 +3,15 @@ package blocklist
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spoaguard/spoaguard/internal/testutil"
 )
@@ -258,4 +263,63 @@ func BenchmarkBuild2M(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(p.v4)), "heap-bytes/entry")
 	runtime.KeepAlive(s)
+}
+
+// BenchmarkLoad2M parses and builds a 2M-entry list file like `spoaguard-bench gen-list`'s
+// (10% IPv6, 10% prefixes), as a Manager load does: ParseFile, compaction, Build.
+//
+//	go test -run '^$' -bench Load2M -benchtime 5x -count 5 ./blocklist/
+func BenchmarkLoad2M(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "list.txt")
+	rng := rand.New(rand.NewPCG(1, 3))
+	var text []byte
+	for i := range 2_000_000 {
+		var a netip.Prefix
+		if i%10 == 9 {
+			var ip [16]byte
+			binary.BigEndian.PutUint64(ip[:8], 0x2000<<48|rng.Uint64()>>3)
+			binary.BigEndian.PutUint64(ip[8:], rng.Uint64())
+			a = netip.PrefixFrom(netip.AddrFrom16(ip), 128)
+			if rng.IntN(10) == 0 {
+				a = netip.PrefixFrom(a.Addr(), 48).Masked()
+			}
+		} else {
+			var ip [4]byte
+			binary.BigEndian.PutUint32(ip[:], rng.Uint32())
+			a = netip.PrefixFrom(netip.AddrFrom4(ip), 32)
+			if rng.IntN(10) == 0 {
+				a = netip.PrefixFrom(a.Addr(), 24).Masked()
+			}
+		}
+		if a.IsSingleIP() {
+			text = a.Addr().AppendTo(text)
+		} else {
+			text = a.AppendTo(text)
+		}
+		text = append(text, '\n')
+	}
+	if err := os.WriteFile(path, text, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	text = nil
+	b.ReportAllocs()
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	cpu := testutil.StartCPUTimer()
+	b.ResetTimer()
+	for range b.N {
+		p, err := ParseFile(Source{Name: "l", Path: path})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.compact()
+		if _, err := Build([]List{{Name: "l", Parsed: p}}, BuildOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu.Report(b)
+	// The process's CPU, garbage collection on other threads included.
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	used := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) / time.Duration(b.N)
+	b.ReportMetric(float64(used.Milliseconds()), "process-cpu-ms/op")
 }

@@ -1,11 +1,69 @@
 package blocklist
 
-import "slices"
-
 // An event toggles a list's bit at a position: every list's ranges are disjoint and
 // non-adjacent after normalize, so a bit is switched on at a range start and off after its end.
-// An IPv4 event is one uint64, position<<6 | list, so that millions of them sort as integers.
-func event4(pos uint64, list int) uint64 { return pos<<6 | uint64(list) }
+//
+// The IPv4 events are merged from the lists' sorted ranges as they are consumed, smallest
+// position first, with a heap of one cursor per list: an array of them, sorted, would take
+// 16 bytes per range (32 MB for a 2M-entry list) and the time of the sort.
+type events4 []cursor4 // a min-heap by pos
+
+type cursor4 struct {
+	pos uint64   // of the next event
+	rs  []range4 // the list's ranges, from the one the next event belongs to
+	end bool     // the next event is the end of rs[0] (pos = Hi+1), not its start
+	bit uint64
+}
+
+func newEvents4(lists [][]range4) events4 {
+	var e events4
+	for i, rs := range lists {
+		if len(rs) > 0 {
+			e = append(e, cursor4{pos: uint64(rs[0].Lo), rs: rs, bit: 1 << i})
+		}
+	}
+	for i := len(e)/2 - 1; i >= 0; i-- {
+		e.down(i)
+	}
+	return e
+}
+
+// pop consumes the next event (at e[0].pos) and returns the bit it toggles.
+func (e *events4) pop() uint64 {
+	h := *e
+	c := &h[0]
+	bit := c.bit
+	switch {
+	case !c.end:
+		c.end, c.pos = true, uint64(c.rs[0].Hi)+1
+	case len(c.rs) > 1:
+		c.rs, c.end = c.rs[1:], false
+		c.pos = uint64(c.rs[0].Lo)
+	default: // the list's last event
+		h[0] = h[len(h)-1]
+		h = h[:len(h)-1]
+		*e = h
+	}
+	e.down(0)
+	return bit
+}
+
+func (e events4) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(e) {
+			return
+		}
+		if r := l + 1; r < len(e) && e[r].pos < e[l].pos {
+			l = r
+		}
+		if e[i].pos <= e[l].pos {
+			return
+		}
+		e[i], e[l] = e[l], e[i]
+		i = l
+	}
+}
 
 // table4 is the IPv4 partition. segs holds each bucket's inner segments in order as
 // low16<<16 | mask index, so the search compares the segment's start and its answer is in the
@@ -18,17 +76,22 @@ type table4 struct {
 	prefetch bool
 }
 
-func (t *table4) build(ev []uint64, in *interner) error {
-	slices.Sort(ev)
+// build fills the table from the lists' normalized ranges, list i being bit i.
+func (t *table4) build(lists [][]range4, in *interner) error {
+	n := 0
+	for _, rs := range lists {
+		n += 2 * len(rs)
+	}
+	ev := newEvents4(lists)
 	t.index = new([1 << 16]uint64)
-	t.segs = make([]uint32, 0, len(ev))
+	t.segs = make([]uint32, 0, n)
 	t.n = 1
 	w := bucketWriter{index: t.index[:]}
 	var mask, last uint64
-	for i := 0; i < len(ev); {
-		pos := ev[i] >> 6
-		for ; i < len(ev) && ev[i]>>6 == pos; i++ {
-			mask ^= 1 << (ev[i] & 63)
+	for len(ev) > 0 {
+		pos := ev[0].pos
+		for len(ev) > 0 && ev[0].pos == pos {
+			mask ^= ev.pop()
 		}
 		if pos > 0xffffffff || mask == last {
 			continue
@@ -54,7 +117,7 @@ func (t *table4) build(ev []uint64, in *interner) error {
 	if err := w.close(1<<16, len(t.segs)); err != nil {
 		return err
 	}
-	t.segs = slices.Clip(t.segs)
+	t.segs = own(t.segs)
 	t.prefetch = len(t.index)*8+len(t.segs)*4 >= PrefetchMinBytes
 	return nil
 }
