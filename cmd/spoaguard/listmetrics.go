@@ -91,6 +91,9 @@ func newListMetrics(set *metrics.Set, lists *liveLists) *listMetrics {
 	m.reloadDuration = set.NewGauge(`spoaguard_reload_duration_seconds`, func() float64 {
 		return lists.mgr.Load().Stats().LastDuration.Seconds()
 	})
+	set.NewGauge(`spoaguard_snapshot_bytes`, func() float64 {
+		return float64(lists.mgr.Load().Stats().Snapshot.Bytes)
+	})
 	mgr := lists.mgr.Load()
 	m.mgr, m.builds = mgr, mgr.Stats().Builds // the start-up load is not a reload
 	m.sync()
