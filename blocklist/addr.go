@@ -310,6 +310,25 @@ func (e *entry) widerThan(min4, min6 int) bool {
 	return hi != 0 || lo >= uint64(1)<<sh
 }
 
+// prefixLen returns the length of the prefix covering exactly e's range (32 or 128 for a
+// single address), -1 when no prefix does.
+func (e *entry) prefixLen() int {
+	if !e.v6 {
+		host := e.r4.Hi - e.r4.Lo // a prefix's host part: ones in its low bits, zeros in Lo
+		if host&(host+1) != 0 || e.r4.Lo&host != 0 {
+			return -1
+		}
+		return 32 - bits.OnesCount32(host)
+	}
+	lo, b := bits.Sub64(e.r6.Hi.Lo, e.r6.Lo.Lo, 0)
+	hi := e.r6.Hi.Hi - e.r6.Lo.Hi - b
+	lo1, c := bits.Add64(lo, 1, 0)
+	if hi&(hi+c) != 0 || lo&lo1 != 0 || e.r6.Lo.Hi&hi != 0 || e.r6.Lo.Lo&lo != 0 {
+		return -1
+	}
+	return 128 - bits.OnesCount64(hi) - bits.OnesCount64(lo)
+}
+
 // isSpace reports whether c is ASCII white space, the only white space feed lines and HTTP
 // headers use. Unicode spaces (U+0085, U+00A0) are not: trimming them, as bytes.TrimSpace
 // does, would let "\u00a0::1" pass as ::1.

@@ -24,11 +24,8 @@ func ParseEntry(s string) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("%q: %w", s, err)
 	}
-	if e.r4.Lo == e.r4.Hi && e.r6.Lo == e.r6.Hi { // "a-a" is the single address a
-		e.bits = 32
-		if e.v6 {
-			e.bits = 128
-		}
+	if e.bits < 0 { // "a-a" is the single address a, "a-b" covering exactly a/n is a/n
+		e.bits = e.prefixLen()
 	}
 	if e.v6 {
 		return Entry{First: e.r6.Lo.addr(), Last: e.r6.Hi.addr(), Bits: e.bits}, nil
