@@ -35,6 +35,7 @@ type TTL time.Duration
 // UnmarshalJSON implements json.Unmarshaler.
 func (t *TTL) UnmarshalJSON(b []byte) error {
 	var d time.Duration
+	var nonzero bool // what is written is not 0: it must not become "no expiry" by rounding
 	if len(b) > 0 && b[0] == '"' {
 		s, err := strconv.Unquote(string(b)) // a duration has no escapes; json's own decoder costs a tenth of a large POST
 		if err != nil {
@@ -43,6 +44,7 @@ func (t *TTL) UnmarshalJSON(b []byte) error {
 		if d, err = time.ParseDuration(s); err != nil {
 			return fmt.Errorf("ttl %q: want a duration such as \"1h\" or a number of seconds", s)
 		}
+		nonzero = strings.ContainsAny(s, "123456789")
 	} else {
 		secs, err := strconv.ParseFloat(string(b), 64)
 		if err != nil || math.IsNaN(secs) {
@@ -51,7 +53,10 @@ func (t *TTL) UnmarshalJSON(b []byte) error {
 		if secs > maxTTL.Seconds() {
 			return fmt.Errorf("ttl %s: longer than %s", b, maxTTL)
 		}
-		d = time.Duration(secs * float64(time.Second))
+		d, nonzero = time.Duration(secs*float64(time.Second)), secs != 0
+	}
+	if d == 0 && nonzero {
+		return fmt.Errorf("ttl %s: shorter than 1ns (0 is no expiry)", b)
 	}
 	if d < 0 || d > maxTTL {
 		return fmt.Errorf("ttl %s: want 0 (no expiry) up to %s", time.Duration(d), maxTTL)
