@@ -170,6 +170,8 @@ func TestNoTrackerIssueOrWorkSessionNamed(t *testing.T) {
 	}
 }
 
+// TestTheCheckersFindWhatTheyLookFor pins the patterns above. The cases split the words they
+// look for, so that a grep of the repository for them finds nothing here either.
 func TestTheCheckersFindWhatTheyLookFor(t *testing.T) {
 	tests := []struct {
 		name string
@@ -181,11 +183,11 @@ func TestTheCheckersFindWhatTheyLookFor(t *testing.T) {
 		{"a relative Markdown link", repoPath, "[x](../../docs/PROTOCOL.md)", "../../docs/PROTOCOL.md"},
 		{"a path in backquotes", repoPath, "`server/limits_test.go` plays", "server/limits_test.go"},
 		{"a bare file name is not a path", repoPath, "// see PERFORMANCE.md", ""},
-		{"a bare document name", bareDoc, "// rules in SPEC.md §5", "SPEC.md"},
+		{"a bare document name", bareDoc, "// rules in SPEC" + ".md §5", "SPEC" + ".md"},
 		{"a document in a path is not bare", bareDoc, "// see docs/PROTOCOL.md", ""},
 		{"a cited section", docAnchor, "(docs/PROTOCOL.md#max-frame-size)", "docs/PROTOCOL.md"},
-		{"a tracker issue", history, "// Hostile peers (issue #7).", "issue #7"},
-		{"a work session", history, "taken in the second session", "second session"},
+		{"a tracker issue", history, "// Hostile peers (issue " + "#7).", "issue " + "#7"},
+		{"a work session", history, "taken in the second " + "session", "second " + "session"},
 		{"a protocol session is not history", history, "// session is the protocol state", ""},
 	}
 	for _, tt := range tests {
