@@ -334,8 +334,12 @@ func (s *Set) expire() {
 			changes = append(changes, Change{Op: Delete, Entry: Entry{Addr: e.Addr}})
 		}
 	}
-	if err := s.commit([]*request{{changes: changes}}, true); err != nil {
-		s.opts.Logger.Error("live set: applying expiries failed", "err", err)
+	// None is due when the entry the timer was set for has been removed or given a later
+	// expiry since: then only the next expiry is recomputed.
+	if len(changes) > 0 {
+		if err := s.commit([]*request{{changes: changes}}, true); err != nil {
+			s.opts.Logger.Error("live set: applying expiries failed", "err", err)
+		}
 	}
 	s.table.Store(s.table.Load().withExpiry())
 }

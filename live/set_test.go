@@ -472,3 +472,26 @@ func TestACallerMayReuseItsBatch(t *testing.T) {
 		t.Errorf("after the caller changed its batch: %v", got)
 	}
 }
+
+func TestRemovingTheNextToExpireKeepsTheOthersExpiring(t *testing.T) {
+	s := openSet(t, Options{})
+	soon, later := put(t, "203.0.113.1", "", blocklist.Deny), put(t, "203.0.113.2", "", blocklist.Deny)
+	soon.Entry.Expires = time.Now().Add(100 * time.Millisecond)
+	later.Entry.Expires = time.Now().Add(300 * time.Millisecond)
+	if _, err := s.Apply([]Change{soon, later}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply([]Change{del(t, "203.0.113.1")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second) // a bound on the test, not the assertion
+	for lookup(s.Table(), "203.0.113.2") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the later entry never expired")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := s.Table().Len(); n != 0 {
+		t.Errorf("%d entries left", n)
+	}
+}
