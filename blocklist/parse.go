@@ -194,7 +194,7 @@ func (ps *parser) line(s []byte) {
 			return
 		}
 		if !bytesContains(s, '-') {
-			if i := bytes.IndexAny(s, " \t"); i >= 0 {
+			if i := indexBlank(s); i >= 0 {
 				s = s[:i]
 			}
 		}
@@ -399,6 +399,17 @@ func (ps *parser) finish() (int, error) {
 		return line, fmt.Errorf("%w: %d of %d data lines skipped", ErrGarbage, p.Skipped, data)
 	}
 	return 0, nil
+}
+
+// indexBlank returns the index of the first space or tab in s, -1 if none. Not
+// bytes.IndexAny: that builds its set of bytes at every call, once per line of a feed.
+func indexBlank(s []byte) int {
+	for i, c := range s {
+		if c == ' ' || c == '\t' {
+			return i
+		}
+	}
+	return -1
 }
 
 func btoi(b bool) int {
