@@ -245,7 +245,7 @@ func TestListReload(t *testing.T) {
 
 		// The counter moves once a reload is complete, which may be just after its snapshot
 		// answers.
-		eventually(t, 10*interval, fmt.Sprintf("%s to count both reloads", mReloadsDone), func() bool {
+		testutil.Eventually(t, 10*interval, fmt.Sprintf("%s to count both reloads", mReloadsDone), func() bool {
 			return a.metric(mReloadsDone) >= reloads+2
 		})
 	})
@@ -365,7 +365,7 @@ func TestBurst(t *testing.T) {
 		// The agent counts a read's NOTIFYs once the read is answered, so the last ACKs can
 		// reach the clients a moment before the count.
 		var after map[string]float64
-		eventually(t, 5*time.Second, "the agent to count every request's NOTIFY", func() bool {
+		testutil.Eventually(t, 5*time.Second, "the agent to count every request's NOTIFY", func() bool {
 			after = a.metrics()
 			return after[mNotify]-before[mNotify] >= float64(sent.Load())
 		})
