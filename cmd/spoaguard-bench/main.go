@@ -45,35 +45,33 @@ commands:
 "spoaguard-bench <command> -h" lists the command's flags.
 `
 
+// commands maps each command of the usage to the function that runs it with its arguments.
+var commands = map[string]func(args []string) error{
+	"run":        runCmd,
+	"null-agent": nullAgentCmd,
+	"gen-list":   genListCmd,
+	"table":      tableCmd,
+	"field":      fieldCmd,
+	"idle":       idleCmd,
+	"attack":     attackCmd,
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	var err error
 	switch os.Args[1] {
-	case "run":
-		err = runCmd(os.Args[2:])
-	case "null-agent":
-		err = nullAgentCmd(os.Args[2:])
-	case "gen-list":
-		err = genListCmd(os.Args[2:])
-	case "table":
-		err = tableCmd(os.Args[2:])
-	case "idle":
-		err = idleCmd(os.Args[2:])
-	case "attack":
-		err = attackCmd(os.Args[2:])
-	case "field":
-		err = fieldCmd(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return
-	default:
+	}
+	cmd, ok := commands[os.Args[1]]
+	if !ok {
 		fmt.Fprintf(os.Stderr, "spoaguard-bench: unknown command %q\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
-	if err != nil {
+	if err := cmd(os.Args[2:]); err != nil {
 		fmt.Fprintln(os.Stderr, "spoaguard-bench:", err)
 		os.Exit(1)
 	}
