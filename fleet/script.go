@@ -12,13 +12,7 @@ import "github.com/redis/go-redis/v9"
 // retention in ms; [4] the batch's changes as JSON (the log entry); then for each change
 // four values: op, key, record JSON ("" for del), expiry in Unix ms ("0" for none).
 // Returns {epoch, log entry ID}.
-var writeScript = redis.NewScript(`
-local epoch = redis.call('GET', KEYS[5])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[5], epoch)
-end
-local prev = redis.call('GET', KEYS[4]) or '0-0'
+var writeScript = redis.NewScript(epochLua("KEYS[5]") + `local prev = redis.call('GET', KEYS[4]) or '0-0'
 local now = tonumber(ARGV[2])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
 for _, k in ipairs(expired) do
@@ -48,11 +42,17 @@ return {epoch, id}
 
 // ensureEpochScript returns the epoch, creating it when there is none. KEYS: epoch, head.
 // ARGV: [1] a new epoch token. Returns {epoch, head} (head "0-0" when there is no log).
-var ensureEpochScript = redis.NewScript(`
-local epoch = redis.call('GET', KEYS[1])
+var ensureEpochScript = redis.NewScript(epochLua("KEYS[1]") + `return {epoch, redis.call('GET', KEYS[2]) or '0-0'}
+`)
+
+// epochLua is the start both scripts share: the local epoch is the one stored at key, which
+// is created from ARGV[1] when there is none.
+func epochLua(key string) string {
+	return `
+local epoch = redis.call('GET', ` + key + `)
 if not epoch then
   epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
+  redis.call('SET', ` + key + `, epoch)
 end
-return {epoch, redis.call('GET', KEYS[2]) or '0-0'}
-`)
+`
+}
