@@ -15,15 +15,9 @@ func BenchmarkHandler(b *testing.B) {
 	h, _ := testHandler(b, metrics.NewSet())
 	d := newDriver(h.NewConn())
 	seg := v26(b, "29_")
-	out := make([]byte, 0, 4096)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(seg)) / 15)
-	cpu := testutil.StartCPUTimer()
-	b.ResetTimer()
-	for i := 0; i < b.N; i += 15 {
-		if _, err := d.respond(seg, out[:0], nil); err != nil {
+	testutil.BenchSegments(b, seg, 15, func(out []byte) {
+		if _, err := d.respond(seg, out, nil); err != nil {
 			b.Fatal(err)
 		}
-	}
-	cpu.Report(b)
+	})
 }

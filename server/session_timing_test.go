@@ -14,16 +14,10 @@ func BenchmarkHandle(b *testing.B) {
 	s := newSession(cfg)
 	_, _, _ = s.handle(v26(b, "01_"), nil)
 	seg := v26(b, "29_")
-	out := make([]byte, 0, 4096)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(seg)) / 15)
-	cpu := testutil.StartCPUTimer()
-	b.ResetTimer()
-	for i := 0; i < b.N; i += 15 {
-		if n, _, _ := s.handle(seg, out[:0]); n != len(seg) {
+	testutil.BenchSegments(b, seg, 15, func(out []byte) {
+		if n, _, _ := s.handle(seg, out); n != len(seg) {
 			b.Fatal("not consumed")
 		}
 		cfg.metrics.flush(&s.stats)
-	}
-	cpu.Report(b)
+	})
 }

@@ -51,3 +51,17 @@ func ProcessCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchSegments runs b over a captured segment of n pipelined frames: answer gets an empty
+// output buffer once per segment, and ns/op, allocations, bytes and cpu-ns/op are per frame.
+func BenchSegments(b *testing.B, seg []byte, n int, answer func(out []byte)) {
+	out := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(seg)) / int64(n))
+	cpu := StartCPUTimer()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += n {
+		answer(out[:0])
+	}
+	cpu.Report(b)
+}
