@@ -6,12 +6,9 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -19,10 +16,9 @@ import (
 
 	"github.com/spoaguard/spoaguard/admin"
 	"github.com/spoaguard/spoaguard/bench"
-	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/decision"
+	"github.com/spoaguard/spoaguard/internal/agenttest"
 	"github.com/spoaguard/spoaguard/live"
-	"github.com/spoaguard/spoaguard/server"
 )
 
 var (
@@ -42,17 +38,8 @@ var (
 //
 //	go test -run '^$' -bench LiveChangesUnderLoad -benchtime 1x ./admin
 func BenchmarkLiveChangesUnderLoad(b *testing.B) {
-	dir := b.TempDir()
-	path := filepath.Join(dir, "synthetic.txt")
-	listed, err := bench.SyntheticList{Entries: *loadEntries, V6Share: 0.1, PrefixShare: 0.1, Seed: 1}.WriteFile(path, 3300)
-	if err != nil {
-		b.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mgr, err := blocklist.NewManager([]blocklist.Source{{Name: "synthetic", Path: path, Kind: blocklist.Deny}}, blocklist.Options{Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
+	mgr, listed := agenttest.SyntheticList(b, *loadEntries)
+	quiet := agenttest.Quiet
 	ls, err := live.Open(live.Options{Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
@@ -93,18 +80,7 @@ func BenchmarkLiveChangesUnderLoad(b *testing.B) {
 		resp.Body.Close()
 	}
 	post(ban(100_000, "0")) // the standing live set
-	srv, err := server.New(server.Config{Listen: []string{"127.0.0.1:0"}, Loops: 1, Logger: quiet}, h)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}()
+	srv := agenttest.Serve(b, h)
 	targets := bench.Mix(listed, bench.CleanTargets(65536, 0.1, 2), 65536, 0.05)
 	run := func() *bench.Report {
 		rep, err := bench.Run(context.Background(), bench.Config{

@@ -3,16 +3,12 @@ package bench_test
 import (
 	"context"
 	"flag"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/spoaguard/spoaguard/bench"
-	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/decision"
-	"github.com/spoaguard/spoaguard/server"
+	"github.com/spoaguard/spoaguard/internal/agenttest"
 )
 
 var (
@@ -36,34 +32,12 @@ var (
 //
 //	go test -run '^$' -bench AgentUnderLoad -benchtime 1x -cpuprofile cpu.out ./bench/
 func BenchmarkAgentUnderLoad(b *testing.B) {
-	dir := b.TempDir()
-	path := filepath.Join(dir, "synthetic.txt")
-	listed, err := bench.SyntheticList{Entries: *agentEntries, V6Share: 0.1, PrefixShare: 0.1, Seed: 1}.WriteFile(path, 3300)
-	if err != nil {
-		b.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mgr, err := blocklist.NewManager([]blocklist.Source{{Name: "synthetic", Path: path, Kind: blocklist.Deny}},
-		blocklist.Options{Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
+	mgr, listed := agenttest.SyntheticList(b, *agentEntries)
 	h, err := decision.New(mgr, decision.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Listen: []string{"127.0.0.1:0"}, Loops: 1, Logger: quiet}, h)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}()
+	srv := agenttest.Serve(b, h)
 	targets := bench.Mix(listed, bench.CleanTargets(65536, 0.1, 2), 65536, 0.05)
 	b.ResetTimer()
 	for b.Loop() {
