@@ -154,7 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	// start-up error, not a log line.
 	var httpSrv *httpserve.Endpoint
 	if o.metricsAddr != "" {
-		if httpSrv, err = httpserve.Listen(o.metricsAddr, metricsHandler(set, srv, ready), httpserve.Limits{}); err != nil {
+		if httpSrv, err = httpserve.Listen(o.metricsAddr, metricsHandler(set, lm, srv, ready), httpserve.Limits{}); err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		defer httpSrv.Close()
@@ -254,13 +254,14 @@ func logStartup(log *slog.Logger, o *options, srv *server.Server, mgr *blocklist
 		"loops", srv.Loops(), "gomaxprocs", runtime.GOMAXPROCS(0), "max_conns", o.maxConns, "reload_interval", o.reloadInterval)
 }
 
-func metricsHandler(set *metrics.Set, srv *server.Server, ready *health.Readiness) http.Handler {
+func metricsHandler(set *metrics.Set, lm *listMetrics, srv *server.Server, ready *health.Readiness) http.Handler {
 	mux := http.NewServeMux()
 	// HELP and TYPE lines: Prometheus and VictoriaMetrics then know counters from gauges
 	// without guessing from the name.
 	metrics.ExposeMetadata(true)
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		lm.sync() // the reload and failure counters as of now, not as of the last second's tick
 		set.WritePrometheus(w)
 		// go_goroutines, go_memstats_*, process_resident_memory_bytes, process_open_fds:
 		// what a leak shows up in first (scripts/soak.sh watches them; scripts/bench.sh
