@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,28 +171,5 @@ func checkExposition(t *testing.T, body string) {
 		if _, ok := types[family]; !ok {
 			t.Errorf("series without a TYPE line: %s", line)
 		}
-	}
-}
-
-// listenNotify points NOTIFY_SOCKET at a socket of the test's and returns a function that
-// reads the next notification.
-func listenNotify(t *testing.T) func() string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	return func() string {
-		t.Helper()
-		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		buf := make([]byte, 4096)
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatalf("no systemd notification: %v", err)
-		}
-		return string(buf[:n])
 	}
 }

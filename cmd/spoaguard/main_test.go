@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spoaguard/spoaguard/codec"
 	"github.com/spoaguard/spoaguard/internal/testutil"
@@ -93,6 +94,29 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// listenNotify points NOTIFY_SOCKET at a socket of the test's and returns a function that
+// reads the next notification.
+func listenNotify(t *testing.T) func() string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	t.Setenv("NOTIFY_SOCKET", path)
+	return func() string {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		buf := make([]byte, 4096)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no systemd notification: %v", err)
+		}
+		return string(buf[:n])
+	}
 }
 
 // TestAgent runs the whole agent in-process: a blocked and an allowed NOTIFY, the metrics
