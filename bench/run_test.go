@@ -14,6 +14,7 @@ import (
 	"github.com/spoaguard/spoaguard/bench"
 	"github.com/spoaguard/spoaguard/bench/nullagent"
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 var (
@@ -104,24 +105,11 @@ func TestRunFailsOnWrongDecisions(t *testing.T) {
 // fakeAgent serves one behaviour per connection on loopback.
 func fakeAgent(t *testing.T, serve func(c net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				serve(c)
-			}()
-		}
-	}()
+	ln := testutil.Accept(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		serve(c)
+	})
 	return ln.Addr().String()
 }
 

@@ -51,20 +51,7 @@ func TestUnixSocketPathIsCheckedNeverRemoved(t *testing.T) {
 			}
 		}, false},
 		{"a socket another process accepts on", func(t *testing.T, path string) {
-			l, err := net.Listen("unix", path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { l.Close() })
-			go func() {
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					c.Close()
-				}
-			}()
+			testutil.Accept(t, "unix", path, func(c net.Conn) { c.Close() })
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
