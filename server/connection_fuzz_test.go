@@ -97,9 +97,9 @@ func FuzzConnection(f *testing.F) {
 		if handshake {
 			in = cat(hello, in)
 		}
-		stallFrom, stallTo := int(opts&0x07), int(opts>>3&0x07) // in chunks
-		drainAt := int(opts >> 6)                               // 0: never
-		c := &fuzzConn{limit: s.cfg.MaxQueuedOutput}
+		stallFrom, stallTo := int(opts&0x07), int(opts>>3&0x07)       // in chunks
+		drainAt := int(opts >> 6)                                     // 0: never
+		c := &fuzzConn{limit: s.cfg.MaxQueuedOutput, ctx: enrolled{}} // as the accept loop hands it over
 		if out, action := ev.OnOpen(c); out != nil || action != gnet.None {
 			t.Fatalf("OnOpen: %q %v", out, action)
 		}

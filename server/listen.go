@@ -8,12 +8,12 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // The server binds its listeners and accepts on them itself, then hands each connection to
@@ -24,9 +24,12 @@ import (
 // costs an event loop anything, and where a Unix socket path is checked and created
 // without ever removing anything but a stale socket.
 //
-// gnet runs only with at least one listener of its own, so it is given a Unix socket in a
-// private directory that is removed as soon as the engine is up: nothing can connect to
-// it, so gnet's accept never runs.
+// gnet runs only with at least one listener of its own, so it gets one on 127.0.0.1 with a
+// port of the kernel's choosing, sealed as soon as the engine is up by a socket filter that
+// drops every packet sent to it: no connection can reach it, so gnet's accept never runs
+// (and needs no file or writable directory, which a container image may not have). A
+// connection that slips in before the seal is closed by OnOpen: only connections the server
+// handed over (enrolled) are served.
 
 // listener is one bound address of Config.Listen.
 type listener struct {
@@ -160,14 +163,28 @@ func (s *Server) closeListeners() {
 	})
 }
 
-// gnetListener makes the private directory holding the socket gnet listens on.
-func gnetListener() (dir, addr string, err error) {
-	dir, err = os.MkdirTemp("", "spoaguard-loops-")
+// gnetAddr is gnet's own listener (see the top of this file), as gnet names it after binding.
+const (
+	gnetAddr      = "tcp4://127.0.0.1:0"
+	gnetNetwork   = "tcp"
+	gnetBoundAddr = "127.0.0.1:0"
+)
+
+// sealGnetListener attaches to gnet's own listener a classic BPF program that returns 0 for
+// every packet: the kernel drops each SYN sent to it before the listener sees it.
+func sealGnetListener(eng gnet.Engine) error {
+	fd, err := eng.DupListener(gnetNetwork, gnetBoundAddr)
 	if err != nil {
-		return "", "", fmt.Errorf("server: %w", err)
+		return err
 	}
-	return dir, "unix://" + filepath.Join(dir, "unused.sock"), nil
+	defer unix.Close(fd)
+	drop := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: 1, Filter: &drop[0]})
 }
+
+// enrolled marks, as their gnet context until OnOpen replaces it, the connections the server
+// handed to the loops.
+type enrolled struct{}
 
 // Backoff of accepting while the file table is full, as net/http's: from 5 ms, doubling, at
 // most 1 s.
@@ -287,7 +304,7 @@ func (s *Server) peerAllowed(a net.Addr) bool {
 // enroll hands an accepted connection to an event loop. gnet duplicates the descriptor and
 // closes nc once the loop has it.
 func (s *Server) enroll(nc net.Conn) {
-	res, err := s.eng.Register(gnet.NewNetConnContext(context.Background(), nc))
+	res, err := s.eng.Register(gnet.NewContext(gnet.NewNetConnContext(context.Background(), nc), enrolled{}))
 	if err != nil {
 		_ = nc.Close()
 		s.metrics.enrollFailures.Inc()

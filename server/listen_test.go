@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spoaguard/spoaguard/internal/testutil"
 )
@@ -133,4 +135,28 @@ func TestUnixSocketModeAndGroup(t *testing.T) {
 	if _, err := newUnixServer(t, filepath.Join(t.TempDir(), "x.sock"), Config{SocketGroup: "no-such-group-spoaguard"}); err == nil {
 		t.Error("an unknown group accepted")
 	}
+}
+
+// gnet's own listener is not a way in: no connection reaches it once the server is up.
+func TestGnetListenerServesNobody(t *testing.T) {
+	s, _ := startServer(t, Config{}, nil)
+	fd, err := s.eng.DupListener(gnetNetwork, gnetBoundAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	syscall.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := sa.(*syscall.SockaddrInet4).Port
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 500*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatalf("connected to gnet's own listener on port %d", port)
+	}
+	if s.OpenConns() != 0 {
+		t.Errorf("%d connections open", s.OpenConns())
+	}
+	ok := testutil.Dial(t, s.Addr())
+	ok.Handshake()
 }

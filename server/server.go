@@ -43,7 +43,6 @@ type Server struct {
 	refusal    []byte // the AGENT-DISCONNECT sent to connections over MaxConns; read-only
 
 	eng      gnet.Engine
-	gnetDir  string        // holds the socket gnet listens on, see listen.go
 	booted   chan struct{} // closed by the first OnTick: the loops are up (OnBoot runs before)
 	bootOnce sync.Once
 	done     chan struct{} // closed when the engine has stopped
@@ -141,13 +140,6 @@ func (s *Server) Start() error {
 		close(s.done)
 		return fmt.Errorf("server: %w", err)
 	}
-	dir, gaddr, err := gnetListener()
-	if err != nil {
-		s.closeListeners()
-		close(s.done)
-		return err
-	}
-	s.gnetDir = dir
 	loops := s.cfg.Loops
 	if procs, raised := eventloop.ReserveIdleP(loops); raised {
 		s.log.Info("GOMAXPROCS raised to one more than the event loops, so that sysmon leaves waiting loops alone",
@@ -155,7 +147,7 @@ func (s *Server) Start() error {
 	}
 	go func() {
 		defer close(s.done)
-		err := gnet.Rotate(&events{s: s}, []string{gaddr},
+		err := gnet.Rotate(&events{s: s}, []string{gnetAddr},
 			gnet.WithNumEventLoop(loops),
 			// Register (listen.go) picks the loop: round robin would race.
 			gnet.WithLoadBalancing(gnet.LeastConnections),
@@ -165,7 +157,6 @@ func (s *Server) Start() error {
 		)
 		s.closeListeners()
 		s.acceptors.Wait()
-		_ = os.RemoveAll(s.gnetDir)
 		if s.failErr != nil {
 			err = s.failErr
 		} else if err == nil && !s.draining.Load() {
@@ -175,7 +166,9 @@ func (s *Server) Start() error {
 	}()
 	select {
 	case <-s.booted:
-		_ = os.RemoveAll(s.gnetDir) // nothing can connect to gnet's own socket from now on
+		if err := sealGnetListener(s.eng); err != nil {
+			s.log.Warn("gnet's own listener not sealed: connections to it are closed at open", "error", err)
+		}
 		for _, l := range s.lns {
 			s.acceptors.Add(1)
 			go s.acceptLoop(l)
@@ -307,8 +300,8 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 
 func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := e.s
-	if s.draining.Load() {
-		return nil, gnet.Close
+	if _, ok := gc.Context().(enrolled); !ok || s.draining.Load() {
+		return nil, gnet.Close // accepted by gnet on its own socket (listen.go), or shutting down
 	}
 	if !s.reserveConn() {
 		// The table is full: the connection idle the longest makes room (see evictIdlest),
