@@ -11,7 +11,8 @@ import (
 // that the caller reads its own write. It returns an error wrapping ErrUnavailable when Redis
 // does not accept the batch; nothing is queued.
 func (f *Fleet) Write(ctx context.Context, changes []Change) error {
-	ctx, cancel := context.WithTimeout(ctx, f.opt.WriteTimeout)
+	// A large batch takes this agent longer to apply: a second more per 10,000 changes.
+	ctx, cancel := context.WithTimeout(ctx, f.opt.WriteTimeout+time.Duration(len(changes)/10_000)*time.Second)
 	defer cancel()
 	f.writes.Inc()
 	batch, err := json.Marshal(changes)
