@@ -184,6 +184,13 @@ main_rc=0
 wait "$main_pid" || main_rc=$?
 wait "$churn_pid" "$reset_pid" "$sampler_pid" "$attack_pid" 2>/dev/null || true
 settle
+# gnet's goroutine pool, which hands accepted connections to the loops, keeps idle workers
+# for up to 20 s: wait (bounded) for them to go before the idle sample.
+idle_g0=$(echo "$idle" | cut -f5)
+for _ in $(seq 1 30); do
+  [ "$(metric go_goroutines)" -le $((idle_g0 + 5)) ] 2>/dev/null && break
+  sleep 1
+done
 sleep 2
 final=$(sample idle-after); echo "$final" >>"$out/samples.tsv"
 
