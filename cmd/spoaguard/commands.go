@@ -70,6 +70,17 @@ func parseCommand(fs *flag.FlagSet, args []string, what string) (string, error) 
 	return arg, nil
 }
 
+// addrCommand parses a command whose one argument is an address (see parseCommand) and
+// returns it with the admin API client.
+func (f *apiFlags) addrCommand(fs *flag.FlagSet, args []string, what string) (string, *admin.Client, error) {
+	addr, err := parseCommand(fs, args, what)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := f.client()
+	return addr, c, err
+}
+
 func (f *apiFlags) client() (*admin.Client, error) {
 	if f.addr == "" {
 		return nil, errors.New("no admin API address: give -api or set SPOAGUARD_API")
@@ -96,11 +107,7 @@ func cmdBan(args []string, stdout io.Writer) error {
 	fs.BoolVar(&b.Observe, "observe", false, "report matches (the observed variable), never block")
 	fs.StringVar(&b.Comment, "comment", "", "why")
 	fs.BoolVar(&allowShort, "allow-short", false, "accept a prefix wider than the minimum")
-	addr, err := parseCommand(fs, args, "ADDR (an address, CIDR or a-b range)")
-	if err != nil {
-		return err
-	}
-	c, err := f.client()
+	addr, c, err := f.addrCommand(fs, args, "ADDR (an address, CIDR or a-b range)")
 	if err != nil {
 		return err
 	}
@@ -126,11 +133,7 @@ func cmdBan(args []string, stdout io.Writer) error {
 func cmdUnban(args []string, stdout io.Writer) error {
 	var f apiFlags
 	fs := newCommandFlags("unban", &f)
-	addr, err := parseCommand(fs, args, "ADDR, as it was banned")
-	if err != nil {
-		return err
-	}
-	c, err := f.client()
+	addr, c, err := f.addrCommand(fs, args, "ADDR, as it was banned")
 	if err != nil {
 		return err
 	}
