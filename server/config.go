@@ -95,6 +95,12 @@ const (
 	MaxMaxFrameSize = 1 << 20
 )
 
+// Validate reports what New would refuse in c, without binding anything.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 // withDefaults validates c and fills in its defaults.
 func (c Config) withDefaults() (Config, error) {
 	if len(c.Listen) == 0 {

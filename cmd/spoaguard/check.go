@@ -51,6 +51,10 @@ func runCheck(o *options, w io.Writer) error {
 		strings.Join(o.messages, ", "), o.arg, o.scope, o.varBlocked, o.scope, o.varList)
 
 	ok, warnings, entries := true, 0, 0
+	if err := serverConfig(o, nil, nil).Validate(); err != nil { // the agent refuses to start
+		fmt.Fprintf(w, "error: %v\n", err)
+		ok = false
+	}
 	if msg := fdShortfall(o.maxConns); msg != "" { // the agent refuses to start
 		fmt.Fprintf(w, "error: %s\n", msg)
 		ok = false

@@ -167,6 +167,8 @@ func TestCheck(t *testing.T) {
 			nil, []string{"list a (deny, observe only)", "OK: 1 lists, 2 entries, 0 warnings"}},
 		{"a list that does not load", []string{"-check", "-deny", "a=" + filepath.Join(dir, "missing.txt")},
 			errCheckFailed, []string{"error: ", "missing.txt", "FAILED"}},
+		{"a listen address the agent refuses", []string{"-check", "-listen", "1", "-deny", "a=" + good},
+			errCheckFailed, []string{`error: server: listen address "1"`, "FAILED"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer

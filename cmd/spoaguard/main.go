@@ -116,26 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		return usageError{err}
 	}
 	ready := newReadiness(set, lists, h)
-	srv, err := server.New(server.Config{
-		Listen:               o.listen,
-		MaxFrameSize:         uint32(o.maxFrameSize),
-		DisablePipelining:    !o.pipelining,
-		DisableFragmentation: !o.fragmentation,
-		MaxReassembly:        o.maxReassembly,
-		MaxQueuedOutput:      o.maxQueued,
-		Loops:                o.loops,
-		MaxConns:             o.maxConns,
-		HelloTimeout:         o.helloTimeout,
-		IdleTimeout:          o.idleTimeout,
-		FrameTimeout:         o.frameTimeout,
-		WriteTimeout:         o.writeTimeout,
-		MaxBuffered:          o.maxBuffered,
-		AllowPeers:           o.allowPeers,
-		SocketMode:           o.socketMode,
-		SocketGroup:          o.socketGroup,
-		Logger:               log,
-		Metrics:              set,
-	}, h)
+	srv, err := server.New(serverConfig(o, log, set), h)
 	if err != nil {
 		return usageError{err}
 	}
@@ -275,4 +256,28 @@ func metricsHandler(set *metrics.Set, lm *listMetrics, srv *server.Server, ready
 	})
 	mux.Handle("/readyz", ready)
 	return mux
+}
+
+// serverConfig is the SPOP server's configuration from the options.
+func serverConfig(o *options, log *slog.Logger, set *metrics.Set) server.Config {
+	return server.Config{
+		Listen:               o.listen,
+		MaxFrameSize:         uint32(o.maxFrameSize),
+		DisablePipelining:    !o.pipelining,
+		DisableFragmentation: !o.fragmentation,
+		MaxReassembly:        o.maxReassembly,
+		MaxQueuedOutput:      o.maxQueued,
+		Loops:                o.loops,
+		MaxConns:             o.maxConns,
+		HelloTimeout:         o.helloTimeout,
+		IdleTimeout:          o.idleTimeout,
+		FrameTimeout:         o.frameTimeout,
+		WriteTimeout:         o.writeTimeout,
+		MaxBuffered:          o.maxBuffered,
+		AllowPeers:           o.allowPeers,
+		SocketMode:           o.socketMode,
+		SocketGroup:          o.socketGroup,
+		Logger:               log,
+		Metrics:              set,
+	}
 }
