@@ -53,6 +53,7 @@ type Fleet struct {
 	mu      sync.Mutex
 	epoch   string
 	pos     string        // ID of the last batch applied
+	skip    string        // a log entry that forced a resync: reading resumes after it, not at a head before it
 	synced  bool          // a full sync has completed since start
 	advance chan struct{} // closed and replaced whenever pos moves or a sync completes
 

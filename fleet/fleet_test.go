@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestWriteIsReadByTheWriterAndFollowedByTheFleet(t *testing.T) {
@@ -218,4 +220,33 @@ func writeAndFollow(t *testing.T, a, b *agent, addr string) {
 		t.Fatal(err)
 	}
 	eventually(t, "B to follow A's write", func() bool { return b.sink.has(addr) })
+}
+
+func TestLogEntriesNoWriteMadeResyncOnceEach(t *testing.T) {
+	r, a, b := startPair(t, false, Options{})
+	ctx := context.Background()
+	writeAndFollow(t, a, b, "203.0.113.1")
+	before := b.sink.replaces
+	// Entries added by hand past the head: no epoch or prev, another epoch, unreadable changes.
+	c := r.client(t)
+	var last string
+	for _, values := range [][]any{{"foo", "bar"}, {"epoch", "other", "prev", "0-0", "changes", "[]"}, {"epoch", "x", "changes", "not json"}} {
+		id, err := c.XAdd(ctx, &redis.XAddArgs{Stream: "spoaguard:log", Values: values}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = id
+	}
+	eventually(t, "B to read past the entries no write made", func() bool {
+		b.f.mu.Lock()
+		defer b.f.mu.Unlock()
+		return compareID(b.f.skip, last) >= 0
+	})
+	if err := a.f.Write(ctx, []Change{put("203.0.113.2", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B to follow the next write", func() bool { return b.sink.has("203.0.113.2") && b.sink.has("203.0.113.1") })
+	if n := b.sink.replaces - before; n > 3 {
+		t.Errorf("B resynced %d times for 3 entries no write made, want at most 3", n)
+	}
 }

@@ -145,10 +145,15 @@ func (f *Fleet) scan(ctx context.Context) ([]Record, error) {
 // follow applies the log's next batches. It reports whether a resync is needed.
 func (f *Fleet) follow(ctx context.Context) (bool, error) {
 	f.mu.Lock()
-	pos, epoch := f.pos, f.epoch
+	pos, epoch, from := f.pos, f.epoch, f.pos
+	if compareID(f.skip, pos) > 0 {
+		// An entry past the head that no write made (an XADD by hand): the resync it forced
+		// holds the set, and reading it again would resync without end.
+		from = f.skip
+	}
 	f.mu.Unlock()
 	streams, err := f.rdb.XRead(ctx, &redis.XReadArgs{
-		Streams: []string{f.keys[2], pos}, Count: 1000, Block: f.opt.Poll,
+		Streams: []string{f.keys[2], from}, Count: 1000, Block: f.opt.Poll,
 	}).Result()
 	if errors.Is(err, redis.Nil) {
 		return f.checkPosition(ctx) // quiet: check for a flush or failover that wrote nothing
@@ -160,17 +165,17 @@ func (f *Fleet) follow(ctx context.Context) (bool, error) {
 		for _, m := range s.Messages {
 			if m.Values["epoch"] != epoch {
 				f.log.Warn("redis: the log's epoch changed; resyncing", "log", m.ID)
-				return true, nil
+				return f.resyncPast(m.ID), nil
 			}
 			if m.Values["prev"] != pos {
 				f.log.Warn("redis: the log has a gap (trimmed past this agent's position, or a failover); resyncing", "position", pos, "next", m.ID)
-				return true, nil
+				return f.resyncPast(m.ID), nil
 			}
 			raw, _ := m.Values["changes"].(string)
 			changes, err := decodeChanges(raw)
 			if err != nil {
 				f.log.Warn("redis: unreadable log entry; resyncing", "log", m.ID, "err", err)
-				return true, nil
+				return f.resyncPast(m.ID), nil
 			}
 			if err := f.sink.Apply(changes); err != nil {
 				return false, fmt.Errorf("applying log %s: %v", m.ID, err)
@@ -186,6 +191,14 @@ func (f *Fleet) follow(ctx context.Context) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// resyncPast asks for a resync after which reading resumes past the log entry id.
+func (f *Fleet) resyncPast(id string) bool {
+	f.mu.Lock()
+	f.skip = id
+	f.mu.Unlock()
+	return true
 }
 
 // checkPosition compares the epoch and head with this agent's position: a changed epoch or
