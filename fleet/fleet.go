@@ -57,8 +57,6 @@ type Fleet struct {
 	synced  bool          // a full sync has completed since start
 	advance chan struct{} // closed and replaced whenever pos moves or a sync completes
 
-	up       *metrics.Gauge
-	lag      *metrics.Gauge
 	resyncs  *metrics.Counter
 	batches  *metrics.Counter
 	changes  *metrics.Counter
@@ -107,8 +105,8 @@ func New(opt Options, sink Sink) (*Fleet, error) {
 		advance: make(chan struct{}), upV: -1,
 	}
 	m := opt.Metrics
-	f.up = m.NewGauge("spoaguard_redis_up", func() float64 { f.mu.Lock(); defer f.mu.Unlock(); return max(0, f.upV) })
-	f.lag = m.NewGauge("spoaguard_redis_lag_seconds", func() float64 { f.mu.Lock(); defer f.mu.Unlock(); return f.lagS })
+	m.NewGauge("spoaguard_redis_up", func() float64 { f.mu.Lock(); defer f.mu.Unlock(); return max(0, f.upV) })
+	m.NewGauge("spoaguard_redis_lag_seconds", func() float64 { f.mu.Lock(); defer f.mu.Unlock(); return f.lagS })
 	f.resyncs = m.NewCounter("spoaguard_redis_resyncs_total")
 	f.batches = m.NewCounter("spoaguard_redis_batches_applied_total")
 	f.changes = m.NewCounter("spoaguard_redis_changes_applied_total")
