@@ -138,16 +138,11 @@ func TestSizeCapsRefuseLikeATruncatedFile(t *testing.T) {
 		{"over max-entries", Source{MaxEntries: 500}, addrs(1000), "more than 500 entries"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "list.txt")
-			writeFile(t, path, "192.0.2.1\n")
 			src := tc.src
-			src.Name, src.Path = "l", path
-			m, err := NewManager([]Source{src}, Options{Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
+			src.Name = "l"
+			m, path := newSourceManager(t, src, "192.0.2.1\n")
 			writeFile(t, path, tc.text)
-			err = m.Reload()
+			err := m.Reload()
 			if !errors.Is(err, ErrTooBig) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Reload() = %v, want ErrTooBig saying %q", err, tc.want)
 			}
@@ -300,16 +295,11 @@ func TestShrinkGuard(t *testing.T) {
 		{"all entries gone with allow-empty", Source{AllowEmpty: true}, addrs(1000), "# nothing listed today\n", 0, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "list.txt")
-			writeFile(t, path, tc.before)
 			src := tc.src
-			src.Name, src.Path = "l", path
-			m, err := NewManager([]Source{src}, Options{Logger: quiet})
-			if err != nil {
-				t.Fatal(err)
-			}
+			src.Name = "l"
+			m, path := newSourceManager(t, src, tc.before)
 			writeFile(t, path, tc.after)
-			err = m.Reload()
+			err := m.Reload()
 			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Reload() = %v, want %v", err, tc.wantErr)
 			}

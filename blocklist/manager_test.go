@@ -41,15 +41,23 @@ func blocked(m *Manager, a string) bool {
 	return m.Snapshot().LookupAddr(netip.MustParseAddr(a)).Blocked
 }
 
+// newTestManager starts a Manager on one list, "local", read from a file holding text.
 func newTestManager(t *testing.T, text string) (*Manager, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "list.txt")
-	writeFile(t, path, text)
-	m, err := NewManager([]Source{{Name: "local", Path: path}}, Options{Logger: quiet})
+	return newSourceManager(t, Source{Name: "local"}, text)
+}
+
+// newSourceManager starts a Manager on src, read from a file holding text; it returns the
+// file's path for the test to rewrite.
+func newSourceManager(t *testing.T, src Source, text string) (*Manager, string) {
+	t.Helper()
+	src.Path = filepath.Join(t.TempDir(), "list.txt")
+	writeFile(t, src.Path, text)
+	m, err := NewManager([]Source{src}, Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, path
+	return m, src.Path
 }
 
 func TestManagerStartupErrorsNameTheFile(t *testing.T) {
