@@ -2,7 +2,6 @@ package blocklist
 
 import (
 	"encoding/binary"
-	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -17,8 +16,7 @@ type reference struct {
 	v4ex               []map[uint32]uint64 // exceptions
 	v6                 map[int]map[uint128]uint64
 	v6ex               map[int]map[uint128]uint64
-	deny               uint64
-	allow              uint64
+	kinds              []Kind
 	lengths, exLengths []int // IPv6 lengths present
 }
 
@@ -30,11 +28,7 @@ func newReference(lists []List) *reference {
 	}
 	for i, l := range lists {
 		bit := uint64(1) << i
-		if l.Kind == Allow {
-			r.allow |= bit
-		} else {
-			r.deny |= bit
-		}
+		r.kinds = append(r.kinds, l.Kind)
 		add4 := func(m []map[uint32]uint64, rs []range4) {
 			for _, rg := range rs {
 				for _, p := range rangePrefixes4(rg) {
@@ -84,12 +78,21 @@ func (r *reference) lookup6(a uint128) uint64 {
 	return m &^ ex
 }
 
+// result reads the matched lists in order: the first deny list is the one named, and any
+// allow list exempts.
 func (r *reference) result(m uint64) Result {
 	res := Result{Matched: m, Deny: -1}
-	if d := m & r.deny; d != 0 {
-		res.Deny = bits.TrailingZeros64(d)
-		res.Blocked = m&r.allow == 0
+	allowed := false
+	for i, k := range r.kinds {
+		switch {
+		case m&(1<<i) == 0:
+		case k == Allow:
+			allowed = true
+		case res.Deny < 0:
+			res.Deny = i
+		}
 	}
+	res.Blocked = res.Deny >= 0 && !allowed
 	return res
 }
 
