@@ -29,33 +29,31 @@ const probeCount = 1 << 16
 // SyntheticV4 returns n IPv4 entries: 90% single addresses, 10% prefixes /16../31, random.
 func SyntheticV4(n int, seed uint64) *Parsed {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	p := &Parsed{v4: make([]range4, 0, n)}
-	for range n {
-		a := rng.Uint32()
-		if rng.IntN(10) == 0 {
-			p.v4 = append(p.v4, prefixRange4(a, 16+rng.IntN(16)))
-		} else {
-			p.v4 = append(p.v4, range4{a, a})
-		}
-	}
-	p.Entries = n
-	return p
+	single := func(a uint32) range4 { return range4{a, a} }
+	return &Parsed{v4: synthetic(n, rng, rng.Uint32, single, prefixRange4, 16, 31), Entries: n}
 }
 
 // SyntheticV6 returns n IPv6 entries in 2000::/3: 90% single addresses, 10% prefixes /32../64.
 func SyntheticV6(n int, seed uint64) *Parsed {
 	rng := rand.New(rand.NewPCG(seed, 2))
-	p := &Parsed{v6: make([]range6, 0, n)}
+	draw := func() uint128 { return uint128{0x2000<<48 | rng.Uint64()>>3, rng.Uint64()} }
+	single := func(a uint128) range6 { return range6{a, a} }
+	return &Parsed{v6: synthetic(n, rng, draw, single, prefixRange6, 32, 64), Entries: n}
+}
+
+// synthetic returns n ranges of one family: each on an address from draw, 90% of them that
+// address alone and 10% a prefix of minBits..maxBits around it.
+func synthetic[A, R any](n int, rng *rand.Rand, draw func() A, single func(A) R, prefix func(A, int) R, minBits, maxBits int) []R {
+	out := make([]R, 0, n)
 	for range n {
-		a := uint128{0x2000<<48 | rng.Uint64()>>3, rng.Uint64()}
+		a := draw()
 		if rng.IntN(10) == 0 {
-			p.v6 = append(p.v6, prefixRange6(a, 32+rng.IntN(33)))
+			out = append(out, prefix(a, minBits+rng.IntN(maxBits-minBits+1)))
 		} else {
-			p.v6 = append(p.v6, range6{a, a})
+			out = append(out, single(a))
 		}
 	}
-	p.Entries = n
-	return p
+	return out
 }
 
 // probes returns addresses that hit (drawn from the entries) or miss (random, checked).
