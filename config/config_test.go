@@ -2,13 +2,13 @@ package config
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 type strings_ []string
@@ -41,9 +41,7 @@ func newFlags() *flags {
 func load(t *testing.T, body string, args ...string) (*flags, *File, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFile(t, path, body)
 	f := newFlags()
 	if err := f.fs.Parse(args); err != nil {
 		t.Fatal(err)
