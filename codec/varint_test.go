@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 	"testing/quick"
 
 	"github.com/spoaguard/spoaguard/codec"
-	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 type varintCase struct {
@@ -25,18 +22,10 @@ type varintCase struct {
 
 func loadVarintCases(t testing.TB) []varintCase {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(testutil.SPOPDir(), "varint.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc struct {
 		Cases []varintCase `json:"cases"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
+	readSPOPJSON(t, "varint.json", &doc)
 	if len(doc.Cases) == 0 {
 		t.Fatal("varint.json has no cases")
 	}

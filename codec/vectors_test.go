@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,7 +18,7 @@ import (
 	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
-var captureDirs = []string{"haproxy-2.6.12", "haproxy-3.4.0"}
+var captureDirs = []string{testutil.HAProxy26, testutil.HAProxy34}
 
 // The shape of testdata/spop/*/index.json.
 type vectorIndex struct {
@@ -85,16 +84,8 @@ type valueJSON struct {
 
 func loadIndex(t testing.TB, dir string) []vectorEntry {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(testutil.SPOPDir(), dir, "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var idx vectorIndex
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber() // keep 64-bit integers exact
-	if err := dec.Decode(&idx); err != nil {
-		t.Fatalf("%s/index.json: %v", dir, err)
-	}
+	readSPOPJSON(t, filepath.Join(dir, "index.json"), &idx)
 	if len(idx.Vectors) == 0 {
 		t.Fatalf("%s/index.json lists no vectors", dir)
 	}
@@ -337,10 +328,23 @@ func valueFromJSON(t testing.TB, j valueJSON) codec.Value {
 
 func mustUnmarshal(t testing.TB, raw json.RawMessage, v any) {
 	t.Helper()
+	decodeJSON(t, "index.json value "+string(raw), raw, v)
+}
+
+// readSPOPJSON decodes testdata/spop/<name> into v, as decodeJSON does.
+func readSPOPJSON(t testing.TB, name string, v any) {
+	t.Helper()
+	decodeJSON(t, name, []byte(testutil.ReadFile(t, filepath.Join(testutil.SPOPDir(), name))), v)
+}
+
+// decodeJSON decodes raw into v with numbers kept as json.Number, so that 64-bit integers
+// stay exact; what names raw in the failure.
+func decodeJSON(t testing.TB, what string, raw []byte, v any) {
+	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
-		t.Fatalf("index.json value %s: %v", raw, err)
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 
