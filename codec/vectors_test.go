@@ -167,59 +167,51 @@ func checkFrame(t *testing.T, f codec.Frame, want *decodedVector) {
 func checkKV(t *testing.T, payload []byte, want []kvJSON) {
 	t.Helper()
 	it := codec.NewKVIterator(payload)
-	i := 0
-	for ; it.Next(); i++ {
-		if i >= len(want) {
-			t.Errorf("extra KV %q", it.Key())
-			continue
+	checkEach(t, "KVs", it.Next, it.Err, it.Key, want, func(i int, w kvJSON) {
+		if string(it.Key()) != w.Key {
+			t.Errorf("KV %d key %q, want %q", i, it.Key(), w.Key)
 		}
-		if string(it.Key()) != want[i].Key {
-			t.Errorf("KV %d key %q, want %q", i, it.Key(), want[i].Key)
-		}
-		checkValue(t, "KV "+want[i].Key, it.Value(), want[i].Value)
-	}
-	if err := it.Err(); err != nil {
-		t.Fatalf("KV list: %v", err)
-	}
-	if i != len(want) {
-		t.Errorf("%d KVs, want %d", i, len(want))
-	}
+		checkValue(t, "KV "+w.Key, it.Value(), w.Value)
+	})
 }
 
 func checkMessages(t *testing.T, payload []byte, want []messageJSON) {
 	t.Helper()
 	msgs := codec.NewMessageIterator(payload)
-	i := 0
-	for ; msgs.Next(); i++ {
-		if i >= len(want) {
-			t.Errorf("extra message %q", msgs.Name())
-			continue
-		}
-		w := want[i]
+	checkEach(t, "messages", msgs.Next, msgs.Err, msgs.Name, want, func(i int, w messageJSON) {
 		if string(msgs.Name()) != w.Name || msgs.NumArgs() != w.NbArgs {
 			t.Errorf("message %d is %q with %d args, want %q with %d", i, msgs.Name(), msgs.NumArgs(), w.Name, w.NbArgs)
 		}
-		args := msgs.Args()
-		j := 0
-		for ; args.Next(); j++ {
-			if j >= len(w.Args) {
-				t.Errorf("message %q: extra argument %q", w.Name, args.Name())
-				continue
+		args := msgs.Args() // argument iteration cannot fail: Next validated the message
+		checkEach(t, fmt.Sprintf("message %q arguments", w.Name), args.Next, nil, args.Name, w.Args, func(j int, a argJSON) {
+			if string(args.Name()) != a.Name {
+				t.Errorf("message %q arg %d name %q, want %q", w.Name, j, args.Name(), a.Name)
 			}
-			if string(args.Name()) != w.Args[j].Name {
-				t.Errorf("message %q arg %d name %q, want %q", w.Name, j, args.Name(), w.Args[j].Name)
-			}
-			checkValue(t, fmt.Sprintf("%s arg %d %q", w.Name, j, w.Args[j].Name), args.Value(), w.Args[j].Value)
+			checkValue(t, fmt.Sprintf("%s arg %d %q", w.Name, j, a.Name), args.Value(), a.Value)
+		})
+	})
+}
+
+// checkEach walks an iterator (next, and err unless it cannot fail) against want: check
+// compares the current item with want[i], name names an item past the end of want, and the
+// counts must match. what names the items in failures.
+func checkEach[W any](t *testing.T, what string, next func() bool, err func() error, name func() []byte, want []W, check func(i int, w W)) {
+	t.Helper()
+	i := 0
+	for ; next(); i++ {
+		if i >= len(want) {
+			t.Errorf("%s: extra %q", what, name())
+			continue
 		}
-		if j != len(w.Args) {
-			t.Errorf("message %q: %d arguments, want %d", w.Name, j, len(w.Args))
-		}
+		check(i, want[i])
 	}
-	if err := msgs.Err(); err != nil {
-		t.Fatalf("messages: %v", err)
+	if err != nil {
+		if err := err(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
 	}
 	if i != len(want) {
-		t.Errorf("%d messages, want %d", i, len(want))
+		t.Errorf("%s: %d, want %d", what, i, len(want))
 	}
 }
 
@@ -228,27 +220,16 @@ var actionNames = map[string]uint8{"set-var": codec.ActionSetVar, "unset-var": c
 func checkActions(t *testing.T, payload []byte, want []actionJSON) {
 	t.Helper()
 	it := codec.NewActionIterator(payload)
-	i := 0
-	for ; it.Next(); i++ {
+	name := func() []byte { return it.Action().Name }
+	checkEach(t, "actions", it.Next, it.Err, name, want, func(i int, w actionJSON) {
 		a := it.Action()
-		if i >= len(want) {
-			t.Errorf("extra action on %q", a.Name)
-			continue
-		}
-		w := want[i]
 		if a.Type != actionNames[w.Action] || int(a.Scope) != w.Scope || string(a.Name) != w.Name {
 			t.Errorf("action %d: type %d scope %s name %q, want %s scope %d name %q", i, a.Type, a.Scope, a.Name, w.Action, w.Scope, w.Name)
 		}
 		if a.Type == codec.ActionSetVar {
 			checkValue(t, "set-var "+w.Name, a.Value, w.Value)
 		}
-	}
-	if err := it.Err(); err != nil {
-		t.Fatalf("actions: %v", err)
-	}
-	if i != len(want) {
-		t.Errorf("%d actions, want %d", i, len(want))
-	}
+	})
 }
 
 // checkValue compares a decoded value with its index.json form. The type byte is checked by
