@@ -39,21 +39,26 @@ type ConnHandler interface {
 	Close()
 }
 
-// Prefetcher is a ConnHandler that can start the memory loads of a batch's answers before
-// giving the first: when Prefetching reports true (asked once per batch, after BeginBatch),
-// the session hands it the whole NOTIFYs at the start of the read, up to maxPrefetch of them,
-// one Prefetch each, then calls PrefetchDone, and only then answers them with HandleNotify as
-// usual. A handler whose answers wait on cache misses (a lookup in a table larger than the
-// cache) overlaps them so; one whose data fits in cache says false and pays one call per
-// batch. Prefetch must answer nothing and change nothing that HandleNotify depends on; msgs
-// is positioned before the first message and aliases the connection buffer, which stays valid
-// until EndBatch.
+// Prefetcher is a ConnHandler that decides a batch's NOTIFYs before answering the first, so
+// that it can overlap their memory loads: when Prefetching reports true (asked once per
+// batch, after BeginBatch), the session hands it the whole NOTIFYs at the start of the read,
+// up to MaxPrefetch of them, one Prefetch each, then calls PrefetchDone. The first
+// HandleNotify calls of the batch are then for those NOTIFYs, one each, in the same order,
+// except that a NOTIFY whose messages do not decode gets none: the session refuses it and
+// ends the connection. A handler whose answers wait on cache misses (a lookup in a table
+// larger than the cache) overlaps them so; one whose data fits in cache says false and pays
+// one call per batch.
+//
+// Prefetch may stop walking at the message that decides: the session walks the rest, once.
+// HandleNotify may then answer a prefetched NOTIFY from what its Prefetch recorded, without
+// walking msgs again. msgs aliases the connection buffer, which stays valid until EndBatch;
+// what Prefetch records is the handler's own until EndBatch too.
 type Prefetcher interface {
 	Prefetching() bool
 	Prefetch(msgs *codec.MessageIterator)
 	PrefetchDone()
 }
 
-// maxPrefetch is the most NOTIFYs of one read handed to Prefetch: more than HAProxy pipelines
+// MaxPrefetch is the most NOTIFYs of one read handed to Prefetch: more than HAProxy pipelines
 // on a connection (20), and about as many cache misses as a core keeps in flight.
-const maxPrefetch = 64
+const MaxPrefetch = 64

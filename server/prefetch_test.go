@@ -8,8 +8,10 @@ import (
 	"github.com/spoaguard/spoaguard/codec"
 )
 
-// prefetchHandler is fakeHandler with a Prefetcher that records, in order, each NOTIFY it is
-// handed (by its address's last byte) and each HandleNotify, so a test sees the two passes.
+// prefetchHandler is fakeHandler with a Prefetcher that decides each NOTIFY it is handed and
+// answers it from that record, without walking its messages again (as the contract allows),
+// and records, in order, each NOTIFY it is handed (by its address's last byte) and each
+// HandleNotify, so a test sees the two passes.
 type prefetchHandler struct {
 	on  bool
 	log *[]string
@@ -19,19 +21,32 @@ func (h prefetchHandler) NewConn() ConnHandler { return &prefetchConn{on: h.on, 
 
 type prefetchConn struct {
 	fakeConn
-	on  bool
-	log *[]string
+	on      bool
+	log     *[]string
+	answers [][]byte // of the NOTIFYs prefetched in the batch
+	next    int
 }
 
 func (c *prefetchConn) Prefetching() bool { return c.on }
 func (c *prefetchConn) Prefetch(msgs *codec.MessageIterator) {
-	*c.log = append(*c.log, "prefetch "+lastAddrByte(msgs))
+	probe := *msgs
+	c.answers = append(c.answers, c.fakeConn.HandleNotify(&probe, nil))
+	probe = *msgs
+	*c.log = append(*c.log, "prefetch "+lastAddrByte(&probe))
 }
 func (c *prefetchConn) PrefetchDone() { *c.log = append(*c.log, "done") }
 func (c *prefetchConn) HandleNotify(msgs *codec.MessageIterator, ack []byte) []byte {
 	probe := *msgs
 	*c.log = append(*c.log, "answer "+lastAddrByte(&probe))
+	if c.next < len(c.answers) {
+		c.next++
+		return append(ack, c.answers[c.next-1]...)
+	}
 	return c.fakeConn.HandleNotify(msgs, ack)
+}
+func (c *prefetchConn) EndBatch() {
+	c.answers, c.next = c.answers[:0], 0
+	c.fakeConn.EndBatch()
 }
 
 func lastAddrByte(msgs *codec.MessageIterator) string {
@@ -52,6 +67,9 @@ func TestPrefetcherSeesTheReadsNotifiesBeforeTheAnswers(t *testing.T) {
 	three := cat(notifyFrame(1, 1, [4]byte{192, 0, 2, 1}), notifyFrame(3, 1, [4]byte{127, 0, 0, 2}), notifyFrame(5, 1, [4]byte{192, 0, 2, 3}))
 	partial := notifyFrame(7, 1, [4]byte{192, 0, 2, 4})
 	fragmented := cat(v26(t, "14a"), v26(t, "14b"), v26(t, "14c"), v26(t, "14d")) // a NOTIFY in 4 frames
+	ip := [4]byte{192, 0, 2, 2}
+	msg := codec.AppendArg(codec.AppendMessage(nil, "check-client-ip", 1), "ip", codec.IPv4Value(&ip))
+	badSecond := codec.AppendNotify(nil, 3, 1, append(msg, 0xff, 0xff)) // its second message does not decode
 	for _, tc := range []struct {
 		name string
 		on   bool
@@ -64,6 +82,9 @@ func TestPrefetcherSeesTheReadsNotifiesBeforeTheAnswers(t *testing.T) {
 			[]string{"prefetch 1", "prefetch 2", "prefetch 3", "done", "answer 1", "answer 2", "answer 3"}},
 		{"a fragment stops it", true, cat(notifyFrame(1, 1, [4]byte{192, 0, 2, 1}), fragmented, notifyFrame(9, 1, [4]byte{192, 0, 2, 9})),
 			[]string{"prefetch 1", "done", "answer 1", "answer 5", "answer 9"}},
+		// The session walked its messages after Prefetch: refused without a HandleNotify.
+		{"a NOTIFY that does not decode ends it", true, cat(notifyFrame(1, 1, [4]byte{192, 0, 2, 1}), badSecond, notifyFrame(5, 1, [4]byte{192, 0, 2, 3})),
+			[]string{"prefetch 1", "prefetch 2", "done", "answer 1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var log []string
@@ -76,11 +97,11 @@ func TestPrefetcherSeesTheReadsNotifiesBeforeTheAnswers(t *testing.T) {
 
 			plain := newSession(testSessionConfig())
 			_, _, _ = plain.handle(hello, nil)
-			wn, want, _ := plain.handle(tc.in, nil)
+			wn, want, wclose := plain.handle(tc.in, nil)
 			if fmt.Sprint(log) != fmt.Sprint(tc.want) {
 				t.Errorf("calls %q\nwant  %q", log, tc.want)
 			}
-			if n != wn || closeAfter || !bytes.Equal(got, want) {
+			if n != wn || closeAfter != wclose || !bytes.Equal(got, want) {
 				t.Errorf("consumed %d, closeAfter %v, output differs from the session without prefetching (%d)", n, closeAfter, wn)
 			}
 		})

@@ -48,6 +48,11 @@ type session struct {
 	h        ConnHandler // nil until the HELLO is accepted
 	pf       Prefetcher  // h, when it is one
 
+	// The batch's NOTIFYs that prefetch handed to pf and whose messages it walked, not yet
+	// answered; pfErr is why the last of them does not decode, if it does not.
+	prefetched int
+	pfErr      error
+
 	// A fragmented NOTIFY in progress (frag != nil): its ids and the payload so far.
 	frag             *[]byte
 	fragSID, fragFID uint64
@@ -103,6 +108,7 @@ func (s *session) handle(in, out []byte) (consumed int, _ []byte, closeAfter boo
 		out = s.frame(&f, out)
 	}
 	if batch {
+		s.prefetched, s.pfErr = 0, nil
 		s.h.EndBatch()
 	}
 	if s.state == stateClosing {
@@ -112,18 +118,27 @@ func (s *session) handle(in, out []byte) (consumed int, _ []byte, closeAfter boo
 }
 
 // prefetch hands the whole NOTIFYs at the start of in to the handler's Prefetch, up to
-// maxPrefetch and up to the first frame that is not one (partial, malformed, fragmented or of
-// another type): handle answers or refuses every frame as usual afterwards.
+// MaxPrefetch and up to the first frame that is not one (partial, malformed, fragmented or of
+// another type): handle answers or refuses every frame as usual afterwards. It walks each
+// NOTIFY's messages on from where Prefetch stopped, so that ack does not decode them again,
+// and stops after the first whose messages do not decode: ack refuses it.
 func (s *session) prefetch(in []byte) {
 	var f codec.Frame
-	for range maxPrefetch {
+	for s.prefetched < MaxPrefetch {
 		n, err := codec.ReadFrameInto(&f, in, s.maxFrame)
 		if err != nil || n == 0 || f.Type != codec.FrameNotify || f.Flags != codec.FlagFin {
 			break
 		}
 		in = in[n:]
+		s.prefetched++
 		s.msgs = codec.NewMessageIterator(f.Payload)
 		s.pf.Prefetch(&s.msgs)
+		for s.msgs.Next() {
+		}
+		if err := s.msgs.Err(); err != nil {
+			s.pfErr = err
+			break
+		}
 	}
 	s.msgs = codec.MessageIterator{} // do not pin the connection buffer
 	s.pf.PrefetchDone()
@@ -208,15 +223,26 @@ func (s *session) hello(f *codec.Frame, out []byte) []byte {
 
 // ack appends the ACK of one NOTIFY whose LIST-OF-MESSAGES is payload.
 func (s *session) ack(sid, fid uint64, payload, out []byte) []byte {
+	// The batch's first NOTIFYs are the prefetched ones, in order: their messages are walked.
+	walked := s.prefetched > 0
+	if walked {
+		s.prefetched--
+		if s.prefetched == 0 && s.pfErr != nil {
+			return s.fail(out, s.pfErr)
+		}
+	}
 	start := len(out)
 	out, frame := codec.BeginAck(out, sid, fid)
 	// The iterator lives in the session, not on the stack: a pointer to a local passed
 	// through the ConnHandler interface would escape and allocate per NOTIFY.
 	s.msgs = codec.NewMessageIterator(payload)
 	out = s.h.HandleNotify(&s.msgs, out)
-	for s.msgs.Next() { // the handler may have stopped at the message that decided
+	var err error
+	if !walked {
+		for s.msgs.Next() { // the handler may have stopped at the message that decided
+		}
+		err = s.msgs.Err()
 	}
-	err := s.msgs.Err()
 	s.msgs = codec.MessageIterator{} // do not pin the connection buffer
 	if err != nil {
 		return s.fail(out[:start], err)
