@@ -40,8 +40,12 @@ func (c *conn) BeginBatch() {
 // HandleNotify decides one NOTIFY: the first configured message that holds an address
 // decides, by the lists' verdict on that address. A NOTIFY without one is undecided: it is
 // answered blocked=false, as HAProxy needs an answer, but counted apart from the decisions
-// and reported (see undecided).
+// and reported (see undecided). A NOTIFY whose address Prefetch found is answered from its
+// lookup, without walking msgs again.
 func (c *conn) HandleNotify(msgs *codec.MessageIterator, ack []byte) []byte {
+	if m, ok := c.prefetched(); ok {
+		return c.answer(m, ack)
+	}
 	var ip [16]byte // a STRING argument's address, parsed; addr may point into it
 	var addr []byte
 	wanted := false
@@ -65,8 +69,12 @@ func (c *conn) HandleNotify(msgs *codec.MessageIterator, ack []byte) []byte {
 		return append(ack, c.h.allowedActions...)
 	}
 	c.seen.reset()
-	m := matches{c.snap.Lookup(addr).Matched, c.table.Lookup(addr)} // nil snapshot, table: no match
-	if !m.any() {                                                   // the common case: an address on no list
+	return c.answer(matches{c.snap.Lookup(addr).Matched, c.table.Lookup(addr)}, ack) // nil snapshot, table: no match
+}
+
+// answer appends the actions for an address on the lists m.
+func (c *conn) answer(m matches, ack []byte) []byte {
+	if !m.any() { // the common case: an address on no list
 		c.allowed++
 		return append(ack, c.h.allowedActions...)
 	}
@@ -188,6 +196,7 @@ func (c *conn) EndBatch() {
 		}
 		c.anyListed = false
 	}
+	c.endPrefetch()
 	// Let a replaced snapshot or live table be collected while the connection is idle.
 	c.snap, c.table, c.v = nil, nil, nil
 }

@@ -93,3 +93,43 @@ func TestPrefetchedBatchIsAnsweredTheSame(t *testing.T) {
 		t.Error("the snapshot of the usual test lists prefetches")
 	}
 }
+
+// HandleNotify answers a prefetched NOTIFY from the lookup PrefetchDone made, without
+// decoding it again: handed an empty iterator, it still gives the NOTIFY's answer; and a
+// NOTIFY whose address Prefetch did not find is decided from its messages.
+func TestPrefetchedNotifyIsAnsweredFromItsLookup(t *testing.T) {
+	h, listed := bigHandler(t, 400_000)
+	var f codec.Frame
+	var msgs codec.MessageIterator
+	notifies := [][]byte{
+		notifyWith(1, "check-client-ip", "ip", ip4(listed[0].String())),
+		notifyWith(2, "something-else", "ip", ip4(listed[1].String())),
+	}
+	want := func(n []byte) []byte {
+		c := h.NewConn().(*conn)
+		c.BeginBatch()
+		codec.ReadFrameInto(&f, n, 1<<20)
+		msgs = codec.NewMessageIterator(f.Payload)
+		out := c.HandleNotify(&msgs, nil)
+		c.EndBatch()
+		return out
+	}
+	c := h.NewConn().(*conn)
+	c.BeginBatch()
+	for _, n := range notifies {
+		codec.ReadFrameInto(&f, n, 1<<20)
+		msgs = codec.NewMessageIterator(f.Payload)
+		c.Prefetch(&msgs)
+	}
+	c.PrefetchDone()
+	empty := codec.NewMessageIterator(nil)
+	if got := c.HandleNotify(&empty, nil); !bytes.Equal(got, want(notifies[0])) || !bytes.Contains(got, []byte("big")) {
+		t.Errorf("prefetched NOTIFY answered % x, want its blocked answer % x", got, want(notifies[0]))
+	}
+	codec.ReadFrameInto(&f, notifies[1], 1<<20)
+	msgs = codec.NewMessageIterator(f.Payload)
+	if got := c.HandleNotify(&msgs, nil); !bytes.Equal(got, want(notifies[1])) {
+		t.Errorf("NOTIFY without the message answered % x, want % x", got, want(notifies[1]))
+	}
+	c.EndBatch()
+}
