@@ -44,6 +44,16 @@ func addCaptures(f *testing.F, payloads bool) {
 	}
 }
 
+// fuzzPayloads runs fn on fuzzed frame payloads, seeded with every captured frame's payload
+// and with seeds.
+func fuzzPayloads(f *testing.F, seeds [][]byte, fn func(t *testing.T, payload []byte)) {
+	addCaptures(f, true)
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(fn)
+}
+
 // checkError requires err to be nil or a *codec.Error carrying a status HAProxy defines.
 func checkError(t *testing.T, err error) {
 	t.Helper()
@@ -151,8 +161,7 @@ func FuzzVarint(f *testing.F) {
 // FuzzMessages: iterating any NOTIFY payload never panics; a payload that iterates without
 // error re-encodes to the same bytes, so nothing was skipped or misread.
 func FuzzMessages(f *testing.F) {
-	addCaptures(f, true)
-	f.Fuzz(func(t *testing.T, payload []byte) {
+	fuzzPayloads(f, nil, func(t *testing.T, payload []byte) {
 		var re []byte
 		msgs := codec.NewMessageIterator(payload)
 		for msgs.Next() {
@@ -196,8 +205,7 @@ func FuzzMessages(f *testing.F) {
 // FuzzKV: iterating any KV list, parsing it as a HELLO or a DISCONNECT and iterating it as an
 // action list never panics, and a clean KV list re-encodes to the same bytes.
 func FuzzKV(f *testing.F) {
-	addCaptures(f, true)
-	f.Fuzz(func(t *testing.T, payload []byte) {
+	fuzzPayloads(f, nil, func(t *testing.T, payload []byte) {
 		var re []byte
 		it := codec.NewKVIterator(payload)
 		for it.Next() {
@@ -253,11 +261,12 @@ func hexOf(b []byte) string { return hex.EncodeToString(b) }
 // FuzzValue: any typed value decodes without panicking, and what decodes re-encodes into a
 // value that decodes to the same thing.
 func FuzzValue(f *testing.F) {
-	addCaptures(f, true) // payloads hold values at many offsets; the fuzzer slides into them
+	var values [][]byte
 	for _, s := range []string{"00", "11", "31", "02 ff f0 fe fe fe fe fe fe fe 0e", "06 7f 00 00 01", "07 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 01", "08 03 47 45 54", "09 00", "0a", "05 fc f0 06"} {
-		f.Add(h(s))
+		values = append(values, h(s))
 	}
-	f.Fuzz(func(t *testing.T, src []byte) {
+	// Payloads hold values at many offsets; the fuzzer slides into them.
+	fuzzPayloads(f, values, func(t *testing.T, src []byte) {
 		tail, v, err := codec.ReadValue(src)
 		checkError(t, err)
 		if err != nil {
