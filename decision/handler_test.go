@@ -1,6 +1,7 @@
 package decision
 
 import (
+	"fmt"
 	"runtime"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 func TestDecisions(t *testing.T) {
@@ -98,28 +100,20 @@ func TestRefusedNotifyNotCounted(t *testing.T) {
 func TestHandlerDoesNotAllocate(t *testing.T) {
 	h, _ := testHandler(t, nil)
 	d := newDriver(h.NewConn())
-	for _, tc := range []struct {
-		name string
-		in   []byte
-	}{
-		{"15 NOTIFYs", v26(t, "29_")},
-		{"blocked", v26(t, "07_")},
-		{"12 args", v26(t, "11_")},
-		{"IPv6", v34(t, "05_")},
-		{"XFF IPv4", notifyWith(1, "check-client-ip", "ip", str("192.0.2.44"))},
-		{"XFF IPv6", notifyWith(1, "check-client-ip", "ip", str("2001:db8::1"))},
-		{"XFF garbage", notifyWith(1, "check-client-ip", "ip", str("1.2.3.999"))},
-	} {
-		out := make([]byte, 0, 4096)
-		allocs := testing.AllocsPerRun(1000, func() {
-			if o, err := d.respond(tc.in, out[:0], nil); err != nil || len(o) == 0 {
-				t.Fatalf("%s: not answered: %v", tc.name, err)
-			}
-		})
-		if allocs != 0 {
-			t.Errorf("%s: %.1f allocations per batch, want 0", tc.name, allocs)
+	testutil.WantNoAllocs(t, []testutil.Batch{
+		{Name: "15 NOTIFYs", In: v26(t, "29_")},
+		{Name: "blocked", In: v26(t, "07_")},
+		{Name: "12 args", In: v26(t, "11_")},
+		{Name: "IPv6", In: v34(t, "05_")},
+		{Name: "XFF IPv4", In: notifyWith(1, "check-client-ip", "ip", str("192.0.2.44"))},
+		{Name: "XFF IPv6", In: notifyWith(1, "check-client-ip", "ip", str("2001:db8::1"))},
+		{Name: "XFF garbage", In: notifyWith(1, "check-client-ip", "ip", str("1.2.3.999"))},
+	}, func(in, out []byte) error {
+		if o, err := d.respond(in, out, nil); err != nil || len(o) == 0 {
+			return fmt.Errorf("not answered: %v", err)
 		}
-	}
+		return nil
+	})
 }
 
 // TestScope: every scope is sent as configured, proc (scope 0) included, and the default is

@@ -4,6 +4,7 @@ package server
 // into the frames to send.
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -325,27 +326,18 @@ func TestShutdownSendsNormalDisconnect(t *testing.T) {
 func TestNotifyToAckDoesNotAllocate(t *testing.T) {
 	s := newSession(testSessionConfig())
 	_, _, _ = s.handle(v26(t, "01_"), nil)
-	for _, tc := range []struct {
-		name string
-		in   []byte
-	}{
-		{"one NOTIFY", v26(t, "06_")},
-		{"15 NOTIFYs", v26(t, "29_")},
-		{"12 args 2 messages", v26(t, "11_")},
-		{"fragmented", cat(v26(t, "14a"), v26(t, "14b"), v26(t, "14c"), v26(t, "14d"))},
-		{"3.4 IPv6", v34(t, "05_")},
-	} {
-		out := make([]byte, 0, 4096)
-		allocs := testing.AllocsPerRun(1000, func() {
-			n, o, closeAfter := s.handle(tc.in, out[:0])
-			if n != len(tc.in) || closeAfter || len(o) == 0 {
-				t.Fatalf("%s: consumed %d closeAfter %v", tc.name, n, closeAfter)
-			}
-		})
-		if allocs != 0 {
-			t.Errorf("%s: %.1f allocations per batch, want 0", tc.name, allocs)
+	testutil.WantNoAllocs(t, []testutil.Batch{
+		{Name: "one NOTIFY", In: v26(t, "06_")},
+		{Name: "15 NOTIFYs", In: v26(t, "29_")},
+		{Name: "12 args 2 messages", In: v26(t, "11_")},
+		{Name: "fragmented", In: cat(v26(t, "14a"), v26(t, "14b"), v26(t, "14c"), v26(t, "14d"))},
+		{Name: "3.4 IPv6", In: v34(t, "05_")},
+	}, func(in, out []byte) error {
+		if n, o, closeAfter := s.handle(in, out); n != len(in) || closeAfter || len(o) == 0 {
+			return fmt.Errorf("consumed %d closeAfter %v", n, closeAfter)
 		}
-	}
+		return nil
+	})
 }
 
 // FuzzSessionHandle feeds arbitrary bytes to a session, before and after the handshake, in
