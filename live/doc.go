@@ -6,9 +6,11 @@
 //   - Entry is one address, prefix or range with its action, list, expiry and comment; its
 //     address is parsed by blocklist.ParseEntry, the rules of list files.
 //   - Set.Apply takes a batch of Changes. Concurrent batches are coalesced: one Store write
-//     (durable before Apply returns) and one Table build per round, whose cost follows the
-//     size of the live set.
+//     (durable before Apply returns) and one new Table per round.
 //   - Table is immutable and published with one atomic pointer store; Lookup answers from it
-//     without allocating. An expired entry is removed by the Set's own timer, so it stops
-//     matching without any traffic or API call.
+//     without allocating. A new Table shares with the one before it everything the round did
+//     not touch (the entries' B-tree nodes, the exact sets' filter pages and shards), so a
+//     round's cost follows the size of the change, not of the live set.
+//   - An expired entry is removed by the Set's own timer, from a queue ordered by expiry, so
+//     it stops matching without any traffic or API call.
 package live

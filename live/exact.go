@@ -25,112 +25,232 @@ func hash4(a uint32) uint64 { return mix(uint64(a) | 1<<40) }
 func hash6(a u128) uint64   { return mix(a.hi ^ mix(a.lo)) }
 
 // exactSet maps single addresses to the live list holding them (a key is in one entry, so in
-// one list; a byte per slot rather than a mask keeps the arrays a round copies small): open
-// addressing with linear probing at a load of at most 1/2, behind a blocked bloom filter of 16
-// bits per address with 3 bits set in one 64-bit word per address.
+// one list): a blocked bloom filter of 16 bits per key, with 3 bits set in one 64-bit word per
+// key, in front of a table split into shards, each an open-addressing table with linear
+// probing at a load of at most 1/2.
 //
-// Most looked-up addresses are in no live list. The filter answers them with one load, whose
-// latency overlaps the file snapshot's lookup (the branch on it is predicted "not listed"),
-// and lets about 1 in 200 of them through to probe the table (TestFilterLetsFewMissesThrough), which, beside a 2M-entry
-// snapshot, is a cache miss: at 8 bits and one bit per address, 1 in 9 probed and the probes
-// cost the live set a fifth of a lookup (BenchmarkLiveOverBase).
+// Both are cut into pieces that a published set never changes: the filter into pages of
+// pageWords words, the table into shards of about shardTarget keys. A round of changes copies
+// the two slices of pointers and only the pages and shards it touches, so its cost follows
+// the change, not the size of the set; the sets before and after share every other piece.
+//
+// Most looked-up addresses are in no live list. The filter answers them with one load from a
+// page (the slice of pages is small enough to stay in cache), whose latency overlaps the file
+// snapshot's lookup (the branch on it is predicted "not listed"), and lets about 1 in 200 of
+// them through to probe a shard (TestFilterLetsFewMissesThrough), which, beside a 2M-entry
+// snapshot, is a cache miss: at 8 bits and one bit per key, 1 in 9 probed and the probes cost
+// the live set a fifth of a lookup (BenchmarkLiveOverBase).
 type exactSet[K comparable] struct {
-	filter []uint64
-	fshift uint // the filter word of a hash is hash >> fshift
-	keys   []K
-	lists  []uint8 // the list of the key in the same slot, as its bit + 1; 0 = empty slot
-	tmask  uint64
+	pages  []*page // a power of two of them
+	pshift uint    // the page of a hash is hash >> pshift
+	shards []*shard[K]
+	sshift uint // the shard of a hash is hash >> sshift
 	n      int
+	stale  int    // keys removed since the filter was built, whose bits are still set
+	epoch  uint64 // pages and shards with this epoch belong to this set alone
 }
 
-// The hash's bits: the filter word from the top, the word's three bits from the bottom 18,
-// the slot from the bits above those (at most 2^21 slots stay clear of the word's bits up to
-// 2^22 filter words).
-func filterBits(h uint64) uint64            { return 1<<(h&63) | 1<<(h>>6&63) | 1<<(h>>12&63) }
-func (e *exactSet[K]) slot(h uint64) uint64 { return h >> 18 & e.tmask }
+const pageWords = 64
 
+type page struct {
+	w     [pageWords]uint64
+	epoch uint64
+}
+
+type shard[K comparable] struct {
+	keys  []K
+	lists []uint8 // the list of the key in the same slot, as its bit + 1; 0 = empty slot
+	tmask uint64
+	n     int
+	epoch uint64
+}
+
+// The hash's bits: the word's three bits from the bottom 18, the slot in its shard from bits
+// 18–31, the word in its page from bits 32–37, the page and the shard from the top. So a
+// shard has at most 2^14 slots, maxShardKeys keys.
+const (
+	shardTarget  = 128 // keys per shard when the set is built
+	maxShardKeys = 1<<13 - 1
+)
+
+func filterBits(h uint64) uint64 { return 1<<(h&63) | 1<<(h>>6&63) | 1<<(h>>12&63) }
+
+// newExactSet returns an empty set sized for n keys.
 func newExactSet[K comparable](n int) exactSet[K] {
 	var e exactSet[K]
 	if n == 0 {
 		return e
 	}
-	fbits := max(bits.Len(uint(n*16-1)), 9)
-	e.filter = make([]uint64, 1<<(fbits-6))
-	e.fshift = uint(64 - (fbits - 6))
-	size := 1 << max(bits.Len(uint(2*n-1)), 4)
-	e.keys = make([]K, size)
-	e.lists = make([]uint8, size)
-	e.tmask = uint64(size - 1)
+	pbits := bits.Len(uint((16*n - 1) / (64 * pageWords)))
+	e.pages = make([]*page, 1<<pbits)
+	e.pshift = uint(64 - pbits)
+	for i := range e.pages {
+		e.pages[i] = &page{}
+	}
+	sbits := bits.Len(uint(n / shardTarget))
+	e.shards = make([]*shard[K], 1<<sbits)
+	e.sshift = uint(64 - sbits)
+	per := max(n>>sbits, 1)
+	for i := range e.shards {
+		e.shards[i] = newShard[K](per)
+	}
 	return e
+}
+
+// newShard returns an empty shard with room for n+1 keys or more (n >= 1).
+func newShard[K comparable](n int) *shard[K] {
+	slots := 1 << max(bits.Len(uint(2*n+1)), 3)
+	return &shard[K]{keys: make([]K, slots), lists: make([]uint8, slots), tmask: uint64(slots - 1)}
 }
 
 func (e *exactSet[K]) lookup(k K, h uint64) uint64 {
 	if e.n == 0 {
 		return 0
 	}
-	if fb := filterBits(h); e.filter[h>>e.fshift]&fb != fb {
+	if fb := filterBits(h); e.pages[h>>e.pshift].w[h>>32&(pageWords-1)]&fb != fb {
 		return 0
 	}
-	for i := e.slot(h); ; i = (i + 1) & e.tmask {
-		l := e.lists[i]
+	s := e.shards[h>>e.sshift]
+	for i := h >> 18 & s.tmask; ; i = (i + 1) & s.tmask {
+		l := s.lists[i]
 		if l == 0 {
 			return 0
 		}
-		if e.keys[i] == k {
+		if s.keys[i] == k {
 			return 1 << (l - 1)
 		}
 	}
 }
 
-// clone returns a copy of e that set and remove may change without changing e.
-func (e *exactSet[K]) clone() exactSet[K] {
+// fits reports whether the set can take n keys, having had stale removed, without being built
+// again: its filter then has at least 10 bits a key and is not half stale, and its shards
+// average at most four times the keys they were built for.
+func (e *exactSet[K]) fits(n, stale int) bool {
+	return len(e.pages) > 0 && 10*n <= 64*pageWords*len(e.pages) && n <= 4*shardTarget*len(e.shards) &&
+		stale <= n/2+64
+}
+
+// edit returns a copy of e that put and remove may change without changing e: it shares e's
+// pages and shards until it changes them.
+func (e *exactSet[K]) edit() exactSet[K] {
 	c := *e
-	c.filter = slices.Clone(e.filter)
-	c.keys = slices.Clone(e.keys)
-	c.lists = slices.Clone(e.lists)
+	c.pages = slices.Clone(e.pages)
+	c.shards = slices.Clone(e.shards)
+	c.epoch++
 	return c
 }
 
-// fits reports whether the set holds n keys at a load of at most 1/2.
-func (e *exactSet[K]) fits(n int) bool { return e.lists != nil && 2*n <= len(e.lists) }
+// ownPage returns page i of an edited set for changing, copying it the first time.
+func (e *exactSet[K]) ownPage(i uint64) *page {
+	p := e.pages[i]
+	if p.epoch != e.epoch {
+		c := *p
+		c.epoch = e.epoch
+		p = &c
+		e.pages[i] = p
+	}
+	return p
+}
 
-// set puts k in list bit, adding k if it is new. The set must fit one more key.
-func (e *exactSet[K]) set(k K, h uint64, bit int) {
-	e.filter[h>>e.fshift] |= filterBits(h)
-	for i := e.slot(h); ; i = (i + 1) & e.tmask {
-		if e.lists[i] == 0 {
-			e.keys[i], e.lists[i] = k, uint8(bit+1)
-			e.n++
-			return
+// ownShard returns shard i of an edited set for changing, copying it the first time, with
+// room for one more key: a full shard is built afresh twice the size. It returns nil if the
+// shard cannot grow: the set must be built again.
+func (e *exactSet[K]) ownShard(i uint64, hash func(K) uint64) *shard[K] {
+	s := e.shards[i]
+	full := 2*(s.n+1) > len(s.lists)
+	if s.epoch == e.epoch && !full {
+		return s
+	}
+	var c *shard[K]
+	if full {
+		if s.n+1 > maxShardKeys {
+			return nil
 		}
-		if e.keys[i] == k {
-			e.lists[i] = uint8(bit + 1)
-			return
+		c = newShard[K](s.n + 1)
+		for j, l := range s.lists {
+			if l != 0 {
+				c.insert(s.keys[j], hash(s.keys[j]), l)
+			}
+		}
+	} else {
+		c = &shard[K]{keys: slices.Clone(s.keys), lists: slices.Clone(s.lists), tmask: s.tmask, n: s.n}
+	}
+	c.epoch = e.epoch
+	e.shards[i] = c
+	return c
+}
+
+// put sets k's list to bit, adding k if it is new. It reports false when the set must be
+// built again to hold k.
+func (e *exactSet[K]) put(k K, h uint64, bit int, hash func(K) uint64) bool {
+	s := e.ownShard(h>>e.sshift, hash)
+	if s == nil {
+		return false
+	}
+	if fb, w := filterBits(h), h>>32&(pageWords-1); e.pages[h>>e.pshift].w[w]&fb != fb {
+		e.ownPage(h >> e.pshift).w[w] |= fb
+	}
+	if s.insert(k, h, uint8(bit+1)) {
+		e.n++
+	}
+	return true
+}
+
+// remove removes k from an edited set. Its filter bits stay set (a false positive at worst)
+// until the set is next built.
+func (e *exactSet[K]) remove(k K, h uint64, hash func(K) uint64) {
+	if e.n == 0 || !e.shards[h>>e.sshift].has(k, h) {
+		return
+	}
+	s := e.ownShard(h>>e.sshift, hash)
+	if s == nil {
+		return // a shard only fails to grow, and one holding k need not grow to lose it
+	}
+	s.remove(k, h, hash)
+	e.n--
+	e.stale++
+}
+
+// insert sets k's list, reporting whether k is new. The shard must have room for one more.
+func (s *shard[K]) insert(k K, h uint64, list uint8) bool {
+	for i := h >> 18 & s.tmask; ; i = (i + 1) & s.tmask {
+		if s.lists[i] == 0 {
+			s.keys[i], s.lists[i] = k, list
+			s.n++
+			return true
+		}
+		if s.keys[i] == k {
+			s.lists[i] = list
+			return false
 		}
 	}
 }
 
-// remove removes k, shifting back the keys that probed past it so that no lookup stops
-// short. Its filter bit stays set (a false positive at worst) until the next full build.
-func (e *exactSet[K]) remove(k K, h uint64, hash func(K) uint64) {
-	i := e.slot(h)
-	for ; ; i = (i + 1) & e.tmask {
-		if e.lists[i] == 0 {
-			return
-		}
-		if e.keys[i] == k {
-			break
+func (s *shard[K]) has(k K, h uint64) bool {
+	for i := h >> 18 & s.tmask; s.lists[i] != 0; i = (i + 1) & s.tmask {
+		if s.keys[i] == k {
+			return true
 		}
 	}
-	e.n--
-	for j := (i + 1) & e.tmask; e.lists[j] != 0; j = (j + 1) & e.tmask {
-		home := e.slot(hash(e.keys[j]))
+	return false
+}
+
+// remove removes k, which the shard holds, shifting back the keys that probed past it so
+// that no lookup stops short.
+func (s *shard[K]) remove(k K, h uint64, hash func(K) uint64) {
+	i := h >> 18 & s.tmask
+	for s.lists[i] == 0 || s.keys[i] != k {
+		i = (i + 1) & s.tmask
+	}
+	s.n--
+	for j := (i + 1) & s.tmask; s.lists[j] != 0; j = (j + 1) & s.tmask {
+		home := hash(s.keys[j]) >> 18 & s.tmask
 		// Move j into the hole at i when its home slot is not in (i, j], cyclically.
 		if (i <= j && (home <= i || home > j)) || (i > j && home <= i && home > j) {
-			e.keys[i], e.lists[i] = e.keys[j], e.lists[j]
+			s.keys[i], s.lists[i] = s.keys[j], s.lists[j]
 			i = j
 		}
 	}
 	var zero K
-	e.keys[i], e.lists[i] = zero, 0
+	s.keys[i], s.lists[i] = zero, 0
 }

@@ -40,6 +40,10 @@ const maxRound = 1024
 // set to the entry's time, and this bounds the lateness a wall-clock step could cause.
 const maxExpiryWait = time.Second
 
+// expiryGap is the least time between two rounds of expiries: entries expiring close together
+// (a burst of bans with one ttl) are removed in one round, at most this late.
+const expiryGap = 50 * time.Millisecond
+
 // Set is the live set. Apply and Table are safe for concurrent use.
 type Set struct {
 	opts  Options
@@ -51,6 +55,9 @@ type Set struct {
 	added, updated, deleted, expired *metrics.Counter
 	roundTime                        *metrics.Histogram
 	gauges                           map[string]bool // the spoaguard_live_entries series registered
+
+	exp        expiries  // owned by the goroutine that applies changes
+	lastExpiry time.Time // when it last removed expired entries
 }
 
 type request struct {
@@ -117,6 +124,9 @@ func Open(opts Options) (*Set, error) {
 		return nil, err
 	}
 	s.publish(t)
+	for _, e := range entries {
+		s.exp.add(e)
+	}
 	go s.run()
 	return s, nil
 }
@@ -196,12 +206,14 @@ func (s *Set) run() {
 	}
 }
 
-// arm sets timer to the next expiry, at most maxExpiryWait away.
+// arm sets timer to the next expiry, at most maxExpiryWait and at least expiryGap after the
+// last round of expiries.
 func (s *Set) arm(timer *time.Timer) {
-	next := s.table.Load().NextExpiry()
+	next := s.exp.next(s.table.Load())
 	wait := time.Hour
 	if !next.IsZero() {
-		wait = min(max(next.Sub(s.opts.Now()), 0), maxExpiryWait)
+		now := s.opts.Now()
+		wait = min(max(next.Sub(now), s.lastExpiry.Add(expiryGap).Sub(now), 0), maxExpiryWait)
 	}
 	timer.Reset(wait)
 }
@@ -309,6 +321,12 @@ func (s *Set) commit(round []*request, expiry bool) error {
 		}
 	}
 	s.publish(t)
+	for _, tc := range touched {
+		if tc.new != nil {
+			s.exp.add(tc.new)
+		}
+	}
+	s.exp.compact(t)
 	for _, r := range round {
 		s.added.Add(r.counts.Added)
 		s.updated.Add(r.counts.Updated)
@@ -324,24 +342,18 @@ func (s *Set) commit(round []*request, expiry bool) error {
 // expire removes every entry whose time has come.
 func (s *Set) expire() {
 	now := s.opts.Now()
-	t := s.table.Load()
-	if next := t.NextExpiry(); next.IsZero() || next.After(now) {
+	s.lastExpiry = now
+	due := s.exp.due(s.table.Load(), now)
+	if len(due) == 0 {
 		return
 	}
-	var changes []Change
-	for _, e := range t.Entries(nil, 0) {
-		if !e.Expires.IsZero() && !e.Expires.After(now) {
-			changes = append(changes, Change{Op: Delete, Entry: Entry{Addr: e.Addr}})
-		}
+	changes := make([]Change, len(due))
+	for i, e := range due {
+		changes[i] = Change{Op: Delete, Entry: Entry{Addr: e.Addr}}
 	}
-	// None is due when the entry the timer was set for has been removed or given a later
-	// expiry since: then only the next expiry is recomputed.
-	if len(changes) > 0 {
-		if err := s.commit([]*request{{changes: changes}}, true); err != nil {
-			s.opts.Logger.Error("live set: applying expiries failed", "err", err)
-		}
+	if err := s.commit([]*request{{changes: changes}}, true); err != nil {
+		s.opts.Logger.Error("live set: applying expiries failed", "err", err)
 	}
-	s.table.Store(s.table.Load().withExpiry())
 }
 
 // publish makes t the table in force and updates spoaguard_live_entries: a series per list in

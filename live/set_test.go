@@ -388,44 +388,64 @@ func entryOf(a netip.Addr, bits int) blocklist.Entry {
 }
 
 // TestIncrementalUpdatesMatchAFreshBuild applies random rounds of adds, updates and deletes
-// of addresses in a small space (so that probes collide and removals shift keys back) and
-// checks every address against a table built from scratch from the same entries.
+// and checks every address of the space against a table built from scratch from the same
+// entries: in a small space, so that probes collide and removals shift keys back, and in a
+// larger one whose set grows from one shard past its shards' capacity and shrinks again, so
+// that shards are copied, grown, rebuilt when stale and the set is built afresh.
 func TestIncrementalUpdatesMatchAFreshBuild(t *testing.T) {
-	s := openSet(t, Options{})
-	r := rand.New(rand.NewPCG(7, 7))
-	lists := []string{"a", "b", "c"}
-	for round := range 200 {
-		var changes []Change
-		for range 1 + r.IntN(40) {
-			a := fmt.Sprintf("10.0.%d.%d", r.IntN(4), r.IntN(256))
-			if r.IntN(10) == 0 {
-				a = fmt.Sprintf("10.0.%d.0/24", r.IntN(4))
+	for _, tc := range []struct {
+		name            string
+		blocks, rounds  int // the space is 10.0.0.0 plus blocks /24s
+		batch, delEvery int // changes per round (at most), one delete in delEvery
+	}{
+		{"small space", 4, 200, 40, 3},
+		{"growing and shrinking", 256, 40, 4000, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openSet(t, Options{})
+			r := rand.New(rand.NewPCG(7, 7))
+			lists := []string{"a", "b", "c"}
+			for round := range tc.rounds {
+				delEvery := tc.delEvery
+				if round > tc.rounds*2/3 {
+					delEvery = 1 // the last third mostly deletes
+				}
+				var changes []Change
+				for range 1 + r.IntN(tc.batch) {
+					a := fmt.Sprintf("10.0.%d.%d", r.IntN(tc.blocks), r.IntN(256))
+					if r.IntN(10) == 0 {
+						a = fmt.Sprintf("10.0.%d.0/24", r.IntN(tc.blocks))
+					}
+					if r.IntN(delEvery) == 0 {
+						changes = append(changes, del(t, a))
+					} else {
+						changes = append(changes, put(t, a, lists[r.IntN(len(lists))], blocklist.Kind(r.IntN(2))))
+					}
+				}
+				if _, err := s.Apply(changes); err != nil {
+					t.Fatal(err)
+				}
+				got := s.Table()
+				want, err := buildTable(got.Entries(nil, 0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for x := range tc.blocks * 256 {
+					a := []byte{10, 0, byte(x >> 8), byte(x)}
+					if g, w := names(got, got.Lookup(a)), names(want, want.Lookup(a)); !slices.Equal(g, w) {
+						t.Fatalf("round %d: 10.0.%d.%d: incremental table says %v, a fresh build %v", round, a[2], a[3], g, w)
+					}
+				}
+				for i := range got.NumLists() {
+					if got.List(i) != want.List(i) {
+						t.Fatalf("round %d: list %d: %+v, a fresh build %+v", round, i, got.List(i), want.List(i))
+					}
+				}
+				if got.e4.n != want.e4.n {
+					t.Fatalf("round %d: %d exact IPv4 keys, a fresh build %d", round, got.e4.n, want.e4.n)
+				}
 			}
-			if r.IntN(3) == 0 {
-				changes = append(changes, del(t, a))
-			} else {
-				changes = append(changes, put(t, a, lists[r.IntN(len(lists))], blocklist.Kind(r.IntN(2))))
-			}
-		}
-		if _, err := s.Apply(changes); err != nil {
-			t.Fatal(err)
-		}
-		got := s.Table()
-		want, err := buildTable(got.Entries(nil, 0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for x := range 4 * 256 {
-			a := []byte{10, 0, byte(x >> 8), byte(x)}
-			if g, w := names(got, got.Lookup(a)), names(want, want.Lookup(a)); !slices.Equal(g, w) {
-				t.Fatalf("round %d: 10.0.%d.%d: incremental table says %v, a fresh build %v", round, a[2], a[3], g, w)
-			}
-		}
-		for i := range got.NumLists() {
-			if got.List(i) != want.List(i) {
-				t.Fatalf("round %d: list %d: %+v, a fresh build %+v", round, i, got.List(i), want.List(i))
-			}
-		}
+		})
 	}
 }
 
@@ -439,7 +459,7 @@ func TestFilterLetsFewMissesThrough(t *testing.T) {
 		a := r.Uint32()
 		if !in[a] {
 			in[a] = true
-			e.set(a, hash4(a), 0)
+			e.put(a, hash4(a), 0, hash4)
 		}
 	}
 	through, misses := 0, 0
@@ -450,14 +470,14 @@ func TestFilterLetsFewMissesThrough(t *testing.T) {
 		}
 		misses++
 		h := hash4(a)
-		if fb := filterBits(h); e.filter[h>>e.fshift]&fb == fb {
+		if fb := filterBits(h); e.pages[h>>e.pshift].w[h>>32&(pageWords-1)]&fb == fb {
 			through++
 		}
 	}
 	if rate := float64(through) / float64(misses); rate > 0.01 {
 		t.Errorf("%.2f%% of misses pass the filter, want under 1%%", 100*rate)
 	} else {
-		t.Logf("%.3f%% of misses pass the filter (%d KB)", 100*rate, len(e.filter)*8/1024)
+		t.Logf("%.3f%% of misses pass the filter (%d KB)", 100*rate, len(e.pages)*pageWords*8/1024)
 	}
 }
 
@@ -493,5 +513,26 @@ func TestRemovingTheNextToExpireKeepsTheOthersExpiring(t *testing.T) {
 	}
 	if n := s.Table().Len(); n != 0 {
 		t.Errorf("%d entries left", n)
+	}
+}
+
+// TestUpdatingAnEntryOftenKeepsTheExpiryQueueBounded: each update of an entry with an expiry
+// queues it again; the queue drops what the table no longer holds, so its length stays in
+// proportion to the set, not to the updates.
+func TestUpdatingAnEntryOftenKeepsTheExpiryQueueBounded(t *testing.T) {
+	s := openSet(t, Options{})
+	c := put(t, "203.0.113.1", "", blocklist.Deny)
+	for i := range 5000 {
+		c.Entry.Expires = time.Now().Add(time.Hour + time.Duration(i)*time.Millisecond)
+		if _, err := s.Apply([]Change{c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close() // the queue belongs to the Set's goroutine
+	if n := len(s.exp.q); n > 2*s.Table().Len()+1024+1 {
+		t.Errorf("%d entries queued for a set of %d", n, s.Table().Len())
+	}
+	if next := s.exp.next(s.Table()); !next.Equal(c.Entry.Expires) {
+		t.Errorf("next expiry %v, want the last update's %v", next, c.Entry.Expires)
 	}
 }

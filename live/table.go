@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/google/btree"
 	"github.com/spoaguard/spoaguard/blocklist"
 )
 
@@ -26,9 +26,11 @@ type List struct {
 // Table is an immutable view of the live set. Its methods are safe for concurrent use, and on
 // a nil *Table (an empty set).
 type Table struct {
-	entries []*Entry // sorted by compareAddr; the entries are never modified
+	// entries holds every entry by compareAddr. It is copy-on-write: a round clones it and
+	// changes the clone, copying only the nodes on the paths it changes, so the tables before
+	// and after share the rest. The entries themselves are never modified.
+	entries *btree.BTreeG[*Entry]
 	ranges  []*Entry // the entries that are not single addresses, sorted likewise
-	stale   int      // single addresses removed since the exact sets were built
 	lists   []List   // sorted by name, then action, then observe
 
 	denyMask, allowMask, observeMask uint64
@@ -37,9 +39,15 @@ type Table struct {
 	e6 exactSet[u128]
 	r4 ranges4
 	r6 ranges6
-
-	nextExpiry time.Time // the earliest Expires, zero if none
 }
+
+// treeDegree sets the entries' B-tree nodes to 15–31 entries: a change copies a path of a
+// few such nodes.
+const treeDegree = 16
+
+func lessEntry(a, b *Entry) bool { return compareAddr(a.Addr, b.Addr) < 0 }
+
+func newTree() *btree.BTreeG[*Entry] { return btree.NewG(treeDegree, lessEntry) }
 
 type listKey struct {
 	name    string
@@ -66,15 +74,24 @@ func (k listKey) compare(o listKey) int {
 // ErrTooManyLists is returned when a batch would make more than MaxLists live lists.
 var ErrTooManyLists = fmt.Errorf("more than %d live lists (name, action and observe mode)", MaxLists)
 
-// buildTable indexes entries, which must be sorted by compareAddr with unique keys. Its cost
-// is linear in len(entries), plus a sort of the prefixes and ranges among them.
+// buildTable indexes entries, which must be sorted by compareAddr with unique keys.
 func buildTable(entries []*Entry) (*Table, error) {
-	t := &Table{entries: entries}
+	tree := newTree()
+	for _, e := range entries {
+		tree.ReplaceOrInsert(e)
+	}
+	return build(tree, entries)
+}
+
+// build indexes the entries of tree, given again in its order as sorted. Its cost is linear
+// in their number, plus a sort of the prefixes and ranges among them.
+func build(tree *btree.BTreeG[*Entry], sorted []*Entry) (*Table, error) {
+	t := &Table{entries: tree}
 	// Entries of one list come in runs, so remembering the last key found saves nearly every
 	// search in both passes.
 	var keys []listKey
 	last := -1
-	for _, e := range entries {
+	for _, e := range sorted {
 		k := listKey{e.List, e.Action, e.Observe}
 		if last >= 0 && keys[last] == k {
 			continue
@@ -100,45 +117,54 @@ func buildTable(entries []*Entry) (*Table, error) {
 			t.denyMask |= 1 << i
 		}
 	}
-	var b4 []boundary[uint64]
-	var b6 []boundary[pos6]
-	var n6 int
-	for _, e := range entries {
-		if e.Addr.First == e.Addr.Last && e.Addr.First.Is6() {
-			n6++
+	var n4, n6 int
+	for _, e := range sorted {
+		if single(e.Addr) {
+			if e.Addr.First.Is4() {
+				n4++
+			} else {
+				n6++
+			}
 		}
 	}
-	// Sized for every entry: single IPv4 addresses are nearly all of a large set.
-	t.e4, t.e6 = newExactSet[uint32](len(entries)-n6), newExactSet[u128](n6)
+	t.e4, t.e6 = newExactSet[uint32](n4), newExactSet[u128](n6)
 	b := -1
-	for _, e := range entries {
+	for _, e := range sorted {
 		k := listKey{e.List, e.Action, e.Observe}
 		if b < 0 || keys[b] != k {
 			b, _ = slices.BinarySearchFunc(keys, k, listKey.compare)
 		}
 		t.lists[b].Entries++
-		if !e.Expires.IsZero() && (t.nextExpiry.IsZero() || e.Expires.Before(t.nextExpiry)) {
-			t.nextExpiry = e.Expires
-		}
 		switch first := e.Addr.First; {
-		case first == e.Addr.Last && first.Is4():
+		case single(e.Addr) && first.Is4():
 			a := v4(first)
-			t.e4.set(a, hash4(a), b)
-		case first == e.Addr.Last:
+			t.e4.put(a, hash4(a), b, hash4)
+		case single(e.Addr):
 			a := v6(first)
-			t.e6.set(a, hash6(a), b)
-		case first.Is4():
-			t.ranges = append(t.ranges, e)
-			b4 = append(b4, boundary[uint64]{pos: uint64(v4(first)), bit: uint8(b)},
-				boundary[uint64]{pos: uint64(v4(e.Addr.Last)) + 1, bit: uint8(b), end: true})
+			t.e6.put(a, hash6(a), b, hash6)
 		default:
 			t.ranges = append(t.ranges, e)
-			b6 = append(b6, boundary[pos6]{pos: pos6{a: v6(first)}, bit: uint8(b)},
-				boundary[pos6]{pos: after6(v6(e.Addr.Last)), bit: uint8(b), end: true})
+		}
+	}
+	t.buildRanges()
+	return t, nil
+}
+
+// buildRanges builds the range tables from t.ranges.
+func (t *Table) buildRanges() {
+	var b4 []boundary[uint64]
+	var b6 []boundary[pos6]
+	for _, e := range t.ranges {
+		b := uint8(t.ListOf(e))
+		if e.Addr.First.Is4() {
+			b4 = append(b4, boundary[uint64]{pos: uint64(v4(e.Addr.First)), bit: b},
+				boundary[uint64]{pos: uint64(v4(e.Addr.Last)) + 1, bit: b, end: true})
+		} else {
+			b6 = append(b6, boundary[pos6]{pos: pos6{a: v6(e.Addr.First)}, bit: b},
+				boundary[pos6]{pos: after6(v6(e.Addr.Last)), bit: b, end: true})
 		}
 	}
 	t.r4, t.r6 = build4(b4), build6(b6)
-	return t, nil
 }
 
 // touch is the change of one key in a round: old is its entry before (nil if absent), new
@@ -173,17 +199,29 @@ func merge(sorted []*Entry, touched []touch, keep func(blocklist.Entry) bool) []
 	return append(out, sorted[i:]...)
 }
 
-// update returns the table with the touched keys changed. While the lists stay the same and
-// the exact sets have room, it copies the exact sets and changes only the touched addresses,
-// and rebuilds the range tables only when a prefix or range changed: the cost is a copy of
-// the set's arrays, not a rebuild. Otherwise it builds the table afresh.
+// update returns the table with the touched keys changed. While the lists stay the same, it
+// clones the entries' tree and edits the exact sets, which copies only the tree's paths and
+// the shards that the change touches, and it rebuilds the range tables only when a prefix or
+// range changed: the cost follows the change, not the set. A new list, a list emptied, or an
+// exact set grown past its shards builds the table afresh.
 func (t *Table) update(touched []touch) (*Table, error) {
-	next := merge(t.Entries(nil, 0), touched, func(blocklist.Entry) bool { return true })
-	if t == nil || len(t.lists) == 0 {
-		return buildTable(next)
+	tree := newTree()
+	if t != nil {
+		tree = t.entries.Clone()
 	}
-	nt := &Table{entries: next, lists: slices.Clone(t.lists), denyMask: t.denyMask, allowMask: t.allowMask,
-		observeMask: t.observeMask, nextExpiry: t.nextExpiry, stale: t.stale}
+	for _, tc := range touched {
+		if tc.new != nil {
+			tree.ReplaceOrInsert(tc.new)
+		} else {
+			tree.Delete(&Entry{Addr: tc.key})
+		}
+	}
+	rebuild := func() (*Table, error) { return build(tree, ascending(tree, nil, 0)) }
+	if t == nil || len(t.lists) == 0 {
+		return rebuild()
+	}
+	nt := &Table{entries: tree, lists: slices.Clone(t.lists), denyMask: t.denyMask, allowMask: t.allowMask,
+		observeMask: t.observeMask}
 	var n4, n6, rangesTouched int
 	for _, tc := range touched {
 		if tc.old != nil {
@@ -192,12 +230,9 @@ func (t *Table) update(touched []touch) (*Table, error) {
 		if tc.new != nil {
 			b := t.ListOf(tc.new)
 			if b < 0 {
-				return buildTable(next) // a new list: renumber
+				return rebuild() // a new list: renumber
 			}
 			nt.lists[b].Entries++
-			if x := tc.new.Expires; !x.IsZero() && (nt.nextExpiry.IsZero() || x.Before(nt.nextExpiry)) {
-				nt.nextExpiry = x
-			}
 		}
 		switch {
 		case !single(tc.key):
@@ -207,79 +242,79 @@ func (t *Table) update(touched []touch) (*Table, error) {
 		default:
 			n6++
 		}
-		if tc.old != nil && tc.new == nil && single(tc.key) {
-			nt.stale++
-		}
 	}
 	for _, l := range nt.lists {
 		if l.Entries == 0 {
-			return buildTable(next) // a list is gone: renumber
+			return rebuild() // a list is gone: renumber
 		}
 	}
 	nt.e4, nt.e6 = t.e4, t.e6
 	if n4 > 0 {
-		if !t.e4.fits(t.e4.n+n4) || nt.stale > t.e4.n/2+64 {
-			return buildTable(next)
+		if !t.e4.fits(t.e4.n+n4, t.e4.stale+n4) {
+			return rebuild()
 		}
-		nt.e4 = t.e4.clone()
+		nt.e4 = t.e4.edit()
 	}
 	if n6 > 0 {
-		if !t.e6.fits(t.e6.n+n6) || nt.stale > t.e6.n/2+64 {
-			return buildTable(next)
+		if !t.e6.fits(t.e6.n+n6, t.e6.stale+n6) {
+			return rebuild()
 		}
-		nt.e6 = t.e6.clone()
+		nt.e6 = t.e6.edit()
 	}
 	for _, tc := range touched {
 		if !single(tc.key) {
 			continue
 		}
 		a := tc.key.First
+		ok := true
 		switch {
 		case a.Is4() && tc.new != nil:
 			k := v4(a)
-			nt.e4.set(k, hash4(k), t.ListOf(tc.new))
+			ok = nt.e4.put(k, hash4(k), t.ListOf(tc.new), hash4)
 		case a.Is4():
 			k := v4(a)
 			nt.e4.remove(k, hash4(k), hash4)
 		case tc.new != nil:
 			k := v6(a)
-			nt.e6.set(k, hash6(k), t.ListOf(tc.new))
+			ok = nt.e6.put(k, hash6(k), t.ListOf(tc.new), hash6)
 		default:
 			k := v6(a)
 			nt.e6.remove(k, hash6(k), hash6)
+		}
+		if !ok {
+			return rebuild()
 		}
 	}
 	nt.ranges, nt.r4, nt.r6 = t.ranges, t.r4, t.r6
 	if rangesTouched > 0 {
 		nt.ranges = merge(t.ranges, touched, func(k blocklist.Entry) bool { return !single(k) })
-		var b4 []boundary[uint64]
-		var b6 []boundary[pos6]
-		for _, e := range nt.ranges {
-			b := uint8(t.ListOf(e))
-			if e.Addr.First.Is4() {
-				b4 = append(b4, boundary[uint64]{pos: uint64(v4(e.Addr.First)), bit: b},
-					boundary[uint64]{pos: uint64(v4(e.Addr.Last)) + 1, bit: b, end: true})
-			} else {
-				b6 = append(b6, boundary[pos6]{pos: pos6{a: v6(e.Addr.First)}, bit: b},
-					boundary[pos6]{pos: after6(v6(e.Addr.Last)), bit: b, end: true})
-			}
-		}
-		nt.r4, nt.r6 = build4(b4), build6(b6)
+		nt.buildRanges()
 	}
 	return nt, nil
 }
 
-// withExpiry returns t with its next expiry recomputed exactly (update keeps the earliest it
-// has seen, which may belong to an entry since removed).
-func (t *Table) withExpiry() *Table {
-	nt := *t
-	nt.nextExpiry = time.Time{}
-	for _, e := range t.entries {
-		if !e.Expires.IsZero() && (nt.nextExpiry.IsZero() || e.Expires.Before(nt.nextExpiry)) {
-			nt.nextExpiry = e.Expires
-		}
+// ascending returns up to limit entries of tree (all if limit <= 0) in address order,
+// starting after the address after (from the first when nil).
+func ascending(tree *btree.BTreeG[*Entry], after *blocklist.Entry, limit int) []*Entry {
+	var out []*Entry
+	if limit > 0 {
+		out = make([]*Entry, 0, min(limit, tree.Len()))
+	} else {
+		out = make([]*Entry, 0, tree.Len())
 	}
-	return &nt
+	add := func(e *Entry) bool {
+		if after != nil && e.Addr == *after {
+			return true
+		}
+		out = append(out, e)
+		return limit <= 0 || len(out) < limit
+	}
+	if after != nil {
+		tree.AscendGreaterOrEqual(&Entry{Addr: *after}, add)
+	} else {
+		tree.Ascend(add)
+	}
+	return out
 }
 
 func v4(a netip.Addr) uint32 {
@@ -343,27 +378,16 @@ func (t *Table) Len() int {
 	if t == nil {
 		return 0
 	}
-	return len(t.entries)
+	return t.entries.Len()
 }
 
 // Entries returns up to limit entries (all if limit <= 0) in address order, starting after
-// the address after (from the first when nil). The slice is shared: do not modify it.
+// the address after (from the first when nil).
 func (t *Table) Entries(after *blocklist.Entry, limit int) []*Entry {
 	if t == nil {
 		return nil
 	}
-	es := t.entries
-	if after != nil {
-		i, found := slices.BinarySearchFunc(es, *after, func(e *Entry, a blocklist.Entry) int { return compareAddr(e.Addr, a) })
-		if found {
-			i++
-		}
-		es = es[i:]
-	}
-	if limit > 0 && len(es) > limit {
-		es = es[:limit]
-	}
-	return es
+	return ascending(t.entries, after, limit)
 }
 
 // Get returns the entry with the address's key.
@@ -371,11 +395,7 @@ func (t *Table) Get(addr blocklist.Entry) (*Entry, bool) {
 	if t == nil {
 		return nil, false
 	}
-	i, found := slices.BinarySearchFunc(t.entries, addr, func(e *Entry, a blocklist.Entry) int { return compareAddr(e.Addr, a) })
-	if !found {
-		return nil, false
-	}
-	return t.entries[i], true
+	return t.entries.Get(&Entry{Addr: addr})
 }
 
 // Covering returns every entry covering a, in address order: the slow path behind an
@@ -386,11 +406,12 @@ func (t *Table) Covering(a netip.Addr) []*Entry {
 	}
 	a = a.Unmap()
 	var out []*Entry
-	for _, e := range t.entries {
+	t.entries.Ascend(func(e *Entry) bool {
 		if covers(e.Addr, a) {
 			out = append(out, e)
 		}
-	}
+		return true
+	})
 	return out
 }
 
@@ -406,12 +427,4 @@ func (t *Table) ListOf(e *Entry) int {
 		return -1
 	}
 	return i
-}
-
-// NextExpiry returns the earliest expiry of an entry, zero if no entry expires.
-func (t *Table) NextExpiry() time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.nextExpiry
 }

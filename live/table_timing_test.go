@@ -27,7 +27,7 @@ func randomBans(n int, seed uint64) []Change {
 }
 
 // BenchmarkApplyOneChange is the cost of one ban applied to a live set of 100k entries: the
-// whole round (merge, copy of the exact set, swap), without a store; cpu-us/op is the whole
+// whole round (the tree's path, the touched page and shard, swap), without a store; cpu-us/op is the whole
 // process's CPU time, the applier's goroutine included:
 //
 //	go test -run '^$' -bench ApplyOneChange -benchtime 200x ./live

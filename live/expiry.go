@@ -1,0 +1,84 @@
+package live
+
+import (
+	"container/heap"
+	"time"
+)
+
+// expiries is the Set's queue of entries with an expiry, earliest first. It belongs to the
+// Set's goroutine. An entry replaced or removed since it was queued stays queued until its
+// time and is then ignored (due checks it against the table), so a change costs one push and
+// never a search. When such dead entries outnumber the live ones, the queue is rebuilt from
+// the table.
+type expiries struct{ q expiryQueue }
+
+type queued struct {
+	at int64 // Expires in Unix nanoseconds
+	e  *Entry
+}
+
+type expiryQueue []queued
+
+func (q expiryQueue) Len() int           { return len(q) }
+func (q expiryQueue) Less(i, j int) bool { return q[i].at < q[j].at }
+func (q expiryQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *expiryQueue) Push(x any)        { *q = append(*q, x.(queued)) }
+func (q *expiryQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+// add queues e if it expires.
+func (x *expiries) add(e *Entry) {
+	if !e.Expires.IsZero() {
+		heap.Push(&x.q, queued{e.Expires.UnixNano(), e})
+	}
+}
+
+// next returns the earliest expiry of an entry still in t, zero if none, dropping the dead
+// entries ahead of it.
+func (x *expiries) next(t *Table) time.Time {
+	for len(x.q) > 0 {
+		if x.live(t, x.q[0].e) {
+			return x.q[0].e.Expires
+		}
+		heap.Pop(&x.q)
+	}
+	return time.Time{}
+}
+
+// due removes and returns the entries of t that have expired at now.
+func (x *expiries) due(t *Table, now time.Time) []*Entry {
+	var out []*Entry
+	n := now.UnixNano()
+	for len(x.q) > 0 && x.q[0].at <= n {
+		q := heap.Pop(&x.q).(queued)
+		if x.live(t, q.e) && !q.e.Expires.After(now) {
+			out = append(out, q.e)
+		}
+	}
+	return out
+}
+
+// live reports whether e is the entry in t for its key.
+func (x *expiries) live(t *Table, e *Entry) bool {
+	cur, ok := t.Get(e.Addr)
+	return ok && cur == e
+}
+
+// compact rebuilds the queue from t when most of it is dead.
+func (x *expiries) compact(t *Table) {
+	if len(x.q) <= 2*t.Len()+1024 {
+		return
+	}
+	x.q = x.q[:0]
+	t.entries.Ascend(func(e *Entry) bool {
+		if !e.Expires.IsZero() {
+			x.q = append(x.q, queued{e.Expires.UnixNano(), e})
+		}
+		return true
+	})
+	heap.Init(&x.q)
+}
