@@ -212,3 +212,31 @@ func TestLiveDecisionsDoNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestALiveChangeKeepingTheListsReusesTheVerdicts: a ban or unban in lists that exist already
+// (nearly every live change) gives the next batch a copy of the verdicts it had, not a new
+// encoding of every list and a lookup of every counter, on the event loop.
+func TestALiveChangeKeepingTheListsReusesTheVerdicts(t *testing.T) {
+	h, ls := liveHandler(t, nil)
+	ban(t, ls, "192.0.2.0/25", "scanners", blocklist.Deny, false)
+	ban(t, ls, "10.2.0.0/16", "canary", blocklist.Deny, true)
+	before := ls.Table()
+	ban(t, ls, "10.0.0.1", "scanners", blocklist.Deny, false)
+	after := ls.Table()
+	snap := h.src.Snapshot()
+	h.verdictsFor(snap, before)
+	if n := testing.AllocsPerRun(100, func() {
+		h.verdictsFor(snap, after)
+		h.verdictsFor(snap, before)
+	}); n > 2 {
+		t.Errorf("%v allocations to move between two tables with the same lists, want at most 2 (one copy each)", n)
+	}
+	v := h.verdictsFor(snap, after)
+	if got, want := v.names[liveBase+after.ListOf(&live.Entry{List: "scanners"})], "scanners"; string(got) != want {
+		t.Errorf("reused verdicts name %q, want %q", got, want)
+	}
+	ban(t, ls, "10.0.0.2", "new-list", blocklist.Deny, false)
+	if v := h.verdictsFor(snap, ls.Table()); !v.sameLive(ls.Table()) || len(v.liveLists) != 3 {
+		t.Errorf("a table with a new list got verdicts for %d lists", len(v.liveLists))
+	}
+}

@@ -66,13 +66,38 @@ type verdicts struct {
 	// blocked[i] is list i's spoaguard_blocked_total, observed[i] its
 	// spoaguard_observed_total (nil where the list cannot block, or observe).
 	blocked, observed [numLists]*metrics.Counter
+
+	liveLists []live.List // the table's lists, without their counts
+}
+
+// sameLive reports whether table numbers its lists as v's table does, so that v's encodings
+// serve it too.
+func (v *verdicts) sameLive(table *live.Table) bool {
+	if table.NumLists() != len(v.liveLists) {
+		return false
+	}
+	for j, l := range v.liveLists {
+		if t := table.List(j); t.Name != l.Name || t.Action != l.Action || t.Observe != l.Observe {
+			return false
+		}
+	}
+	return true
 }
 
 // verdictsFor returns what the handler derives from snap and table, building it the first
-// time the pair is seen.
+// time the pair is seen. A live table whose lists are those of the one before (a change of
+// entries only, the common case) takes a copy of its verdicts, encodings and all.
 func (h *Handler) verdictsFor(snap *blocklist.Snapshot, table *live.Table) *verdicts {
-	if v := h.perSnap.Load(); v != nil && v.snap.Value() == snap && v.table.Value() == table {
-		return v
+	if v := h.perSnap.Load(); v != nil && v.snap.Value() == snap {
+		if v.table.Value() == table {
+			return v
+		}
+		if v.sameLive(table) {
+			nv := *v
+			nv.table = weak.Make(table)
+			h.perSnap.Store(&nv)
+			return &nv
+		}
 	}
 	v := &verdicts{snap: weak.Make(snap), table: weak.Make(table)}
 	for i := range snap.NumLists() {
@@ -90,7 +115,10 @@ func (h *Handler) verdictsFor(snap *blocklist.Snapshot, table *live.Table) *verd
 	deny, allow, observe := table.Masks()
 	v.deny.live, v.allow.live, v.observe.live = deny, allow, observe
 	for j := range table.NumLists() {
-		h.encode(v, liveBase+j, []byte(table.List(j).Name))
+		l := table.List(j)
+		l.Entries = 0
+		v.liveLists = append(v.liveLists, l)
+		h.encode(v, liveBase+j, []byte(l.Name))
 	}
 	h.perSnap.Store(v)
 	return v
