@@ -151,12 +151,12 @@ func merge4InPlace(rs []range4) []range4 {
 	return sortMerge4(keys)
 }
 
-// sortMerge4 sorts ranges given as integers Lo<<32|Hi, which takes a third of the time of
-// sorting the structs with a comparison function, and merges them into the same array read
-// as ranges: the i-th range out is written after the i-th key is read, so one array serves
-// both.
+// sortMerge4 sorts ranges given as integers Lo<<32|Hi, by radix (sortUint64: a third of the
+// time of slices.Sort on 1.8M keys, itself a third of sorting the structs with a comparison
+// function), and merges them into the same array read as ranges: the i-th range out is
+// written after the i-th key is read, so one array serves both.
 func sortMerge4(keys []uint64) []range4 {
-	slices.Sort(keys)
+	sortUint64(keys)
 	s := unsafe.Slice((*range4)(unsafe.Pointer(&keys[0])), len(keys))
 	out := s[:0]
 	for _, k := range keys {
