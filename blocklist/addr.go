@@ -47,31 +47,42 @@ func ParseLastAddr(b []byte) (netip.Addr, bool) {
 
 // parseIPv4 parses dotted decimal as ParseAddr describes, into a number.
 func parseIPv4(s []byte) (uint32, bool) {
-	var a uint32
+	a, n, ok := scanIPv4(s)
+	return a, ok && n == len(s)
+}
+
+// scanIPv4 parses the dotted decimal address s starts with and returns its length in bytes.
+// It fails when the address is not valid or is followed by a digit, as in 1.2.3.4567.
+func scanIPv4(s []byte) (a uint32, n int, ok bool) {
 	i := 0
-	for part := 0; part < 4; part++ {
+	for part := range 4 {
 		if part > 0 {
 			if i >= len(s) || s[i] != '.' {
-				return 0, false
+				return 0, 0, false
 			}
 			i++
 		}
-		start := i
-		v := 0
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			v = v*10 + int(s[i]-'0')
-			i++
-			if i-start > 3 {
-				return 0, false
+		if i >= len(s) || s[i]-'0' > 9 {
+			return 0, 0, false
+		}
+		v := uint32(s[i] - '0')
+		i++
+		if v != 0 { // no leading zeros: a field that starts with 0 is 0
+			if i < len(s) && s[i]-'0' <= 9 {
+				v = v*10 + uint32(s[i]-'0')
+				i++
+				if i < len(s) && s[i]-'0' <= 9 {
+					v = v*10 + uint32(s[i]-'0')
+					i++
+				}
 			}
 		}
-		n := i - start
-		if n == 0 || v > 255 || (n > 1 && s[start] == '0') {
-			return 0, false
+		if v > 255 || (i < len(s) && s[i]-'0' <= 9) {
+			return 0, 0, false
 		}
-		a = a<<8 | uint32(v)
+		a = a<<8 | v
 	}
-	return a, i == len(s)
+	return a, i, true
 }
 
 // parseIPv6 parses RFC 4291 text (with "::" and an optional trailing dotted IPv4 part) into
@@ -149,18 +160,25 @@ func parseIPv6(s []byte, ip *[16]byte) bool {
 	return true
 }
 
-// hexDigit returns the value of hex digit c, -1 if c is not one.
-func hexDigit(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
+// hexDigit returns the value of hex digit c, -1 if c is not one: a table, as a chain of
+// range tests mispredicts on the mix of digits and letters of IPv6 text.
+func hexDigit(c byte) int { return int(hexDigits[c]) }
+
+var hexDigits = func() (t [256]int8) {
+	for c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = int8(c - '0')
+		case c >= 'a' && c <= 'f':
+			t[c] = int8(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			t[c] = int8(c-'A') + 10
+		default:
+			t[c] = -1
+		}
 	}
-	return -1
-}
+	return t
+}()
 
 var (
 	errBadAddr     = errors.New("not an IP address")
@@ -227,15 +245,9 @@ func parsePrefix(as, ns []byte) (entry, error) {
 	if !v6 && len(as) > 0 && bytesContains(as, ':') {
 		mapped = true
 	}
-	n := 0
-	if len(ns) == 0 || len(ns) > 3 || (len(ns) > 1 && ns[0] == '0') {
+	n, ok := parsePrefixLen(ns)
+	if !ok {
 		return entry{}, errBadPrefix
-	}
-	for _, c := range ns {
-		if c < '0' || c > '9' {
-			return entry{}, errBadPrefix
-		}
-		n = n*10 + int(c-'0')
 	}
 	switch {
 	case mapped:
@@ -260,6 +272,41 @@ func parsePrefix(as, ns []byte) (entry, error) {
 		return entry{}, errBadPrefix
 	}
 	return entry{v6: true, r6: prefixRange6(a6, n), bits: n}, nil
+}
+
+// parsePrefixLen parses a prefix length: one to three decimal digits, no leading zero.
+func parsePrefixLen(ns []byte) (int, bool) {
+	if len(ns) == 0 || len(ns) > 3 || (len(ns) > 1 && ns[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for _, c := range ns {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// parseIPv4Entry parses s when the whole of it is an IPv4 address or an IPv4 prefix, the
+// lines most of a big feed is made of, into what parseEntry returns for it. It reports false
+// for anything else, which parseEntry then reads (or refuses, with the reason).
+func parseIPv4Entry(s []byte) (entry, bool) {
+	a, i, ok := scanIPv4(s)
+	switch {
+	case !ok:
+		return entry{}, false
+	case i == len(s):
+		return entry{r4: range4{a, a}, bits: 32}, true
+	case s[i] != '/':
+		return entry{}, false
+	}
+	n, ok := parsePrefixLen(s[i+1:])
+	if !ok || n > 32 {
+		return entry{}, false
+	}
+	return entry{r4: prefixRange4(a, n), bits: n}, true
 }
 
 func parseRange(as, bs []byte) (entry, error) {

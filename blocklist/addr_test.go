@@ -81,7 +81,8 @@ func TestParseAddrDoesNotAllocate(t *testing.T) {
 // apart), the same address (mapped ones unmapped).
 func FuzzParseAddr(f *testing.F) {
 	for _, s := range []string{"1.2.3.4", "::1", "::ffff:1.2.3.4", "1:2:3:4:5:6:1.2.3.4", "a:b::c",
-		"1::2:3:4:5:6:7", "0.0.0.0", "fe80::1%1", "01.2.3.4", "::ffff:0:0", "1.2.3.4.5"} {
+		"1::2:3:4:5:6:7", "0.0.0.0", "fe80::1%1", "01.2.3.4", "::ffff:0:0", "1.2.3.4.5",
+		"10.0.0.0/8", "1.2.3.4/33", "1.2.3.4/08", "1.2.3.4/"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -104,6 +105,12 @@ func FuzzParseAddr(f *testing.F) {
 		}
 		if ok && !v6 && got != addr4(a4) || ok && v6 && got != a6.addr() {
 			t.Fatalf("%q: parseAddr gave %x %x for %v", s, a4, a6, got)
+		}
+		// The feed parser's IPv4 fast path reads what it accepts as parseEntry does.
+		if e, ok := parseIPv4Entry([]byte(s)); ok {
+			if want, err := parseEntry([]byte(s)); err != nil || e != want {
+				t.Fatalf("%q: parseIPv4Entry gave %+v, parseEntry %+v, %v", s, e, want, err)
+			}
 		}
 	})
 }

@@ -189,13 +189,19 @@ func (ps *parser) line(s []byte) {
 	case FormatRange:
 		ps.rangeLine(s)
 	default: // plain, netset, spamhaus-drop
-		s = stripComment(s, true)
-		if len(s) == 0 {
+		if e, ok := parseIPv4Entry(s); ok {
+			ps.addEntry(s, e, nil, false)
 			return
 		}
-		if !bytesContains(s, '-') {
-			if i := indexBlank(s); i >= 0 {
-				s = s[:i]
+		if !onlyAddrBytes(s) { // a comment, a second field or a range to read first
+			s = stripComment(s, true)
+			if len(s) == 0 {
+				return
+			}
+			if !bytesContains(s, '-') {
+				if i := indexBlank(s); i >= 0 {
+					s = s[:i]
+				}
 			}
 		}
 		ps.add(s, s, false)
@@ -399,6 +405,17 @@ func (ps *parser) finish() (int, error) {
 		return line, fmt.Errorf("%w: %d of %d data lines skipped", ErrGarbage, p.Skipped, data)
 	}
 	return 0, nil
+}
+
+// onlyAddrBytes reports whether s holds only the bytes of an address or prefix: hex digits,
+// ':', '.' and '/'.
+func onlyAddrBytes(s []byte) bool {
+	for _, c := range s {
+		if hexDigits[c] < 0 && c != ':' && c != '.' && c != '/' {
+			return false
+		}
+	}
+	return true
 }
 
 // indexBlank returns the index of the first space or tab in s, -1 if none. Not
