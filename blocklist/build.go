@@ -41,11 +41,24 @@ func Build(lists []List, opts BuildOptions) (*Snapshot, error) {
 	}
 	s := &Snapshot{}
 	in := newInterner()
-	var (
-		ranges4 = make([][]range4, len(lists))
-		ev6     []event6
-		exact6  []exactEntry6
-	)
+	ranges4, ranges6 := make([][]range4, len(lists)), make([][]range6, len(lists))
+	// Size the IPv6 arrays first: grown by append, their old copies would add to a reload's
+	// peak memory.
+	nExact, nEvents := 0, 0
+	for i, l := range lists {
+		if l.Parsed == nil {
+			continue
+		}
+		ranges4[i], ranges6[i] = l.Parsed.ranges4(), l.Parsed.ranges6()
+		for _, r := range ranges6[i] {
+			if r.Lo == r.Hi {
+				nExact++
+			} else {
+				nEvents += 2
+			}
+		}
+	}
+	exact6, ev6 := make([]exactEntry6, 0, nExact), make([]event6, 0, nEvents)
 	for i, l := range lists {
 		s.names = append(s.names, []byte(l.Name))
 		s.kinds = append(s.kinds, l.Kind)
@@ -55,11 +68,7 @@ func Build(lists []List, opts BuildOptions) (*Snapshot, error) {
 		} else {
 			s.denyMask |= bit
 		}
-		if l.Parsed == nil {
-			continue
-		}
-		ranges4[i] = l.Parsed.ranges4()
-		for _, r := range l.Parsed.ranges6() {
+		for _, r := range ranges6[i] {
 			if r.Lo == r.Hi {
 				exact6 = append(exact6, exactEntry6{r.Lo, bit})
 				continue

@@ -159,10 +159,12 @@ func parse(r io.Reader, src Source, deadline time.Time, size int64) (*Parsed, in
 	ps := parser{src: &src, p: &Parsed{Format: format}, expect: -1, records: -1, maxEntries: src.maxEntries()}
 	ps.min4, ps.min6 = src.minPrefixes()
 	if size >= 1<<20 {
-		// Size a big file's IPv4 entries from its size and its first lines, rather than
-		// letting append copy a growing array of millions, whose old copies a reload's peak
-		// memory would hold. Compaction trims what is left over.
-		ps.p.v4 = make([]range4, 0, min(estimateV4(head, size), int64(ps.maxEntries)))
+		// Size a big file's entries from its size and its first lines, rather than letting
+		// append copy a growing array of millions, whose old copies a reload's peak memory
+		// would hold. Compaction trims what is left over.
+		v4, v6 := estimateEntries(head, size)
+		ps.p.v4 = make([]range4, 0, min(v4, int64(ps.maxEntries)))
+		ps.p.v6 = make([]range6, 0, min(v6, int64(ps.maxEntries)))
 	}
 	if err := ps.run(br); err != nil {
 		return nil, ps.p.Lines, err
@@ -173,10 +175,12 @@ func parse(r io.Reader, src Source, deadline time.Time, size int64) (*Parsed, in
 	return ps.p, 0, nil
 }
 
-// estimateV4 estimates how many IPv4 entries a file of size bytes holds from head, its first
-// bytes: head's data lines without a ':', scaled from head's length to the file's.
-func estimateV4(head []byte, size int64) int64 {
-	n, v4 := int64(len(head)), int64(0)
+// estimateEntries estimates how many IPv4 and IPv6 entries a file of size bytes holds from
+// head, its first bytes: head's data lines with and without a ':', scaled from head's length
+// to the file's. A line counts as IPv6 only if it starts as an address does, so that the
+// ':'s of JSON or of comments do not size an array of IPv6 entries the file does not hold.
+func estimateEntries(head []byte, size int64) (v4, v6 int64) {
+	n := int64(len(head))
 	for len(head) > 0 {
 		line := head
 		if i := bytes.IndexByte(head, '\n'); i >= 0 {
@@ -184,11 +188,16 @@ func estimateV4(head []byte, size int64) int64 {
 		} else {
 			head = nil
 		}
-		if len(line) > 0 && line[0] != '#' && line[0] != ';' && bytes.IndexByte(line, ':') < 0 {
+		switch {
+		case len(line) == 0 || line[0] == '#' || line[0] == ';':
+		case bytes.IndexByte(line, ':') < 0:
 			v4++
+		case hexDigits[line[0]] >= 0 || line[0] == ':':
+			v6++
 		}
 	}
-	return v4 * size / max(n, 1)
+	n = max(n, 1)
+	return v4 * size / n, v6 * size / n
 }
 
 // guardReader ends a read with ErrTooBig past left bytes, and with ErrTimeout past deadline
