@@ -64,6 +64,13 @@ func newInterner() *interner { return &interner{[]uint64{0}, map[uint64]uint16{0
 var errTooManyMasks = errors.New("blocklist: more than 65535 distinct list combinations")
 
 func (in *interner) id(m uint64) (uint16, error) {
+	// A build asks once per segment, millions of times, mostly for the first few masks: a
+	// scan of those saves the map's hashing.
+	for i, x := range in.masks[:min(len(in.masks), 4)] {
+		if x == m {
+			return uint16(i), nil
+		}
+	}
 	if i, ok := in.idx[m]; ok {
 		return i, nil
 	}
