@@ -255,38 +255,21 @@ func sameValue(a, b codec.Value) bool {
 // valueFromJSON builds the Value an index.json value stands for.
 func valueFromJSON(t testing.TB, j valueJSON) codec.Value {
 	t.Helper()
-	var num json.Number
-	var str string
 	switch j.Type {
 	case "null":
 		return codec.NullValue()
 	case "bool":
-		var b bool
-		mustUnmarshal(t, j.Value, &b)
-		return codec.BoolValue(b)
-	case "int32", "int64":
-		mustUnmarshal(t, j.Value, &num)
-		i, err := num.Int64()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j.Type == "int32" {
-			return codec.Int32Value(int32(i))
-		}
-		return codec.Int64Value(i)
-	case "uint32", "uint64":
-		mustUnmarshal(t, j.Value, &num)
-		var u uint64
-		if _, err := fmt.Sscan(num.String(), &u); err != nil {
-			t.Fatal(err)
-		}
-		if j.Type == "uint32" {
-			return codec.Uint32Value(uint32(u))
-		}
-		return codec.Uint64Value(u)
+		return codec.BoolValue(jsonAs[bool](t, j.Value))
+	case "int32":
+		return codec.Int32Value(jsonAs[int32](t, j.Value))
+	case "int64":
+		return codec.Int64Value(jsonAs[int64](t, j.Value))
+	case "uint32":
+		return codec.Uint32Value(jsonAs[uint32](t, j.Value))
+	case "uint64":
+		return codec.Uint64Value(jsonAs[uint64](t, j.Value))
 	case "ipv4", "ipv6":
-		mustUnmarshal(t, j.Value, &str)
-		a := netip.MustParseAddr(str)
+		a := netip.MustParseAddr(jsonAs[string](t, j.Value))
 		if a.Is4() {
 			b := a.As4()
 			return codec.IPv4Value(&b)
@@ -294,8 +277,7 @@ func valueFromJSON(t testing.TB, j valueJSON) codec.Value {
 		b := a.As16()
 		return codec.IPv6Value(&b)
 	case "string":
-		mustUnmarshal(t, j.Value, &str)
-		return codec.StringValue([]byte(str))
+		return codec.StringValue([]byte(jsonAs[string](t, j.Value)))
 	case "binary":
 		b, err := hex.DecodeString(j.ValueHex)
 		if err != nil {
@@ -307,9 +289,13 @@ func valueFromJSON(t testing.TB, j valueJSON) codec.Value {
 	return codec.Value{}
 }
 
-func mustUnmarshal(t testing.TB, raw json.RawMessage, v any) {
+// jsonAs decodes an index.json value as a T; an integer is read exactly, and one outside
+// T's range fails the test.
+func jsonAs[T any](t testing.TB, raw json.RawMessage) T {
 	t.Helper()
-	decodeJSON(t, "index.json value "+string(raw), raw, v)
+	var v T
+	decodeJSON(t, "index.json value "+string(raw), raw, &v)
+	return v
 }
 
 // readSPOPJSON decodes testdata/spop/<name> into v, as decodeJSON does.
