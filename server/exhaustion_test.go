@@ -22,13 +22,7 @@ import (
 // waitFor polls cond until it holds, bounded by safety, and fails the test if it never does.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for i := 0; i < int(safety/(5*time.Millisecond)); i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("%s: not after %s", what, safety)
+	testutil.Eventually(t, safety, what, cond)
 }
 
 // A full file table pauses accepting and accepting resumes once descriptors are free: the
