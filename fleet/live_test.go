@@ -10,7 +10,7 @@ import (
 )
 
 // liveAgent is an agent whose sink is a real live.Set, as in the agent.
-func liveAgent(t *testing.T, url string) (*Fleet, *live.Set) {
+func liveAgent(t testing.TB, url string) (*Fleet, *live.Set) {
 	t.Helper()
 	set, err := live.Open(live.Options{})
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 // redisServer is a real redis-server with a client for the test's own commands.
 type redisServer struct{ *testutil.Redis }
 
-func startRedis(t *testing.T, persist bool) *redisServer {
+func startRedis(t testing.TB, persist bool) *redisServer {
 	return &redisServer{testutil.StartRedis(t, persist)}
 }
 
@@ -121,7 +121,7 @@ func put(addr string, ttl time.Duration) Change {
 func del(addr string) Change { return Change{Op: Delete, Key: addr} }
 
 // eventually polls cond for up to 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	testutil.Eventually(t, 10*time.Second, what, cond)
 }
