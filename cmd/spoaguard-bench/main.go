@@ -6,6 +6,7 @@
 //	spoaguard-bench run -addr 127.0.0.1:12345 -conns 8 -inflight 20 -duration 10s
 //	spoaguard-bench null-agent -listen 127.0.0.1:12346
 //	spoaguard-bench gen-list -n 2000000 -o list.txt -targets targets.txt
+//	spoaguard-bench gen-targets -o targets.txt ipsum=ipsum.txt,format=ipsum tor=tor.txt
 //	spoaguard-bench table -ceiling null reports/*.json
 //	spoaguard-bench field acks_per_sec reports/*.json
 //
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 
 	"github.com/spoaguard/spoaguard/bench"
 	"github.com/spoaguard/spoaguard/bench/nullagent"
+	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/codec"
 )
 
@@ -37,6 +40,7 @@ commands:
   run         drive an SPOP agent like HAProxy and report ACK/s, latency and errors
   null-agent  serve the do-nothing agent (handshake + canned ACK), the throughput ceiling
   gen-list    write a synthetic blocklist and a targets file that matches it
+  gen-targets write a targets file for agents serving given list files (real feeds)
   table       print a Markdown table comparing agents from run -json reports
   field       print one field of run -json reports, one line per report (for scripts)
   idle        hold handshaken idle connections open (memory per idle connection)
@@ -47,13 +51,14 @@ commands:
 
 // commands maps each command of the usage to the function that runs it with its arguments.
 var commands = map[string]func(args []string) error{
-	"run":        runCmd,
-	"null-agent": nullAgentCmd,
-	"gen-list":   genListCmd,
-	"table":      tableCmd,
-	"field":      fieldCmd,
-	"idle":       idleCmd,
-	"attack":     attackCmd,
+	"run":         runCmd,
+	"null-agent":  nullAgentCmd,
+	"gen-list":    genListCmd,
+	"gen-targets": genTargetsCmd,
+	"table":       tableCmd,
+	"field":       fieldCmd,
+	"idle":        idleCmd,
+	"attack":      attackCmd,
 }
 
 func main() {
@@ -119,6 +124,9 @@ lines) or are generated: -gen N addresses outside every synthetic list (all allo
 	agentName := fs.String("agent-name", "", "name of the agent under test, for table (e.g. null, spoaguard)")
 	cell := fs.String("cell", "", "name of the load shape, for table: runs of one cell form one row")
 	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this `file`")
+	zipf := fs.Float64("zipf", 0, "draw the NOTIFYs' targets with heavy-tailed weights, the target at position k with weight 1/(k+1)^`S` (S > 1); 0: each target in turn")
+	zipfDraws := fs.Int("zipf-draws", 262144, "with -zipf: how many targets to draw (the run cycles through them)")
+	expectAllowed := fs.Bool("expect-allowed", false, "expect blocked=false for every target, whatever -targets says: for the do-nothing agent, sent the NOTIFYs another agent is measured with")
 	fs.Parse(args)
 
 	if *cpuProfile != "" {
@@ -150,6 +158,16 @@ lines) or are generated: -gen N addresses outside every synthetic list (all allo
 		}
 	} else {
 		targets = bench.CleanTargets(*gen, *v6, *seed)
+	}
+	if *zipf != 0 {
+		if targets, err = bench.Zipf(targets, *zipfDraws, *zipf, *seed); err != nil {
+			return err
+		}
+	}
+	if *expectAllowed {
+		for i := range targets {
+			targets[i].Blocked = false
+		}
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -264,6 +282,72 @@ The same flags always give the same files.`)
 		return err
 	}
 	return tf.Close()
+}
+
+func genTargetsCmd(args []string) error {
+	fs := newFlagSet("gen-targets LIST...", `Writes a targets file for "run -targets" against an agent serving the given lists,
+all as deny lists: a share -listed of addresses the lists cover, picked evenly by range,
+and random addresses they do not cover, each with the decision the lists give it. LIST is
+NAME=PATH with optional ,format=FMT (as spoaguard's -deny takes it; default auto). For
+real feeds, where gen-list's synthetic address split does not hold. The same lists and
+flags always give the same file.`)
+	out := fs.String("o", "targets.txt", "targets `file`")
+	n := fs.Int("n", 65536, "targets to write")
+	listed := fs.Float64("listed", 0.05, "share of targets the lists cover (0..1)")
+	v6 := fs.Float64("v6", 0.1, "share of IPv6 among the targets the lists do not cover (0..1)")
+	seed := fs.Uint64("seed", 1, "random seed")
+	fs.Parse(args)
+	if fs.NArg() == 0 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	var lists []blocklist.List
+	for _, arg := range fs.Args() {
+		src, err := listSource(arg)
+		if err != nil {
+			return err
+		}
+		p, err := blocklist.ParseFile(src)
+		if err != nil {
+			return err
+		}
+		lists = append(lists, blocklist.List{Name: src.Name, Kind: blocklist.Deny, Parsed: p})
+	}
+	ts, err := bench.ListTargets(lists, *n, *listed, *v6, *seed)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	if err := bench.WriteTargets(f, ts); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// listSource reads NAME=PATH[,format=FMT].
+func listSource(arg string) (blocklist.Source, error) {
+	name, rest, ok := strings.Cut(arg, "=")
+	if !ok || name == "" || rest == "" {
+		return blocklist.Source{}, fmt.Errorf("list %q: want NAME=PATH[,format=FMT]", arg)
+	}
+	path, opts, _ := strings.Cut(rest, ",")
+	src := blocklist.Source{Name: name, Path: path, Kind: blocklist.Deny}
+	if opts != "" {
+		v, ok := strings.CutPrefix(opts, "format=")
+		if !ok || strings.Contains(v, ",") {
+			return blocklist.Source{}, fmt.Errorf("list %q: the only option is format=FMT", arg)
+		}
+		f, err := blocklist.ParseFormat(v)
+		if err != nil {
+			return blocklist.Source{}, fmt.Errorf("list %q: %w", arg, err)
+		}
+		src.Format = f
+	}
+	return src, nil
 }
 
 func tableCmd(args []string) error {
