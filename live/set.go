@@ -253,7 +253,7 @@ type tagged struct {
 }
 
 // commit merges the requests' changes into the table in force, stores them and publishes the
-// new table. Its cost is linear in the live set, plus a sort of the changes.
+// new table. Its cost follows the number of changes (see Table.update), plus their sort.
 func (s *Set) commit(round []*request, expiry bool) error {
 	cur := s.table.Load()
 	var all []tagged
@@ -270,27 +270,43 @@ func (s *Set) commit(round []*request, expiry bool) error {
 		}
 		return a.seq - b.seq
 	})
+	// The round edits a clone of the entries' tree, one search per key: the key's last change
+	// decides what it holds after the round, and the entry it replaces or removes is what it
+	// held before.
+	tree := newTree()
+	if cur != nil {
+		tree = cur.entries.Clone()
+	}
 	var touched []touch
 	for j := 0; j < len(all); {
 		k := all[j].c.Entry.Addr
+		end := j + 1
+		for end < len(all) && all[end].c.Entry.Addr == k {
+			end++
+		}
 		tc := touch{key: k}
-		tc.old, _ = cur.Get(k)
-		tc.new = tc.old
-		for ; j < len(all) && all[j].c.Entry.Addr == k; j++ {
+		if last := all[end-1].c; last.Op == Put {
+			tc.new = &last.Entry
+			tc.old, _ = tree.ReplaceOrInsert(tc.new)
+		} else {
+			tc.old, _ = tree.Delete(&Entry{Addr: k})
+		}
+		present := tc.old != nil
+		for ; j < end; j++ {
 			c, counts := all[j].c, &round[all[j].req].counts
 			switch c.Op {
 			case Put:
-				if tc.new != nil {
+				if present {
 					counts.Updated++
 				} else {
 					counts.Added++
 				}
-				tc.new = &c.Entry
+				present = true
 			case Delete:
-				if tc.new != nil {
+				if present {
 					counts.Removed++
 				}
-				tc.new = nil
+				present = false
 			}
 		}
 		if tc.old != nil || tc.new != nil {
@@ -306,7 +322,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 			del = append(del, tc.key)
 		}
 	}
-	t, err := cur.update(touched)
+	t, err := cur.update(tree, touched)
 	if err != nil {
 		return err
 	}

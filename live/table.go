@@ -199,23 +199,13 @@ func merge(sorted []*Entry, touched []touch, keep func(blocklist.Entry) bool) []
 	return append(out, sorted[i:]...)
 }
 
-// update returns the table with the touched keys changed. While the lists stay the same, it
-// clones the entries' tree and edits the exact sets, which copies only the tree's paths and
-// the shards that the change touches, and it rebuilds the range tables only when a prefix or
-// range changed: the cost follows the change, not the set. A new list, a list emptied, or an
-// exact set grown past its shards builds the table afresh.
-func (t *Table) update(touched []touch) (*Table, error) {
-	tree := newTree()
-	if t != nil {
-		tree = t.entries.Clone()
-	}
-	for _, tc := range touched {
-		if tc.new != nil {
-			tree.ReplaceOrInsert(tc.new)
-		} else {
-			tree.Delete(&Entry{Addr: tc.key})
-		}
-	}
+// update returns the table with the touched keys changed; tree is a clone of t's entries with
+// the change made, which copied only the nodes on the changed paths. While the lists stay the
+// same, it edits the exact sets, copying only the pages and shards that the change touches,
+// and it rebuilds the range tables only when a prefix or range changed: the cost follows the
+// change, not the set. A new list, a list emptied, or an exact set grown past its shards
+// builds the table afresh.
+func (t *Table) update(tree *btree.BTreeG[*Entry], touched []touch) (*Table, error) {
 	rebuild := func() (*Table, error) { return build(tree, ascending(tree, nil, 0)) }
 	if t == nil || len(t.lists) == 0 {
 		return rebuild()
