@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"syscall"
 	"time"
@@ -179,6 +180,10 @@ func parse(r io.Reader, src Source, deadline time.Time, size int64) (*Parsed, in
 // head, its first bytes: head's data lines with and without a ':', scaled from head's length
 // to the file's. A line counts as IPv6 only if it starts as an address does, so that the
 // ':'s of JSON or of comments do not size an array of IPv6 entries the file does not hold.
+//
+// Each count is raised by twice its sampling error and 1/32: an array sized a little short
+// would be copied into one a quarter larger, and that copy compacted again, three copies of
+// the list's entries at once. The margin stays within what compaction lets an array keep.
 func estimateEntries(head []byte, size int64) (v4, v6 int64) {
 	n := int64(len(head))
 	for len(head) > 0 {
@@ -197,7 +202,10 @@ func estimateEntries(head []byte, size int64) (v4, v6 int64) {
 		}
 	}
 	n = max(n, 1)
-	return v4 * size / n, v6 * size / n
+	scale := func(k int64) int64 {
+		return int64((float64(k) + 2*math.Sqrt(float64(k)) + float64(k)/32) * float64(size) / float64(n))
+	}
+	return scale(v4), scale(v6)
 }
 
 // guardReader ends a read with ErrTooBig past left bytes, and with ErrTimeout past deadline
