@@ -314,21 +314,34 @@ func (m *Manager) fail(st *sourceState, err error, now time.Time) {
 // one unbuildable file cannot block later reloads of the others. The caller holds loadMu.
 func (m *Manager) publish(start time.Time) error {
 	lists := make([]List, len(m.srcs))
-	entries := 0
+	entries, dropped := 0, false
 	for i, st := range m.srcs {
 		p := st.parsed
 		if st.staged != nil {
 			p = st.staged
+			if st.parsed != nil {
+				// The build does not need the ranges the staged load replaces: dropped now,
+				// they leave a reload's peak with one copy of the list's ranges beside the
+				// snapshot in service instead of two. A failed build reads them back from it.
+				st.parsed.v4, st.parsed.v6, dropped = nil, nil, true
+			}
 		}
 		lists[i] = List{Name: st.src.Name, Kind: st.src.Kind, Parsed: p}
 		if p != nil {
 			entries += p.Entries
 		}
 	}
+	if dropped {
+		reclaim()
+	}
 	s, err := Build(lists, m.opts.Build)
 	if err != nil {
-		for _, st := range m.srcs {
+		served := m.snap.Load()
+		for i, st := range m.srcs {
 			if st.staged != nil {
+				if st.parsed != nil {
+					st.parsed.v4, st.parsed.v6 = served.listRanges(i)
+				}
 				st.staged = nil
 				lerr := &LoadError{Name: st.src.Name, Path: st.status.Path, Err: fmt.Errorf("snapshot build: %w", err)}
 				_ = st.settleDownload(false, lerr)
