@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -126,17 +125,17 @@ func (f *Fleet) scan(ctx context.Context) ([]Record, error) {
 		}
 	}()
 	var records []Record
+	var d decoder
 	for p := range pages {
 		if p.err != nil {
 			return nil, fmt.Errorf("reading the entries: %v", p.err)
 		}
 		for i := 0; i+1 < len(p.kv); i += 2 {
-			var r Record
-			if err := json.Unmarshal([]byte(p.kv[i+1]), &r); err != nil || r.Addr == "" {
+			records = append(records, Record{})
+			if err := decodeRecord(&d, p.kv[i+1], p.kv[i], &records[len(records)-1]); err != nil {
 				f.log.Warn("redis: skipping an unreadable entry", "key", p.kv[i], "err", err)
-				continue
+				records = records[:len(records)-1]
 			}
-			records = append(records, r)
 		}
 	}
 	return records, nil

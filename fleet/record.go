@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -43,24 +44,54 @@ type Change struct {
 	Record *Record `json:"rec,omitempty"` // Put only
 }
 
-// decodeChanges parses a log batch's changes field.
+// decodeChanges parses a log batch's changes field: the agents' own layout on the fast
+// path, any other JSON through encoding/json.
 func decodeChanges(s string) ([]Change, error) {
-	var cs []Change
-	if err := json.Unmarshal([]byte(s), &cs); err != nil {
-		return nil, fmt.Errorf("changes: %w", err)
-	}
-	for i := range cs {
-		switch {
-		case cs[i].Key == "":
-			return nil, fmt.Errorf("changes[%d]: no key", i)
-		case cs[i].Op == Put && cs[i].Record == nil:
-			return nil, fmt.Errorf("changes[%d]: put without a record", i)
-		case cs[i].Op != Put && cs[i].Op != Delete:
-			return nil, fmt.Errorf("changes[%d]: op %q: want put or del", i, cs[i].Op)
+	cs, ok := decodeChangesFast(s)
+	if !ok {
+		cs = nil
+		if err := json.Unmarshal([]byte(s), &cs); err != nil {
+			return nil, fmt.Errorf("changes: %w", err)
 		}
+	}
+	if err := validateChanges(cs); err != nil {
+		return nil, err
 	}
 	return cs, nil
 }
+
+// validateChanges checks what a batch must hold beyond its JSON: a key in every change, a
+// known op, a record in every put.
+func validateChanges(cs []Change) error {
+	for i := range cs {
+		switch {
+		case cs[i].Key == "":
+			return fmt.Errorf("changes[%d]: no key", i)
+		case cs[i].Op == Put && cs[i].Record == nil:
+			return fmt.Errorf("changes[%d]: put without a record", i)
+		case cs[i].Op != Put && cs[i].Op != Delete:
+			return fmt.Errorf("changes[%d]: op %q: want put or del", i, cs[i].Op)
+		}
+	}
+	return nil
+}
+
+// decodeRecord decodes an entry's record (NS:entries' value): the agents' own layout with
+// d's fast path, any other JSON through encoding/json. key is the entry's hash field.
+func decodeRecord(d *decoder, s, key string, r *Record) error {
+	if !d.record(s, key, r) {
+		*r = Record{}
+		if err := json.Unmarshal([]byte(s), r); err != nil {
+			return err
+		}
+	}
+	if r.Addr == "" {
+		return errNoAddr
+	}
+	return nil
+}
+
+var errNoAddr = errors.New("no addr")
 
 // Sink is the agent's live set, which a Follower keeps equal to what Redis holds.
 type Sink interface {
