@@ -8,7 +8,9 @@ import (
 )
 
 // Record is one live entry as Redis holds it (the JSON in NS:entries and in the log). Its
-// fields are a stable interface for tools that write the layout.
+// fields are a stable interface for tools that write the layout. The tags are that layout:
+// appendRecord writes what encoding/json would, and encoding/json reads what the fast
+// decoder leaves to it.
 type Record struct {
 	Addr    string `json:"addr"`              // canonical address, prefix or range text; the entry's key
 	Action  string `json:"action"`            // "deny" or "allow"
