@@ -6,7 +6,6 @@ require (
 	github.com/VictoriaMetrics/metrics v1.45.0
 	github.com/bits-and-blooms/bloom/v3 v3.7.1
 	github.com/cespare/xxhash/v2 v2.3.0
-	github.com/google/btree v1.1.3
 	github.com/maxmind/mmdbwriter v1.2.0
 	github.com/oschwald/maxminddb-golang/v2 v2.5.0
 	github.com/panjf2000/gnet/v2 v2.9.7

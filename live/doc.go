@@ -7,10 +7,11 @@
 //     address is parsed by blocklist.ParseEntry, the rules of list files.
 //   - Set.Apply takes a batch of Changes. Concurrent batches are coalesced: one Store write
 //     (durable before Apply returns) and one new Table per round.
-//   - Table is immutable and published with one atomic pointer store; Lookup answers from it
-//     without allocating. A new Table shares with the one before it everything the round did
-//     not touch (the entries' B-tree nodes, the exact sets' filter pages and shards), so a
-//     round's cost follows the size of the change, not of the live set.
+//   - Table's lookup structures are immutable and published with one atomic pointer store;
+//     Lookup answers from them without allocating. A new Table shares with the one before it
+//     every filter page and shard of its exact sets that the round did not touch, and the
+//     entries by key (for listings and explanations) are one map that the round changes in
+//     place, so a round's cost follows the size of the change, not of the live set.
 //   - An expired entry is removed by the Set's own timer, from a queue ordered by expiry, so
 //     it stops matching without any traffic or API call.
 package live

@@ -50,7 +50,7 @@ type exactSet[K comparable] struct {
 	epoch  uint64 // pages and shards with this epoch belong to this set alone
 }
 
-const pageWords = 64
+const pageWords = 32
 
 type page struct {
 	w     [pageWords]uint64
@@ -66,10 +66,10 @@ type shard[K comparable] struct {
 }
 
 // The hash's bits: the word's three bits from the bottom 18, the slot in its shard from bits
-// 18–31, the word in its page from bits 32–37, the page and the shard from the top. So a
+// 18–31, the word in its page from bits 32–36, the page and the shard from the top. So a
 // shard has at most 2^14 slots, maxShardKeys keys.
 const (
-	shardTarget  = 128 // keys per shard when the set is built
+	shardTarget  = 32 // keys per shard when the set is built
 	maxShardKeys = 1<<13 - 1
 )
 

@@ -270,14 +270,23 @@ func (s *Set) commit(round []*request, expiry bool) error {
 		}
 		return a.seq - b.seq
 	})
-	// The round edits a clone of the entries' tree, one search per key: the key's last change
+	// The round changes the index in place, one map operation per key: the key's last change
 	// decides what it holds after the round, and the entry it replaces or removes is what it
-	// held before.
-	tree := newTree()
+	// held before. A round that fails puts the index back as it was.
+	idx := newIndex(0)
 	if cur != nil {
-		tree = cur.entries.Clone()
+		idx = cur.idx
 	}
 	var touched []touch
+	undo := func() {
+		for _, tc := range slices.Backward(touched) {
+			if tc.old != nil {
+				idx.put(tc.old)
+			} else {
+				idx.remove(tc.key)
+			}
+		}
+	}
 	for j := 0; j < len(all); {
 		k := all[j].c.Entry.Addr
 		end := j + 1
@@ -287,9 +296,9 @@ func (s *Set) commit(round []*request, expiry bool) error {
 		tc := touch{key: k}
 		if last := all[end-1].c; last.Op == Put {
 			tc.new = &last.Entry
-			tc.old, _ = tree.ReplaceOrInsert(tc.new)
+			tc.old = idx.put(tc.new)
 		} else {
-			tc.old, _ = tree.Delete(&Entry{Addr: k})
+			tc.old = idx.remove(k)
 		}
 		present := tc.old != nil
 		for ; j < end; j++ {
@@ -322,13 +331,15 @@ func (s *Set) commit(round []*request, expiry bool) error {
 			del = append(del, tc.key)
 		}
 	}
-	t, err := cur.update(tree, touched)
+	t, err := cur.update(idx, touched)
 	if err != nil {
+		undo()
 		return err
 	}
 	if s.opts.Store != nil && (len(put) > 0 || len(del) > 0) {
 		if err := s.opts.Store.Apply(put, del); err != nil {
 			if !expiry {
+				undo()
 				return fmt.Errorf("storing the change: %w", err)
 			}
 			// An expired entry must stop matching all the same; it is dropped from the store

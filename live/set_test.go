@@ -207,8 +207,11 @@ func TestTooManyListsFailsOnlyTheBatchThatAddsThem(t *testing.T) {
 	if _, err := s.Apply([]Change{put(t, "10.0.1.1", "onemore", blocklist.Deny), put(t, "10.0.1.2", "l1", blocklist.Deny)}); err == nil {
 		t.Fatal("a 65th list was accepted")
 	}
-	if s.Table().Len() != MaxLists {
-		t.Fatalf("the refused batch was half applied: %d entries", s.Table().Len())
+	if s.Table().Len() != MaxLists || len(s.Table().Entries(nil, 0)) != MaxLists {
+		t.Fatalf("the refused batch was half applied: %d entries, %d listed", s.Table().Len(), len(s.Table().Entries(nil, 0)))
+	}
+	if _, ok := s.Table().Get(mustAddr(t, "10.0.1.2")); ok {
+		t.Error("an entry of the refused batch is listed")
 	}
 }
 
@@ -325,12 +328,28 @@ func TestOpenLoadsTheStoreAndDropsExpiredEntries(t *testing.T) {
 func TestAStoreFailureChangesNothing(t *testing.T) {
 	st := &memStore{}
 	s := openSet(t, Options{Store: st})
+	if _, err := s.Apply([]Change{put(t, "203.0.113.1", "kept", blocklist.Deny)}); err != nil {
+		t.Fatal(err)
+	}
 	st.fail = errors.New("disk full")
-	if _, err := s.Apply([]Change{put(t, "203.0.113.7", "", blocklist.Deny)}); err == nil {
+	if _, err := s.Apply([]Change{put(t, "203.0.113.7", "", blocklist.Deny), put(t, "203.0.113.1", "changed", blocklist.Deny)}); err == nil {
 		t.Fatal("Apply succeeded although the store failed")
 	}
-	if s.Table().Len() != 0 {
-		t.Error("a change that was not stored is in force")
+	if _, err := s.Apply([]Change{del(t, "203.0.113.1")}); err == nil {
+		t.Fatal("Apply succeeded although the store failed")
+	}
+	tb := s.Table()
+	if tb.Len() != 1 || len(tb.Entries(nil, 0)) != 1 {
+		t.Errorf("a change that was not stored is in force: %d entries, %d listed", tb.Len(), len(tb.Entries(nil, 0)))
+	}
+	if e, ok := tb.Get(mustAddr(t, "203.0.113.1")); !ok || e.List != "kept" {
+		t.Errorf("203.0.113.1 after two failed changes: %+v, want its stored entry", e)
+	}
+	if _, ok := tb.Get(mustAddr(t, "203.0.113.7")); ok {
+		t.Error("an entry that was not stored is listed")
+	}
+	if got := lookup(tb, "203.0.113.1"); !slices.Equal(got, []string{"kept:deny"}) {
+		t.Errorf("203.0.113.1 matches %v", got)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/btree"
 	"github.com/spoaguard/spoaguard/blocklist"
 )
 
@@ -26,12 +25,10 @@ type List struct {
 // Table is an immutable view of the live set. Its methods are safe for concurrent use, and on
 // a nil *Table (an empty set).
 type Table struct {
-	// entries holds every entry by compareAddr. It is copy-on-write: a round clones it and
-	// changes the clone, copying only the nodes on the paths it changes, so the tables before
-	// and after share the rest. The entries themselves are never modified.
-	entries *btree.BTreeG[*Entry]
-	ranges  []*Entry // the entries that are not single addresses, sorted likewise
-	lists   []List   // sorted by name, then action, then observe
+	idx    *index   // the entries by key, shared by the tables of one Set
+	n      int      // entries in this table
+	ranges []*Entry // the entries that are not single addresses, by compareAddr
+	lists  []List   // sorted by name, then action, then observe
 
 	denyMask, allowMask, observeMask uint64
 
@@ -40,14 +37,6 @@ type Table struct {
 	r4 ranges4
 	r6 ranges6
 }
-
-// treeDegree sets the entries' B-tree nodes to 15–31 entries: a change copies a path of a
-// few such nodes.
-const treeDegree = 16
-
-func lessEntry(a, b *Entry) bool { return compareAddr(a.Addr, b.Addr) < 0 }
-
-func newTree() *btree.BTreeG[*Entry] { return btree.NewG(treeDegree, lessEntry) }
 
 type listKey struct {
 	name    string
@@ -74,24 +63,24 @@ func (k listKey) compare(o listKey) int {
 // ErrTooManyLists is returned when a batch would make more than MaxLists live lists.
 var ErrTooManyLists = fmt.Errorf("more than %d live lists (name, action and observe mode)", MaxLists)
 
-// buildTable indexes entries, which must be sorted by compareAddr with unique keys.
+// buildTable indexes entries, whose keys must be unique, in an index of their own.
 func buildTable(entries []*Entry) (*Table, error) {
-	tree := newTree()
+	idx := newIndex(len(entries))
 	for _, e := range entries {
-		tree.ReplaceOrInsert(e)
+		idx.m[e.Addr] = e
 	}
-	return build(tree, entries)
+	return build(idx, entries)
 }
 
-// build indexes the entries of tree, given again in its order as sorted. Its cost is linear
-// in their number, plus a sort of the prefixes and ranges among them.
-func build(tree *btree.BTreeG[*Entry], sorted []*Entry) (*Table, error) {
-	t := &Table{entries: tree}
+// build makes the table of idx, whose entries are given again, in any order. Its cost is
+// linear in their number, plus a sort of the prefixes and ranges among them.
+func build(idx *index, entries []*Entry) (*Table, error) {
+	t := &Table{idx: idx, n: len(entries)}
 	// Entries of one list come in runs, so remembering the last key found saves nearly every
 	// search in both passes.
 	var keys []listKey
 	last := -1
-	for _, e := range sorted {
+	for _, e := range entries {
 		k := listKey{e.List, e.Action, e.Observe}
 		if last >= 0 && keys[last] == k {
 			continue
@@ -118,7 +107,7 @@ func build(tree *btree.BTreeG[*Entry], sorted []*Entry) (*Table, error) {
 		}
 	}
 	var n4, n6 int
-	for _, e := range sorted {
+	for _, e := range entries {
 		if single(e.Addr) {
 			if e.Addr.First.Is4() {
 				n4++
@@ -129,7 +118,7 @@ func build(tree *btree.BTreeG[*Entry], sorted []*Entry) (*Table, error) {
 	}
 	t.e4, t.e6 = newExactSet[uint32](n4), newExactSet[u128](n6)
 	b := -1
-	for _, e := range sorted {
+	for _, e := range entries {
 		k := listKey{e.List, e.Action, e.Observe}
 		if b < 0 || keys[b] != k {
 			b, _ = slices.BinarySearchFunc(keys, k, listKey.compare)
@@ -146,6 +135,7 @@ func build(tree *btree.BTreeG[*Entry], sorted []*Entry) (*Table, error) {
 			t.ranges = append(t.ranges, e)
 		}
 	}
+	slices.SortFunc(t.ranges, func(a, b *Entry) int { return compareAddr(a.Addr, b.Addr) })
 	t.buildRanges()
 	return t, nil
 }
@@ -199,23 +189,27 @@ func merge(sorted []*Entry, touched []touch, keep func(blocklist.Entry) bool) []
 	return append(out, sorted[i:]...)
 }
 
-// update returns the table with the touched keys changed; tree is a clone of t's entries with
-// the change made, which copied only the nodes on the changed paths. While the lists stay the
-// same, it edits the exact sets, copying only the pages and shards that the change touches,
-// and it rebuilds the range tables only when a prefix or range changed: the cost follows the
-// change, not the set. A new list, a list emptied, or an exact set grown past its shards
-// builds the table afresh.
-func (t *Table) update(tree *btree.BTreeG[*Entry], touched []touch) (*Table, error) {
-	rebuild := func() (*Table, error) { return build(tree, ascending(tree, nil, 0)) }
+// update returns the table with the touched keys changed, which idx (t's index) holds
+// already. While the lists stay the same, it edits the exact sets, copying only the pages and
+// shards that the change touches, and it rebuilds the range tables only when a prefix or
+// range changed: the cost follows the change, not the set. A new list, a list emptied, or an
+// exact set grown past its shards builds the table afresh.
+func (t *Table) update(idx *index, touched []touch) (*Table, error) {
+	rebuild := func() (*Table, error) {
+		entries := make([]*Entry, 0, idx.len())
+		idx.each(func(e *Entry) bool { entries = append(entries, e); return true })
+		return build(idx, entries)
+	}
 	if t == nil || len(t.lists) == 0 {
 		return rebuild()
 	}
-	nt := &Table{entries: tree, lists: slices.Clone(t.lists), denyMask: t.denyMask, allowMask: t.allowMask,
+	nt := &Table{idx: idx, n: t.n, lists: slices.Clone(t.lists), denyMask: t.denyMask, allowMask: t.allowMask,
 		observeMask: t.observeMask}
 	var n4, n6, rangesTouched int
 	for _, tc := range touched {
 		if tc.old != nil {
 			nt.lists[t.ListOf(tc.old)].Entries--
+			nt.n--
 		}
 		if tc.new != nil {
 			b := t.ListOf(tc.new)
@@ -223,6 +217,7 @@ func (t *Table) update(tree *btree.BTreeG[*Entry], touched []touch) (*Table, err
 				return rebuild() // a new list: renumber
 			}
 			nt.lists[b].Entries++
+			nt.n++
 		}
 		switch {
 		case !single(tc.key):
@@ -281,30 +276,6 @@ func (t *Table) update(tree *btree.BTreeG[*Entry], touched []touch) (*Table, err
 		nt.buildRanges()
 	}
 	return nt, nil
-}
-
-// ascending returns up to limit entries of tree (all if limit <= 0) in address order,
-// starting after the address after (from the first when nil).
-func ascending(tree *btree.BTreeG[*Entry], after *blocklist.Entry, limit int) []*Entry {
-	var out []*Entry
-	if limit > 0 {
-		out = make([]*Entry, 0, min(limit, tree.Len()))
-	} else {
-		out = make([]*Entry, 0, tree.Len())
-	}
-	add := func(e *Entry) bool {
-		if after != nil && e.Addr == *after {
-			return true
-		}
-		out = append(out, e)
-		return limit <= 0 || len(out) < limit
-	}
-	if after != nil {
-		tree.AscendGreaterOrEqual(&Entry{Addr: *after}, add)
-	} else {
-		tree.Ascend(add)
-	}
-	return out
 }
 
 func v4(a netip.Addr) uint32 {
@@ -368,16 +339,18 @@ func (t *Table) Len() int {
 	if t == nil {
 		return 0
 	}
-	return t.entries.Len()
+	return t.n
 }
 
 // Entries returns up to limit entries (all if limit <= 0) in address order, starting after
-// the address after (from the first when nil).
+// the address after (from the first when nil). Like Get and Covering, it reads the entries
+// as the latest round left them, which a Lookup sees once that round's table is in force.
+// The slice is shared: do not modify it.
 func (t *Table) Entries(after *blocklist.Entry, limit int) []*Entry {
 	if t == nil {
 		return nil
 	}
-	return ascending(t.entries, after, limit)
+	return t.idx.ascending(after, limit)
 }
 
 // Get returns the entry with the address's key.
@@ -385,7 +358,7 @@ func (t *Table) Get(addr blocklist.Entry) (*Entry, bool) {
 	if t == nil {
 		return nil, false
 	}
-	return t.entries.Get(&Entry{Addr: addr})
+	return t.idx.get(addr)
 }
 
 // Covering returns every entry covering a, in address order: the slow path behind an
@@ -396,12 +369,13 @@ func (t *Table) Covering(a netip.Addr) []*Entry {
 	}
 	a = a.Unmap()
 	var out []*Entry
-	t.entries.Ascend(func(e *Entry) bool {
+	t.idx.each(func(e *Entry) bool {
 		if covers(e.Addr, a) {
 			out = append(out, e)
 		}
 		return true
 	})
+	slices.SortFunc(out, func(a, b *Entry) int { return compareAddr(a.Addr, b.Addr) })
 	return out
 }
 

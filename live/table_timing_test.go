@@ -47,6 +47,26 @@ func BenchmarkApplyOneChange(b *testing.B) {
 	b.ReportMetric(float64(testutil.ProcessCPU()-start)/1e3/float64(b.N), "cpu-us/op")
 }
 
+// BenchmarkApplyRoundOf100 is one round of 100 bans applied to a live set of 100k entries,
+// the rate of 10k bans/s in POSTs of 100; B/op is what a round allocates, which sets how often
+// the collector runs beside the event loops:
+//
+//	go test -run '^$' -bench ApplyRoundOf100 -benchmem ./live
+func BenchmarkApplyRoundOf100(b *testing.B) {
+	s := openSet(b, Options{})
+	if _, err := s.Apply(randomBans(100_000, 1)); err != nil {
+		b.Fatal(err)
+	}
+	bans := randomBans(100*b.N, 2)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := s.Apply(bans[100*i : 100*(i+1)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkApply100k is one batch of 100k bans into an empty set.
 func BenchmarkApply100k(b *testing.B) {
 	bans := randomBans(100_000, 1)

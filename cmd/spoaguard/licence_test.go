@@ -13,7 +13,6 @@ var linkedLicences = map[string]string{
 	"github.com/bits-and-blooms/bitset":       "BSD-3-Clause",
 	"github.com/bits-and-blooms/bloom/v3":     "BSD-2-Clause",
 	"github.com/cespare/xxhash/v2":            "MIT",
-	"github.com/google/btree":                 "Apache-2.0",
 	"github.com/oschwald/maxminddb-golang/v2": "ISC",
 	"github.com/panjf2000/ants/v2":            "MIT",
 	"github.com/panjf2000/gnet/v2":            "Apache-2.0",
