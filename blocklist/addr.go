@@ -293,20 +293,29 @@ func parsePrefixLen(ns []byte) (int, bool) {
 // lines most of a big feed is made of, into what parseEntry returns for it. It reports false
 // for anything else, which parseEntry then reads (or refuses, with the reason).
 func parseIPv4Entry(s []byte) (entry, bool) {
+	e, n, ok := scanIPv4Entry(s)
+	return e, ok && n == len(s)
+}
+
+// scanIPv4Entry parses the IPv4 address or prefix s starts with, as parseIPv4Entry does, and
+// returns its length in bytes. What follows it is the caller's to check.
+func scanIPv4Entry(s []byte) (e entry, n int, ok bool) {
 	a, i, ok := scanIPv4(s)
-	switch {
-	case !ok:
-		return entry{}, false
-	case i == len(s):
-		return entry{r4: range4{a, a}, bits: 32}, true
-	case s[i] != '/':
-		return entry{}, false
+	if !ok {
+		return entry{}, 0, false
 	}
-	n, ok := parsePrefixLen(s[i+1:])
-	if !ok || n > 32 {
-		return entry{}, false
+	if i == len(s) || s[i] != '/' {
+		return entry{r4: range4{a, a}, bits: 32}, i, true
 	}
-	return entry{r4: prefixRange4(a, n), bits: n}, true
+	j := i + 1
+	for j < len(s) && j-i <= 3 && s[j]-'0' <= 9 {
+		j++
+	}
+	bits, ok := parsePrefixLen(s[i+1 : j])
+	if !ok || bits > 32 {
+		return entry{}, 0, false
+	}
+	return entry{r4: prefixRange4(a, bits), bits: bits}, j, true
 }
 
 func parseRange(as, bs []byte) (entry, error) {

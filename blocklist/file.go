@@ -241,6 +241,12 @@ func (g *guardReader) Read(b []byte) (int, error) {
 func (ps *parser) run(br *bufio.Reader) error {
 	first := true
 	for ps.err == nil {
+		if !first {
+			ps.ipv4Lines(br)
+			if ps.err != nil {
+				break
+			}
+		}
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			ps.p.Lines++
@@ -279,6 +285,38 @@ func (ps *parser) run(br *bufio.Reader) error {
 		}
 	}
 	return ps.err
+}
+
+// ipv4Lines reads the lines buffered in br that each hold one IPv4 address or prefix and
+// nothing else, up to the first line that does not or is not whole in the buffer: most of a
+// big feed, parsed in one pass over the buffer, without searching each line for its end,
+// trimming it and choosing its parser. Only for the formats whose parser reads such a line
+// as one entry, and until a trailer is seen (a data line after it is an error).
+func (ps *parser) ipv4Lines(br *bufio.Reader) {
+	switch ps.p.Format {
+	case FormatPlain, FormatNetset, FormatSpamhausDROP:
+	default:
+		return
+	}
+	if ps.trailerSeen() {
+		return
+	}
+	b, _ := br.Peek(br.Buffered())
+	pos := 0
+	for ps.err == nil {
+		e, n, ok := scanIPv4Entry(b[pos:])
+		end := pos + n // the line's '\n', or the '\r' of its "\r\n"
+		if end < len(b) && b[end] == '\r' {
+			end++
+		}
+		if !ok || end >= len(b) || b[end] != '\n' {
+			break
+		}
+		ps.p.Lines++
+		ps.addEntry(b[pos:pos+n], e, nil, false)
+		pos = end + 1
+	}
+	_, _ = br.Discard(pos)
 }
 
 // fileID is what polling compares: a change of any field means the file was rewritten,
