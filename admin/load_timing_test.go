@@ -131,9 +131,9 @@ func BenchmarkLiveChangesUnderLoad(b *testing.B) {
 			ratios = append(ratios, r)
 			wrong += alone.Wrong + with.Wrong + alone.Missing + with.Missing
 			bansPerSec += rate / float64(*loadRounds)
-			b.Logf("round %d: p99.9 %v alone, %v with %.0f bans/s (%.2fx); ACK/s %.0f vs %.0f; wrong %d/%d; load %.1f",
-				round, alone.Latency.P999, with.Latency.P999, rate, r, alone.ACKsPerSec, with.ACKsPerSec,
-				alone.Wrong, with.Wrong, with.LoadAverage[1])
+			b.Logf("round %d: p99.9 %v alone, %v with %.0f bans/s (%.2fx); max %v vs %v; ACK/s %.0f vs %.0f; wrong %d/%d; load %.1f",
+				round, alone.Latency.P999, with.Latency.P999, rate, r, alone.Latency.Max, with.Latency.Max,
+				alone.ACKsPerSec, with.ACKsPerSec, alone.Wrong, with.Wrong, with.LoadAverage[1])
 		}
 		slices.Sort(ratios)
 		b.ReportMetric(ratios[len(ratios)/2], "p999-ratio")
