@@ -1,5 +1,7 @@
 package blocklist
 
+import "unsafe"
+
 // An event toggles a list's bit at a position: every list's ranges are disjoint and
 // non-adjacent after normalize, so a bit is switched on at a range start and off after its end.
 //
@@ -119,6 +121,9 @@ func (t *table4) build(lists [][]range4, in *interner) error {
 	}
 	t.segs = own(t.segs)
 	t.prefetch = len(t.index)*8+len(t.segs)*4 >= PrefetchMinBytes
+	if t.prefetch { // larger than the cache: on huge pages, the TLB holds it (hugepages_linux.go)
+		_ = collapseHugePages(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(t.segs))), len(t.segs)*4))
+	}
 	return nil
 }
 
