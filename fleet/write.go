@@ -20,19 +20,22 @@ func (f *Fleet) Write(ctx context.Context, changes []Change) error {
 	f.writes.Inc()
 	// One encoding: the batch (the log entry) holds each record's JSON, which is also the
 	// value of its entry.
-	recs := make([][2]int, len(changes))
-	batch := string(appendChanges(make([]byte, 0, 2+160*len(changes)), changes, recs))
+	spans := make([][2]int, len(changes))
+	batch := string(appendChanges(make([]byte, 0, 2+160*len(changes)), changes, spans))
+	recs := make([]string, len(changes))
 	args := make([]any, 0, 4+4*len(changes))
 	args = append(args, newToken(), time.Now().UnixMilli(), f.opt.LogRetention.Milliseconds(), batch)
 	for i := range changes {
 		c := &changes[i]
-		// The constants box without allocating; validateChanges left only these two ops.
-		var op, rec any = string(Delete), ""
-		exp := int64(0)
+		// Constants and pointers go into an interface without an allocation, and go-redis
+		// writes a *string or *int64 as its value: the arguments cost no allocation each.
+		// validateChanges left only the two ops.
+		var op, rec, exp any = string(Delete), "", int64(0)
 		if c.Op == Put {
-			op, rec, exp = string(Put), batch[recs[i][0]:recs[i][1]], c.Record.Expires
+			recs[i] = batch[spans[i][0]:spans[i][1]]
+			op, rec, exp = string(Put), &recs[i], &c.Record.Expires
 		}
-		args = append(args, op, c.Key, rec, exp)
+		args = append(args, op, &c.Key, rec, exp)
 	}
 	res, err := writeScript.Run(ctx, f.rdb, f.keys, args...).StringSlice()
 	if err != nil || len(res) != 2 {
