@@ -242,7 +242,7 @@ func (ps *parser) run(br *bufio.Reader) error {
 	first := true
 	for ps.err == nil {
 		if !first {
-			ps.ipv4Lines(br)
+			ps.addrLines(br)
 			if ps.err != nil {
 				break
 			}
@@ -287,12 +287,12 @@ func (ps *parser) run(br *bufio.Reader) error {
 	return ps.err
 }
 
-// ipv4Lines reads the lines buffered in br that each hold one IPv4 address or prefix and
-// nothing else, up to the first line that does not or is not whole in the buffer: most of a
-// big feed, parsed in one pass over the buffer, without searching each line for its end,
-// trimming it and choosing its parser. Only for the formats whose parser reads such a line
-// as one entry, and until a trailer is seen (a data line after it is an error).
-func (ps *parser) ipv4Lines(br *bufio.Reader) {
+// addrLines reads the lines buffered in br that each hold one address or prefix and nothing
+// else, up to the first line that does not or is not whole in the buffer: most of a big
+// feed, read without the line parser's search for the end of the line, trimming and choice
+// of parser, and an IPv4 line in one pass. Only for the formats whose parser reads such a
+// line as one entry, and until a trailer is seen (a data line after it is an error).
+func (ps *parser) addrLines(br *bufio.Reader) {
 	switch ps.p.Format {
 	case FormatPlain, FormatNetset, FormatSpamhausDROP:
 	default:
@@ -309,12 +309,24 @@ func (ps *parser) ipv4Lines(br *bufio.Reader) {
 		if end < len(b) && b[end] == '\r' {
 			end++
 		}
-		if !ok || end >= len(b) || b[end] != '\n' {
+		if ok && end < len(b) && b[end] == '\n' {
+			ps.p.Lines++
+			ps.addEntry(b[pos:pos+n], e, nil, false)
+			pos = end + 1
+			continue
+		}
+		// An IPv6 line: the line parser would find it all address bytes and parse it.
+		i := bytes.IndexByte(b[pos:], '\n')
+		if i < 0 {
+			break
+		}
+		line := bytes.TrimSuffix(b[pos:pos+i], []byte("\r"))
+		if len(line) == 0 || !onlyAddrBytes(line) {
 			break
 		}
 		ps.p.Lines++
-		ps.addEntry(b[pos:pos+n], e, nil, false)
-		pos = end + 1
+		ps.add(line, line, false)
+		pos += i + 1
 	}
 	_, _ = br.Discard(pos)
 }
