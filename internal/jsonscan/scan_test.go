@@ -1,0 +1,47 @@
+package jsonscan
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// numberCases are inputs and whether all of each is one JSON number.
+var numberCases = []struct {
+	in   string
+	want bool
+}{
+	{"0", true}, {"-0", true}, {"7", true}, {"1234567890", true}, {"1.5", true}, {"-0.25", true},
+	{"1e3", true}, {"1E+3", true}, {"2e-07", true}, {"0.5e1", true},
+	{"", false}, {"-", false}, {"01", false}, {"-01", false}, {"1.", false}, {".5", false},
+	{"1e", false}, {"1e+", false}, {"+1", false}, {"0x10", false}, {"1_000", false},
+	{"Infinity", false}, {"NaN", false}, {"1.5.5", false}, {"1e5e5", false},
+}
+
+func TestNumberReadsJSONsGrammar(t *testing.T) {
+	for _, c := range numberCases {
+		if got := isNumber(c.in); got != c.want {
+			t.Errorf("%q: a number: %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// isNumber reports whether all of s is one number, as Number reads it.
+func isNumber(s string) bool {
+	var d Scanner
+	d.Reset(s)
+	v, ok := d.Number()
+	return ok && d.End() && v == s
+}
+
+func FuzzNumber(f *testing.F) {
+	for _, c := range numberCases {
+		f.Add(c.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var n json.Number
+		want := json.Unmarshal([]byte(s), &n) == nil && len(s) > 0 && s[0] != '"' && s == n.String()
+		if got := isNumber(s); got != want {
+			t.Fatalf("%q: a number: %v, encoding/json: %v", s, got, want)
+		}
+	})
+}
