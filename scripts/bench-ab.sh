@@ -14,7 +14,7 @@
 #
 # --lists synthetic (the default): a 2M-entry synthetic list (gen-list: 10% IPv6, 10%
 #   prefixes) and 65,536 targets, uniform or, in the zipf cells, drawn heavy-tailed (-zipf
-#   1.1: the first 1% of the targets get about two thirds of the NOTIFYs). Cells:
+#   1.1: the first 1% of the targets get about three quarters of the NOTIFYs). Cells:
 #   c8-d20-v4, c8-d20-v6mix (50% IPv6), c8-d20-listed5 (5% listed), c8-d20-zipf (listed5's
 #   targets, heavy-tailed), c4-d20-v4, c1-d20-v4.
 # --lists feeds: the real feeds of testdata/feeds as deny lists (ipsum, 120,430 addresses;
