@@ -256,7 +256,11 @@ type tagged struct {
 // new table. Its cost follows the number of changes (see Table.update), plus their sort.
 func (s *Set) commit(round []*request, expiry bool) error {
 	cur := s.table.Load()
-	var all []tagged
+	n := 0
+	for _, r := range round {
+		n += len(r.changes)
+	}
+	all := make([]tagged, 0, n)
 	for ri, r := range round {
 		r.counts = Counts{}
 		for i := range r.changes {
@@ -277,7 +281,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 	if cur != nil {
 		idx = cur.idx
 	}
-	var touched []touch
+	touched := make([]touch, 0, len(all))
 	undo := func() {
 		for _, tc := range slices.Backward(touched) {
 			if tc.old != nil {
