@@ -45,3 +45,28 @@ func TestGenListWritesAListAndMatchingTargets(t *testing.T) {
 		t.Errorf("%d targets, %d blocked; want 200 and 20", len(ts), blocked)
 	}
 }
+
+// gen-targets reads its lists as spoaguard's -deny names them, and refuses what it cannot
+// read with the offending argument.
+func TestGenTargetsListArguments(t *testing.T) {
+	feeds := "../../testdata/feeds/"
+	out := filepath.Join(t.TempDir(), "targets.txt")
+	if err := genTargetsCmd([]string{"-o", out, "-n", "100", "-listed", "0.2",
+		"ipsum=" + feeds + "stamparm_ipsum.txt,format=ipsum", "tor=" + feeds + "tor_exit_nodes_mixed_v4v6_2022-03.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ts, err := bench.ReadTargets(f)
+	if err != nil || len(ts) != 100 {
+		t.Fatalf("%d targets, %v; want 100", len(ts), err)
+	}
+	for _, arg := range []string{"nopath", "=x.txt", "a=", "a=x.txt,min-count=3", "a=x.txt,format=bogus"} {
+		if _, err := listSource(arg); err == nil || !strings.Contains(err.Error(), arg) {
+			t.Errorf("%q: error %v, want one naming it", arg, err)
+		}
+	}
+}
