@@ -103,9 +103,18 @@ var httpClient = &http.Client{Timeout: 5 * time.Second}
 // prints them.
 func (a *agent) metrics() map[string]float64 {
 	a.t.Helper()
+	m, err := a.scrape()
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return m
+}
+
+// scrape is metrics for a poll that may outlast a slow answer: it returns the error.
+func (a *agent) scrape() (map[string]float64, error) {
 	resp, err := httpClient.Get("http://" + a.metricsAddr + "/metrics")
 	if err != nil {
-		a.t.Fatalf("scraping metrics: %v", err)
+		return nil, fmt.Errorf("scraping metrics: %v", err)
 	}
 	defer resp.Body.Close()
 	m := map[string]float64{}
@@ -126,9 +135,9 @@ func (a *agent) metrics() map[string]float64 {
 		m[line[:i]] = v
 	}
 	if err := sc.Err(); err != nil {
-		a.t.Fatalf("reading metrics: %v", err)
+		return nil, fmt.Errorf("reading metrics: %v", err)
 	}
-	return m
+	return m, nil
 }
 
 // metric returns one series, failing the test if the agent does not export it.
