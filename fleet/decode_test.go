@@ -40,6 +40,7 @@ var changesCases = []struct {
 	{"a record in a delete", `[{"op":"del","key":"k","rec":{"addr":"k"}}]`, true},
 	{"an unknown op", `[{"op":"upsert","key":"k"}]`, true},
 	{"negative and zero numbers", `[{"op":"put","key":"k","rec":{"addr":"k","expires":-0,"created":-123456789012345678}}]`, true},
+	{"the largest numbers", `[{"op":"put","key":"k","rec":{"addr":"k","expires":-9223372036854775808,"created":9223372036854775807}}]`, true},
 
 	{"null", `null`, false},
 	{"a null change", `[null]`, false},
@@ -54,8 +55,8 @@ var changesCases = []struct {
 	{"a repeated record key", `[{"op":"put","key":"k","rec":{"addr":"k","addr":"j"}}]`, false},
 	{"a fraction", `[{"op":"put","key":"k","rec":{"addr":"k","expires":1.5}}]`, false},
 	{"an exponent", `[{"op":"put","key":"k","rec":{"addr":"k","expires":1e3}}]`, false},
-	{"19 digits", `[{"op":"put","key":"k","rec":{"addr":"k","created":1234567890123456789}}]`, false},
-	{"an overflow", `[{"op":"put","key":"k","rec":{"addr":"k","created":99999999999999999999}}]`, false},
+	{"an overflow", `[{"op":"put","key":"k","rec":{"addr":"k","created":9223372036854775808}}]`, false},
+	{"a negative overflow", `[{"op":"put","key":"k","rec":{"addr":"k","created":-9223372036854775809}}]`, false},
 	{"a leading zero", `[{"op":"put","key":"k","rec":{"addr":"k","created":01}}]`, false},
 	{"a number as a string", `[{"op":"put","key":"k","rec":{"addr":"k","created":"1"}}]`, false},
 	{"a string as a number", `[{"op":"put","key":5}]`, false},
