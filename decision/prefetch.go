@@ -54,6 +54,7 @@ func (c *conn) PrefetchDone() {
 		return
 	}
 	n := min(b.n, len(b.addrs))
+	c.table.Prefetch(b.addrs[:n])
 	c.snap.Prefetch(b.addrs[:n])
 	for i, addr := range b.addrs[:n] {
 		if addr != nil {

@@ -122,6 +122,14 @@ func (e *exactSet[K]) lookup(k K, h uint64) uint64 {
 	}
 }
 
+// word returns the filter word of hash h, zero for an empty set: what lookup loads first.
+func (e *exactSet[K]) word(h uint64) uint64 {
+	if e.n == 0 {
+		return 0
+	}
+	return e.pages[h>>e.pshift].w[h>>32&(pageWords-1)]
+}
+
 // fits reports whether the set can take n keys, having had stale removed, without being built
 // again: its filter then has at least 10 bits a key and is not half stale, and its shards
 // average at most four times the keys they were built for.

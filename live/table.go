@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -391,4 +392,30 @@ func (t *Table) ListOf(e *Entry) int {
 		return -1
 	}
 	return i
+}
+
+// Prefetch loads the filter words that looking up each of addrs (as Lookup takes them) will
+// read, all addresses together, and returns nothing: beside a file snapshot larger than the
+// cache, the filter's lines are misses, and the lookups of a batch that follow one another
+// would pay them one after another. The decision handler calls it with the snapshot's
+// Prefetch, on the same batches. It does not allocate.
+func (t *Table) Prefetch(addrs [][]byte) {
+	if t == nil || t.e4.n+t.e6.n == 0 {
+		return
+	}
+	var sum uint64
+	for _, a := range addrs {
+		switch len(a) {
+		case 4:
+			sum += t.e4.word(hash4(binary.BigEndian.Uint32(a)))
+		case 16:
+			hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
+			if hi == 0 && lo>>32 == 0xffff {
+				sum += t.e4.word(hash4(uint32(lo)))
+			} else {
+				sum += t.e6.word(hash6(u128{hi, lo}))
+			}
+		}
+	}
+	runtime.KeepAlive(sum) // the loads are what Prefetch is for: keep them
 }
