@@ -28,26 +28,16 @@ if [ "${1:-}" = --hotpath ]; then
   pids+=($!)
   wait_for 10 redis-cli -p "$redis_port" ping
   "$work/bench" gen-list -n 120000 -o "$work/list.txt" -targets "$work/targets.txt" >/dev/null
-  start_agent() { # NAME PORT [FLAGS...]
-    local name=$1 port=$2; shift 2
-    taskset -c "${BENCH_AGENT_CPU:-0}" "$work/spoaguard" -listen "127.0.0.1:$port" -metrics "" -loops 1 -log-level warn \
-      -deny "synthetic=$work/list.txt" "$@" >"$work/$name.log" 2>&1 &
-    pids+=($!)
-    eval "${name}_pid=$!"
-  }
   local_port=$(free_port); fleet_port=$(free_port)
-  start_agent local "$local_port"
-  start_agent fleet "$fleet_port" -redis "redis://127.0.0.1:$redis_port/0"
+  pinned_agent "$work" local "$local_port" -deny "synthetic=$work/list.txt"
+  pinned_agent "$work" fleet "$fleet_port" -deny "synthetic=$work/list.txt" -redis "redis://127.0.0.1:$redis_port/0"
   sleep 3
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  printf '%-6s %-10s %12s %12s\n' round agent 'ACK/s' 'CPU ns/ACK'
+  printf '%-6s %-6s %12s %12s\n' round agent 'ACK/s' 'CPU ns/ACK'
   for r in $(seq 1 "$rounds"); do
     for a in local fleet; do
-      port_var=${a}_port pid_var=${a}_pid
-      taskset -c "${BENCH_LOAD_CPU:-1}" "$work/bench" run -addr "127.0.0.1:${!port_var}" -agent-pid "${!pid_var}" \
-        -targets "$work/targets.txt" -conns 8 -inflight 20 -duration 5s -json "$work/$a-$r.json" >/dev/null
-      printf '%-6s %-10s %12.0f %12.0f\n' "$r" "$a" "$("$work/bench" field acks_per_sec "$work/$a-$r.json")" \
-        "$("$work/bench" field agent_cpu_per_ack_ns "$work/$a-$r.json" 2>/dev/null || echo 0)"
+      port_var=${a}_port
+      pinned_run "$work" "$r" "$a" "${!port_var}" "$work/targets.txt"
     done
   done
   echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -19,16 +19,9 @@ go build -o "$work/spoaguard" ./cmd/spoaguard
 go build -o "$work/bench" ./cmd/spoaguard-bench
 "$work/bench" gen-list -n "$entries" -o "$work/list.txt" -targets "$work/targets.txt" >/dev/null
 
-start_agent() { # NAME PORT [FLAGS...]
-  local name=$1 port=$2; shift 2
-  taskset -c "${BENCH_AGENT_CPU:-0}" "$work/spoaguard" -listen "127.0.0.1:$port" -metrics "" -loops 1 -log-level warn \
-    -deny "synthetic=$work/list.txt" "$@" >"$work/$name.log" 2>&1 &
-  pids+=($!)
-  eval "${name}_pid=$!"
-}
 base_port=$(free_port); live_port=$(free_port)
-start_agent base "$base_port"
-start_agent live "$live_port" -api "unix:$work/api.sock"
+pinned_agent "$work" base "$base_port" -deny "synthetic=$work/list.txt"
+pinned_agent "$work" live "$live_port" -deny "synthetic=$work/list.txt" -api "unix:$work/api.sock"
 wait_for 60 test -S "$work/api.sock" || { echo "bench-live: the live agent's API did not come up" >&2; cat "$work/live.log" >&2; exit 1; }
 
 # The live entries: distinct addresses counting up from 240.0.0.1.
@@ -49,11 +42,8 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-6s %12s %12s\n' round agent 'ACK/s' 'CPU ns/ACK'
 for r in $(seq 1 "$rounds"); do
   for a in base live; do
-    port_var=${a}_port pid_var=${a}_pid
-    taskset -c "${BENCH_LOAD_CPU:-1}" "$work/bench" run -addr "127.0.0.1:${!port_var}" -agent-pid "${!pid_var}" \
-      -targets "$work/targets.txt" -conns 8 -inflight 20 -duration 5s -json "$work/$a-$r.json" >/dev/null
-    printf '%-6s %-6s %12.0f %12.0f\n' "$r" "$a" "$("$work/bench" field acks_per_sec "$work/$a-$r.json")" \
-      "$("$work/bench" field agent_cpu_per_ack_ns "$work/$a-$r.json")"
+    port_var=${a}_port
+    pinned_run "$work" "$r" "$a" "${!port_var}" "$work/targets.txt"
   done
   awk -v r="$r" -v b="$("$work/bench" field acks_per_sec "$work/base-$r.json")" \
     -v l="$("$work/bench" field acks_per_sec "$work/live-$r.json")" \

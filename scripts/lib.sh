@@ -35,3 +35,25 @@ wait_for() {
   done
   return 1
 }
+
+# pinned_agent WORK NAME PORT [FLAGS...] starts WORK/spoaguard as the pinned benchmarks run it:
+# on BENCH_AGENT_CPU (default core 0), one event loop, no metrics listener, on 127.0.0.1:PORT,
+# logging to WORK/NAME.log. Its PID goes in pids and in the variable NAME_pid.
+pinned_agent() {
+  local work=$1 name=$2 port=$3; shift 3
+  taskset -c "${BENCH_AGENT_CPU:-0}" "$work/spoaguard" -listen "127.0.0.1:$port" -metrics "" -loops 1 -log-level warn \
+    "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  eval "${name}_pid=$!"
+}
+
+# pinned_run WORK ROUND NAME PORT TARGETS drives the agent pinned_agent started as NAME with
+# WORK/bench on BENCH_LOAD_CPU (default core 1), 8 connections x 20 in flight for 5 s, keeps
+# the report in WORK/NAME-ROUND.json and prints: round, agent, ACK/s, agent CPU ns per ACK.
+pinned_run() {
+  local work=$1 round=$2 name=$3 port=$4 targets=$5 pid_var=${3}_pid
+  taskset -c "${BENCH_LOAD_CPU:-1}" "$work/bench" run -addr "127.0.0.1:$port" -agent-pid "${!pid_var}" \
+    -targets "$targets" -conns 8 -inflight 20 -duration 5s -json "$work/$name-$round.json" >/dev/null
+  printf '%-6s %-6s %12.0f %12.0f\n' "$round" "$name" "$("$work/bench" field acks_per_sec "$work/$name-$round.json")" \
+    "$("$work/bench" field agent_cpu_per_ack_ns "$work/$name-$round.json" 2>/dev/null || echo 0)"
+}
