@@ -36,6 +36,10 @@ const (
 	fBans
 )
 
+// minEntryLen is the length of about the shortest entry that has an address and a ttl,
+// {"addr":"1.2.3.4","ttl":"1h"}, with its comma.
+const minEntryLen = 32
+
 // postDecoder reads one body.
 type postDecoder struct {
 	jsonscan.Scanner
@@ -83,8 +87,10 @@ func (d *postDecoder) bans() ([]Ban, bool) {
 		}
 		if len(bans) == 1 {
 			// The entries of one body are alike: size the list from the first one's length,
-			// rather than copying it at every doubling (a 100,000-entry list 17 times).
-			bans = slices.Grow(bans, (d.Len()-d.Pos())/(d.Pos()-start)+1)
+			// rather than copying it at every doubling (a 100,000-entry list 17 times). A
+			// first entry shorter than any real one ({}) would size it for entries of a few
+			// bytes: taking minEntryLen keeps the list within 3 times the body's size.
+			bans = slices.Grow(bans, (d.Len()-d.Pos())/max(d.Pos()-start, minEntryLen)+1)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -175,6 +176,19 @@ func TestDecodePostOfBenchmarkBodiesAllocatesLittle(t *testing.T) {
 	// One string per address, the list and its pointer: encoding/json makes more than 200.
 	if allocs > 105 {
 		t.Errorf("%v allocations for 100 entries, want at most 105", allocs)
+	}
+}
+
+func TestDecodePostSizesTheListByTheBodyNotByItsFirstEntry(t *testing.T) {
+	// A first entry of 3 bytes and a megabyte of comment after it: a list sized for entries
+	// of the first one's length would be 32 times the body.
+	body := []byte(`{"bans": [{}, {"addr": "a", "comment": "` + strings.Repeat("x", 1<<20) + `"}]}`)
+	bans, err := decodePost(body)
+	if err != nil || len(bans) != 2 {
+		t.Fatal(len(bans), err)
+	}
+	if n := cap(bans) * int(unsafe.Sizeof(Ban{})); n > 4*len(body) {
+		t.Errorf("a list of %d bytes for a body of %d", n, len(body))
 	}
 }
 
