@@ -1,6 +1,7 @@
 package blocklist
 
 import (
+	"cmp"
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
@@ -37,13 +38,10 @@ func (u uint128) addr() netip.Addr {
 func (u uint128) less(v uint128) bool { return u.Hi < v.Hi || (u.Hi == v.Hi && u.Lo < v.Lo) }
 
 func (u uint128) cmp(v uint128) int {
-	switch {
-	case u.less(v):
-		return -1
-	case v.less(u):
-		return 1
+	if u.Hi != v.Hi {
+		return cmp.Compare(u.Hi, v.Hi)
 	}
-	return 0
+	return cmp.Compare(u.Lo, v.Lo)
 }
 
 func (u uint128) isMax() bool { return u.Hi == ^uint64(0) && u.Lo == ^uint64(0) }
