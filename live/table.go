@@ -27,7 +27,6 @@ type List struct {
 // a nil *Table (an empty set).
 type Table struct {
 	idx    *index   // the entries by key, shared by the tables of one Set
-	n      int      // entries in this table
 	ranges []*Entry // the entries that are not single addresses, by compareAddr
 	lists  []List   // sorted by name, then action, then observe
 
@@ -76,7 +75,7 @@ func buildTable(entries []*Entry) (*Table, error) {
 // build makes the table of idx, whose entries are given again, in any order. Its cost is
 // linear in their number, plus a sort of the prefixes and ranges among them.
 func build(idx *index, entries []*Entry) (*Table, error) {
-	t := &Table{idx: idx, n: len(entries)}
+	t := &Table{idx: idx}
 	// Entries of one list come in runs, so remembering the last key found saves nearly every
 	// search in both passes.
 	var keys []listKey
@@ -204,13 +203,12 @@ func (t *Table) update(idx *index, touched []touch) (*Table, error) {
 	if t == nil || len(t.lists) == 0 {
 		return rebuild()
 	}
-	nt := &Table{idx: idx, n: t.n, lists: slices.Clone(t.lists), denyMask: t.denyMask, allowMask: t.allowMask,
+	nt := &Table{idx: idx, lists: slices.Clone(t.lists), denyMask: t.denyMask, allowMask: t.allowMask,
 		observeMask: t.observeMask}
 	var n4, n6, rangesTouched int
 	for _, tc := range touched {
 		if tc.old != nil {
 			nt.lists[t.ListOf(tc.old)].Entries--
-			nt.n--
 		}
 		if tc.new != nil {
 			b := t.ListOf(tc.new)
@@ -218,7 +216,6 @@ func (t *Table) update(idx *index, touched []touch) (*Table, error) {
 				return rebuild() // a new list: renumber
 			}
 			nt.lists[b].Entries++
-			nt.n++
 		}
 		switch {
 		case !single(tc.key):
@@ -335,12 +332,13 @@ func (t *Table) NumLists() int {
 // List describes bit i of a Lookup mask.
 func (t *Table) List(i int) List { return t.lists[i] }
 
-// Len returns the number of entries.
+// Len returns the number of entries: the sum of its lists' counts.
 func (t *Table) Len() int {
-	if t == nil {
-		return 0
+	n := 0
+	for i := range t.NumLists() {
+		n += t.lists[i].Entries
 	}
-	return t.n
+	return n
 }
 
 // Entries returns up to limit entries (all if limit <= 0) in address order, starting after
