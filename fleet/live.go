@@ -26,11 +26,12 @@ func (s LiveSink) Replace(records []Record) error {
 		keep[e.Addr] = struct{}{}
 		changes = append(changes, live.Change{Op: live.Put, Entry: e})
 	}
-	for _, e := range s.Set.Table().Entries(nil, 0) {
+	s.Set.Table().Each(func(e *live.Entry) bool {
 		if _, ok := keep[e.Addr]; !ok {
 			changes = append(changes, live.Change{Op: live.Delete, Entry: live.Entry{Addr: e.Addr}})
 		}
-	}
+		return true
+	})
 	_, err := s.Set.Apply(changes)
 	return err
 }

@@ -74,7 +74,7 @@ func (x *expiries) compact(t *Table) {
 		return
 	}
 	x.q = x.q[:0]
-	t.idx.each(func(e *Entry) bool {
+	t.Each(func(e *Entry) bool {
 		if !e.Expires.IsZero() {
 			x.q = append(x.q, queued{e.Expires.UnixNano(), e})
 		}

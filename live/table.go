@@ -352,6 +352,14 @@ func (t *Table) Entries(after *blocklist.Entry, limit int) []*Entry {
 	return t.idx.ascending(after, limit)
 }
 
+// Each calls f for every entry, in no order, until f returns false: Entries without the sort,
+// for a caller that visits them all. f must not call t's other methods.
+func (t *Table) Each(f func(*Entry) bool) {
+	if t != nil {
+		t.idx.each(f)
+	}
+}
+
 // Get returns the entry with the address's key.
 func (t *Table) Get(addr blocklist.Entry) (*Entry, bool) {
 	if t == nil {
