@@ -277,10 +277,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 	// The round changes the index in place, one map operation per key: the key's last change
 	// decides what it holds after the round, and the entry it replaces or removes is what it
 	// held before. A round that fails puts the index back as it was.
-	idx := newIndex(0)
-	if cur != nil {
-		idx = cur.idx
-	}
+	idx := cur.idx // Open publishes a table before any round
 	touched := make([]touch, 0, len(all))
 	undo := func() {
 		for _, tc := range slices.Backward(touched) {
