@@ -167,7 +167,7 @@ func TestDecodePostSharesEqualStrings(t *testing.T) {
 }
 
 func TestDecodePostOfBenchmarkBodiesAllocatesLittle(t *testing.T) {
-	body := banBody(100)
+	body := banBody(unlisted, 100, "1s", "")
 	allocs := testing.AllocsPerRun(10, func() {
 		if _, err := decodePost(body); err != nil {
 			t.Fatal(err)
@@ -197,7 +197,7 @@ func FuzzDecodePost(f *testing.F) {
 		f.Add([]byte(c.in))
 	}
 	f.Add([]byte(clientBody(f)))
-	f.Add(banBody(3))
+	f.Add(banBody(unlisted, 3, "1s", ""))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		checkDecodePost(t, in)
 	})

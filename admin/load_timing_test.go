@@ -3,12 +3,9 @@ package admin_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"flag"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -45,21 +42,11 @@ func BenchmarkLiveChangesUnderLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer ls.Close()
-	var next atomic.Uint32 // the next ban's address, in 240.0.0.0/4
-	next.Store(240 << 24)
+	next := uint32(admin.Unlisted) // the next ban's address
 	ban := func(n int, ttl string) []byte {
-		var buf bytes.Buffer
-		buf.WriteString(`{"bans": [`)
-		for i := range n {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			var a [4]byte
-			binary.BigEndian.PutUint32(a[:], next.Add(1))
-			fmt.Fprintf(&buf, `{"addr": %q, "ttl": %q}`, netip.AddrFrom4(a), ttl)
-		}
-		buf.WriteString(`]}`)
-		return buf.Bytes()
+		body := admin.BanBody(next, n, ttl, "")
+		next += uint32(n)
+		return body
 	}
 	h, err := decision.New(mgr, decision.Config{Live: ls})
 	if err != nil {

@@ -29,7 +29,7 @@ func BenchmarkPost100(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	body := banBody(100)
+	body := banBody(unlisted, 100, "1s", "")
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	start := testutil.ProcessCPU() // the figure a loaded machine does not inflate

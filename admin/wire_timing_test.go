@@ -8,9 +8,13 @@ import (
 	"testing"
 )
 
-// banBody is a POST body of n entries as the under-load benchmark writes them: an address
-// in 240.0.0.0/4 and a ttl each.
-func banBody(n int) []byte {
+// unlisted is the first address of 240.0.0.0/4, where the benchmarks' bans go: no list and
+// no target is there.
+const unlisted = 240<<24 + 1
+
+// banBody is a POST body of n entries as the benchmarks write them: the IPv4 addresses from
+// first up, each with ttl and, when not empty, comment.
+func banBody(first uint32, n int, ttl, comment string) []byte {
 	var sb strings.Builder
 	sb.WriteString(`{"bans": [`)
 	for i := range n {
@@ -18,8 +22,12 @@ func banBody(n int) []byte {
 			sb.WriteByte(',')
 		}
 		var a [4]byte
-		binary.BigEndian.PutUint32(a[:], 240<<24+uint32(i)+1)
-		fmt.Fprintf(&sb, `{"addr": %q, "ttl": %q}`, netip.AddrFrom4(a), "1s")
+		binary.BigEndian.PutUint32(a[:], first+uint32(i))
+		fmt.Fprintf(&sb, `{"addr": %q, "ttl": %q`, netip.AddrFrom4(a), ttl)
+		if comment != "" {
+			fmt.Fprintf(&sb, `, "comment": %q`, comment)
+		}
+		sb.WriteByte('}')
 	}
 	sb.WriteString(`]}`)
 	return []byte(sb.String())
@@ -31,7 +39,7 @@ func banBody(n int) []byte {
 //	go test -run '^$' -bench DecodePost -benchmem -count 5 ./admin
 func BenchmarkDecodePost(b *testing.B) {
 	for _, n := range []int{100, 100_000} {
-		body := banBody(n)
+		body := banBody(unlisted, n, "1s", "")
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
