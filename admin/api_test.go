@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/blocklist"
@@ -23,6 +22,27 @@ type fixedSnapshot struct{ s *blocklist.Snapshot }
 
 func (f fixedSnapshot) Snapshot() *blocklist.Snapshot { return f.s }
 
+// newHandler returns the API with cfg's settings over a live set opened with opts (closed
+// when the test ends), in front of snap's file lists (none when nil).
+func newHandler(tb testing.TB, opts live.Options, snap *blocklist.Snapshot, cfg Config) (http.Handler, *live.Set) {
+	tb.Helper()
+	ls, err := live.Open(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(ls.Close)
+	d, err := decision.New(fixedSnapshot{snap}, decision.Config{Live: ls})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Live, cfg.Explain = ls, d.Explain
+	h, err := NewHandler(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h, ls
+}
+
 // newAPI serves the API over a live set, in front of a file deny list "drop" holding
 // 192.0.2.0/24.
 func newAPI(t *testing.T, maxBody int64) (*httptest.Server, *live.Set, *metrics.Set) {
@@ -35,20 +55,8 @@ func newAPI(t *testing.T, maxBody int64) (*httptest.Server, *live.Set, *metrics.
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls, err := live.Open(live.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ls.Close)
-	d, err := decision.New(fixedSnapshot{snap}, decision.Config{Live: ls})
-	if err != nil {
-		t.Fatal(err)
-	}
 	set := metrics.NewSet()
-	h, err := NewHandler(Config{Live: ls, Explain: d.Explain, Token: token, MaxBody: maxBody, Metrics: set})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, ls := newHandler(t, live.Options{}, snap, Config{Token: token, MaxBody: maxBody, Metrics: set})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, ls, set
@@ -255,17 +263,10 @@ func TestOnePostOf100kEntries(t *testing.T) {
 }
 
 func TestNoTokenMeansNoCheck(t *testing.T) {
-	ls, err := live.Open(live.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ls.Close()
-	d, _ := decision.New(fixedSnapshot{}, decision.Config{Live: ls})
-	h, _ := NewHandler(Config{Live: ls, Explain: d.Explain})
+	h, _ := newHandler(t, live.Options{}, nil, Config{})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	if status, body := callAs(t, srv, "", "GET", "/v1/bans", ""); status != 200 {
 		t.Errorf("a unix-socket API without a token: %d %s", status, body)
 	}
-	_ = time.Second
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spoaguard/spoaguard/decision"
 	"github.com/spoaguard/spoaguard/internal/testutil"
 	"github.com/spoaguard/spoaguard/live"
 	"github.com/spoaguard/spoaguard/state"
@@ -28,12 +27,7 @@ func BenchmarkPost100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ls, err := live.Open(live.Options{Store: db})
-		if err != nil {
-			b.Fatal(err)
-		}
-		d, _ := decision.New(fixedSnapshot{}, decision.Config{Live: ls})
-		h, _ := NewHandler(Config{Live: ls, Explain: d.Explain})
+		h, ls := newHandler(b, live.Options{Store: db}, nil, Config{})
 		srv := httptest.NewServer(h)
 		b.StartTimer()
 		start := testutil.ProcessCPU()

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/spoaguard/spoaguard/decision"
 	"github.com/spoaguard/spoaguard/internal/testutil"
 	"github.com/spoaguard/spoaguard/live"
 )
@@ -19,16 +18,7 @@ import (
 //
 //	go test -run '^$' -bench 'Post100$' -benchmem ./admin
 func BenchmarkPost100(b *testing.B) {
-	ls, err := live.Open(live.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ls.Close()
-	d, _ := decision.New(fixedSnapshot{}, decision.Config{Live: ls})
-	h, err := NewHandler(Config{Live: ls, Explain: d.Explain})
-	if err != nil {
-		b.Fatal(err)
-	}
+	h, _ := newHandler(b, live.Options{}, nil, Config{})
 	body := banBody(unlisted, 100, "1s", "")
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
