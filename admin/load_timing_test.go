@@ -19,7 +19,6 @@ import (
 )
 
 var (
-	loadEntries  = flag.Int("live-load-entries", 2_000_000, "BenchmarkLiveChangesUnderLoad: synthetic list entries")
 	loadDuration = flag.Duration("live-load-duration", 5*time.Second, "BenchmarkLiveChangesUnderLoad: measured window of each run")
 	loadRounds   = flag.Int("live-load-rounds", 3, "BenchmarkLiveChangesUnderLoad: paired rounds")
 )
@@ -35,7 +34,7 @@ var (
 //
 //	go test -run '^$' -bench LiveChangesUnderLoad -benchtime 1x ./admin
 func BenchmarkLiveChangesUnderLoad(b *testing.B) {
-	mgr, listed := agenttest.SyntheticList(b, *loadEntries)
+	mgr, targets := agenttest.SyntheticList(b, *agenttest.Entries)
 	quiet := agenttest.Quiet
 	ls, err := live.Open(live.Options{Logger: quiet})
 	if err != nil {
@@ -68,17 +67,7 @@ func BenchmarkLiveChangesUnderLoad(b *testing.B) {
 	}
 	post(ban(100_000, "0")) // the standing live set
 	srv := agenttest.Serve(b, h)
-	targets := bench.Mix(listed, bench.CleanTargets(65536, 0.1, 2), 65536, 0.05)
-	run := func() *bench.Report {
-		rep, err := bench.Run(context.Background(), bench.Config{
-			Addr: srv.Addr().String(), Conns: 8, InFlight: 20, Targets: targets,
-			Check: bench.Check{ListName: "synthetic"}, Warmup: time.Second, Duration: *loadDuration,
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return rep
-	}
+	run := func() *bench.Report { return agenttest.Load(b, srv, targets, *loadDuration) }
 	for b.Loop() {
 		var ratios []float64
 		var wrong uint64

@@ -1,20 +1,15 @@
 package bench_test
 
 import (
-	"context"
 	"flag"
 	"testing"
 	"time"
 
-	"github.com/spoaguard/spoaguard/bench"
 	"github.com/spoaguard/spoaguard/decision"
 	"github.com/spoaguard/spoaguard/internal/agenttest"
 )
 
-var (
-	agentEntries  = flag.Int("agent-entries", 2000000, "BenchmarkAgentUnderLoad: synthetic list entries")
-	agentDuration = flag.Duration("agent-duration", 10*time.Second, "BenchmarkAgentUnderLoad: measured window")
-)
+var agentDuration = flag.Duration("agent-duration", 10*time.Second, "BenchmarkAgentUnderLoad: measured window")
 
 // BenchmarkAgentUnderLoad runs spoaguard's server and decision handler in this process,
 // loaded with the synthetic list, and drives it with the load generator over loopback
@@ -32,23 +27,15 @@ var (
 //
 //	go test -run '^$' -bench AgentUnderLoad -benchtime 1x -cpuprofile cpu.out ./bench/
 func BenchmarkAgentUnderLoad(b *testing.B) {
-	mgr, listed := agenttest.SyntheticList(b, *agentEntries)
+	mgr, targets := agenttest.SyntheticList(b, *agenttest.Entries)
 	h, err := decision.New(mgr, decision.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv := agenttest.Serve(b, h)
-	targets := bench.Mix(listed, bench.CleanTargets(65536, 0.1, 2), 65536, 0.05)
 	b.ResetTimer()
 	for b.Loop() {
-		rep, err := bench.Run(context.Background(), bench.Config{
-			Addr: srv.Addr().String(), Conns: 8, InFlight: 20, Targets: targets,
-			Check:  bench.Check{ListName: "synthetic"},
-			Warmup: time.Second, Duration: *agentDuration,
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
+		rep := agenttest.Load(b, srv, targets, *agentDuration)
 		b.ReportMetric(rep.ACKsPerSec, "acks/s")
 		b.ReportMetric(rep.LoadgenAllocsPerACK, "allocs/ack")
 		b.ReportMetric(float64(rep.ACKs), "acks")

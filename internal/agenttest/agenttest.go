@@ -1,10 +1,11 @@
 // Package agenttest runs the agent's own parts in the test's process, for the benchmarks that
 // drive them over loopback with the load generator: a synthetic deny list with its manager,
-// and the SPOP server around a handler. Only tests import it.
+// the SPOP server around a handler, and the load they drive it with. Only tests import it.
 package agenttest
 
 import (
 	"context"
+	"flag"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -19,9 +20,13 @@ import (
 // Quiet is the logger the parts are given: the benchmarks read figures, not logs.
 var Quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// Entries is the size of the synthetic list the under-load benchmarks serve.
+var Entries = flag.Int("agent-entries", 2_000_000, "the under-load benchmarks: synthetic list entries")
+
 // SyntheticList writes a synthetic list of entries (10% IPv6, 10% prefixes, seed 1) into a
 // temporary directory and loads it as the deny list "synthetic". It returns the manager and
-// 3300 addresses the list covers.
+// the targets to drive it with: 65,536 addresses (10% IPv6), 5% of them from 3300 that the
+// list covers.
 func SyntheticList(tb testing.TB, entries int) (*blocklist.Manager, []bench.Target) {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "synthetic.txt")
@@ -34,7 +39,7 @@ func SyntheticList(tb testing.TB, entries int) (*blocklist.Manager, []bench.Targ
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return mgr, listed
+	return mgr, bench.Mix(listed, bench.CleanTargets(65536, 0.1, 2), 65536, 0.05)
 }
 
 // Serve starts the SPOP server around h on one loop on a loopback port, and shuts it down
@@ -54,4 +59,19 @@ func Serve(tb testing.TB, h server.Handler) *server.Server {
 		srv.Shutdown(ctx)
 	})
 	return srv
+}
+
+// Load drives srv with the load generator over loopback, 8 connections × 20 in flight, on
+// targets from SyntheticList, each ACK checked against the list: a second of warm-up, then
+// the measured window.
+func Load(tb testing.TB, srv *server.Server, targets []bench.Target, window time.Duration) *bench.Report {
+	tb.Helper()
+	rep, err := bench.Run(context.Background(), bench.Config{
+		Addr: srv.Addr().String(), Conns: 8, InFlight: 20, Targets: targets,
+		Check: bench.Check{ListName: "synthetic"}, Warmup: time.Second, Duration: window,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rep
 }
