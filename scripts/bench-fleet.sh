@@ -32,15 +32,7 @@ if [ "${1:-}" = --hotpath ]; then
   pinned_agent "$work" local "$local_port" -deny "synthetic=$work/list.txt"
   pinned_agent "$work" fleet "$fleet_port" -deny "synthetic=$work/list.txt" -redis "redis://127.0.0.1:$redis_port/0"
   sleep 3
-  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  printf '%-6s %-6s %12s %12s\n' round agent 'ACK/s' 'CPU ns/ACK'
-  for r in $(seq 1 "$rounds"); do
-    for a in local fleet; do
-      port_var=${a}_port
-      pinned_run "$work" "$r" "$a" "${!port_var}" "$work/targets.txt"
-    done
-  done
-  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  pinned_rounds "$work" "$rounds" "$work/targets.txt" local fleet
   exit 0
 fi
 command -v redis-server >/dev/null || { echo "bench-fleet: redis-server is needed: apt-get install redis-server" >&2; exit 1; }

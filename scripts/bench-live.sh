@@ -38,17 +38,12 @@ curl -sf --unix-socket "$work/api.sock" -H 'Content-Type: application/json' --da
 echo "live entries posted: $(cat "$work/post.json")"
 sleep 2 # both agents have loaded the list: the API answers only once the agent serves
 
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-6s %-6s %12s %12s\n' round agent 'ACK/s' 'CPU ns/ACK'
-for r in $(seq 1 "$rounds"); do
-  for a in base live; do
-    port_var=${a}_port
-    pinned_run "$work" "$r" "$a" "${!port_var}" "$work/targets.txt"
-  done
-  awk -v r="$r" -v b="$("$work/bench" field acks_per_sec "$work/base-$r.json")" \
-    -v l="$("$work/bench" field acks_per_sec "$work/live-$r.json")" \
-    -v bc="$("$work/bench" field agent_cpu_per_ack_ns "$work/base-$r.json")" \
-    -v lc="$("$work/bench" field agent_cpu_per_ack_ns "$work/live-$r.json")" \
+# ratio prints round $1's ratios of the live agent to the plain one.
+ratio() {
+  awk -v r="$1" -v b="$("$work/bench" field acks_per_sec "$work/base-$1.json")" \
+    -v l="$("$work/bench" field acks_per_sec "$work/live-$1.json")" \
+    -v bc="$("$work/bench" field agent_cpu_per_ack_ns "$work/base-$1.json")" \
+    -v lc="$("$work/bench" field agent_cpu_per_ack_ns "$work/live-$1.json")" \
     'BEGIN { printf "%-6s ratio  ACK/s %.3f, CPU per ACK %.3fx\n", r, l / b, lc / bc }'
-done
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+after_round=ratio pinned_rounds "$work" "$rounds" "$work/targets.txt" base live

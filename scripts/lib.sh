@@ -1,4 +1,4 @@
-# Helpers shared by demo.sh, bench.sh and soak.sh; source it, do not run it.
+# Helpers shared by the scripts (demo.sh, soak.sh, the bench scripts); source it, do not run it.
 # Every process a script starts is recorded in pids and stopped by PID on exit; every wait
 # is bounded; every port is on loopback.
 
@@ -56,4 +56,22 @@ pinned_run() {
     -targets "$targets" -conns 8 -inflight 20 -duration 5s -json "$work/$name-$round.json" >/dev/null
   printf '%-6s %-6s %12.0f %12.0f\n' "$round" "$name" "$("$work/bench" field acks_per_sec "$work/$name-$round.json")" \
     "$("$work/bench" field agent_cpu_per_ack_ns "$work/$name-$round.json" 2>/dev/null || echo 0)"
+}
+
+# pinned_rounds WORK ROUNDS TARGETS NAME... drives each agent pinned_agent started as NAME (on
+# the port in the variable NAME_port) with pinned_run, in ROUNDS interleaved rounds, between
+# the load average before and after. The function the variable after_round names, if any,
+# runs after each round with the round's number.
+pinned_rounds() {
+  local work=$1 rounds=$2 targets=$3 r name port_var; shift 3
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%-6s %-6s %12s %12s\n' round agent 'ACK/s' 'CPU ns/ACK'
+  for r in $(seq 1 "$rounds"); do
+    for name in "$@"; do
+      port_var=${name}_port
+      pinned_run "$work" "$r" "$name" "${!port_var}" "$targets"
+    done
+    if [ -n "${after_round:-}" ]; then "$after_round" "$r"; fi
+  done
+  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
