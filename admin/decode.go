@@ -105,16 +105,16 @@ func (d *postDecoder) member(b *Ban, name string) (bit int, ok bool) {
 		b.TTL, ok = d.ttl()
 		return fTTL, ok
 	case "action":
-		b.Action, ok = d.shared(&d.action)
+		b.Action, ok = d.Shared(&d.action)
 		return fAction, ok
 	case "list":
-		b.List, ok = d.shared(&d.list)
+		b.List, ok = d.Shared(&d.list)
 		return fList, ok
 	case "observe":
 		b.Observe, ok = d.Bool()
 		return fObserve, ok
 	case "comment":
-		b.Comment, ok = d.shared(&d.note)
+		b.Comment, ok = d.Shared(&d.note)
 		return fComment, ok
 	case "expires":
 		return fExpires, d.Null() // Client writes it null; a time is encoding/json's
@@ -122,13 +122,6 @@ func (d *postDecoder) member(b *Ban, name string) (bit int, ok bool) {
 		return fCreated, d.Null()
 	}
 	return 0, false // unknown and case-variant names: encoding/json's
-}
-
-// shared reads a string, which is *last when equal to it, and makes it *last.
-func (d *postDecoder) shared(last *string) (string, bool) {
-	v, ok := d.Text(*last)
-	*last = v
-	return v, ok
 }
 
 // ttl reads a ttl with TTL.UnmarshalJSON's own parsing of its text. A ttl that parsing

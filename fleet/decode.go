@@ -115,8 +115,7 @@ func (d *decoder) object(r *Record, addr string) bool {
 			r.Action, ok = d.Text("deny", "allow")
 			return fAction, ok
 		case "list":
-			r.List, ok = d.Text(d.list)
-			d.list = r.List
+			r.List, ok = d.Shared(&d.list)
 			return fList, ok
 		case "observe":
 			r.Observe, ok = d.Bool()
@@ -125,8 +124,7 @@ func (d *decoder) object(r *Record, addr string) bool {
 			r.Expires, ok = d.int()
 			return fExpires, ok
 		case "comment":
-			r.Comment, ok = d.Text(d.note)
-			d.note = r.Comment
+			r.Comment, ok = d.Shared(&d.note)
 			return fComment, ok
 		case "created":
 			r.Created, ok = d.int()

@@ -196,6 +196,14 @@ func (d *Scanner) Text(shared ...string) (string, bool) {
 	return strings.Clone(v), true
 }
 
+// Shared reads a string, which is *last when equal to it, and makes it *last: the entries of
+// one input mostly repeat their list and comment, which are then one copy.
+func (d *Scanner) Shared(last *string) (string, bool) {
+	v, ok := d.Text(*last)
+	*last = v
+	return v, ok
+}
+
 // Number reads a number after whitespace and returns its text, a view of the input, as
 // JSON's grammar has it: an optional minus, an integer part without leading zeros, an
 // optional fraction and an optional exponent.

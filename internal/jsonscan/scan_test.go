@@ -3,6 +3,7 @@ package jsonscan
 import (
 	"encoding/json"
 	"testing"
+	"unsafe"
 )
 
 // numberCases are inputs and whether all of each is one JSON number.
@@ -44,4 +45,19 @@ func FuzzNumber(f *testing.F) {
 			t.Fatalf("%q: a number: %v, encoding/json: %v", s, got, want)
 		}
 	})
+}
+
+func TestSharedIsOneCopyOfEqualStrings(t *testing.T) {
+	var d Scanner
+	d.Reset(`"ops" "ops" "api"`)
+	var last string
+	a, _ := d.Shared(&last)
+	b, _ := d.Shared(&last)
+	c, ok := d.Shared(&last)
+	if !ok || a != "ops" || b != "ops" || c != "api" || last != "api" {
+		t.Fatalf("read %q %q %q (%v), last %q; want ops ops api, last api", a, b, c, ok, last)
+	}
+	if unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("two equal strings in a row are two copies")
+	}
 }
