@@ -61,57 +61,48 @@ func lookup(tb *Table, ip string) []string {
 	return names(tb, tb.Lookup(b))
 }
 
-func TestLookupFindsEveryKindOfEntry(t *testing.T) {
+// tableOf applies changes to a new set and returns its table.
+func tableOf(t *testing.T, changes ...Change) *Table {
+	t.Helper()
 	s := openSet(t, Options{})
-	if _, err := s.Apply([]Change{
-		put(t, "203.0.113.7", "a", blocklist.Deny),
-		put(t, "198.51.100.0/24", "b", blocklist.Deny),
-		put(t, "192.0.2.10-192.0.2.20", "c", blocklist.Deny),
-		put(t, "2001:db8::1", "d", blocklist.Deny),
-		put(t, "2001:db8:1::/48", "e", blocklist.Deny),
-		put(t, "2001:db8:2::5-2001:db8:2::9", "f", blocklist.Deny),
-		put(t, "::ffff:192.0.2.200", "g", blocklist.Deny),
-		put(t, "0.0.0.0/8", "h", blocklist.Deny),
-		put(t, "255.255.255.0/24", "i", blocklist.Deny),
-		put(t, "ffff::/16", "j", blocklist.Deny),
-	}); err != nil {
+	if _, err := s.Apply(changes); err != nil {
 		t.Fatal(err)
 	}
-	tb := s.Table()
-	tests := []struct {
-		ip   string
-		want []string
+	return s.Table()
+}
+
+func TestLookupFindsEveryKindOfEntry(t *testing.T) {
+	// Each entry is in a list of its own, with addresses it covers and addresses just outside.
+	entries := []struct {
+		entry, list string
+		in, out     []string
 	}{
-		{"203.0.113.7", []string{"a:deny"}},
-		{"203.0.113.8", nil},
-		{"::ffff:203.0.113.7", []string{"a:deny"}},
-		{"198.51.100.0", []string{"b:deny"}},
-		{"198.51.100.255", []string{"b:deny"}},
-		{"198.51.101.0", nil},
-		{"192.0.2.9", nil},
-		{"192.0.2.10", []string{"c:deny"}},
-		{"192.0.2.20", []string{"c:deny"}},
-		{"192.0.2.21", nil},
-		{"::ffff:192.0.2.15", []string{"c:deny"}},
-		{"192.0.2.200", []string{"g:deny"}},
-		{"2001:db8::1", []string{"d:deny"}},
-		{"2001:db8::2", nil},
-		{"2001:db8:1:ffff::1", []string{"e:deny"}},
-		{"2001:db8:2::4", nil},
-		{"2001:db8:2::5", []string{"f:deny"}},
-		{"2001:db8:2::9", []string{"f:deny"}},
-		{"2001:db8:2::a", nil},
-		{"0.0.0.0", []string{"h:deny"}},
-		{"0.255.255.255", []string{"h:deny"}},
-		{"1.0.0.0", nil},
-		{"255.255.255.255", []string{"i:deny"}},
-		{"255.255.254.255", nil},
-		{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", []string{"j:deny"}},
-		{"fffe::1", nil},
+		{"203.0.113.7", "a", []string{"203.0.113.7", "::ffff:203.0.113.7"}, []string{"203.0.113.8"}},
+		{"198.51.100.0/24", "b", []string{"198.51.100.0", "198.51.100.255"}, []string{"198.51.101.0"}},
+		{"192.0.2.10-192.0.2.20", "c", []string{"192.0.2.10", "192.0.2.20", "::ffff:192.0.2.15"}, []string{"192.0.2.9", "192.0.2.21"}},
+		{"2001:db8::1", "d", []string{"2001:db8::1"}, []string{"2001:db8::2"}},
+		{"2001:db8:1::/48", "e", []string{"2001:db8:1:ffff::1"}, nil},
+		{"2001:db8:2::5-2001:db8:2::9", "f", []string{"2001:db8:2::5", "2001:db8:2::9"}, []string{"2001:db8:2::4", "2001:db8:2::a"}},
+		{"::ffff:192.0.2.200", "g", []string{"192.0.2.200"}, nil},
+		{"0.0.0.0/8", "h", []string{"0.0.0.0", "0.255.255.255"}, []string{"1.0.0.0"}},
+		{"255.255.255.0/24", "i", []string{"255.255.255.255"}, []string{"255.255.254.255"}},
+		{"ffff::/16", "j", []string{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}, []string{"fffe::1"}},
 	}
-	for _, tt := range tests {
-		if got := lookup(tb, tt.ip); !slices.Equal(got, tt.want) {
-			t.Errorf("Lookup(%s) = %v, want %v", tt.ip, got, tt.want)
+	var changes []Change
+	for _, e := range entries {
+		changes = append(changes, put(t, e.entry, e.list, blocklist.Deny))
+	}
+	tb := tableOf(t, changes...)
+	for _, e := range entries {
+		for _, ip := range e.in {
+			if got := lookup(tb, ip); !slices.Equal(got, []string{e.list + ":deny"}) {
+				t.Errorf("Lookup(%s) = %v, want [%s:deny]", ip, got, e.list)
+			}
+		}
+		for _, ip := range e.out {
+			if got := lookup(tb, ip); len(got) != 0 {
+				t.Errorf("Lookup(%s) = %v, want no list", ip, got)
+			}
 		}
 	}
 	if tb.Lookup([]byte{1, 2, 3}) != 0 {
@@ -123,18 +114,14 @@ func TestLookupFindsEveryKindOfEntry(t *testing.T) {
 }
 
 func TestOverlappingEntriesSplitRanges(t *testing.T) {
-	s := openSet(t, Options{})
-	if _, err := s.Apply([]Change{
+	tb := tableOf(t,
 		put(t, "10.0.0.0/8", "wide", blocklist.Deny),
 		put(t, "10.1.0.0/16", "mid", blocklist.Deny),
 		put(t, "10.1.2.0-10.1.2.9", "wide", blocklist.Deny), // same list as the /8, inside it
 		put(t, "10.1.2.3", "ok", blocklist.Allow),
 		put(t, "10.1.2.4/31", "ok", blocklist.Allow),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	tb := s.Table()
-	tests := []struct {
+	)
+	for _, tt := range []struct {
 		ip   string
 		want []string
 	}{
@@ -149,8 +136,7 @@ func TestOverlappingEntriesSplitRanges(t *testing.T) {
 		{"10.2.0.0", []string{"wide:deny"}},
 		{"10.255.255.255", []string{"wide:deny"}},
 		{"11.0.0.0", nil},
-	}
-	for _, tt := range tests {
+	} {
 		if got := lookup(tb, tt.ip); !slices.Equal(got, tt.want) {
 			t.Errorf("Lookup(%s) = %v, want %v", tt.ip, got, tt.want)
 		}
