@@ -123,36 +123,56 @@ func gz(t *testing.T, text string) string {
 	return b.String()
 }
 
-// TestSizeCapsRefuseLikeATruncatedFile: a list over its byte cap (its size, or its size after
-// decompression) or its entry cap is refused; the last good contents stay and the refusal is
-// counted.
-func TestSizeCapsRefuseLikeATruncatedFile(t *testing.T) {
+// TestReloadGuards: a list over its byte cap (its size, or its size after decompression) or
+// its entry cap is refused like a truncated file, and so is one that shrank past the shrink
+// guard: the last good contents stay and the refusal is counted. The shrink guard applies to
+// lists of ShrinkGuardMinEntries or more, per-list max-shrink overrides the Manager's, and
+// allow-empty accepts an emptied or empty list.
+func TestReloadGuards(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		src  Source
-		text string
-		want string
+		name        string
+		src         Source
+		before      string
+		after       string
+		wantEntries int
+		wantErr     error
+		wantMsg     string // in the error
 	}{
-		{"file over max-bytes", Source{MaxBytes: 4096}, addrs(1000), "bytes, the cap is 4096"},
-		{"gzip expanding past max-bytes", Source{MaxBytes: 4096}, gz(t, addrs(1000)), "more than 4096 bytes"},
-		{"over max-entries", Source{MaxEntries: 500}, addrs(1000), "more than 500 entries"},
+		{"file over max-bytes", Source{MaxBytes: 4096}, "192.0.2.1\n", addrs(1000), 1, ErrTooBig, "bytes, the cap is 4096"},
+		{"gzip expanding past max-bytes", Source{MaxBytes: 4096}, "192.0.2.1\n", gz(t, addrs(1000)), 1, ErrTooBig, "more than 4096 bytes"},
+		{"over max-entries", Source{MaxEntries: 500}, "192.0.2.1\n", addrs(1000), 1, ErrTooBig, "more than 500 entries"},
+		{"a short hand-kept list may lose most of it", Source{}, addrs(3), addrs(1), 1, nil, ""},
+		{"just under the minimum size", Source{}, addrs(ShrinkGuardMinEntries - 1), addrs(1), 1, nil, ""},
+		{"at the minimum size", Source{}, addrs(ShrinkGuardMinEntries), addrs(1), ShrinkGuardMinEntries, ErrShrunk, ""},
+		{"per-list max-shrink allows more", Source{MaxShrink: 0.95}, addrs(1000), addrs(100), 100, nil, ""},
+		{"per-list max-shrink allows less", Source{MaxShrink: 0.1}, addrs(1000), addrs(800), 1000, ErrShrunk, ""},
+		{"emptied without allow-empty", Source{}, addrs(1000), "", 1000, ErrEmpty, ""},
+		{"emptied with allow-empty", Source{AllowEmpty: true}, addrs(1000), "", 0, nil, ""},
+		{"all entries gone with allow-empty", Source{AllowEmpty: true}, addrs(1000), "# nothing listed today\n", 0, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := tc.src
 			src.Name = "l"
-			m, path := newSourceManager(t, src, "192.0.2.1\n")
-			writeFile(t, path, tc.text)
+			m, path := newSourceManager(t, src, tc.before)
+			writeFile(t, path, tc.after)
 			err := m.Reload()
-			if !errors.Is(err, ErrTooBig) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Reload() = %v, want ErrTooBig saying %q", err, tc.want)
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && (!errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.wantMsg)) {
+				t.Fatalf("Reload() = %v, want %v saying %q", err, tc.wantErr, tc.wantMsg)
 			}
-			if st := m.Status()[0]; st.Failures != 1 || st.Entries != 1 || !blocked(m, "192.0.2.1") {
+			if st := m.Status()[0]; st.Entries != tc.wantEntries {
+				t.Errorf("entries %d, want %d", st.Entries, tc.wantEntries)
+			}
+			first, _, _ := strings.Cut(tc.before, "\n")
+			if st := m.Status()[0]; tc.wantErr != nil && (st.Failures != 1 || !blocked(m, first)) {
 				t.Errorf("status %+v: want the refusal counted and the last good contents served", st)
 			}
 		})
 	}
-	// The defaults are what a source that sets no cap gets, and the Manager's options apply
-	// to sources that set none.
+}
+
+// The defaults are what a source that sets no cap gets, and the Manager's options apply to
+// sources that set none.
+func TestManagerCapsApplyToSourcesThatSetNone(t *testing.T) {
 	if _, _, err := Parse(strings.NewReader(addrs(10)), Source{MaxEntries: 9}); !errors.Is(err, ErrTooBig) {
 		t.Errorf("Parse over MaxEntries: %v", err)
 	}
@@ -160,6 +180,16 @@ func TestSizeCapsRefuseLikeATruncatedFile(t *testing.T) {
 	writeFile(t, path, addrs(10))
 	if _, err := NewManager([]Source{{Name: "l", Path: path}}, Options{Logger: quiet, MaxEntries: 9}); !errors.Is(err, ErrTooBig) {
 		t.Errorf("NewManager with Options.MaxEntries 9: %v", err)
+	}
+}
+
+// An empty allow-empty list is accepted at start, as on a reload.
+func TestEmptyAllowEmptyListAtStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.txt")
+	writeFile(t, path, "")
+	m, err := NewManager([]Source{{Name: "l", Path: path, AllowEmpty: true}}, Options{Logger: quiet})
+	if err != nil || m.Status()[0].Entries != 0 || blocked(m, "192.0.2.1") {
+		t.Errorf("an empty allow-empty list at start: %v", err)
 	}
 }
 
@@ -271,48 +301,6 @@ func TestReloadsDuringAReloadCoalesce(t *testing.T) {
 	wg.Wait()
 	if f := m.Status()[0].Failures; f != 1 {
 		t.Errorf("%d loads for %d reloads requested during one, want 1", f, callers)
-	}
-}
-
-// TestShrinkGuard: the guard applies to lists of ShrinkGuardMinEntries or more, per list
-// max-shrink overrides the Manager's, and allow-empty accepts an emptied or empty list.
-func TestShrinkGuard(t *testing.T) {
-	for _, tc := range []struct {
-		name        string
-		src         Source
-		before      string
-		after       string
-		wantEntries int
-		wantErr     error
-	}{
-		{"a short hand-kept list may lose most of it", Source{}, addrs(3), addrs(1), 1, nil},
-		{"just under the minimum size", Source{}, addrs(ShrinkGuardMinEntries - 1), addrs(1), 1, nil},
-		{"at the minimum size", Source{}, addrs(ShrinkGuardMinEntries), addrs(1), ShrinkGuardMinEntries, ErrShrunk},
-		{"per-list max-shrink allows more", Source{MaxShrink: 0.95}, addrs(1000), addrs(100), 100, nil},
-		{"per-list max-shrink allows less", Source{MaxShrink: 0.1}, addrs(1000), addrs(800), 1000, ErrShrunk},
-		{"emptied without allow-empty", Source{}, addrs(1000), "", 1000, ErrEmpty},
-		{"emptied with allow-empty", Source{AllowEmpty: true}, addrs(1000), "", 0, nil},
-		{"all entries gone with allow-empty", Source{AllowEmpty: true}, addrs(1000), "# nothing listed today\n", 0, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			src := tc.src
-			src.Name = "l"
-			m, path := newSourceManager(t, src, tc.before)
-			writeFile(t, path, tc.after)
-			err := m.Reload()
-			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
-				t.Fatalf("Reload() = %v, want %v", err, tc.wantErr)
-			}
-			if st := m.Status()[0]; st.Entries != tc.wantEntries {
-				t.Errorf("entries %d, want %d", st.Entries, tc.wantEntries)
-			}
-		})
-	}
-	path := filepath.Join(t.TempDir(), "empty.txt")
-	writeFile(t, path, "")
-	m, err := NewManager([]Source{{Name: "l", Path: path, AllowEmpty: true}}, Options{Logger: quiet})
-	if err != nil || m.Status()[0].Entries != 0 || blocked(m, "192.0.2.1") {
-		t.Errorf("an empty allow-empty list at start: %v", err)
 	}
 }
 
