@@ -14,17 +14,14 @@ import (
 
 	"github.com/spoaguard/spoaguard/internal/feedtest"
 	"github.com/spoaguard/spoaguard/internal/geoiptest"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
-// eventually polls cond every 10 ms for at most 30 s: the agent applies a download at its next
-// refresh, whose time the test does not control.
+// eventually polls cond for at most 30 s: the agent applies a download at its next refresh,
+// whose time the test does not control.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 30 s", what)
-		}
-	}
+	testutil.Eventually(t, 30*time.Second, what, cond)
 }
 
 func metricValue(metrics, name string) string {
