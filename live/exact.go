@@ -3,6 +3,7 @@ package live
 import (
 	"math/bits"
 	"slices"
+	"sync/atomic"
 )
 
 // u128 is an IPv6 address as a number, most significant half first.
@@ -29,33 +30,33 @@ func hash6(a u128) uint64   { return mix(a.hi ^ mix(a.lo)) }
 // key, in front of a table split into shards, each an open-addressing table with linear
 // probing at a load of at most 1/2.
 //
-// Both are cut into pieces that a published set never changes: the filter into pages of
-// pageWords words, the table into shards of about shardTarget keys. A round of changes copies
-// the two slices of pointers and only the pages and shards it touches, so its cost follows
-// the change, not the size of the set; the sets before and after share every other piece.
+// The shards are pieces that a published set never changes: a round of changes copies the
+// slice of pointers to them and only the shards it touches, so its cost follows the change,
+// not the size of the set; the sets before and after share every other shard.
 //
-// Most looked-up addresses are in no live list. The filter answers them with one load from a
-// page (the slice of pages is small enough to stay in cache), whose latency overlaps the file
-// snapshot's lookup (the branch on it is predicted "not listed"), and lets about 1 in 200 of
-// them through to probe a shard (TestFilterLetsFewMissesThrough), which, beside a 2M-entry
-// snapshot, is a cache miss: at 8 bits and one bit per key, 1 in 9 probed and the probes cost
-// the live set a fifth of a lookup (BenchmarkLiveOverBase).
+// The filter is one array that every set edited from the same build shares, and that rounds
+// change in place: a round only ever sets bits (a removed key's bits stay set until the set is
+// next built), with atomic operations. A set published before the round may then see a new
+// key's bits early, which is a false positive: its shards, which do not hold the key, answer
+// it. So the filter costs a round nothing to copy, and a lookup one load.
+//
+// Most looked-up addresses are in no live list. The filter answers them with that load, whose
+// latency overlaps the file snapshot's lookup (the branch on it is predicted "not listed"),
+// and lets about 1 in 200 of them through to probe a shard (TestFilterLetsFewMissesThrough),
+// which, beside a 2M-entry snapshot, is a cache miss: at 8 bits and one bit per key, 1 in 9
+// probed and the probes cost the live set a fifth of a lookup (BenchmarkLiveOverBase).
 type exactSet[K comparable] struct {
-	pages  []*page // a power of two of them
-	pshift uint    // the page of a hash is hash >> pshift
+	filter []atomic.Uint64 // 32 words or a power of two times more
+	fshift uint            // the filter word of a hash is filterIndex(h, fshift)
 	shards []*shard[K]
 	sshift uint // the shard of a hash is hash >> sshift
 	n      int
 	stale  int    // keys removed since the filter was built, whose bits are still set
-	epoch  uint64 // pages and shards with this epoch belong to this set alone
+	epoch  uint64 // shards with this epoch belong to this set alone
 }
 
-const pageWords = 32
-
-type page struct {
-	w     [pageWords]uint64
-	epoch uint64
-}
+// filterLow is the number of words a filter word's index takes from the middle of the hash.
+const filterLow = 5
 
 type shard[K comparable] struct {
 	keys  []K
@@ -66,12 +67,17 @@ type shard[K comparable] struct {
 }
 
 // The hash's bits: the word's three bits from the bottom 18, the slot in its shard from bits
-// 18–31, the word in its page from bits 32–36, the page and the shard from the top. So a
-// shard has at most 2^14 slots, maxShardKeys keys.
+// 18–31, the low filterLow bits of the filter word's index from bits 32–36, the rest of that
+// index and the shard from the top. So a shard has at most 2^14 slots, maxShardKeys keys.
 const (
 	shardTarget  = 32 // keys per shard when the set is built
 	maxShardKeys = 1<<13 - 1
 )
+
+// filterIndex returns the filter word of hash h in a filter of 1<<(64-fshift+filterLow) words.
+func filterIndex(h uint64, fshift uint) uint64 {
+	return h>>fshift<<filterLow | h>>32&(1<<filterLow-1)
+}
 
 func filterBits(h uint64) uint64 { return 1<<(h&63) | 1<<(h>>6&63) | 1<<(h>>12&63) }
 
@@ -81,12 +87,9 @@ func newExactSet[K comparable](n int) exactSet[K] {
 	if n == 0 {
 		return e
 	}
-	pbits := bits.Len(uint((16*n - 1) / (64 * pageWords)))
-	e.pages = make([]*page, 1<<pbits)
-	e.pshift = uint(64 - pbits)
-	for i := range e.pages {
-		e.pages[i] = &page{}
-	}
+	fbits := bits.Len(uint((16*n - 1) / (64 << filterLow)))
+	e.filter = make([]atomic.Uint64, 1<<(fbits+filterLow))
+	e.fshift = uint(64 - fbits)
 	sbits := bits.Len(uint(n / shardTarget))
 	e.shards = make([]*shard[K], 1<<sbits)
 	e.sshift = uint(64 - sbits)
@@ -107,7 +110,7 @@ func (e *exactSet[K]) lookup(k K, h uint64) uint64 {
 	if e.n == 0 {
 		return 0
 	}
-	if fb := filterBits(h); e.pages[h>>e.pshift].w[h>>32&(pageWords-1)]&fb != fb {
+	if fb := filterBits(h); e.filter[filterIndex(h, e.fshift)].Load()&fb != fb {
 		return 0
 	}
 	s := e.shards[h>>e.sshift]
@@ -127,37 +130,24 @@ func (e *exactSet[K]) word(h uint64) uint64 {
 	if e.n == 0 {
 		return 0
 	}
-	return e.pages[h>>e.pshift].w[h>>32&(pageWords-1)]
+	return e.filter[filterIndex(h, e.fshift)].Load()
 }
 
 // fits reports whether the set can take n keys, having had stale removed, without being built
 // again: its filter then has at least 10 bits a key and is not half stale, and its shards
 // average at most four times the keys they were built for.
 func (e *exactSet[K]) fits(n, stale int) bool {
-	return len(e.pages) > 0 && 10*n <= 64*pageWords*len(e.pages) && n <= 4*shardTarget*len(e.shards) &&
+	return len(e.filter) > 0 && 10*n <= 64*len(e.filter) && n <= 4*shardTarget*len(e.shards) &&
 		stale <= n/2+64
 }
 
-// edit returns a copy of e that put and remove may change without changing e: it shares e's
-// pages and shards until it changes them.
+// edit returns a copy of e that put and remove may change without changing e's keys: it
+// shares e's shards until it changes them, and e's filter.
 func (e *exactSet[K]) edit() exactSet[K] {
 	c := *e
-	c.pages = slices.Clone(e.pages)
 	c.shards = slices.Clone(e.shards)
 	c.epoch++
 	return c
-}
-
-// ownPage returns page i of an edited set for changing, copying it the first time.
-func (e *exactSet[K]) ownPage(i uint64) *page {
-	p := e.pages[i]
-	if p.epoch != e.epoch {
-		c := *p
-		c.epoch = e.epoch
-		p = &c
-		e.pages[i] = p
-	}
-	return p
 }
 
 // ownShard returns shard i of an edited set for changing, copying it the first time, with
@@ -195,8 +185,8 @@ func (e *exactSet[K]) put(k K, h uint64, bit int, hash func(K) uint64) bool {
 	if s == nil {
 		return false
 	}
-	if fb, w := filterBits(h), h>>32&(pageWords-1); e.pages[h>>e.pshift].w[w]&fb != fb {
-		e.ownPage(h >> e.pshift).w[w] |= fb
+	if w, fb := &e.filter[filterIndex(h, e.fshift)], filterBits(h); w.Load()&fb != fb {
+		w.Or(fb)
 	}
 	if s.insert(k, h, uint8(bit+1)) {
 		e.n++

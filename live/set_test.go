@@ -475,14 +475,14 @@ func TestFilterLetsFewMissesThrough(t *testing.T) {
 		}
 		misses++
 		h := hash4(a)
-		if fb := filterBits(h); e.pages[h>>e.pshift].w[h>>32&(pageWords-1)]&fb == fb {
+		if fb := filterBits(h); e.word(h)&fb == fb {
 			through++
 		}
 	}
 	if rate := float64(through) / float64(misses); rate > 0.01 {
 		t.Errorf("%.2f%% of misses pass the filter, want under 1%%", 100*rate)
 	} else {
-		t.Logf("%.3f%% of misses pass the filter (%d KB)", 100*rate, len(e.pages)*pageWords*8/1024)
+		t.Logf("%.3f%% of misses pass the filter (%d KB)", 100*rate, len(e.filter)*8/1024)
 	}
 }
 
