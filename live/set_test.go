@@ -541,3 +541,40 @@ func TestUpdatingAnEntryOftenKeepsTheExpiryQueueBounded(t *testing.T) {
 		t.Errorf("next expiry %v, want the last update's %v", next, c.Entry.Expires)
 	}
 }
+
+// TestCoveringFindsEveryEntryHoldingTheAddress: the entries that explain an address are
+// exactly those a walk of the whole set finds, nested prefixes, ranges and IPv6 included.
+func TestCoveringFindsEveryEntryHoldingTheAddress(t *testing.T) {
+	s := openSet(t, Options{})
+	var changes []Change
+	for _, a := range []string{"10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.1.2.3", "10.1.2.1-10.1.3.9",
+		"10.9.9.9", "2001:db8::/32", "2001:db8:1::/48", "2001:db8:1::5", "2001:db8::1-2001:db8:1::9"} {
+		changes = append(changes, put(t, a, "l", blocklist.Deny))
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 2000 {
+		changes = append(changes, put(t, fmt.Sprintf("10.1.%d.%d", r.IntN(4), r.IntN(256)), "m", blocklist.Allow))
+	}
+	if _, err := s.Apply(changes); err != nil {
+		t.Fatal(err)
+	}
+	tb := s.Table()
+	all := tb.Entries(nil, 0)
+	probes := []string{"10.1.2.3", "::ffff:10.1.2.3", "10.1.3.9", "10.1.3.10", "10.9.9.9", "11.0.0.1",
+		"2001:db8:1::5", "2001:db8:1::9", "2001:db8:1::a", "2001:db9::1"}
+	for range 500 {
+		probes = append(probes, fmt.Sprintf("10.1.%d.%d", r.IntN(5), r.IntN(256)))
+	}
+	for _, p := range probes {
+		a := netip.MustParseAddr(p)
+		var want []*Entry
+		for _, e := range all {
+			if covers(e.Addr, a.Unmap()) {
+				want = append(want, e)
+			}
+		}
+		if got := tb.Covering(a); !slices.Equal(got, want) {
+			t.Fatalf("Covering(%s) = %v, a walk of the set finds %v", p, got, want)
+		}
+	}
+}

@@ -368,20 +368,35 @@ func (t *Table) Get(addr blocklist.Entry) (*Entry, bool) {
 	return t.idx.get(addr)
 }
 
-// Covering returns every entry covering a, in address order: the slow path behind an
-// explanation of a decision, linear in the size of the set.
+// Covering returns the live entries covering a, sorted by address: a's own entry, if any,
+// and the prefixes and ranges holding it. It costs a map lookup, and a pass over the
+// table's prefixes and ranges up to a only when one of them covers a: never a pass over the
+// whole set, which a ban storm makes large.
 func (t *Table) Covering(a netip.Addr) []*Entry {
 	if t == nil {
 		return nil
 	}
 	a = a.Unmap()
 	var out []*Entry
-	t.idx.each(func(e *Entry) bool {
-		if covers(e.Addr, a) {
-			out = append(out, e)
+	if e, ok := t.idx.get(blocklist.Entry{First: a, Last: a, Bits: a.BitLen()}); ok {
+		out = append(out, e)
+	}
+	var inRange uint64
+	if a.Is4() {
+		inRange = t.r4.lookup(v4(a))
+	} else {
+		inRange = t.r6.lookup(v6(a))
+	}
+	if inRange != 0 {
+		for _, e := range t.ranges {
+			if e.Addr.First.Compare(a) > 0 {
+				break // sorted by first address: no later one covers a
+			}
+			if covers(e.Addr, a) {
+				out = append(out, e)
+			}
 		}
-		return true
-	})
+	}
 	slices.SortFunc(out, func(a, b *Entry) int { return compareAddr(a.Addr, b.Addr) })
 	return out
 }

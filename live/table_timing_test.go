@@ -103,3 +103,22 @@ func BenchmarkLookup100k(b *testing.B) {
 	}
 	_ = sink
 }
+
+// BenchmarkCovering100k explains random addresses against 100k live entries (1k of them
+// /24s), what GET /v1/check asks of the live set:
+//
+//	go test -run '^$' -bench Covering100k -benchmem ./live
+func BenchmarkCovering100k(b *testing.B) {
+	s := openSet(b, Options{})
+	if _, err := s.Apply(randomBans(100_000, 1)); err != nil {
+		b.Fatal(err)
+	}
+	t := s.Table()
+	r := rand.New(rand.NewPCG(3, 3))
+	b.ReportAllocs()
+	for b.Loop() {
+		var a [4]byte
+		binary.BigEndian.PutUint32(a[:], r.Uint32())
+		t.Covering(netip.AddrFrom4(a))
+	}
+}
