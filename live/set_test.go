@@ -482,7 +482,7 @@ func TestFilterLetsFewMissesThrough(t *testing.T) {
 	if rate := float64(through) / float64(misses); rate > 0.01 {
 		t.Errorf("%.2f%% of misses pass the filter, want under 1%%", 100*rate)
 	} else {
-		t.Logf("%.3f%% of misses pass the filter (%d KB)", 100*rate, len(e.filter)*8/1024)
+		t.Logf("%.3f%% of misses pass the filter (%d KB)", 100*rate, len(e.w)*8/1024)
 	}
 }
 
