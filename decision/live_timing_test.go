@@ -85,40 +85,96 @@ func liveBench(b *testing.B) {
 
 func BenchmarkLiveOverBase(b *testing.B) {
 	liveBench(b)
-	type variant struct {
-		name  string
-		table *live.Table
-	}
-	var rounds []variant
-	for range 9 {
-		rounds = append(rounds, variant{"base-2M", nil}, variant{"base-2M+live-100k", live100k})
-	}
-	for _, c := range rounds {
+	for _, c := range liveRounds() {
 		b.Run(c.name, func(b *testing.B) {
-			h, err := New(staticSnapshot{base2M}, Config{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			v := h.verdictsFor(base2M, c.table)
-			var blocked int
-			b.ReportAllocs()
-			i := 0
-			cpu := testutil.StartCPUTimer()
-			defer cpu.Report(b)
+			v, end := startLiveRound(b, c.table)
+			blocked, i := 0, 0
 			for b.Loop() {
 				a := probes[i&(len(probes)-1)][:]
 				i++
 				lm := c.table.Lookup(a)
-				m := matches{base2M.Lookup(a).Matched, lm}
-				if !m.any() {
-					continue
-				}
-				if deny, _ := v.judge(m); deny.any() {
-					blocked++
-				}
+				blocked += v.blocks(matches{base2M.Lookup(a).Matched, lm})
 			}
-			b.ReportMetric(float64(blocked)/float64(b.N), "blocked/op")
+			end(blocked)
 		})
+	}
+}
+
+// BenchmarkLiveOverBaseBatched is the same comparison on the agent's own path for a snapshot
+// this large: the addresses come in batches, as a read's NOTIFYs do (a read holds about 20 of
+// them at 8x20), and each batch's filter words and snapshot lines are prefetched together, as
+// PrefetchDone does, before the lookups run. One op is still one address:
+//
+//	go test -run '^$' -bench LiveOverBaseBatched ./decision
+func BenchmarkLiveOverBaseBatched(b *testing.B) {
+	liveBench(b)
+	if !base2M.Prefetches() {
+		b.Fatal("the 2M-entry snapshot does not prefetch: the agent would look it up one address at a time")
+	}
+	const batch = 20
+	for _, c := range liveRounds() {
+		b.Run(c.name, func(b *testing.B) {
+			var addrs [batch][]byte
+			var m [batch]matches
+			v, end := startLiveRound(b, c.table)
+			blocked, i := 0, 0
+			for b.Loop() {
+				if i%batch == 0 {
+					for j := range addrs {
+						addrs[j] = probes[(i+j)&(len(probes)-1)][:]
+					}
+					c.table.Prefetch(addrs[:])
+					base2M.Prefetch(addrs[:])
+					for j, a := range addrs {
+						m[j] = matches{base2M.Lookup(a).Matched, c.table.Lookup(a)}
+					}
+				}
+				blocked += v.blocks(m[i%batch])
+				i++
+			}
+			end(blocked)
+		})
+	}
+}
+
+// blocks returns 1 if v blocks an address matching m, else 0.
+func (v *verdicts) blocks(m matches) int {
+	if !m.any() {
+		return 0
+	}
+	if deny, _ := v.judge(m); deny.any() {
+		return 1
+	}
+	return 0
+}
+
+// liveRounds alternates the base alone and the base with the live set, 9 rounds each.
+func liveRounds() []liveVariant {
+	var rounds []liveVariant
+	for range 9 {
+		rounds = append(rounds, liveVariant{"base-2M", nil}, liveVariant{"base-2M+live-100k", live100k})
+	}
+	return rounds
+}
+
+type liveVariant struct {
+	name  string
+	table *live.Table
+}
+
+// startLiveRound returns the verdicts a handler serving base2M would use with table, having
+// started the round's CPU timer, and the function that reports the round.
+func startLiveRound(b *testing.B, table *live.Table) (*verdicts, func(blocked int)) {
+	h, err := New(staticSnapshot{base2M}, Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := h.verdictsFor(base2M, table)
+	b.ReportAllocs()
+	cpu := testutil.StartCPUTimer()
+	return v, func(blocked int) {
+		cpu.Report(b)
+		b.ReportMetric(float64(blocked)/float64(b.N), "blocked/op")
 	}
 }
 
