@@ -36,22 +36,15 @@ type decoder struct {
 func decodeChangesFast(s string) ([]Change, bool) {
 	var d decoder
 	d.Reset(s)
-	if !d.Byte('[') {
+	cs := []Change{} // encoding/json gives an empty slice, not nil, for []
+	ok := d.Elements(func() bool {
+		cs = append(cs, Change{})
+		return d.change(&cs[len(cs)-1])
+	})
+	if !ok || !d.End() {
 		return nil, false
 	}
-	cs := []Change{} // encoding/json gives an empty slice, not nil, for []
-	if d.Byte(']') {
-		return cs, d.End()
-	}
-	for {
-		cs = append(cs, Change{})
-		if !d.change(&cs[len(cs)-1]) {
-			return nil, false
-		}
-		if !d.Byte(',') {
-			return cs, d.Byte(']') && d.End()
-		}
-	}
+	return cs, true
 }
 
 // record decodes one record (NS:entries' value) into r, or reports false when s is not in

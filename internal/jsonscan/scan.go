@@ -59,6 +59,25 @@ func (d *Scanner) Members(member func(name string) (bit int, ok bool)) bool {
 	}
 }
 
+// Elements reads an array, calling elem with the scanner at each element; elem reads the
+// element and reports whether it took it.
+func (d *Scanner) Elements(elem func() bool) bool {
+	if !d.Byte('[') {
+		return false
+	}
+	if d.Byte(']') {
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		if !d.Byte(',') {
+			return d.Byte(']')
+		}
+	}
+}
+
 // name reads an object member's name and its colon. Names with escapes are not handled.
 func (d *Scanner) name() (string, bool) {
 	v, fresh, ok := d.Str()
