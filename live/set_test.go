@@ -62,11 +62,11 @@ func lookup(tb *Table, ip string) []string {
 }
 
 // tableOf applies changes to a new set and returns its table.
-func tableOf(t *testing.T, changes ...Change) *Table {
-	t.Helper()
-	s := openSet(t, Options{})
+func tableOf(tb testing.TB, changes ...Change) *Table {
+	tb.Helper()
+	s := openSet(tb, Options{})
 	if _, err := s.Apply(changes); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return s.Table()
 }
@@ -340,11 +340,8 @@ func TestAStoreFailureChangesNothing(t *testing.T) {
 }
 
 func TestLookupDoesNotAllocate(t *testing.T) {
-	s := openSet(t, Options{})
-	if _, err := s.Apply([]Change{put(t, "203.0.113.7", "", blocklist.Deny), put(t, "10.0.0.0/8", "", blocklist.Deny), put(t, "2001:db8::/32", "", blocklist.Deny), put(t, "2001:db9::1", "", blocklist.Deny)}); err != nil {
-		t.Fatal(err)
-	}
-	tb := s.Table()
+	tb := tableOf(t, put(t, "203.0.113.7", "", blocklist.Deny), put(t, "10.0.0.0/8", "", blocklist.Deny),
+		put(t, "2001:db8::/32", "", blocklist.Deny), put(t, "2001:db9::1", "", blocklist.Deny))
 	addrs := [][]byte{{203, 0, 113, 7}, {10, 1, 1, 1}, {8, 8, 8, 8}, netip.MustParseAddr("2001:db8::1").AsSlice(), netip.MustParseAddr("2001:db9::1").AsSlice()}
 	var sink uint64
 	if n := testing.AllocsPerRun(100, func() {

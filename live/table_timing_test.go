@@ -84,11 +84,7 @@ func BenchmarkApply100k(b *testing.B) {
 
 // BenchmarkLookup100k looks up random addresses (nearly all misses) in 100k live entries.
 func BenchmarkLookup100k(b *testing.B) {
-	s := openSet(b, Options{})
-	if _, err := s.Apply(randomBans(100_000, 1)); err != nil {
-		b.Fatal(err)
-	}
-	t := s.Table()
+	t := tableOf(b, randomBans(100_000, 1)...)
 	r := rand.New(rand.NewPCG(3, 3))
 	addrs := make([][4]byte, 1<<16)
 	for i := range addrs {
@@ -109,11 +105,7 @@ func BenchmarkLookup100k(b *testing.B) {
 //
 //	go test -run '^$' -bench Covering100k -benchmem ./live
 func BenchmarkCovering100k(b *testing.B) {
-	s := openSet(b, Options{})
-	if _, err := s.Apply(randomBans(100_000, 1)); err != nil {
-		b.Fatal(err)
-	}
-	t := s.Table()
+	t := tableOf(b, randomBans(100_000, 1)...)
 	r := rand.New(rand.NewPCG(3, 3))
 	b.ReportAllocs()
 	for b.Loop() {
