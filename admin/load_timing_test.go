@@ -43,7 +43,7 @@ func BenchmarkLiveChangesUnderLoad(b *testing.B) {
 	defer ls.Close()
 	next := uint32(admin.Unlisted) // the next ban's address
 	ban := func(n int, ttl string) []byte {
-		body := admin.BanBody(next, n, ttl, "")
+		body := bench.BanBody(next, n, ttl, "")
 		next += uint32(n)
 		return body
 	}
