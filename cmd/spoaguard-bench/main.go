@@ -45,6 +45,7 @@ commands:
   field       print one field of run -json reports, one line per report (for scripts)
   idle        hold handshaken idle connections open (memory per idle connection)
   attack      play hostile peers in waves: silent, idle, half-sent, never reading, HTTP
+  bans        post bans to an agent's admin API at a steady rate (live changes under load)
 
 "spoaguard-bench <command> -h" lists the command's flags.
 `
@@ -59,6 +60,7 @@ var commands = map[string]func(args []string) error{
 	"field":       fieldCmd,
 	"idle":        idleCmd,
 	"attack":      attackCmd,
+	"bans":        bansCmd,
 }
 
 func main() {
