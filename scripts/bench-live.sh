@@ -6,11 +6,18 @@
 # x 20 in flight, for ROUNDS interleaved rounds of 5 s. It prints each round's ACK/s and the
 # agent's CPU per ACK, and the ratios of the live agent to the plain one.
 #
-#   scripts/bench-live.sh [ROUNDS [ENTRIES [LIVE]]]   # default 3 2000000 100000
+# With --bans RATE, each round also drives the live agent while `spoaguard-bench bans` posts
+# RATE bans a second to its API from core 1 (100 a POST, each with a 1 s ttl, so expiries run
+# too), and prints the ACK latency's p99.9 and maximum with the bans against the same agent's
+# turn without them, seconds before.
+#
+#   scripts/bench-live.sh [--bans RATE] [ROUNDS [ENTRIES [LIVE]]]   # default 3 2000000 100000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
+bans=0
+if [ "${1:-}" = --bans ]; then bans=$2; shift 2; fi
 rounds=${1:-3} entries=${2:-2000000} live=${3:-100000}
 command -v curl >/dev/null || { echo "bench-live: curl is needed: apt-get install curl" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoaguard-bench-live.XXXXXX")
@@ -46,4 +53,33 @@ ratio() {
     -v lc="$("$work/bench" field agent_cpu_per_ack_ns "$work/live-$1.json")" \
     'BEGIN { printf "%-6s ratio  ACK/s %.3f, CPU per ACK %.3fx\n", r, l / b, lc / bc }'
 }
-after_round=ratio pinned_rounds "$work" "$rounds" "$work/targets.txt" base live
+if [ "$bans" = 0 ]; then
+  after_round=ratio pinned_rounds "$work" "$rounds" "$work/targets.txt" base live
+  exit 0
+fi
+
+# The banned agent is the live one, driven while the bans are posted: they start before the
+# load generator's warm-up and outlast its window.
+banned_port=$live_port banned_pid=$live_pid
+run_with_bans() {
+  if [ "$3" != banned ]; then pinned_run "$@"; return; fi
+  taskset -c "${BENCH_LOAD_CPU:-1}" "$work/bench" bans -api "unix:$work/api.sock" -rate "$bans" -duration 9s \
+    -from "240.$((64 + $2)).0.0" -json "$work/bans-$2.json" >"$work/bans-$2.log" 2>&1 &
+  local poster=$!
+  sleep 0.5
+  pinned_run "$@"
+  wait "$poster" || { echo "bench-live: posting the bans failed: $(cat "$work/bans-$2.log")" >&2; exit 1; }
+}
+
+# latency prints round $1's ACK latency of the live agent without and with the bans.
+latency() {
+  local f
+  ratio "$1"
+  for f in live banned; do
+    printf '%-6s %-6s p99.9 %8.0f us, max %8.0f us\n' "$1" "$f" \
+      "$(("$("$work/bench" field latency.p999_ns "$work/$f-$1.json")" / 1000))" \
+      "$(("$("$work/bench" field latency.max_ns "$work/$f-$1.json")" / 1000))"
+  done
+  echo "$1      bans   $(cat "$work/bans-$1.log")"
+}
+after_round=latency run_agent=run_with_bans pinned_rounds "$work" "$rounds" "$work/targets.txt" base live banned

@@ -61,7 +61,8 @@ pinned_run() {
 # pinned_rounds WORK ROUNDS TARGETS NAME... drives each agent pinned_agent started as NAME (on
 # the port in the variable NAME_port) with pinned_run, in ROUNDS interleaved rounds, between
 # the load average before and after. The function the variable after_round names, if any,
-# runs after each round with the round's number.
+# runs after each round with the round's number; the one run_agent names, if any, runs each
+# agent's turn in place of pinned_run, with its arguments.
 pinned_rounds() {
   local work=$1 rounds=$2 targets=$3 r name port_var; shift 3
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -69,7 +70,7 @@ pinned_rounds() {
   for r in $(seq 1 "$rounds"); do
     for name in "$@"; do
       port_var=${name}_port
-      pinned_run "$work" "$r" "$name" "${!port_var}" "$targets"
+      "${run_agent:-pinned_run}" "$work" "$r" "$name" "${!port_var}" "$targets"
     done
     if [ -n "${after_round:-}" ]; then "$after_round" "$r"; fi
   done
