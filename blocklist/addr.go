@@ -30,6 +30,24 @@ func ParseAddr(b []byte) (netip.Addr, bool) {
 	return netip.AddrFrom16(ip).Unmap(), true
 }
 
+// SplitAddr reads addr as the lookups take it, 4 or 16 bytes in network order (what the SPOP
+// codec yields for IPV4/IPV6 values): an IPv4 address, and an IPv4-mapped IPv6 one, gives
+// family 4 and the IPv4 address in the low 32 bits of lo; any other IPv6 address gives family
+// 16 and its two halves; any other length gives family 0. It inlines, for the lookups' hot path.
+func SplitAddr(addr []byte) (family int, hi, lo uint64) {
+	switch len(addr) {
+	case 4:
+		return 4, 0, uint64(binary.BigEndian.Uint32(addr))
+	case 16:
+		hi, lo = binary.BigEndian.Uint64(addr[:8]), binary.BigEndian.Uint64(addr[8:])
+		if hi == 0 && lo>>32 == 0xffff {
+			return 4, 0, lo
+		}
+		return 16, hi, lo
+	}
+	return 0, 0, 0
+}
+
 // ParseLastAddr parses the last element of a comma-separated list of addresses, the element
 // the nearest proxy appended to an X-Forwarded-For header (HAProxy's hdr() picks the same
 // one). ASCII white space and square brackets around the element are ignored; the address

@@ -66,6 +66,32 @@ func TestParseLastAddr(t *testing.T) {
 	}
 }
 
+// SplitAddr gives the lookups IPv4 for 4 bytes and for an IPv4-mapped IPv6 address, the two
+// halves of any other IPv6 address, and nothing for any other length.
+func TestSplitAddrFoldsMappedAddressesToIPv4(t *testing.T) {
+	for _, tc := range []struct {
+		addr   []byte
+		family int
+		hi, lo uint64 // for family 4, the IPv4 address is lo's low 32 bits
+	}{
+		{addr: []byte{192, 0, 2, 1}, family: 4, lo: 0xc0000201},
+		{addr: netip.MustParseAddr("::ffff:192.0.2.1").AsSlice(), family: 4, lo: 0xc0000201},
+		{addr: netip.MustParseAddr("::fffe:192.0.2.1").AsSlice(), family: 16, lo: 0xfffe_c0000201},
+		{addr: netip.MustParseAddr("1::ffff:192.0.2.1").AsSlice(), family: 16, hi: 1 << 48, lo: 0xffff_c0000201},
+		{addr: netip.MustParseAddr("2001:db8::1").AsSlice(), family: 16, hi: 0x2001_0db8 << 32, lo: 1},
+		{addr: []byte{192, 0, 2}},
+		{addr: nil},
+	} {
+		family, hi, lo := SplitAddr(tc.addr)
+		if family == 4 {
+			hi, lo = 0, uint64(uint32(lo))
+		}
+		if family != tc.family || family != 0 && (hi != tc.hi || lo != tc.lo) {
+			t.Errorf("SplitAddr(%v) = %d, %#x, %#x; want %d, %#x, %#x", tc.addr, family, hi, lo, tc.family, tc.hi, tc.lo)
+		}
+	}
+}
+
 // TestParseAddrDoesNotAllocate: the parser runs on client-controlled header text for every
 // request, so neither an address nor garbage may allocate.
 func TestParseAddrDoesNotAllocate(t *testing.T) {

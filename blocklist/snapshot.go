@@ -1,7 +1,6 @@
 package blocklist
 
 import (
-	"encoding/binary"
 	"math/bits"
 	"unsafe"
 )
@@ -38,15 +37,10 @@ func (s *Snapshot) Lookup(addr []byte) Result {
 	if s == nil {
 		return Result{Deny: -1}
 	}
-	switch len(addr) {
+	switch family, hi, lo := SplitAddr(addr); family {
 	case 4:
-		return s.lookup4(binary.BigEndian.Uint32(addr))
+		return s.lookup4(uint32(lo))
 	case 16:
-		hi := binary.BigEndian.Uint64(addr[:8])
-		lo := binary.BigEndian.Uint64(addr[8:])
-		if hi == 0 && lo>>32 == 0xffff {
-			return s.lookup4(uint32(lo))
-		}
 		return s.lookup6(uint128{hi, lo})
 	}
 	return Result{Deny: -1}

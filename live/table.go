@@ -293,15 +293,10 @@ func (t *Table) Lookup(addr []byte) uint64 {
 	if t == nil {
 		return 0
 	}
-	switch len(addr) {
+	switch family, hi, lo := blocklist.SplitAddr(addr); family {
 	case 4:
-		return t.lookup4(binary.BigEndian.Uint32(addr))
+		return t.lookup4(uint32(lo))
 	case 16:
-		hi := binary.BigEndian.Uint64(addr[:8])
-		lo := binary.BigEndian.Uint64(addr[8:])
-		if hi == 0 && lo>>32 == 0xffff {
-			return t.lookup4(uint32(lo))
-		}
 		a := u128{hi, lo}
 		return t.e6.lookup(a, hash6(a)) | t.r6.lookup(a)
 	}
@@ -430,16 +425,11 @@ func (t *Table) Prefetch(addrs [][]byte) {
 	}
 	var sum uint64
 	for _, a := range addrs {
-		switch len(a) {
+		switch family, hi, lo := blocklist.SplitAddr(a); family {
 		case 4:
-			sum += t.e4.word(hash4(binary.BigEndian.Uint32(a)))
+			sum += t.e4.word(hash4(uint32(lo)))
 		case 16:
-			hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
-			if hi == 0 && lo>>32 == 0xffff {
-				sum += t.e4.word(hash4(uint32(lo)))
-			} else {
-				sum += t.e6.word(hash6(u128{hi, lo}))
-			}
+			sum += t.e6.word(hash6(u128{hi, lo}))
 		}
 	}
 	runtime.KeepAlive(sum) // the loads are what Prefetch is for: keep them
