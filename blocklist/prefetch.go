@@ -1,7 +1,6 @@
 package blocklist
 
 import (
-	"encoding/binary"
 	"runtime"
 )
 
@@ -46,16 +45,11 @@ func (s *Snapshot) Prefetch(addrs [][]byte) {
 	n := 0
 	// Index entries: independent loads.
 	for _, a := range addrs[:min(len(addrs), MaxPrefetch)] {
-		var hi uint16
-		switch {
-		case len(a) == 4:
-			hi = binary.BigEndian.Uint16(a)
-		case len(a) == 16 && binary.BigEndian.Uint64(a) == 0 && binary.BigEndian.Uint32(a[8:]) == 0xffff:
-			hi = binary.BigEndian.Uint16(a[12:]) // IPv4-mapped, looked up as IPv4
-		default:
+		family, _, lo := SplitAddr(a)
+		if family != 4 {
 			continue
 		}
-		entries[n] = s.v4.index[hi]
+		entries[n] = s.v4.index[uint16(lo>>16)]
 		n++
 	}
 	// Bucket lines: each depends on its own index entry only.
