@@ -20,7 +20,9 @@ func parseString(t testing.TB, text string, src Source) (*Parsed, error) {
 	return p, nil
 }
 
-func TestParseFormats(t *testing.T) {
+// TestParse: a file is read into its format and its entries, the lines it cannot use skipped and
+// counted; or it is refused as a whole, with the reason and the line it was found at.
+func TestParse(t *testing.T) {
 	tests := []struct {
 		name    string
 		text    string
@@ -30,6 +32,8 @@ func TestParseFormats(t *testing.T) {
 		v6      int
 		except  int
 		skipped int
+		err     error // the file is refused
+		line    int   // the line of the refusal
 	}{
 		{name: "plain mixed forms and comments", format: FormatPlain,
 			text: "# header\n; also a comment\n1.2.3.4\n10.0.0.0/8 # inline\n192.0.2.10-192.0.2.20\n192.0.2.99 ; inline\n\n2001:db8::/32\n",
@@ -72,12 +76,30 @@ func TestParseFormats(t *testing.T) {
 		{name: "END trailer", format: FormatPlain,
 			text: "1.2.3.4\n5.6.7.8\n# END 2 entries\n",
 			v4:   []range4{{0x01020304, 0x01020304}, {0x05060708, 0x05060708}}},
+
+		{name: "empty", text: "", err: ErrEmpty},
+		{name: "garbage html", text: "<html>\n<body>502 Bad Gateway</body>\n</html>\n", err: ErrGarbage, line: 1},
+		{name: "mostly garbage", text: "1.2.3.4\nnope\nnope\n", err: ErrGarbage, line: 2},
+		{name: "drop without EOF", text: "; DROP\n1.10.16.0/20 ; SBL256894\n", err: ErrTruncated},
+		{name: "drop data after EOF", text: "1.10.16.0/20 ; SBL256894\n; EOF\n1.2.3.0/24 ; SBL1\n", err: ErrTruncated, line: 3},
+		{name: "json without metadata", text: `{"cidr":"1.10.16.0/20","sblid":"SBL256894"}` + "\n", err: ErrTruncated},
+		{name: "json records mismatch", text: `{"cidr":"1.10.16.0/20"}` + "\n" + `{"type":"metadata","records":5}` + "\n", err: ErrTruncated, line: 2},
+		{name: "firehol short", text: "# Entries : 3 subnets\n1.2.3.4\n5.6.7.8\n", err: ErrTruncated, line: 1},
+		{name: "END mismatch", text: "1.2.3.4\n# END 3 entries\n", err: ErrTruncated, line: 2},
+		{name: "forced drop format", text: "1.2.3.4\n", src: Source{Format: FormatSpamhausDROP}, err: ErrTruncated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := parseString(t, tt.text, tt.src)
-			if err != nil {
-				t.Fatal(err)
+			if err != nil || tt.err != nil {
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("err = %v, want %v", err, tt.err)
+				}
+				var le *LoadError
+				if errors.As(err, &le) && le.Line != tt.line {
+					t.Errorf("line = %d, want %d (%v)", le.Line, tt.line, err)
+				}
+				return
 			}
 			if p.Format != tt.format {
 				t.Errorf("format = %v, want %v", p.Format, tt.format)
@@ -106,39 +128,6 @@ func TestSkippedLinesAreReportedWithLineNumbers(t *testing.T) {
 	want := []SkippedLine{{2, "942.180.233.122", "not an IP address"}, {5, "2001:41d0", "not an IP address"}}
 	if len(p.SkippedLines) != 2 || p.SkippedLines[0] != want[0] || p.SkippedLines[1] != want[1] {
 		t.Errorf("skipped = %v, want %v", p.SkippedLines, want)
-	}
-}
-
-func TestRefusedFiles(t *testing.T) {
-	tests := []struct {
-		name string
-		text string
-		src  Source
-		want error
-		line int
-	}{
-		{"empty", "", Source{}, ErrEmpty, 0},
-		{"garbage html", "<html>\n<body>502 Bad Gateway</body>\n</html>\n", Source{}, ErrGarbage, 1},
-		{"mostly garbage", "1.2.3.4\nnope\nnope\n", Source{}, ErrGarbage, 2},
-		{"drop without EOF", "; DROP\n1.10.16.0/20 ; SBL256894\n", Source{}, ErrTruncated, 0},
-		{"drop data after EOF", "1.10.16.0/20 ; SBL256894\n; EOF\n1.2.3.0/24 ; SBL1\n", Source{}, ErrTruncated, 3},
-		{"json without metadata", `{"cidr":"1.10.16.0/20","sblid":"SBL256894"}` + "\n", Source{}, ErrTruncated, 0},
-		{"json records mismatch", `{"cidr":"1.10.16.0/20"}` + "\n" + `{"type":"metadata","records":5}` + "\n", Source{}, ErrTruncated, 2},
-		{"firehol short", "# Entries : 3 subnets\n1.2.3.4\n5.6.7.8\n", Source{}, ErrTruncated, 1},
-		{"END mismatch", "1.2.3.4\n# END 3 entries\n", Source{}, ErrTruncated, 2},
-		{"forced drop format", "1.2.3.4\n", Source{Format: FormatSpamhausDROP}, ErrTruncated, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseString(t, tt.text, tt.src)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("err = %v, want %v", err, tt.want)
-			}
-			var le *LoadError
-			if errors.As(err, &le) && le.Line != tt.line {
-				t.Errorf("line = %d, want %d (%v)", le.Line, tt.line, err)
-			}
-		})
 	}
 }
 
