@@ -5,8 +5,27 @@ import (
 	"testing"
 )
 
+// addrCase is a text and the address a parser reads in it, "" when it refuses it.
+type addrCase struct{ in, want string }
+
+// checkAddrParser checks that parse, named name, reads each case's address and refuses what
+// it must, with the zero Addr.
+func checkAddrParser(t *testing.T, name string, parse func([]byte) (netip.Addr, bool), cases []addrCase) {
+	t.Helper()
+	for _, tc := range cases {
+		a, ok := parse([]byte(tc.in))
+		got := ""
+		if ok {
+			got = a.String()
+		}
+		if got != tc.want || ok != a.IsValid() {
+			t.Errorf("%s(%q) = %v, %v; want %q", name, tc.in, a, ok, tc.want)
+		}
+	}
+}
+
 func TestParseAddr(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
+	checkAddrParser(t, "ParseAddr", ParseAddr, []addrCase{
 		{"192.0.2.1", "192.0.2.1"},
 		{"0.0.0.0", "0.0.0.0"},
 		{"255.255.255.255", "255.255.255.255"},
@@ -30,20 +49,11 @@ func TestParseAddr(t *testing.T) {
 		{"01.2.3.4", ""}, {"1.2.3.010", ""}, {"::ffff:01.2.3.4", ""},
 		// Zones name an interface of the host they were written on.
 		{"fe80::1%eth0", ""}, {"::ffff:1.2.3.4%1", ""},
-	} {
-		a, ok := ParseAddr([]byte(tc.in))
-		got := ""
-		if ok {
-			got = a.String()
-		}
-		if got != tc.want || ok != a.IsValid() {
-			t.Errorf("ParseAddr(%q) = %v, %v; want %q", tc.in, a, ok, tc.want)
-		}
-	}
+	})
 }
 
 func TestParseLastAddr(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
+	checkAddrParser(t, "ParseLastAddr", ParseLastAddr, []addrCase{
 		{"192.0.2.1", "192.0.2.1"},
 		{" 192.0.2.1\t", "192.0.2.1"},
 		{"10.0.0.1, 192.0.2.1", "192.0.2.1"},
@@ -54,16 +64,7 @@ func TestParseLastAddr(t *testing.T) {
 		{"192.0.2.1, unknown", ""},
 		{"192.0.2.1,", ""},
 		{"[::1", ""}, {"[ ::1 ]", ""}, {"", ""}, {"\u00a0192.0.2.1", ""},
-	} {
-		a, ok := ParseLastAddr([]byte(tc.in))
-		got := ""
-		if ok {
-			got = a.String()
-		}
-		if got != tc.want {
-			t.Errorf("ParseLastAddr(%q) = %v, %v; want %q", tc.in, a, ok, tc.want)
-		}
-	}
+	})
 }
 
 // SplitAddr gives the lookups IPv4 for 4 bytes and for an IPv4-mapped IPv6 address, the two
