@@ -1,6 +1,8 @@
 package live
 
 import (
+	crand "crypto/rand"
+	"encoding/binary"
 	"math/bits"
 	"slices"
 	"sync/atomic"
@@ -22,14 +24,27 @@ func mix(h uint64) uint64 {
 	return h
 }
 
-// hash4 folds the 128-bit product of the address and an odd constant (wyhash's mum): the
-// high half depends on every bit of the address, and one multiply is a third of mix's latency
-// on the path of every IPv4 lookup.
+// seed keys the hashes with a secret of this process, so that nobody who can get addresses
+// banned can choose addresses whose keys fall into one shard, one slot or one filter word:
+// without it a holder of an IPv6 /64 could compute thousands of them (mix can be inverted),
+// lengthening a shard's probes for every lookup.
+var seed = func() (s [3]uint64) {
+	var b [24]byte
+	crand.Read(b[:]) // never fails on Linux (it panics rather than return an error)
+	for i := range s {
+		s[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	return s
+}()
+
+// hash4 folds the 128-bit product of the keyed address and an odd constant (wyhash's mum):
+// each of the 64 bits of the result depends on all 32 of the address's, and one multiply is
+// a third of mix's latency on the path of every IPv4 lookup.
 func hash4(a uint32) uint64 {
-	hi, lo := bits.Mul64(uint64(a)^0xa0761d6478bd642f, 0xe7037ed1a0b428db)
+	hi, lo := bits.Mul64(uint64(a)^seed[0], 0xe7037ed1a0b428db^seed[1]|1)
 	return hi ^ lo
 }
-func hash6(a u128) uint64 { return mix(a.hi ^ mix(a.lo)) }
+func hash6(a u128) uint64 { return mix(a.hi ^ seed[1] ^ mix(a.lo^seed[2])) }
 
 // exactSet maps single addresses to the live list holding them (a key is in one entry, so in
 // one list): a blocked bloom filter of 16 bits per key, with 3 bits set in one 64-bit word per
@@ -57,7 +72,24 @@ type exactSet[K comparable] struct {
 	sshift uint // the shard of a hash is hash >> sshift
 	n      int
 	stale  int    // keys removed since the filter was built, whose bits are still set
-	epoch  uint64 // shards with this epoch belong to this set alone
+	epoch  uint64 // shards with this epoch belong to this set alone; 0 for a set being built
+	// pending are the filter bits of the keys an edited set added, set in the shared filter
+	// by setPending once the round is stored.
+	pending []filterBit
+}
+
+// filterBit is bits to set in a filter word.
+type filterBit struct {
+	w    *atomic.Uint64
+	bits uint64
+}
+
+// setPending sets the filter bits of the keys the edit added, before the set is published.
+func (e *exactSet[K]) setPending() {
+	for _, p := range e.pending {
+		p.w.Or(p.bits)
+	}
+	e.pending = nil
 }
 
 // filter is the exact set's bloom filter: 1<<filterLow words or a power of two times more.
@@ -163,20 +195,23 @@ func (e *exactSet[K]) fits(n, stale int) bool {
 }
 
 // edit returns a copy of e that put and remove may change without changing e's keys: it
-// shares e's shards until it changes them, and e's filter.
+// shares e's shards until it changes them, and e's filter, whose new bits wait for
+// setPending.
 func (e *exactSet[K]) edit() exactSet[K] {
 	c := *e
+	c.pending = nil
 	c.shards = slices.Clone(e.shards)
 	c.epoch++
 	return c
 }
 
-// ownShard returns shard i of an edited set for changing, copying it the first time, with
-// room for one more key: a full shard is built afresh twice the size. It returns nil if the
-// shard cannot grow: the set must be built again.
-func (e *exactSet[K]) ownShard(i uint64, hash func(K) uint64) *shard[K] {
+// ownShard returns shard i of an edited set for changing, copying it the first time. With
+// grow, it has room for one more key: a full shard is built afresh twice the size, and it
+// returns nil if the shard cannot grow (the set must be built again). Without grow (to
+// remove a key) it is the same size.
+func (e *exactSet[K]) ownShard(i uint64, hash func(K) uint64, grow bool) *shard[K] {
 	s := e.shards[i]
-	full := 2*(s.n+1) > len(s.lists)
+	full := grow && 2*(s.n+1) > len(s.lists)
 	if s.epoch == e.epoch && !full {
 		return s
 	}
@@ -200,14 +235,20 @@ func (e *exactSet[K]) ownShard(i uint64, hash func(K) uint64) *shard[K] {
 }
 
 // put sets k's list to bit, adding k if it is new. It reports false when the set must be
-// built again to hold k.
+// built again to hold k. On an edited set, k's filter bits wait in pending until
+// setPending: the filter is shared with the published set, and a round that fails must not
+// leave them there uncounted.
 func (e *exactSet[K]) put(k K, h uint64, bit int, hash func(K) uint64) bool {
-	s := e.ownShard(h>>e.sshift, hash)
+	s := e.ownShard(h>>e.sshift, hash, true)
 	if s == nil {
 		return false
 	}
 	if w, fb := &e.w[filterIndex(h, e.shift)], filterBits(h); w.Load()&fb != fb {
-		w.Or(fb)
+		if e.epoch > 0 {
+			e.pending = append(e.pending, filterBit{w, fb})
+		} else {
+			w.Or(fb)
+		}
 	}
 	if s.insert(k, h, uint8(bit+1)) {
 		e.n++
@@ -221,10 +262,7 @@ func (e *exactSet[K]) remove(k K, h uint64, hash func(K) uint64) {
 	if e.n == 0 || !e.shards[h>>e.sshift].has(k, h) {
 		return
 	}
-	s := e.ownShard(h>>e.sshift, hash)
-	if s == nil {
-		return // a shard only fails to grow, and one holding k need not grow to lose it
-	}
+	s := e.ownShard(h>>e.sshift, hash, false)
 	s.remove(k, h, hash)
 	e.n--
 	e.stale++

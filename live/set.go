@@ -348,6 +348,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 			s.opts.Logger.Error("live set: storing expiries failed", "err", err)
 		}
 	}
+	t.setPending()
 	s.publish(t)
 	for _, tc := range touched {
 		if tc.new != nil {

@@ -2,6 +2,7 @@ package live
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -59,6 +60,11 @@ func (k listKey) compare(o listKey) int {
 	}
 	return -1
 }
+
+// errShardFull is returned when more keys than a shard can hold hash to it, which the keyed
+// hash makes as likely as a billion heads in a row: the round fails rather than leave a key
+// it accepted unmatched.
+var errShardFull = errors.New("live: more addresses than a shard of the exact set holds hash to it")
 
 // ErrTooManyLists is returned when a batch would make more than MaxLists live lists.
 var ErrTooManyLists = fmt.Errorf("more than %d live lists (name, action and observe mode)", MaxLists)
@@ -126,11 +132,13 @@ func build(idx *index, entries []*Entry) (*Table, error) {
 		t.lists[b].Entries++
 		switch first := e.Addr.First; {
 		case single(e.Addr) && first.Is4():
-			a := v4(first)
-			t.e4.put(a, hash4(a), b, hash4)
+			if a := v4(first); !t.e4.put(a, hash4(a), b, hash4) {
+				return nil, errShardFull
+			}
 		case single(e.Addr):
-			a := v6(first)
-			t.e6.put(a, hash6(a), b, hash6)
+			if a := v6(first); !t.e6.put(a, hash6(a), b, hash6) {
+				return nil, errShardFull
+			}
 		default:
 			t.ranges = append(t.ranges, e)
 		}
@@ -274,6 +282,13 @@ func (t *Table) update(idx *index, touched []touch) (*Table, error) {
 		nt.buildRanges()
 	}
 	return nt, nil
+}
+
+// setPending sets the filter bits the round's new keys wait with: once the round is stored,
+// before the table is published.
+func (t *Table) setPending() {
+	t.e4.setPending()
+	t.e6.setPending()
 }
 
 func v4(a netip.Addr) uint32 {
