@@ -575,3 +575,23 @@ func TestCoveringFindsEveryEntryHoldingTheAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestCoveringAgreesWithItsTablesLookup: a table published before an address was banned
+// does not explain it with the new ban, which its Lookup does not see.
+func TestCoveringAgreesWithItsTablesLookup(t *testing.T) {
+	s := openSet(t, Options{})
+	if _, err := s.Apply([]Change{put(t, "10.0.0.0/8", "r", blocklist.Deny)}); err != nil {
+		t.Fatal(err)
+	}
+	old := s.Table()
+	if _, err := s.Apply([]Change{put(t, "10.1.2.3", "r", blocklist.Deny)}); err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddr("10.1.2.3")
+	if got := old.Covering(a); len(got) != 1 || got[0].Addr != mustAddr(t, "10.0.0.0/8") {
+		t.Errorf("the older table explains %s with %v, want the /8 alone", a, got)
+	}
+	if got := s.Table().Covering(a); len(got) != 2 {
+		t.Errorf("the table in force explains %s with %v, want the /8 and the address", a, got)
+	}
+}

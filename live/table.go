@@ -356,8 +356,8 @@ func (t *Table) Len() int {
 }
 
 // Entries returns up to limit entries (all if limit <= 0) in address order, starting after
-// the address after (from the first when nil). Like Get and Covering, it reads the entries
-// as the latest round left them, which a Lookup sees once that round's table is in force.
+// the address after (from the first when nil). Like Get, it reads the entries as the latest
+// round left them, which a Lookup sees once that round's table is in force.
 // The slice is shared: do not modify it.
 func (t *Table) Entries(after *blocklist.Entry, limit int) []*Entry {
 	if t == nil {
@@ -382,24 +382,29 @@ func (t *Table) Get(addr blocklist.Entry) (*Entry, bool) {
 	return t.idx.get(addr)
 }
 
-// Covering returns the live entries covering a, sorted by address: a's own entry, if any,
-// and the prefixes and ranges holding it. It costs a map lookup, and a pass over the
-// table's prefixes and ranges up to a only when one of them covers a: never a pass over the
-// whole set, which a ban storm makes large.
+// Covering returns the live entries of t covering a, sorted by address, so that they agree
+// with t's Lookup: a's own entry, if t holds it (as the latest round left it, which a
+// round in progress may have removed already), and the prefixes and ranges holding it. It
+// costs a map lookup, and a pass over the table's prefixes and ranges up to a only when one
+// of them covers a: never a pass over the whole set, which a ban storm makes large.
 func (t *Table) Covering(a netip.Addr) []*Entry {
 	if t == nil {
 		return nil
 	}
 	a = a.Unmap()
 	var out []*Entry
-	if e, ok := t.idx.get(blocklist.Entry{First: a, Last: a, Bits: a.BitLen()}); ok {
-		out = append(out, e)
-	}
-	var inRange uint64
+	var exact, inRange uint64
 	if a.Is4() {
-		inRange = t.r4.lookup(v4(a))
+		k := v4(a)
+		exact, inRange = t.e4.lookup(k, hash4(k)), t.r4.lookup(k)
 	} else {
-		inRange = t.r6.lookup(v6(a))
+		k := v6(a)
+		exact, inRange = t.e6.lookup(k, hash6(k)), t.r6.lookup(k)
+	}
+	if exact != 0 {
+		if e, ok := t.idx.get(blocklist.Entry{First: a, Last: a, Bits: a.BitLen()}); ok {
+			out = append(out, e)
+		}
 	}
 	if inRange != 0 {
 		for _, e := range t.ranges {
