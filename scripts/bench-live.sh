@@ -17,7 +17,11 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 bans=0
-if [ "${1:-}" = --bans ]; then bans=$2; shift 2; fi
+if [ "${1:-}" = --bans ]; then
+  bans=${2:-}
+  [[ "$bans" =~ ^[1-9][0-9]*$ ]] || { echo "bench-live: --bans takes a rate of bans a second, a positive integer" >&2; exit 2; }
+  shift 2
+fi
 rounds=${1:-3} entries=${2:-2000000} live=${3:-100000}
 command -v curl >/dev/null || { echo "bench-live: curl is needed: apt-get install curl" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoaguard-bench-live.XXXXXX")
@@ -66,6 +70,7 @@ run_with_bans() {
   taskset -c "${BENCH_LOAD_CPU:-1}" "$work/bench" bans -api "unix:$work/api.sock" -rate "$bans" -duration 9s \
     -from "240.$((64 + $2)).0.0" -json "$work/bans-$2.json" >"$work/bans-$2.log" 2>&1 &
   local poster=$!
+  pids+=("$poster")
   sleep 0.5
   pinned_run "$@"
   wait "$poster" || { echo "bench-live: posting the bans failed: $(cat "$work/bans-$2.log")" >&2; exit 1; }

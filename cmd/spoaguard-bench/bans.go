@@ -65,12 +65,31 @@ bans per second applied and the POSTs' latency, and exits 1 if a POST failed.`)
 		token = strings.TrimSpace(string(b))
 	}
 	every := time.Duration(float64(time.Second) * float64(*per) / float64(*rate))
-	bodies := banBodies(first, int(*duration/every), *per, *ttl)
+	if every <= 0 {
+		return fmt.Errorf("bans: -rate %d with -per-post %d leaves no time between POSTs", *rate, *per)
+	}
+	n := int(*duration / every)
+	if n == 0 {
+		return fmt.Errorf("bans: one POST every %v does not fit in -duration %v", every, *duration)
+	}
+	const maxBans = 10_000_000 // the bodies are written first: about 37 bytes a ban
+	if n*(*per) > maxBans {
+		return fmt.Errorf("bans: %d bans asked for, more than %d", n*(*per), maxBans)
+	}
+	a4 := first.As4()
+	if uint64(binary.BigEndian.Uint32(a4[:]))+uint64(n*(*per))-1 > 0xffffffff {
+		return fmt.Errorf("bans: %d addresses from %s run past 255.255.255.255", n*(*per), first)
+	}
+	bodies := banBodies(first, n, *per, *ttl)
 	c := admin.NewClient(*api, token)
 	res := bansResult{Description: fmt.Sprintf("%d bans per POST, one POST every %v, ttl %s", *per, every, *ttl)}
 	var lat []time.Duration
 	start := time.Now()
+	stop := start.Add(*duration + time.Second) // a slow API ends the run, not the count
 	for i, body := range bodies {
+		if time.Now().After(stop) {
+			break
+		}
 		if wait := time.Until(start.Add(time.Duration(i) * every)); wait > 0 {
 			time.Sleep(wait)
 		}
@@ -104,6 +123,10 @@ bans per second applied and the POSTs' latency, and exits 1 if a POST failed.`)
 	}
 	if res.Failed > 0 {
 		return fmt.Errorf("bans: %d of %d POSTs failed, the first: %s", res.Failed, res.Posts, res.FirstError)
+	}
+	if res.Posts < len(bodies) {
+		return fmt.Errorf("bans: the API kept %d of %d POSTs from being sent in -duration %v (%.0f bans/s of %d)",
+			len(bodies)-res.Posts, len(bodies), *duration, res.BansPerSec, *rate)
 	}
 	return nil
 }

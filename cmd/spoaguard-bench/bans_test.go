@@ -54,3 +54,23 @@ func TestBansPostsEveryBanItReports(t *testing.T) {
 		}
 	}
 }
+
+// bans refuses what it cannot do as asked, with an error, before it posts anything.
+func TestBansRefusesWhatItCannotDo(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no API", []string{"-rate", "100"}, "-api is required"},
+		{"no time between POSTs", []string{"-api", "127.0.0.1:1", "-rate", "2000000000", "-per-post", "1"}, "no time between POSTs"},
+		{"no POST in the duration", []string{"-api", "127.0.0.1:1", "-rate", "10", "-per-post", "100", "-duration", "1s"}, "does not fit"},
+		{"past the last address", []string{"-api", "127.0.0.1:1", "-from", "255.255.255.250", "-per-post", "10", "-rate", "100", "-duration", "1s"}, "run past 255.255.255.255"},
+		{"too many to write first", []string{"-api", "127.0.0.1:1", "-rate", "1000000", "-duration", "1h"}, "more than"},
+		{"not IPv4", []string{"-api", "127.0.0.1:1", "-from", "2001:db8::1"}, "not an IPv4 address"},
+	} {
+		if err := bansCmd(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: bans %v = %v, want an error saying %q", tc.name, tc.args, err, tc.want)
+		}
+	}
+}
