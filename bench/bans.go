@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -19,12 +20,19 @@ func BanBody(first uint32, n int, ttl, comment string) []byte {
 		}
 		var a [4]byte
 		binary.BigEndian.PutUint32(a[:], first+uint32(i))
-		fmt.Fprintf(&sb, `{"addr": %q, "ttl": %q`, netip.AddrFrom4(a), ttl)
+		fmt.Fprintf(&sb, `{"addr": "%s", "ttl": %s`, netip.AddrFrom4(a), jsonString(ttl))
 		if comment != "" {
-			fmt.Fprintf(&sb, `, "comment": %q`, comment)
+			fmt.Fprintf(&sb, `, "comment": %s`, jsonString(comment))
 		}
 		sb.WriteByte('}')
 	}
 	sb.WriteString(`]}`)
 	return []byte(sb.String())
+}
+
+// jsonString is s as a JSON string: Go's %q quoting differs from JSON's for control and
+// non-ASCII characters.
+func jsonString(s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return b
 }
