@@ -17,18 +17,31 @@ import (
 // and kept until the next change.
 type index struct {
 	mu      sync.RWMutex
-	m       map[blocklist.Entry]*Entry
+	m       map[key]*Entry
 	version uint64   // counts changes
 	sorted  []*Entry // the entries by compareAddr as of sortedAt; nil when none was made
 	sortAt  uint64
 }
 
-func newIndex(n int) *index { return &index{m: make(map[blocklist.Entry]*Entry, n)} }
+func newIndex(n int) *index { return &index{m: make(map[key]*Entry, n)} }
+
+// key is an entry's address as the index keys it: without the pointer each netip.Addr
+// carries, so that the collector, which marks every pointer of the map at every cycle (a ban
+// storm brings one every few seconds), has only the entries' to follow.
+type key struct {
+	first, last [16]byte
+	bits        int32
+	v4          bool
+}
+
+func keyOf(a blocklist.Entry) key {
+	return key{a.First.As16(), a.Last.As16(), int32(a.Bits), a.First.Is4()}
+}
 
 func (x *index) get(k blocklist.Entry) (*Entry, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	e, ok := x.m[k]
+	e, ok := x.m[keyOf(k)]
 	return e, ok
 }
 
@@ -42,8 +55,9 @@ func (x *index) len() int {
 func (x *index) put(e *Entry) *Entry {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	old := x.m[e.Addr]
-	x.m[e.Addr] = e
+	k := keyOf(e.Addr)
+	old := x.m[k]
+	x.m[k] = e
 	x.version++
 	return old
 }
@@ -52,9 +66,9 @@ func (x *index) put(e *Entry) *Entry {
 func (x *index) remove(k blocklist.Entry) *Entry {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	old, ok := x.m[k]
+	old, ok := x.m[keyOf(k)]
 	if ok {
-		delete(x.m, k)
+		delete(x.m, keyOf(k))
 		x.version++
 	}
 	return old

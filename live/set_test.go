@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -593,5 +594,35 @@ func TestCoveringAgreesWithItsTablesLookup(t *testing.T) {
 	}
 	if got := s.Table().Covering(a); len(got) != 2 {
 		t.Errorf("the table in force explains %s with %v, want the /8 and the address", a, got)
+	}
+}
+
+// TestIndexKeysHoldNoPointers: the index's keys give the collector nothing to follow (their
+// whole point), and two addresses differing only in family do not share a key.
+func TestIndexKeysHoldNoPointers(t *testing.T) {
+	var walk func(reflect.Type) bool
+	walk = func(ty reflect.Type) bool {
+		switch ty.Kind() {
+		case reflect.Struct:
+			for i := range ty.NumField() {
+				if walk(ty.Field(i).Type) {
+					return true
+				}
+			}
+			return false
+		case reflect.Array:
+			return walk(ty.Elem())
+		case reflect.Bool, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Int,
+			reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uint:
+			return false
+		}
+		return true
+	}
+	if walk(reflect.TypeFor[key]()) {
+		t.Fatal("the index's key type holds a pointer")
+	}
+	a, b := mustAddr(t, "192.0.2.1"), blocklist.Entry{First: netip.MustParseAddr("::ffff:192.0.2.1"), Last: netip.MustParseAddr("::ffff:192.0.2.1"), Bits: 32}
+	if keyOf(a) == keyOf(b) {
+		t.Fatal("an IPv4 address and its mapped IPv6 form share a key")
 	}
 }

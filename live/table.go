@@ -73,7 +73,7 @@ var ErrTooManyLists = fmt.Errorf("more than %d live lists (name, action and obse
 func buildTable(entries []*Entry) (*Table, error) {
 	idx := newIndex(len(entries))
 	for _, e := range entries {
-		idx.m[e.Addr] = e
+		idx.m[keyOf(e.Addr)] = e
 	}
 	return build(idx, entries)
 }

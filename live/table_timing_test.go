@@ -5,6 +5,7 @@ import (
 	"github.com/spoaguard/spoaguard/internal/testutil"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"testing"
 )
 
@@ -113,4 +114,21 @@ func BenchmarkCovering100k(b *testing.B) {
 		binary.BigEndian.PutUint32(a[:], r.Uint32())
 		t.Covering(netip.AddrFrom4(a))
 	}
+}
+
+// BenchmarkCollection100k is a whole collection of a heap that holds a live set of 100k
+// entries (and little else): what marking the set costs the collector, which a ban storm
+// makes run every few seconds:
+//
+//	go test -run '^$' -bench Collection100k -benchtime 20x ./live
+func BenchmarkCollection100k(b *testing.B) {
+	s := openSet(b, Options{})
+	if _, err := s.Apply(randomBans(100_000, 1)); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(s)
 }
