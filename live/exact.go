@@ -118,10 +118,11 @@ type shard[K comparable] struct {
 
 // The hash's bits: the word's three bits from the bottom 18, the slot in its shard from bits
 // 18–31, the low filterLow bits of the filter word's index from bits 32–36, the rest of that
-// index and the shard from the top. So a shard has at most 2^14 slots, maxShardKeys keys.
+// index and the shard from the top. So a shard has at most 2^14 slots, and maxShardKeys keys
+// at its load of 1/2.
 const (
 	shardTarget  = 32 // keys per shard when the set is built
-	maxShardKeys = 1<<13 - 1
+	maxShardKeys = 1 << 13
 )
 
 // filterIndex returns the filter word of hash h in a filter of 1<<(64-fshift+filterLow) words.

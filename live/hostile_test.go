@@ -61,7 +61,7 @@ func TestAKeySetOverflowingAShardIsRefusedNotDropped(t *testing.T) {
 // TestRemovingFromAFullShardStopsTheMatch: a shard holding as many keys as it can still
 // loses one that is deleted.
 func TestRemovingFromAFullShardStopsTheMatch(t *testing.T) {
-	keys := colliding(maxShardKeys + 1)
+	keys := colliding(maxShardKeys)
 	s := openSet(t, Options{})
 	// A second list, so that the deletion does not empty the only one (which builds afresh).
 	if _, err := s.Apply(append(bans(keys, "l"), put(t, "198.51.100.1", "other", blocklist.Deny))); err != nil {
