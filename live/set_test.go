@@ -595,6 +595,17 @@ func TestCoveringAgreesWithItsTablesLookup(t *testing.T) {
 	if got := s.Table().Covering(a); len(got) != 2 {
 		t.Errorf("the table in force explains %s with %v, want the /8 and the address", a, got)
 	}
+	// An update since: the table before it explains the address with the list it holds it in.
+	before := s.Table()
+	if _, err := s.Apply([]Change{put(t, "10.1.2.3", "ok", blocklist.Allow)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := before.Covering(a); len(got) != 2 || got[1].List != "r" || got[1].Action != blocklist.Deny {
+		t.Errorf("the table before the update explains %s with %v, want its own deny entry in r", a, got)
+	}
+	if got := s.Table().Covering(a); len(got) != 2 || got[1].List != "ok" {
+		t.Errorf("the table in force explains %s with %v, want the allow entry in ok", a, got)
+	}
 }
 
 // TestIndexKeysHoldNoPointers: the index's keys give the collector nothing to follow (their

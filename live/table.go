@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -383,15 +384,17 @@ func (t *Table) Get(addr blocklist.Entry) (*Entry, bool) {
 }
 
 // Covering returns the live entries of t covering a, sorted by address, so that they agree
-// with t's Lookup: a's own entry, if t holds it (as the latest round left it, which a
-// round in progress may have removed already), and the prefixes and ranges holding it. It
-// costs a map lookup, and a pass over the table's prefixes and ranges up to a only when one
-// of them covers a: never a pass over the whole set, which a ban storm makes large.
+// with t's Lookup: a's own entry, if t holds it, and the prefixes and ranges holding it. a's
+// own entry is read from the index, which the latest round (or one in progress) may have
+// changed since t: when its list is no longer the one t holds it in, Covering gives t's list
+// with the address alone, without the comment and times it no longer knows. It costs a map
+// lookup, and a pass over the table's prefixes and ranges up to a only when one of them
+// covers a: never a pass over the whole set, which a ban storm makes large.
 func (t *Table) Covering(a netip.Addr) []*Entry {
 	if t == nil {
 		return nil
 	}
-	a = a.Unmap()
+	a = a.Unmap().WithZone("")
 	var out []*Entry
 	var exact, inRange uint64
 	if a.Is4() {
@@ -402,8 +405,12 @@ func (t *Table) Covering(a netip.Addr) []*Entry {
 		exact, inRange = t.e6.lookup(k, hash6(k)), t.r6.lookup(k)
 	}
 	if exact != 0 {
-		if e, ok := t.idx.get(blocklist.Entry{First: a, Last: a, Bits: a.BitLen()}); ok {
+		k := blocklist.Entry{First: a, Last: a, Bits: a.BitLen()}
+		if e, ok := t.idx.get(k); ok && t.ListOf(e) >= 0 && exact == 1<<t.ListOf(e) {
 			out = append(out, e)
+		} else {
+			l := t.lists[bits.TrailingZeros64(exact)]
+			out = append(out, &Entry{Addr: k, List: l.Name, Action: l.Action, Observe: l.Observe})
 		}
 	}
 	if inRange != 0 {
