@@ -31,7 +31,7 @@ func BanBody(first uint32, n int, ttl, comment string) []byte {
 }
 
 // jsonString is s as a JSON string: Go's %q quoting differs from JSON's for control and
-// non-ASCII characters.
+// non-ASCII characters. Bytes that are not UTF-8 become U+FFFD, as encoding/json writes them.
 func jsonString(s string) []byte {
 	b, _ := json.Marshal(s) // a string always marshals
 	return b

@@ -72,9 +72,9 @@ bans per second applied and the POSTs' latency, and exits 1 if a POST failed.`)
 	if n == 0 {
 		return fmt.Errorf("bans: one POST every %v does not fit in -duration %v", every, *duration)
 	}
-	const maxBans = 10_000_000 // the bodies are written first: about 37 bytes a ban
-	if n*(*per) > maxBans {
-		return fmt.Errorf("bans: %d bans asked for, more than %d", n*(*per), maxBans)
+	const maxBans = 10_000_000                // the bodies are written first: about 37 bytes a ban
+	if *per > maxBans || n > maxBans/(*per) { // tested so, n*per cannot wrap
+		return fmt.Errorf("bans: %d POSTs of %d bans, more than %d in all", n, *per, maxBans)
 	}
 	a4 := first.As4()
 	if uint64(binary.BigEndian.Uint32(a4[:]))+uint64(n*(*per))-1 > 0xffffffff {

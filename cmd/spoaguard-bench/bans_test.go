@@ -67,6 +67,7 @@ func TestBansRefusesWhatItCannotDo(t *testing.T) {
 		{"no POST in the duration", []string{"-api", "127.0.0.1:1", "-rate", "10", "-per-post", "100", "-duration", "1s"}, "does not fit"},
 		{"past the last address", []string{"-api", "127.0.0.1:1", "-from", "255.255.255.250", "-per-post", "10", "-rate", "100", "-duration", "1s"}, "run past 255.255.255.255"},
 		{"too many to write first", []string{"-api", "127.0.0.1:1", "-rate", "1000000", "-duration", "1h"}, "more than"},
+		{"a count that would wrap", []string{"-api", "127.0.0.1:1", "-rate", "4611686018427387904", "-per-post", "4611686018427387904", "-duration", "4s"}, "more than"},
 		{"not IPv4", []string{"-api", "127.0.0.1:1", "-from", "2001:db8::1"}, "not an IPv4 address"},
 	} {
 		if err := bansCmd(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
