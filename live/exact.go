@@ -40,11 +40,15 @@ var seed = func() (s [3]uint64) {
 // hash4 folds the 128-bit product of the keyed address and an odd constant (wyhash's mum):
 // each of the 64 bits of the result depends on all 32 of the address's, and one multiply is
 // a third of mix's latency on the path of every IPv4 lookup.
-func hash4(a uint32) uint64 {
-	hi, lo := bits.Mul64(uint64(a)^seed[0], 0xe7037ed1a0b428db^seed[1]|1)
+func hash4(a uint32) uint64 { return keyedHash4(a, &seed) }
+func hash6(a u128) uint64   { return keyedHash6(a, &seed) }
+
+func keyedHash4(a uint32, k *[3]uint64) uint64 {
+	hi, lo := bits.Mul64(uint64(a)^k[0], 0xe7037ed1a0b428db^k[1]|1)
 	return hi ^ lo
 }
-func hash6(a u128) uint64 { return mix(a.hi ^ seed[1] ^ mix(a.lo^seed[2])) }
+
+func keyedHash6(a u128, k *[3]uint64) uint64 { return mix(a.hi ^ k[1] ^ mix(a.lo^k[2])) }
 
 // exactSet maps single addresses to the live list holding them (a key is in one entry, so in
 // one list): a blocked bloom filter of 16 bits per key, with 3 bits set in one 64-bit word per
