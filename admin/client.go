@@ -9,9 +9,24 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
+
+// ReadTokenFile reads the API's bearer token from a -api-token-file: the file's first line,
+// which must not be empty. The agent serving the API and the tools calling it read it alike.
+func ReadTokenFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("-api-token-file: %w", err)
+	}
+	tok, _, _ := strings.Cut(string(b), "\n")
+	if tok = strings.TrimSpace(tok); tok == "" {
+		return "", fmt.Errorf("-api-token-file %s: empty", path)
+	}
+	return tok, nil
+}
 
 // Client calls a running agent's API.
 type Client struct {

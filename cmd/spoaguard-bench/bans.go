@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/spoaguard/spoaguard/admin"
@@ -58,11 +57,9 @@ bans per second applied and the POSTs' latency, and exits 1 if a POST failed.`)
 	}
 	token := ""
 	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
-		if err != nil {
+		if token, err = admin.ReadTokenFile(*tokenFile); err != nil {
 			return fmt.Errorf("bans: %w", err)
 		}
-		token = strings.TrimSpace(string(b))
 	}
 	every := time.Duration(float64(time.Second) * float64(*per) / float64(*rate))
 	if every <= 0 {

@@ -88,7 +88,7 @@ func (f *apiFlags) client() (*admin.Client, error) {
 	token := os.Getenv("SPOAGUARD_API_TOKEN")
 	if f.tokenFile != "" {
 		var err error
-		if token, err = readToken(f.tokenFile); err != nil {
+		if token, err = admin.ReadTokenFile(f.tokenFile); err != nil {
 			return nil, err
 		}
 	}

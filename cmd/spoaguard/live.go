@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -76,19 +75,6 @@ func openLive(o *options, log *slog.Logger, set *metrics.Set) (ls *live.Set, clo
 	}, nil
 }
 
-// readToken reads the API's bearer token: the file's first line, which must not be empty.
-func readToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("-api-token-file: %w", err)
-	}
-	tok, _, _ := strings.Cut(string(b), "\n")
-	if tok = strings.TrimSpace(tok); tok == "" {
-		return "", fmt.Errorf("-api-token-file %s: empty", path)
-	}
-	return tok, nil
-}
-
 // startAPI binds the admin API (nil when -api is not set) and serves it.
 func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, fl *fleet.Fleet, h *decision.Handler) (*httpserve.Endpoint, error) {
 	if o.apiAddr == "" {
@@ -97,7 +83,7 @@ func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, fl *
 	var token string
 	if o.apiTokenFile != "" {
 		var err error
-		if token, err = readToken(o.apiTokenFile); err != nil {
+		if token, err = admin.ReadTokenFile(o.apiTokenFile); err != nil {
 			return nil, err
 		}
 	}
