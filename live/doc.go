@@ -9,9 +9,10 @@
 //     (durable before Apply returns) and one new Table per round.
 //   - Table's lookup structures are immutable and published with one atomic pointer store;
 //     Lookup answers from them without allocating. A new Table shares with the one before it
-//     every filter page and shard of its exact sets that the round did not touch, and the
-//     entries by key (for listings and explanations) are one map that the round changes in
-//     place, so a round's cost follows the size of the change, not of the live set.
+//     every shard of its exact sets that the round did not touch and their filter, whose bits
+//     a round only sets, and the entries by key (for listings and explanations) are one map
+//     that the round changes in place, so a round's cost follows the size of the change, not
+//     of the live set.
 //   - An expired entry is removed by the Set's own timer, from a queue ordered by expiry, so
 //     it stops matching without any traffic or API call.
 package live

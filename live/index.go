@@ -66,9 +66,10 @@ func (x *index) put(e *Entry) *Entry {
 func (x *index) remove(k blocklist.Entry) *Entry {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	old, ok := x.m[keyOf(k)]
+	ik := keyOf(k)
+	old, ok := x.m[ik]
 	if ok {
-		delete(x.m, keyOf(k))
+		delete(x.m, ik)
 		x.version++
 	}
 	return old

@@ -199,8 +199,8 @@ func merge(sorted []*Entry, touched []touch, keep func(blocklist.Entry) bool) []
 }
 
 // update returns the table with the touched keys changed, which idx (t's index) holds
-// already. While the lists stay the same, it edits the exact sets, copying only the pages and
-// shards that the change touches, and it rebuilds the range tables only when a prefix or
+// already. While the lists stay the same, it edits the exact sets, copying only the shards
+// that the change touches, and it rebuilds the range tables only when a prefix or
 // range changed: the cost follows the change, not the set. A new list, a list emptied, or an
 // exact set grown past its shards builds the table afresh.
 func (t *Table) update(idx *index, touched []touch) (*Table, error) {
@@ -406,10 +406,11 @@ func (t *Table) Covering(a netip.Addr) []*Entry {
 	}
 	if exact != 0 {
 		k := blocklist.Entry{First: a, Last: a, Bits: a.BitLen()}
-		if e, ok := t.idx.get(k); ok && t.ListOf(e) >= 0 && exact == 1<<t.ListOf(e) {
+		held := bits.TrailingZeros64(exact) // a key is in one list
+		if e, ok := t.idx.get(k); ok && t.ListOf(e) == held {
 			out = append(out, e)
 		} else {
-			l := t.lists[bits.TrailingZeros64(exact)]
+			l := t.lists[held]
 			out = append(out, &Entry{Addr: k, List: l.Name, Action: l.Action, Observe: l.Observe})
 		}
 	}
