@@ -1,0 +1,135 @@
+package live
+
+import (
+	"slices"
+
+	"github.com/spoaguard/spoaguard/blocklist"
+)
+
+// A round of changes makes the next table from the one in force: the index has taken the
+// round's changes already, and update edits what the lookups read, copying only what the
+// changes touch.
+
+// touch is the change of one key in a round: old is its entry before (nil if absent), new
+// after (nil if removed).
+type touch struct {
+	key      blocklist.Entry
+	old, new *Entry
+}
+
+// merge returns sorted with the touched keys replaced, added or removed; touched is sorted
+// by key. keep selects the keys that belong in sorted.
+func merge(sorted []*Entry, touched []touch, keep func(blocklist.Entry) bool) []*Entry {
+	out := make([]*Entry, 0, len(sorted)+len(touched))
+	i := 0
+	for _, tc := range touched {
+		if !keep(tc.key) {
+			continue
+		}
+		// A search, not a walk: the walk would read every entry, the search log n of them.
+		n, found := slices.BinarySearchFunc(sorted[i:], tc.key, func(e *Entry, k blocklist.Entry) int { return compareAddr(e.Addr, k) })
+		out = append(out, sorted[i:i+n]...)
+		i += n
+		if found {
+			i++
+		}
+		if tc.new != nil {
+			out = append(out, tc.new)
+		}
+	}
+	return append(out, sorted[i:]...)
+}
+
+// update returns the table with the touched keys changed, which idx (t's index) holds
+// already. While the lists stay the same, it edits the exact sets, copying only the shards
+// that the change touches, and it rebuilds the range tables only when a prefix or
+// range changed: the cost follows the change, not the set. A new list, a list emptied, or an
+// exact set grown past its shards builds the table afresh.
+func (t *Table) update(idx *index, touched []touch) (*Table, error) {
+	rebuild := func() (*Table, error) {
+		entries := make([]*Entry, 0, idx.len())
+		idx.each(func(e *Entry) bool { entries = append(entries, e); return true })
+		return build(idx, entries)
+	}
+	if t == nil || len(t.lists) == 0 {
+		return rebuild()
+	}
+	nt := &Table{idx: idx, lists: slices.Clone(t.lists), denyMask: t.denyMask, allowMask: t.allowMask,
+		observeMask: t.observeMask}
+	var n4, n6, rangesTouched int
+	for _, tc := range touched {
+		if tc.old != nil {
+			nt.lists[t.ListOf(tc.old)].Entries--
+		}
+		if tc.new != nil {
+			b := t.ListOf(tc.new)
+			if b < 0 {
+				return rebuild() // a new list: renumber
+			}
+			nt.lists[b].Entries++
+		}
+		switch {
+		case !single(tc.key):
+			rangesTouched++
+		case tc.key.First.Is4():
+			n4++
+		default:
+			n6++
+		}
+	}
+	for _, l := range nt.lists {
+		if l.Entries == 0 {
+			return rebuild() // a list is gone: renumber
+		}
+	}
+	nt.e4, nt.e6 = t.e4, t.e6
+	if n4 > 0 {
+		if !t.e4.fits(t.e4.n+n4, t.e4.stale+n4) {
+			return rebuild()
+		}
+		nt.e4 = t.e4.edit()
+	}
+	if n6 > 0 {
+		if !t.e6.fits(t.e6.n+n6, t.e6.stale+n6) {
+			return rebuild()
+		}
+		nt.e6 = t.e6.edit()
+	}
+	for _, tc := range touched {
+		if !single(tc.key) {
+			continue
+		}
+		a := tc.key.First
+		ok := true
+		switch {
+		case a.Is4() && tc.new != nil:
+			k := v4(a)
+			ok = nt.e4.put(k, hash4(k), t.ListOf(tc.new), hash4)
+		case a.Is4():
+			k := v4(a)
+			nt.e4.remove(k, hash4(k), hash4)
+		case tc.new != nil:
+			k := v6(a)
+			ok = nt.e6.put(k, hash6(k), t.ListOf(tc.new), hash6)
+		default:
+			k := v6(a)
+			nt.e6.remove(k, hash6(k), hash6)
+		}
+		if !ok {
+			return rebuild()
+		}
+	}
+	nt.ranges, nt.r4, nt.r6 = t.ranges, t.r4, t.r6
+	if rangesTouched > 0 {
+		nt.ranges = merge(t.ranges, touched, func(k blocklist.Entry) bool { return !single(k) })
+		nt.buildRanges()
+	}
+	return nt, nil
+}
+
+// setPending sets the filter bits the round's new keys wait with: once the round is stored,
+// before the table is published.
+func (t *Table) setPending() {
+	t.e4.setPending()
+	t.e6.setPending()
+}
