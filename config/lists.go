@@ -13,7 +13,55 @@ import (
 
 // ListOptions names the options a list takes, in the file's options mapping and after the
 // path of a -deny/-allow flag.
-const ListOptions = "min-count, min-prefix-v4, min-prefix-v6, allow-short, observe, max-bytes, max-entries, max-shrink, allow-empty, refresh, stale-after, countries, asns, invert"
+var ListOptions = optionNames()
+
+// listOptions are the options SetListOption applies, each with how it parses its value into
+// the source.
+var listOptions = []struct {
+	name string
+	set  func(src *blocklist.Source, val string) error
+}{
+	{"min-count", option(positive, func(s *blocklist.Source) *int { return &s.MinCount })},
+	{"min-prefix-v4", option(positive, func(s *blocklist.Source) *int { return &s.MinPrefixV4 })},
+	{"min-prefix-v6", option(positive, func(s *blocklist.Source) *int { return &s.MinPrefixV6 })},
+	{"allow-short", option(flagValue, func(s *blocklist.Source) *bool { return &s.AllowShortPrefixes })},
+	{"observe", setObserve},
+	{"max-bytes", option(positive64, func(s *blocklist.Source) *int64 { return &s.MaxBytes })},
+	{"max-entries", option(positive, func(s *blocklist.Source) *int { return &s.MaxEntries })},
+	{"max-shrink", option(share, func(s *blocklist.Source) *float64 { return &s.MaxShrink })},
+	{"allow-empty", option(flagValue, func(s *blocklist.Source) *bool { return &s.AllowEmpty })},
+	{"refresh", option(duration, func(s *blocklist.Source) *time.Duration { return &s.Refresh })},
+	{"stale-after", option(duration, func(s *blocklist.Source) *time.Duration { return &s.StaleAfter })},
+	{"countries", option(plusList(geoip.ParseCountry), func(s *blocklist.Source) *[]string { return &s.Countries })},
+	{"asns", option(plusList(geoip.ParseASN), func(s *blocklist.Source) *[]uint32 { return &s.ASNs })},
+	{"invert", option(flagValue, func(s *blocklist.Source) *bool { return &s.Invert })},
+}
+
+func optionNames() string {
+	names := make([]string, len(listOptions))
+	for i, o := range listOptions {
+		names[i] = o.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// option makes the setter of an option from the parser of its value and the field it sets.
+func option[T any](parse func(string) (T, error), field func(*blocklist.Source) *T) func(*blocklist.Source, string) error {
+	return func(src *blocklist.Source, val string) error {
+		v, err := parse(val)
+		*field(src) = v
+		return err
+	}
+}
+
+func setObserve(src *blocklist.Source, val string) error {
+	if src.Kind != blocklist.Deny {
+		return errors.New("observe applies to deny lists only")
+	}
+	var err error
+	src.Observe, err = flagValue(val)
+	return err
+}
 
 // CheckListName accepts the names a list may have (blocklist.ValidListName).
 func CheckListName(s string) error {
@@ -26,48 +74,12 @@ func CheckListName(s string) error {
 // SetListOption applies one list option. allow-short, observe, allow-empty and invert take "",
 // "true" or "false"; countries and asns take values joined by '+' (CN+RU, 64496+AS64511).
 func SetListOption(src *blocklist.Source, key, val string) error {
-	var err error
-	switch key {
-	case "observe":
-		if src.Kind != blocklist.Deny {
-			return errors.New("observe applies to deny lists only")
+	for _, o := range listOptions {
+		if o.name == key {
+			return o.set(src, val)
 		}
-		src.Observe, err = flagValue(val)
-	case "max-bytes":
-		var n int
-		n, err = positive(val)
-		src.MaxBytes = int64(n)
-	case "max-entries":
-		src.MaxEntries, err = positive(val)
-	case "max-shrink":
-		src.MaxShrink, err = strconv.ParseFloat(val, 64)
-		if err != nil || !(src.MaxShrink > 0 && src.MaxShrink <= 1) {
-			err = fmt.Errorf("%q: want a share above 0, at most 1", val)
-		}
-	case "allow-empty":
-		src.AllowEmpty, err = flagValue(val)
-	case "refresh":
-		src.Refresh, err = duration(val)
-	case "stale-after":
-		src.StaleAfter, err = duration(val)
-	case "countries":
-		src.Countries, err = plusList(val, geoip.ParseCountry)
-	case "asns":
-		src.ASNs, err = plusList(val, geoip.ParseASN)
-	case "invert":
-		src.Invert, err = flagValue(val)
-	case "min-count":
-		src.MinCount, err = positive(val)
-	case "min-prefix-v4":
-		src.MinPrefixV4, err = positive(val)
-	case "min-prefix-v6":
-		src.MinPrefixV6, err = positive(val)
-	case "allow-short":
-		src.AllowShortPrefixes, err = flagValue(val)
-	default:
-		err = fmt.Errorf("unknown option (want %s)", ListOptions)
 	}
-	return err
+	return fmt.Errorf("unknown option (want %s)", ListOptions)
 }
 
 // ParseListFlag parses a -deny/-allow value, NAME=PATH[,format=FMT][,OPTION[=VALUE]]...: the
@@ -120,17 +132,20 @@ func duration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// plusList parses values joined by '+' (',' separates the options of a -deny flag).
-func plusList[T any](s string, parse func(string) (T, error)) ([]T, error) {
-	var out []T
-	for _, v := range strings.Split(s, "+") {
-		x, err := parse(v)
-		if err != nil {
-			return nil, err
+// plusList returns the parser of values joined by '+' (',' separates the options of a -deny
+// flag), each parsed by parse.
+func plusList[T any](parse func(string) (T, error)) func(string) ([]T, error) {
+	return func(s string) ([]T, error) {
+		var out []T
+		for _, v := range strings.Split(s, "+") {
+			x, err := parse(v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, x)
 		}
-		out = append(out, x)
+		return out, nil
 	}
-	return out, nil
 }
 
 func positive(s string) (int, error) {
@@ -139,6 +154,20 @@ func positive(s string) (int, error) {
 		return 0, fmt.Errorf("%q is not a positive integer", s)
 	}
 	return n, nil
+}
+
+func positive64(s string) (int64, error) {
+	n, err := positive(s)
+	return int64(n), err
+}
+
+// share parses a share above 0, at most 1.
+func share(s string) (float64, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(f > 0 && f <= 1) {
+		return f, fmt.Errorf("%q: want a share above 0, at most 1", s)
+	}
+	return f, nil
 }
 
 // formats lists the format names for error messages.

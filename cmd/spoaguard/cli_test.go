@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/spoaguard/spoaguard/config"
 )
 
 func TestCommandLineOutput(t *testing.T) {
@@ -40,5 +42,14 @@ func TestCommandLineOutput(t *testing.T) {
 				t.Errorf("stderr has %d lines, want the error and the hint:\n%s", n, &stderr)
 			}
 		})
+	}
+}
+
+// The usage documents every list option SetListOption applies.
+func TestUsageNamesEveryListOption(t *testing.T) {
+	for _, name := range strings.Split(config.ListOptions, ", ") {
+		if !strings.Contains(usageHead, "\n  "+name+" ") && !strings.Contains(usageHead, "\n  "+name+"=") {
+			t.Errorf("the usage's list options do not name %s", name)
+		}
 	}
 }
