@@ -37,7 +37,7 @@ func (s *spans[A, R]) seg(start A, mask uint64) {
 func (t *table4) ranges(masks []uint64, bit uint64) []range4 {
 	s := spans[uint32, range4]{bit: bit, closed: func(lo, end uint32) range4 { return range4{lo, end - 1} }}
 	for h, e := range t.index {
-		base := uint32(h) << 16
+		base := uint32(h) << t.shift
 		s.seg(base, masks[uint16(e>>idxCarryShift)])
 		off := int(e & idxOffMask)
 		for _, g := range t.segs[off : off+int(e>>idxCountShift)] {

@@ -49,7 +49,7 @@ func (s *Snapshot) Prefetch(addrs [][]byte) {
 		if family != 4 {
 			continue
 		}
-		entries[n] = s.v4.index[uint16(lo>>16)]
+		entries[n] = s.v4.index[uint32(lo)>>s.v4.shift]
 		n++
 	}
 	// Bucket lines: each depends on its own index entry only.

@@ -110,7 +110,7 @@ func (s *Snapshot) Stats() Stats {
 		Ranges4: s.v4.n, Ranges6: s.v6.n,
 		Exact6: s.e6.n, Bloom6: s.e6.bloom != nil,
 	}
-	st.Bytes = int(unsafe.Sizeof(*s.v4.index)) + cap(s.v4.segs)*4 +
+	st.Bytes = s.v4.bytes() +
 		int(unsafe.Sizeof(*s.v6.index)) + cap(s.v6.segs)*8 + cap(s.v6.los)*8 + cap(s.v6.sub)*8 +
 		cap(s.masks)*8 + s.e6.bytes()
 	return st

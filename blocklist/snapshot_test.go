@@ -409,3 +409,71 @@ func TestTooManyLists(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestIndexShift4NarrowsBucketsOfManySegments(t *testing.T) {
+	for _, tc := range []struct {
+		segs int
+		want uint8
+	}{
+		{0, 16},
+		{bucketSegs4 << 16, 16}, // a line's quarter per /16 bucket: /16 buckets
+		{bucketSegs4<<16 + 1, 15},
+		{bucketSegs4 << 17, 15},
+		{bucketSegs4<<17 + 1, 14},
+		{bucketSegs4 << 19, 13},
+		{bucketSegs4<<19 + 1, 12},
+		{1 << 31, 32 - maxIndexBits4}, // the index stops growing at 8 MB
+	} {
+		if got := indexShift4(tc.segs); got != tc.want {
+			t.Errorf("indexShift4(%d) = %d, want %d", tc.segs, got, tc.want)
+		}
+	}
+}
+
+// A table large enough for buckets narrower than /16 answers as the reference does, at every
+// range's ends, and gives each list's ranges back: the carried segment at a narrow bucket's
+// start, ranges that start or end on a bucket's edge, and ranges across many buckets.
+func TestNarrowBucketsAnswerAsTheReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 11))
+	const narrow = 1 << 15 // addresses in a bucket of the table below
+	r4 := func() range4 {
+		a := rng.Uint32()
+		switch rng.IntN(32) {
+		case 0:
+			return prefixRange4(a, 20+rng.IntN(13))
+		case 1:
+			return range4{a, a + uint32(rng.IntN(1<<10))}
+		case 2:
+			return range4{a &^ (narrow - 1), a | (narrow - 1)} // one bucket, edge to edge
+		case 3:
+			return range4{a &^ (narrow - 1), a} // from a bucket's first address
+		case 4:
+			return range4{a, a | (narrow - 1)} // to a bucket's last
+		}
+		return range4{a, a}
+	}
+	var lists []List
+	for _, n := range []int{300_000, 5_000} {
+		p := &Parsed{}
+		for range n {
+			if r := r4(); r.Lo <= r.Hi {
+				p.v4 = append(p.v4, r)
+			}
+		}
+		lists = append(lists, List{Name: "l", Parsed: p})
+	}
+	lists[1].Parsed.v4 = append(lists[1].Parsed.v4, range4{0, 5}, range4{^uint32(0) - 3, ^uint32(0)})
+	s, err := Build(lists, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.v4.shift != 15 {
+		t.Fatalf("the IPv4 index has buckets of 2^%d addresses, want 2^15: the data must exercise narrow buckets", s.v4.shift)
+	}
+	checkAgainstReference(t, lists, BuildOptions{})
+	for i, l := range lists {
+		if got, want := func() []range4 { r, _ := s.listRanges(i); return r }(), l.Parsed.ranges4(); !slices.Equal(got, want) {
+			t.Errorf("list %d: %d IPv4 ranges read back, want %d", i, len(got), len(want))
+		}
+	}
+}
