@@ -6,7 +6,8 @@ import (
 )
 
 // Both families partition their address space into segments, each covered by the lists in one
-// mask, and index the segments by the address's top 16 bits. A bucket's index entry holds the
+// mask, and index the segments by the address's top bits: 16 (IPv4 tables of many segments
+// take up to 20, see indexShift4). A bucket's index entry holds the
 // mask of the segment covering the bucket's first address (which may have started in an earlier
 // bucket), the number of segments starting inside the bucket after its first address, and where
 // they are: a bucket no segment starts in is answered from its index entry alone, one load.
