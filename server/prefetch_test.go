@@ -70,6 +70,19 @@ func TestPrefetcherSeesTheReadsNotifiesBeforeTheAnswers(t *testing.T) {
 	ip := [4]byte{192, 0, 2, 2}
 	msg := codec.AppendArg(codec.AppendMessage(nil, "check-client-ip", 1), "ip", codec.IPv4Value(&ip))
 	badSecond := codec.AppendNotify(nil, 3, 1, append(msg, 0xff, 0xff)) // its second message does not decode
+	badType := []byte{0, 0, 0, 7, 50, 0, 0, 0, 1, 0, 0}                 // a frame of no known type
+	var many []byte                                                     // more NOTIFYs than one pass takes
+	manyWant := []string{}
+	for i := range MaxPrefetch + 2 {
+		many = append(many, notifyFrame(uint64(2*i+1), 1, [4]byte{192, 0, 2, byte(i)})...)
+		if i < MaxPrefetch {
+			manyWant = append(manyWant, fmt.Sprint("prefetch ", i))
+		}
+	}
+	manyWant = append(manyWant, "done")
+	for i := range MaxPrefetch + 2 {
+		manyWant = append(manyWant, fmt.Sprint("answer ", i))
+	}
 	for _, tc := range []struct {
 		name string
 		on   bool
@@ -85,6 +98,9 @@ func TestPrefetcherSeesTheReadsNotifiesBeforeTheAnswers(t *testing.T) {
 		// The session walked its messages after Prefetch: refused without a HandleNotify.
 		{"a NOTIFY that does not decode ends it", true, cat(notifyFrame(1, 1, [4]byte{192, 0, 2, 1}), badSecond, notifyFrame(5, 1, [4]byte{192, 0, 2, 3})),
 			[]string{"prefetch 1", "prefetch 2", "done", "answer 1"}},
+		{"a frame that does not decode stops it, then ends the connection", true, cat(three, badType, partial),
+			[]string{"prefetch 1", "prefetch 2", "prefetch 3", "done", "answer 1", "answer 2", "answer 3"}},
+		{"a pass takes MaxPrefetch NOTIFYs, the rest are answered after", true, many, manyWant},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var log []string

@@ -52,6 +52,11 @@ type session struct {
 	// answered; pfErr is why the last of them does not decode, if it does not.
 	prefetched int
 	pfErr      error
+	// The frames prefetch read after the batch's first, which handle takes from here instead
+	// of decoding them again: pfFrames[pfNext:pfRead]. Allocated the first time the
+	// connection prefetches.
+	pfFrames       *[MaxPrefetch]readFrame
+	pfNext, pfRead int
 
 	// A fragmented NOTIFY in progress (frag != nil): its ids and the payload so far.
 	frag             *[]byte
@@ -68,6 +73,12 @@ type session struct {
 	peerStatus  codec.Status
 	healthcheck bool
 	err         error // protocol error, nil for a normal ending
+}
+
+// readFrame is a frame decoded from the input and the bytes it took there.
+type readFrame struct {
+	f codec.Frame
+	n int
 }
 
 // maxHelloSize caps the frames of a connection that has not completed its HELLO: HAProxy's
@@ -87,28 +98,35 @@ func newSession(cfg *sessionConfig) *session {
 // in is only read during the call: the frames decoded from it are views, and nothing is kept.
 func (s *session) handle(in, out []byte) (consumed int, _ []byte, closeAfter bool) {
 	batch := false
-	var f codec.Frame
+	var read codec.Frame
 	for s.state != stateClosing {
-		n, err := codec.ReadFrameInto(&f, in[consumed:], s.maxFrame)
-		if err != nil {
-			out = s.fail(out, err)
-			break
-		}
-		if n == 0 {
-			break
+		f, n := &read, 0
+		if s.pfNext < s.pfRead { // read by prefetch
+			rf := &s.pfFrames[s.pfNext]
+			s.pfNext++
+			f, n = &rf.f, rf.n
+		} else {
+			var err error
+			if n, err = codec.ReadFrameInto(f, in[consumed:], s.maxFrame); err != nil {
+				out = s.fail(out, err)
+				break
+			}
+			if n == 0 {
+				break
+			}
 		}
 		consumed += n
 		if s.state == stateReady && !batch && (f.Type == codec.FrameNotify || f.Type == codec.FrameUnset) {
 			s.h.BeginBatch()
 			batch = true
 			if s.pf != nil && s.pf.Prefetching() {
-				s.prefetch(in[consumed-n:])
+				s.prefetch(f, in[consumed:])
 			}
 		}
-		out = s.frame(&f, out)
+		out = s.frame(f, out)
 	}
 	if batch {
-		s.prefetched, s.pfErr = 0, nil
+		s.endPrefetch()
 		s.h.EndBatch()
 	}
 	if s.state == stateClosing {
@@ -117,19 +135,21 @@ func (s *session) handle(in, out []byte) (consumed int, _ []byte, closeAfter boo
 	return consumed, out, false
 }
 
-// prefetch hands the whole NOTIFYs at the start of in to the handler's Prefetch, up to
-// MaxPrefetch and up to the first frame that is not one (partial, malformed, fragmented or of
-// another type): handle answers or refuses every frame as usual afterwards. It walks each
-// NOTIFY's messages on from where Prefetch stopped, so that ack does not decode them again,
-// and stops after the first whose messages do not decode: ack refuses it.
-func (s *session) prefetch(in []byte) {
-	var f codec.Frame
-	for s.prefetched < MaxPrefetch {
-		n, err := codec.ReadFrameInto(&f, in, s.maxFrame)
-		if err != nil || n == 0 || f.Type != codec.FrameNotify || f.Flags != codec.FlagFin {
+// prefetch hands the batch's whole NOTIFYs to the handler's Prefetch, first (already read)
+// then those at the start of in, up to MaxPrefetch and up to the first frame that is not one
+// (partial, malformed, fragmented or of another type): handle answers or refuses every frame
+// as usual afterwards, taking the frames read here from pfFrames. It walks each NOTIFY's
+// messages on from where Prefetch stopped, so that ack does not decode them again, and stops
+// after the first whose messages do not decode: ack refuses it.
+func (s *session) prefetch(first *codec.Frame, in []byte) {
+	if s.pfFrames == nil {
+		s.pfFrames = new([MaxPrefetch]readFrame)
+	}
+	f := first
+	for {
+		if f.Type != codec.FrameNotify || f.Flags != codec.FlagFin {
 			break
 		}
-		in = in[n:]
 		s.prefetched++
 		s.msgs = codec.NewMessageIterator(f.Payload)
 		s.pf.Prefetch(&s.msgs)
@@ -139,9 +159,31 @@ func (s *session) prefetch(in []byte) {
 			s.pfErr = err
 			break
 		}
+		if s.prefetched == MaxPrefetch {
+			break
+		}
+		rf := &s.pfFrames[s.pfRead]
+		n, err := codec.ReadFrameInto(&rf.f, in, s.maxFrame)
+		if err != nil || n == 0 {
+			break // handle reads it again, and refuses it or waits for the rest
+		}
+		rf.n = n
+		s.pfRead++
+		in = in[n:]
+		f = &rf.f
 	}
 	s.msgs = codec.MessageIterator{} // do not pin the connection buffer
 	s.pf.PrefetchDone()
+}
+
+// endPrefetch forgets the batch's prefetch: the frames that handle did not take (the
+// connection ended before them) are dropped with the rest.
+func (s *session) endPrefetch() {
+	s.prefetched, s.pfErr = 0, nil
+	if s.pfRead > 0 {
+		clear(s.pfFrames[:s.pfRead]) // do not pin the connection buffer
+		s.pfNext, s.pfRead = 0, 0
+	}
 }
 
 // frame handles one decoded frame.
