@@ -32,27 +32,21 @@ func (d *Scanner) Len() int { return len(d.s) }
 func (d *Scanner) Since(start int) string { return d.s[start:d.i] }
 
 // Members reads an object, calling member with each member's name and the scanner at its
-// value; member reads the value and returns the name's bit and whether it took the value.
-// A name whose bit was seen before is not handled: encoding/json merges a repeat into what
-// it decoded before, which a fast decoder leaves to it.
-func (d *Scanner) Members(member func(name string) (bit int, ok bool)) bool {
+// value; member reads the value and reports whether it took it. A repeated name is passed
+// again: for a value that replaces the one before, as encoding/json's last value stands; a
+// decoder refuses the repeat of a value that encoding/json merges into the one before.
+func (d *Scanner) Members(member func(name string) bool) bool {
 	if !d.Byte('{') {
 		return false
 	}
 	if d.Byte('}') {
 		return true
 	}
-	seen := 0
 	for {
 		name, ok := d.name()
-		if !ok {
+		if !ok || !member(name) {
 			return false
 		}
-		bit, ok := member(name)
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
 		if !d.Byte(',') {
 			return d.Byte('}')
 		}

@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -59,5 +60,26 @@ func TestSharedIsOneCopyOfEqualStrings(t *testing.T) {
 	}
 	if unsafe.StringData(a) != unsafe.StringData(b) {
 		t.Error("two equal strings in a row are two copies")
+	}
+}
+
+// Members passes every member's name in order, a repeated one again: what a repeat means is
+// the decoder's to say.
+func TestMembersPassesEveryName(t *testing.T) {
+	var d Scanner
+	d.Reset(` {"a": 1, "b" :{"a":2}, "a":3 } `)
+	var names []string
+	var member func(string) bool
+	member = func(name string) bool {
+		names = append(names, name)
+		if d.Peek() == '{' {
+			return d.Members(member)
+		}
+		_, ok := d.Number()
+		return ok
+	}
+	ok := d.Members(member)
+	if got := strings.Join(names, " "); !ok || !d.End() || got != "a b a a" {
+		t.Errorf("names %q (%v), want a b a a", got, ok)
 	}
 }
