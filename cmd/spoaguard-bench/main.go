@@ -100,27 +100,30 @@ replacements of one read go out in one write). Every ACK is matched to its NOTIF
 its decision checked; any wrong, unexpected or missing ACK fails the run (exit 1).
 Targets come from -targets (a file written by gen-list, or "ADDR [blocked|allowed]"
 lines) or are generated: -gen N addresses outside every synthetic list (all allowed).`)
-	addr := fs.String("addr", "127.0.0.1:12345", "agent address `host:port`")
-	conns := fs.Int("conns", 8, "connections")
-	inflight := fs.Int("inflight", 20, "NOTIFYs in flight per connection (HAProxy: up to 20)")
+	// A flag that is a field of the run's configuration sets it; the others are read after
+	// parsing.
+	cfg := bench.Config{Check: bench.Check{Scope: codec.ScopeTxn}}
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:12345", "agent address `host:port`")
+	fs.IntVar(&cfg.Conns, "conns", 8, "connections")
+	fs.IntVar(&cfg.InFlight, "inflight", 20, "NOTIFYs in flight per connection (HAProxy: up to 20)")
 	ids := fs.String("ids", "3.x", "stream-id style: 2.6 (global counter from 0) or 3.x (odd per connection)")
 	targetsFile := fs.String("targets", "", "targets `file` (default: generate with -gen)")
 	gen := fs.Int("gen", 65536, "with no -targets: generate this many addresses, none listed")
 	v6 := fs.Float64("v6", 0, "with -gen: share of IPv6 addresses (0..1)")
 	seed := fs.Uint64("seed", 1, "with -gen: random seed")
-	message := fs.String("message", "check-client-ip", "NOTIFY message name")
-	arg := fs.String("arg", "ip", "argument carrying the address")
-	varBlocked := fs.String("var-blocked", "blocked", "txn variable the agent sets to the decision (BOOL)")
-	varList := fs.String("var-list", "list", "txn variable naming the matching list (STRING)")
-	listName := fs.String("list", "", "if set, every blocked ACK must name this list")
-	warmup := fs.Duration("warmup", 2*time.Second, "load before the measured window")
-	duration := fs.Duration("duration", 10*time.Second, "measured window (at most 1h)")
-	maxACKs := fs.Uint64("acks", 0, "end the measured window after this many ACKs (0: no count bound)")
-	rate := fs.Float64("rate", 0, "pace NOTIFYs to this many per second in total (0: as fast as the agent answers)")
-	ackTimeout := fs.Duration("ack-timeout", 2*time.Second, "a NOTIFY un-ACKed this long is missing")
-	dialTimeout := fs.Duration("dial-timeout", 5*time.Second, "connect + handshake timeout per connection")
-	agentPID := fs.Int("agent-pid", 0, "agent `pid`: CPU time per ACK from /proc/PID/stat")
-	agentMetrics := fs.String("agent-metrics", "", "agent Prometheus `url`: allocations per ACK from go_memstats_mallocs_total")
+	fs.StringVar(&cfg.Message, "message", "check-client-ip", "NOTIFY message name")
+	fs.StringVar(&cfg.Arg, "arg", "ip", "argument carrying the address")
+	fs.StringVar(&cfg.Check.VarBlocked, "var-blocked", "blocked", "txn variable the agent sets to the decision (BOOL)")
+	fs.StringVar(&cfg.Check.VarList, "var-list", "list", "txn variable naming the matching list (STRING)")
+	fs.StringVar(&cfg.Check.ListName, "list", "", "if set, every blocked ACK must name this list")
+	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before the measured window")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured window (at most 1h)")
+	fs.Uint64Var(&cfg.MaxACKs, "acks", 0, "end the measured window after this many ACKs (0: no count bound)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "pace NOTIFYs to this many per second in total (0: as fast as the agent answers)")
+	fs.DurationVar(&cfg.AckTimeout, "ack-timeout", 2*time.Second, "a NOTIFY un-ACKed this long is missing")
+	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", 5*time.Second, "connect + handshake timeout per connection")
+	fs.IntVar(&cfg.AgentPID, "agent-pid", 0, "agent `pid`: CPU time per ACK from /proc/PID/stat")
+	fs.StringVar(&cfg.AgentMetrics, "agent-metrics", "", "agent Prometheus `url`: allocations per ACK from go_memstats_mallocs_total")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this `file` (- for stdout)")
 	label := fs.String("label", "", "label printed with the report")
 	agentName := fs.String("agent-name", "", "name of the agent under test, for table (e.g. null, spoaguard)")
@@ -143,8 +146,8 @@ lines) or are generated: -gen N addresses outside every synthetic list (all allo
 		defer pprof.StopCPUProfile()
 	}
 
-	style, err := bench.ParseIDStyle(*ids)
-	if err != nil {
+	var err error
+	if cfg.IDStyle, err = bench.ParseIDStyle(*ids); err != nil {
 		return err
 	}
 	var targets []bench.Target
@@ -171,16 +174,10 @@ lines) or are generated: -gen N addresses outside every synthetic list (all allo
 			targets[i].Blocked = false
 		}
 	}
+	cfg.Targets = targets
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	rep, runErr := bench.Run(ctx, bench.Config{
-		Addr: *addr, Conns: *conns, InFlight: *inflight, IDStyle: style, Targets: targets,
-		Message: *message, Arg: *arg,
-		Check:  bench.Check{Scope: codec.ScopeTxn, VarBlocked: *varBlocked, VarList: *varList, ListName: *listName},
-		Warmup: *warmup, Duration: *duration, MaxACKs: *maxACKs,
-		Rate: *rate, AckTimeout: *ackTimeout, DialTimeout: *dialTimeout,
-		AgentPID: *agentPID, AgentMetrics: *agentMetrics,
-	})
+	rep, runErr := bench.Run(ctx, cfg)
 	if rep == nil {
 		return runErr
 	}
