@@ -47,7 +47,6 @@ type Config struct {
 	MaxBody int64 // 0: DefaultMaxBody
 	Metrics *metrics.Set
 	Logger  *slog.Logger
-	Now     func() time.Time
 }
 
 // ErrUnavailable marks a change refused because the store it must go through (the fleet's
@@ -77,9 +76,6 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	a := &api{cfg: cfg, token: sha256.Sum256([]byte(cfg.Token)),
 		latency: cfg.Metrics.GetOrCreateHistogram(`spoaguard_api_change_in_force_seconds`)}
@@ -163,7 +159,7 @@ func (a *api) postBans(r *http.Request) (int, any) {
 	if len(bans) == 0 {
 		return bad("no entries")
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Live.Now() // the clock the live set expires the bans by
 	changes := make([]live.Change, len(bans))
 	for i := range bans {
 		e, err := toEntry(&bans[i], rules, now)

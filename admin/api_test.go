@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/blocklist"
@@ -268,5 +269,28 @@ func TestNoTokenMeansNoCheck(t *testing.T) {
 	defer srv.Close()
 	if status, body := callAs(t, srv, "", "GET", "/v1/bans", ""); status != 200 {
 		t.Errorf("a unix-socket API without a token: %d %s", status, body)
+	}
+}
+
+// A posted ban's creation and expiry are on the live set's clock, the one it expires entries
+// by.
+func TestBansExpireByTheLiveSetsClock(t *testing.T) {
+	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	h, ls := newHandler(t, live.Options{Now: func() time.Time { return at }}, nil, Config{})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	if status, body := callAs(t, srv, "", "POST", "/v1/bans", `{"addr": "203.0.113.7", "ttl": "1h"}`); status != 200 {
+		t.Fatalf("POST: %d %s", status, body)
+	}
+	addr, err := blocklist.ParseEntry("203.0.113.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := ls.Table().Get(addr)
+	if !ok {
+		t.Fatal("the ban is not in force")
+	}
+	if !e.Created.Equal(at) || !e.Expires.Equal(at.Add(time.Hour)) {
+		t.Errorf("created %v, expires %v; want %v and an hour later", e.Created, e.Expires, at)
 	}
 }

@@ -134,6 +134,9 @@ func Open(opts Options) (*Set, error) {
 // Table returns the table in force: one atomic load.
 func (s *Set) Table() *Table { return s.table.Load() }
 
+// Now is the set's clock (Options.Now), the one its entries expire by.
+func (s *Set) Now() time.Time { return s.opts.Now() }
+
 // Apply applies a batch of changes, all or nothing, and returns once they are durable (with a
 // Store) and in force: a Lookup that starts after Apply returns sees them. Changes to one key
 // within a batch apply in order. A Put without Created gets the current time.
