@@ -1,15 +1,22 @@
 package blocklist
 
 import (
-	"runtime"
+	"unsafe"
+
+	"github.com/spoaguard/spoaguard/internal/prefetch"
 )
 
 // A lookup makes two dependent loads, the address's index entry and then its bucket's
 // segments; in a table larger than the cache each is a miss, and lookups one after another pay
-// them one after another. Prefetch takes the addresses an agent is about to look up and loads
-// every index entry first, then every bucket line: the loads of different addresses do not
-// depend on each other, so their misses overlap, and the lookups that follow find their lines
-// in cache.
+// them one after another. Prefetch takes the addresses an agent is about to look up and asks
+// for every index entry's line first, then reads the entries and asks for every bucket's
+// lines: the loads of different addresses do not depend on each other, so their misses
+// overlap, and the lookups that follow find their lines in cache or on their way. The asking
+// is a prefetch instruction (prefetch.Lines), which retires at once: plain loads each held a
+// place in the reorder buffer until their line came, so that a batch's misses filled it and
+// queued behind one another. BenchmarkPrefetch on 2M entries, after a Prefetch, hits and
+// misses: 96 and 102 ns against 120 and 132 ns with loads (interleaved runs, load average
+// 2.3).
 //
 // In tables that fit in the cache the loads are hits and the extra pass only costs (the real
 // feeds' IPv4 tables are 1.3 MB, and most of their /16 buckets are answered from the index
@@ -33,15 +40,17 @@ const MaxPrefetch = 64
 // are at least PrefetchMinBytes.
 func (s *Snapshot) Prefetches() bool { return s != nil && s.v4.prefetch }
 
-// Prefetch loads what looking up each of addrs (as Lookup takes them) will read, all addresses
-// together, and returns nothing: it is only worth its cost right before the lookups, on a
+// Prefetch brings in what looking up each of addrs (as Lookup takes them) will read, all
+// addresses together, and returns nothing: it is only worth its cost right before the lookups, on a
 // snapshot that Prefetches. IPv6 addresses, and those beyond MaxPrefetch, are skipped. It does
 // not allocate.
 func (s *Snapshot) Prefetch(addrs [][]byte) {
 	if !s.Prefetches() {
 		return
 	}
-	var entries [MaxPrefetch]uint64
+	t := &s.v4
+	var buckets [MaxPrefetch]uint32
+	var lines [2 * MaxPrefetch]unsafe.Pointer
 	n := 0
 	// Index entries: independent loads.
 	for _, a := range addrs[:min(len(addrs), MaxPrefetch)] {
@@ -49,30 +58,39 @@ func (s *Snapshot) Prefetch(addrs [][]byte) {
 		if family != 4 {
 			continue
 		}
-		entries[n] = s.v4.index[uint32(lo)>>s.v4.shift]
+		h := uint32(lo) >> t.shift
+		buckets[n] = h
+		lines[n] = unsafe.Pointer(&t.index[h])
 		n++
 	}
+	prefetch.Lines(lines[:n])
 	// Bucket lines: each depends on its own index entry only.
-	var sum uint64
-	for _, e := range entries[:n] {
-		sum += touch(s.v4.segs, e)
+	m := 0
+	for _, h := range buckets[:n] {
+		m = t.bucketLines(lines[:], m, t.index[h])
 	}
-	runtime.KeepAlive(sum) // the loads are what Prefetch is for: keep them
+	prefetch.Lines(lines[:m])
 }
 
-// touch loads one word of every cache line of the IPv4 bucket whose index entry is e (as far
-// as lastAtMost's fence scan reaches), and returns their sum, for the caller to keep.
-func touch(segs []uint32, e uint64) uint64 {
+// bucketLines appends to lines, from lines[m] on, the cache lines of the bucket whose index
+// entry is e that lastAtMost's fence scan reads (none when the entry answers alone), as far as
+// lines has room, and returns the new count.
+func (t *table4) bucketLines(lines []unsafe.Pointer, m int, e uint64) int {
 	const line = 16 // uint32s in a 64-byte line
 	n := min(int(e>>idxCountShift), 16*line)
 	if n == 0 {
-		return 0 // answered from the index entry alone
+		return m
 	}
-	off := int(e & idxOffMask)
-	b := segs[off : off+n]
-	var sum uint64
-	for j := 0; j < len(b); j += line {
-		sum += uint64(b[j])
+	b := t.segs[int(e&idxOffMask):][:n]
+	for j := 0; j < len(b) && m < len(lines); j += line {
+		lines[m] = unsafe.Pointer(&b[j])
+		m++
 	}
-	return sum + uint64(b[len(b)-1])
+	if m < len(lines) {
+		// The bucket's end, often on the line already asked for: asking again costs less
+		// than a test of it (BenchmarkPrefetch: 66-68 ns against 74-77 ns with the test).
+		lines[m] = unsafe.Pointer(&b[len(b)-1])
+		m++
+	}
+	return m
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // A snapshot prefetches when its IPv4 tables outgrow PrefetchMinBytes, and not for the real
@@ -81,5 +82,37 @@ func TestPrefetchChangesNoAnswer(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { s.Prefetch(addrs) }); n != 0 {
 		t.Errorf("Prefetch allocates %v times", n)
+	}
+}
+
+// A batch of addresses in a bucket of many lines asks for more lines than Prefetch has room
+// for: it prefetches what fits, up to the bucket's last segment, and changes no answer.
+func TestPrefetchOfCrowdedBucketsStaysInBounds(t *testing.T) {
+	var p Parsed
+	for a := uint32(10 << 24); a < 10<<24|1<<16; a += 2 { // 65535 segments in 10.0/16
+		p.v4 = append(p.v4, range4{a, a})
+	}
+	s, err := Build([]List{{Name: "even", Parsed: &p}}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.v4.prefetch = true // small, but prefetched as if it were large
+	var lines [2 * MaxPrefetch]unsafe.Pointer
+	e := s.v4.index[10<<8]
+	if m := s.v4.bucketLines(lines[:], 0, e); m != 17 {
+		t.Errorf("a bucket of %d segments: %d lines, want 17 (16 fences' lines and its end)", e>>idxCountShift, m)
+	}
+	if m := s.v4.bucketLines(lines[:], len(lines)-1, e); m != len(lines) {
+		t.Errorf("with room for one line: %d lines, want %d", m, len(lines))
+	}
+	addrs := make([][]byte, MaxPrefetch)
+	for i := range addrs {
+		addrs[i] = binary.BigEndian.AppendUint32(nil, 10<<24|uint32(i*1021))
+	}
+	s.Prefetch(addrs)
+	for _, a := range addrs {
+		if got, want := s.Lookup(a).Matched, uint64(1-a[3]&1); got != want {
+			t.Errorf("% x: matched %b, want %b", a, got, want)
+		}
 	}
 }

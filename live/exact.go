@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync/atomic"
+	"unsafe"
 )
 
 // u128 is an IPv6 address as a number, most significant half first.
@@ -183,12 +184,13 @@ func (e *exactSet[K]) probe(k K, h uint64) uint64 {
 	}
 }
 
-// word returns the filter word of hash h, zero for an empty set: what lookup loads first.
-func (e *exactSet[K]) word(h uint64) uint64 {
+// word returns where the filter word of hash h is, nil for an empty set: what lookup loads
+// first.
+func (e *exactSet[K]) word(h uint64) unsafe.Pointer {
 	if e.n == 0 {
-		return 0
+		return nil
 	}
-	return e.w[filterIndex(h, e.shift)].Load()
+	return unsafe.Pointer(&e.w[filterIndex(h, e.shift)])
 }
 
 // fits reports whether the set can take n keys, having had stale removed, without being built

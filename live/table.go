@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/internal/prefetch"
 )
 
 // MaxLists is the number of distinct live lists a Table holds, counting a list once per
@@ -319,23 +320,30 @@ func (t *Table) ListOf(e *Entry) int {
 	return i
 }
 
-// Prefetch loads the filter words that looking up each of addrs (as Lookup takes them) will
-// read, all addresses together, and returns nothing: beside a file snapshot larger than the
-// cache, the filter's lines are misses, and the lookups of a batch that follow one another
+// Prefetch asks for the filter words that looking up each of addrs (as Lookup takes them)
+// will read, all addresses together, and returns nothing: beside a file snapshot larger than
+// the cache, the filter's lines are misses, and the lookups of a batch that follow one another
 // would pay them one after another. The decision handler calls it with the snapshot's
-// Prefetch, on the same batches. It does not allocate.
+// Prefetch, on the same batches; addresses beyond blocklist.MaxPrefetch are skipped. It does
+// not allocate.
 func (t *Table) Prefetch(addrs [][]byte) {
 	if t == nil || t.e4.n+t.e6.n == 0 {
 		return
 	}
-	var sum uint64
-	for _, a := range addrs {
+	var words [blocklist.MaxPrefetch]unsafe.Pointer
+	n := 0
+	for _, a := range addrs[:min(len(addrs), len(words))] {
+		var w unsafe.Pointer
 		switch family, hi, lo := blocklist.SplitAddr(a); family {
 		case 4:
-			sum += t.e4.word(hash4(uint32(lo)))
+			w = t.e4.word(hash4(uint32(lo)))
 		case 16:
-			sum += t.e6.word(hash6(u128{hi, lo}))
+			w = t.e6.word(hash6(u128{hi, lo}))
+		}
+		if w != nil {
+			words[n] = w
+			n++
 		}
 	}
-	runtime.KeepAlive(sum) // the loads are what Prefetch is for: keep them
+	prefetch.Lines(words[:n])
 }
