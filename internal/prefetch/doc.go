@@ -6,5 +6,5 @@
 // with a prefetch instruction, which retires at once; a plain load holds its place in the
 // reorder buffer until its line arrives, so that a batch's misses fill the buffer and queue
 // behind one another. Elsewhere it reads a byte of each line, which still overlaps the misses
-// of a batch, if fewer of them.
+// of a batch, if fewer of them (and under the race detector, nothing: load).
 package prefetch
