@@ -422,7 +422,7 @@ func TestIndexShift4NarrowsBucketsOfManySegments(t *testing.T) {
 		{bucketSegs4<<17 + 1, 14},
 		{bucketSegs4 << 19, 13},
 		{bucketSegs4<<19 + 1, 12},
-		{1 << 31, 32 - maxIndexBits4}, // the index stops growing at 8 MB
+		{1 << 30, 32 - maxIndexBits4}, // the index stops growing at 8 MB
 	} {
 		if got := indexShift4(tc.segs); got != tc.want {
 			t.Errorf("indexShift4(%d) = %d, want %d", tc.segs, got, tc.want)
