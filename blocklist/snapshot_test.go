@@ -2,6 +2,7 @@ package blocklist
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -453,7 +454,7 @@ func TestNarrowBucketsAnswerAsTheReference(t *testing.T) {
 		return range4{a, a}
 	}
 	var lists []List
-	for _, n := range []int{300_000, 5_000} {
+	for _, n := range []int{400_000, 5_000} {
 		p := &Parsed{}
 		for range n {
 			if r := r4(); r.Lo <= r.Hi {
@@ -475,5 +476,30 @@ func TestNarrowBucketsAnswerAsTheReference(t *testing.T) {
 		if got, want := func() []range4 { r, _ := s.listRanges(i); return r }(), l.Parsed.ranges4(); !slices.Equal(got, want) {
 			t.Errorf("list %d: %d IPv4 ranges read back, want %d", i, len(got), len(want))
 		}
+	}
+}
+
+// The index is sized from the table's segments, not from the lists' ranges: lists that
+// overlap share their segments, and copies of one list get the index that list gets alone.
+func TestOverlappingListsDoNotWidenTheIndex(t *testing.T) {
+	p := SyntheticV4(300_000, 7)
+	one, err := Build([]List{{Name: "a", Parsed: p}}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := make([]List, 4)
+	for i := range copies {
+		copies[i] = List{Name: fmt.Sprint("copy", i), Parsed: p}
+	}
+	four, err := Build(copies, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.v4.shift >= 16 {
+		t.Fatalf("one list: buckets of 2^%d addresses; the test needs narrowed ones", one.v4.shift)
+	}
+	if four.v4.shift != one.v4.shift || len(four.v4.index) != len(one.v4.index) {
+		t.Errorf("four copies: buckets of 2^%d addresses (%d entries), one list alone: 2^%d (%d)",
+			four.v4.shift, len(four.v4.index), one.v4.shift, len(one.v4.index))
 	}
 }

@@ -91,7 +91,7 @@ const bucketSegs4 = 8
 // maxIndexBits4 bounds the index to 1<<20 entries (8 MB), reached at about 4M segments.
 const maxIndexBits4 = 20
 
-// indexShift4 returns the bucket width, in address bits, of a table of at most n segments: 16
+// indexShift4 returns the bucket width, in address bits, of a table of n inner segments: 16
 // while its /16 buckets hold bucketSegs4 segments or fewer on average, then one bit less per
 // doubling, down to 32-maxIndexBits4. A narrower bucket costs index memory (8 bytes an entry)
 // and saves the lines a lookup reads in a bucket of many segments: the fence scan of
@@ -111,12 +111,13 @@ func (t *table4) build(lists [][]range4, in *interner) error {
 		n += 2 * len(rs)
 	}
 	ev := newEvents4(lists)
-	t.shift = indexShift4(n)
-	t.index = make([]uint64, 1<<(32-t.shift))
+	// The sweep fills /16 buckets; narrow then splits them if the segments, which only the
+	// sweep counts (overlapping lists share them), are too many for /16 buckets.
+	t.shift = 16
+	t.index = make([]uint64, 1<<16)
 	t.segs = make([]uint32, 0, n)
 	t.n = 1
 	w := bucketWriter{index: t.index}
-	low := uint64(1)<<t.shift - 1 // of an address inside its bucket
 	var mask, last uint64
 	for len(ev) > 0 {
 		pos := ev[0].pos
@@ -131,12 +132,12 @@ func (t *table4) build(lists [][]range4, in *interner) error {
 		if err != nil {
 			return err
 		}
-		if h := int(pos >> t.shift); h != w.h {
+		if h := int(pos >> 16); h != w.h {
 			if err := w.close(h, len(t.segs)); err != nil {
 				return err
 			}
 		}
-		if pos&low == 0 {
+		if pos&0xffff == 0 {
 			w.carry = id
 		} else {
 			t.segs = append(t.segs, uint32(pos)<<16|uint32(id))
@@ -147,12 +148,47 @@ func (t *table4) build(lists [][]range4, in *interner) error {
 	if err := w.close(len(t.index), len(t.segs)); err != nil {
 		return err
 	}
+	if shift := indexShift4(len(t.segs)); shift < 16 {
+		t.narrow(shift)
+	}
 	t.segs = own(t.segs)
 	t.prefetch = t.bytes() >= PrefetchMinBytes
 	if t.prefetch { // larger than the cache: on huge pages, the TLB holds it (hugepages_linux.go)
 		_ = collapseHugePages(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(t.segs))), len(t.segs)*4))
 	}
 	return nil
+}
+
+// narrow replaces the /16 index with one of buckets of 2^shift addresses (shift < 16): each
+// /16 bucket's inner segments, in address order, are split among its narrower buckets where
+// they stand in segs, and a segment that starts on a narrower bucket's first address becomes
+// that bucket's carried one.
+func (t *table4) narrow(shift uint8) {
+	per := 1 << (16 - shift) // narrower buckets in a /16
+	index := make([]uint64, 1<<(32-shift))
+	for h, e := range t.index {
+		carry := uint16(e >> idxCarryShift)
+		off := int(e & idxOffMask)
+		inner := t.segs[off : off+int(e>>idxCountShift)]
+		p := 0 // inner's first segment in bucket j
+		for j := range per {
+			q := p
+			for q < len(inner) && int(inner[q]>>(16+shift)) == j {
+				q++
+			}
+			first := p
+			if first < q && inner[first]>>16 == uint32(j)<<shift {
+				carry = uint16(inner[first])
+				first++
+			}
+			index[h*per+j] = uint64(off+first) | uint64(carry)<<idxCarryShift | uint64(q-first)<<idxCountShift
+			if q > first {
+				carry = uint16(inner[q-1]) // covers the next bucket's first address
+			}
+			p = q
+		}
+	}
+	t.index, t.shift = index, shift
 }
 
 // lookup returns the mask index of the segment covering a.
