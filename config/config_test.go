@@ -233,10 +233,10 @@ func TestParseListFlag(t *testing.T) {
 // order, and each name it gives is one SetListOption applies.
 func TestListOptionsNamesEveryOption(t *testing.T) {
 	const want = "min-count, min-prefix-v4, min-prefix-v6, allow-short, observe, max-bytes, max-entries, max-shrink, allow-empty, refresh, stale-after, countries, asns, invert"
-	if ListOptions != want {
-		t.Errorf("ListOptions = %q, want %q", ListOptions, want)
+	if ListOptions() != want {
+		t.Errorf("ListOptions() = %q, want %q", ListOptions(), want)
 	}
-	for _, name := range strings.Split(ListOptions, ", ") {
+	for _, name := range strings.Split(ListOptions(), ", ") {
 		src := blocklist.Source{Kind: blocklist.Deny}
 		if err := SetListOption(&src, name, ""); err != nil && strings.Contains(err.Error(), "unknown option") {
 			t.Errorf("%s: %v", name, err)

@@ -12,8 +12,10 @@ import (
 )
 
 // ListOptions names the options a list takes, in the file's options mapping and after the
-// path of a -deny/-allow flag.
-var ListOptions = optionNames()
+// path of a -deny/-allow flag, comma-separated.
+func ListOptions() string { return listOptionNames }
+
+var listOptionNames = optionNames()
 
 // listOptions are the options SetListOption applies, each with how it parses its value into
 // the source.
@@ -79,7 +81,7 @@ func SetListOption(src *blocklist.Source, key, val string) error {
 			return o.set(src, val)
 		}
 	}
-	return fmt.Errorf("unknown option (want %s)", ListOptions)
+	return fmt.Errorf("unknown option (want %s)", listOptionNames)
 }
 
 // ParseListFlag parses a -deny/-allow value, NAME=PATH[,format=FMT][,OPTION[=VALUE]]...: the

@@ -47,7 +47,7 @@ func TestCommandLineOutput(t *testing.T) {
 
 // The usage documents every list option SetListOption applies.
 func TestUsageNamesEveryListOption(t *testing.T) {
-	for _, name := range strings.Split(config.ListOptions, ", ") {
+	for _, name := range strings.Split(config.ListOptions(), ", ") {
 		if !strings.Contains(usageHead, "\n  "+name+" ") && !strings.Contains(usageHead, "\n  "+name+"=") {
 			t.Errorf("the usage's list options do not name %s", name)
 		}
