@@ -135,21 +135,17 @@ func (s *session) handle(in, out []byte) (consumed int, _ []byte, closeAfter boo
 	return consumed, out, false
 }
 
-// prefetch hands the batch's whole NOTIFYs to the handler's Prefetch, first (already read)
-// then those at the start of in, up to MaxPrefetch and up to the first frame that is not one
+// prefetch hands the batch's whole NOTIFYs to the handler's Prefetch, f (already read) then
+// those at the start of in, up to MaxPrefetch and up to the first frame that is not one
 // (partial, malformed, fragmented or of another type): handle answers or refuses every frame
 // as usual afterwards, taking the frames read here from pfFrames. It walks each NOTIFY's
 // messages on from where Prefetch stopped, so that ack does not decode them again, and stops
 // after the first whose messages do not decode: ack refuses it.
-func (s *session) prefetch(first *codec.Frame, in []byte) {
+func (s *session) prefetch(f *codec.Frame, in []byte) {
 	if s.pfFrames == nil {
 		s.pfFrames = new([MaxPrefetch]readFrame)
 	}
-	f := first
-	for {
-		if f.Type != codec.FrameNotify || f.Flags != codec.FlagFin {
-			break
-		}
+	for f.Type == codec.FrameNotify && f.Flags == codec.FlagFin {
 		s.prefetched++
 		s.msgs = codec.NewMessageIterator(f.Payload)
 		s.pf.Prefetch(&s.msgs)
