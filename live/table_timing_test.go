@@ -68,6 +68,36 @@ func BenchmarkApplyRoundOf100(b *testing.B) {
 	}
 }
 
+// BenchmarkChurnRoundOf100 is the steady state of a ban storm over a live set of 100k
+// entries: each op is a round of 100 new bans and one of 100 removals of the oldest (what
+// their expiry does), so the set keeps its size; B/op is what the two rounds allocate:
+//
+//	go test -run '^$' -bench ChurnRoundOf100 -benchmem ./live
+func BenchmarkChurnRoundOf100(b *testing.B) {
+	s := openSet(b, Options{})
+	if _, err := s.Apply(randomBans(100_000, 1)); err != nil {
+		b.Fatal(err)
+	}
+	bans := randomBans(100*(b.N+1), 2)
+	dels := make([]Change, len(bans))
+	for i, c := range bans {
+		dels[i] = Change{Op: Delete, Entry: Entry{Addr: c.Entry.Addr}}
+	}
+	if _, err := s.Apply(bans[:100]); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := s.Apply(bans[100*(i+1) : 100*(i+2)]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Apply(dels[100*i : 100*(i+1)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkApply100k is one batch of 100k bans into an empty set.
 func BenchmarkApply100k(b *testing.B) {
 	bans := randomBans(100_000, 1)
