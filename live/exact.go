@@ -201,6 +201,26 @@ func (e *exactSet[K]) fits(n, stale int) bool {
 		stale <= n/2+64
 }
 
+// refilter gives an edited set a filter of its own, of the same size, holding the bits of the
+// keys its shards hold and no others: the bits of the keys removed since the last build are
+// gone, so a set whose only fault is a stale filter need not be built again. It costs a pass
+// over the shards' slots and a hash per key, against a build's copy of every shard and key
+// (2.3-2.6 ms against 32 ms for 110k entries), which a ban storm's expiries needed every few
+// seconds. The new filter is this set's alone until the table is published, as a build's is.
+func (e *exactSet[K]) refilter(hash func(K) uint64) {
+	w := make([]atomic.Uint64, len(e.w))
+	for _, s := range e.shards {
+		for j, l := range s.lists {
+			if l != 0 {
+				h := hash(s.keys[j])
+				p := &w[filterIndex(h, e.shift)]
+				p.Store(p.Load() | filterBits(h))
+			}
+		}
+	}
+	e.w, e.stale = w, 0
+}
+
 // edit returns a copy of e that put and remove may change without changing e's keys: it
 // shares e's shards until it changes them, and e's filter, whose new bits wait for
 // setPending.

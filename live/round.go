@@ -82,18 +82,12 @@ func (t *Table) update(idx *index, touched []touch) (*Table, error) {
 			return rebuild() // a list is gone: renumber
 		}
 	}
-	nt.e4, nt.e6 = t.e4, t.e6
-	if n4 > 0 {
-		if !t.e4.fits(t.e4.n+n4, t.e4.stale+n4) {
-			return rebuild()
-		}
-		nt.e4 = t.e4.edit()
+	var ok4, ok6 bool
+	if nt.e4, ok4 = editFor(t.e4, n4, hash4); !ok4 {
+		return rebuild()
 	}
-	if n6 > 0 {
-		if !t.e6.fits(t.e6.n+n6, t.e6.stale+n6) {
-			return rebuild()
-		}
-		nt.e6 = t.e6.edit()
+	if nt.e6, ok6 = editFor(t.e6, n6, hash6); !ok6 {
+		return rebuild()
 	}
 	for _, tc := range touched {
 		if !single(tc.key) {
@@ -125,6 +119,23 @@ func (t *Table) update(idx *index, touched []touch) (*Table, error) {
 		nt.buildRanges()
 	}
 	return nt, nil
+}
+
+// editFor returns e edited to take a round's n changes of its keys (e itself when n is 0),
+// with a filter of its own when only the bits of removed keys stop it from fitting them, and
+// false when the table must be built again.
+func editFor[K comparable](e exactSet[K], n int, hash func(K) uint64) (exactSet[K], bool) {
+	switch {
+	case n == 0:
+		return e, true
+	case e.fits(e.n+n, e.stale+n):
+		return e.edit(), true
+	case e.fits(e.n+n, n):
+		ed := e.edit()
+		ed.refilter(hash)
+		return ed, true
+	}
+	return e, false
 }
 
 // setPending sets the filter bits the round's new keys wait with: once the round is stored,

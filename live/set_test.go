@@ -3,6 +3,7 @@ package live
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
@@ -635,5 +636,68 @@ func TestIndexKeysHoldNoPointers(t *testing.T) {
 	a, b := mustAddr(t, "192.0.2.1"), blocklist.Entry{First: netip.MustParseAddr("::ffff:192.0.2.1"), Last: netip.MustParseAddr("::ffff:192.0.2.1"), Bits: 32}
 	if keyOf(a) == keyOf(b) {
 		t.Fatal("an IPv4 address and its mapped IPv6 form share a key")
+	}
+}
+
+// TestAStaleFilterIsRebuiltWithoutTheTable: removals leave their keys' bits in the filter;
+// once they would make it half stale, the round gives the set a new filter of the keys it
+// holds, and keeps sharing every shard it does not touch, instead of building the whole
+// table again (a ban storm's expiries reached that point every few seconds).
+func TestAStaleFilterIsRebuiltWithoutTheTable(t *testing.T) {
+	s := openSet(t, Options{})
+	const n = 20_000
+	r := rand.New(rand.NewPCG(5, 5))
+	keys := make([]netip.Addr, n)
+	changes := make([]Change, n)
+	for i := range keys {
+		keys[i] = netip.AddrFrom4([4]byte{10, byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+		changes[i] = Change{Op: Put, Entry: Entry{Addr: entryOf(keys[i], 32)}}
+	}
+	if _, err := s.Apply(changes); err != nil {
+		t.Fatal(err)
+	}
+	refiltered := false
+	for i := 0; i < 3*n/4; i += 100 {
+		before := s.Table()
+		var dels []Change
+		for _, a := range keys[i : i+100] {
+			dels = append(dels, Change{Op: Delete, Entry: Entry{Addr: entryOf(a, 32)}})
+		}
+		if _, err := s.Apply(dels); err != nil {
+			t.Fatal(err)
+		}
+		after := s.Table()
+		shared := 0
+		for j, sh := range after.e4.shards {
+			if j < len(before.e4.shards) && before.e4.shards[j] == sh {
+				shared++
+			}
+		}
+		if shared < len(after.e4.shards)/2 {
+			t.Fatalf("after removing %d keys: %d of %d shards shared with the table before: the table was built again", i+100, shared, len(after.e4.shards))
+		}
+		if after.e4.stale < before.e4.stale {
+			refiltered = true
+			set := 0
+			for k := range after.e4.w {
+				set += bits.OnesCount64(after.e4.w[k].Load())
+			}
+			if set > 3*after.e4.n {
+				t.Errorf("the new filter has %d bits set for %d keys", set, after.e4.n)
+			}
+		}
+	}
+	if !refiltered {
+		t.Fatal("the filter was never rebuilt though most keys were removed")
+	}
+	removed := make(map[netip.Addr]bool)
+	for _, a := range keys[:3*n/4] {
+		removed[a] = true
+	}
+	tb := s.Table()
+	for _, a := range keys {
+		if got := tb.Lookup(a.AsSlice()) != 0; got == removed[a] {
+			t.Fatalf("%v: listed %v, want %v", a, got, !removed[a])
+		}
 	}
 }
