@@ -252,11 +252,12 @@ func (s *Set) applyRound(round []*request) {
 	}
 }
 
-// tagged is a change of a round with the index of its request.
+// tagged is a change of a round with the index of its request, and its address as a sortKey.
 type tagged struct {
 	c   *Change
 	req int
 	seq int // order in the round
+	k   sortKey
 }
 
 // commit merges the requests' changes into the table in force, stores them and publishes the
@@ -271,12 +272,12 @@ func (s *Set) commit(round []*request, expiry bool) error {
 	for ri, r := range round {
 		r.counts = Counts{}
 		for i := range r.changes {
-			all = append(all, tagged{&r.changes[i], ri, len(all)})
+			all = append(all, tagged{&r.changes[i], ri, len(all), keyFor(r.changes[i].Entry.Addr)})
 		}
 	}
 	// Changes to one key keep their order, across requests too.
 	slices.SortFunc(all, func(a, b tagged) int {
-		if c := compareAddr(a.c.Entry.Addr, b.c.Entry.Addr); c != 0 {
+		if c := a.k.compare(b.k); c != 0 {
 			return c
 		}
 		return a.seq - b.seq

@@ -701,3 +701,34 @@ func TestAStaleFilterIsRebuiltWithoutTheTable(t *testing.T) {
 		}
 	}
 }
+
+// TestSortKeysOrderAsCompareAddr: the integers a round sorts its changes by give compareAddr's
+// order, across families, prefixes and ranges.
+func TestSortKeysOrderAsCompareAddr(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	var es []blocklist.Entry
+	for range 400 {
+		var s string
+		switch r.IntN(4) {
+		case 0:
+			s = fmt.Sprintf("10.%d.%d.%d", r.IntN(3), r.IntN(3), r.IntN(256))
+		case 1:
+			s = fmt.Sprintf("10.%d.%d.0/%d", r.IntN(3), r.IntN(3), 20+r.IntN(5))
+		case 2:
+			s = fmt.Sprintf("10.%d.0.1-10.%d.0.%d", r.IntN(3), r.IntN(3)+3, 1+r.IntN(3))
+		default:
+			s = fmt.Sprintf("2001:db8:%x::%x", r.IntN(3), r.IntN(3))
+			if r.IntN(2) == 0 {
+				s = fmt.Sprintf("2001:db8:%x::/%d", r.IntN(3), 48+r.IntN(3))
+			}
+		}
+		es = append(es, mustAddr(t, s))
+	}
+	for _, a := range es {
+		for _, b := range es {
+			if got, want := keyFor(a).compare(keyFor(b)), compareAddr(a, b); got != want {
+				t.Fatalf("%v against %v: %d, compareAddr %d", a, b, got, want)
+			}
+		}
+	}
+}
