@@ -56,9 +56,12 @@ func keyedHash6(a u128, k *[3]uint64) uint64 { return mix(a.hi ^ k[1] ^ mix(a.lo
 // key, in front of a table split into shards, each an open-addressing table with linear
 // probing at a load of at most 1/2.
 //
-// The shards are pieces that a published set never changes: a round of changes copies the
-// slice of pointers to them and only the shards it touches, so its cost follows the change,
-// not the size of the set; the sets before and after share every other shard.
+// The shards are pieces that a published set never changes. The array of pointers to them is
+// shared, like the filter, by every set edited from the same build: a round copies only the
+// shards it touches, keeps the copies as its own while it runs, and once it is stored puts
+// each in the array with one atomic store (setPending), so its cost follows the change, not
+// the size of the set. A set published before the round then reads the round's shards too,
+// which hold what the round stored, the newer answer a lookup would get from the set after.
 //
 // The filter is one array that every set edited from the same build shares, and that rounds
 // change in place: a round only ever sets bits (a removed key's bits stay set until the set is
@@ -73,14 +76,40 @@ func keyedHash6(a u128, k *[3]uint64) uint64 { return mix(a.hi ^ k[1] ^ mix(a.lo
 // probed and the probes cost the live set a fifth of a lookup (BenchmarkLiveOverBase).
 type exactSet[K comparable] struct {
 	filter
-	shards []*shard[K]
+	shards *shardArray[K]
 	sshift uint // the shard of a hash is hash >> sshift
 	n      int
 	stale  int    // keys removed since the filter was built, whose bits are still set
-	epoch  uint64 // shards with this epoch belong to this set alone; 0 for a set being built
+	epoch  uint64 // the round editing this set (shardArray.owner); 0 for a set being built
 	// pending are the filter bits of the keys an edited set added, set in the shared filter
-	// by setPending once the round is stored.
+	// by setPending once the round is stored; owned are the indices of the shards it copied,
+	// put in the shared array then.
 	pending []filterBit
+	owned   []uint32
+}
+
+// shardArray is the array of shards that every set edited from one build shares. Its owner
+// and copies serve the round in progress (the Set's goroutine runs one at a time): copies[i]
+// is the copy of shard i that the round with epoch owner[i] changes. Epochs come from rounds,
+// which only grows, so a round that failed leaves copies that no later round takes for its own.
+type shardArray[K comparable] struct {
+	s      []atomic.Pointer[shard[K]]
+	owner  []uint64
+	copies []*shard[K]
+	rounds uint64
+}
+
+func newShardArray[K comparable](n int) *shardArray[K] {
+	return &shardArray[K]{s: make([]atomic.Pointer[shard[K]], n), owner: make([]uint64, n), copies: make([]*shard[K], n)}
+}
+
+// shard returns shard i as this set sees it: its own copy while it is being edited, else the
+// one in the array.
+func (e *exactSet[K]) shard(i uint64) *shard[K] {
+	if e.epoch != 0 && e.shards.owner[i] == e.epoch {
+		return e.shards.copies[i]
+	}
+	return e.shards.s[i].Load()
 }
 
 // filterBit is bits to set in a filter word.
@@ -89,12 +118,18 @@ type filterBit struct {
 	bits uint64
 }
 
-// setPending sets the filter bits of the keys the edit added, before the set is published.
+// setPending puts the shards the edit copied in the shared array and sets the filter bits of
+// the keys it added, before the set is published.
 func (e *exactSet[K]) setPending() {
+	a := e.shards
+	for _, i := range e.owned {
+		a.s[i].Store(a.copies[i])
+		a.owner[i], a.copies[i] = 0, nil // no round holds a copy: epochs start at 1
+	}
 	for _, p := range e.pending {
 		p.w.Or(p.bits)
 	}
-	e.pending = nil
+	e.pending, e.owned = nil, nil
 }
 
 // filter is the exact set's bloom filter: 1<<filterLow words or a power of two times more.
@@ -118,7 +153,6 @@ type shard[K comparable] struct {
 	lists []uint8 // the list of the key in the same slot, as its bit + 1; 0 = empty slot
 	tmask uint64
 	n     int
-	epoch uint64
 }
 
 // The hash's bits: the word's three bits from the bottom 18, the slot in its shard from bits
@@ -147,11 +181,11 @@ func newExactSet[K comparable](n int) exactSet[K] {
 	e.w = make([]atomic.Uint64, 1<<(fbits+filterLow))
 	e.shift = uint(64 - fbits)
 	sbits := bits.Len(uint(n / shardTarget))
-	e.shards = make([]*shard[K], 1<<sbits)
+	e.shards = newShardArray[K](1 << sbits)
 	e.sshift = uint(64 - sbits)
 	per := max(n>>sbits, 1)
-	for i := range e.shards {
-		e.shards[i] = newShard[K](per)
+	for i := range e.shards.s {
+		e.shards.s[i].Store(newShard[K](per))
 	}
 	return e
 }
@@ -172,7 +206,7 @@ func (e *exactSet[K]) lookup(k K, h uint64) uint64 {
 
 // probe finds k in its shard, past the filter.
 func (e *exactSet[K]) probe(k K, h uint64) uint64 {
-	s := e.shards[h>>e.sshift]
+	s := e.shards.s[h>>e.sshift].Load()
 	for i := h >> 18 & s.tmask; ; i = (i + 1) & s.tmask {
 		l := s.lists[i]
 		if l == 0 {
@@ -197,7 +231,7 @@ func (e *exactSet[K]) word(h uint64) unsafe.Pointer {
 // again: its filter then has at least 10 bits a key and is not half stale, and its shards
 // average at most four times the keys they were built for.
 func (e *exactSet[K]) fits(n, stale int) bool {
-	return len(e.w) > 0 && 10*n <= 64*len(e.w) && n <= 4*shardTarget*len(e.shards) &&
+	return len(e.w) > 0 && 10*n <= 64*len(e.w) && n <= 4*shardTarget*len(e.shards.s) &&
 		stale <= n/2+64
 }
 
@@ -209,7 +243,8 @@ func (e *exactSet[K]) fits(n, stale int) bool {
 // seconds. The new filter is this set's alone until the table is published, as a build's is.
 func (e *exactSet[K]) refilter(hash func(K) uint64) {
 	w := make([]atomic.Uint64, len(e.w))
-	for _, s := range e.shards {
+	for i := range e.shards.s {
+		s := e.shard(uint64(i))
 		for j, l := range s.lists {
 			if l != 0 {
 				h := hash(s.keys[j])
@@ -221,14 +256,14 @@ func (e *exactSet[K]) refilter(hash func(K) uint64) {
 	e.w, e.stale = w, 0
 }
 
-// edit returns a copy of e that put and remove may change without changing e's keys: it
-// shares e's shards until it changes them, and e's filter, whose new bits wait for
-// setPending.
+// edit returns a copy of e that put and remove may change without changing e's keys until
+// setPending: it shares e's shards until it changes them, changing copies of its own, and
+// e's filter, whose new bits wait for setPending too.
 func (e *exactSet[K]) edit() exactSet[K] {
 	c := *e
-	c.pending = nil
-	c.shards = slices.Clone(e.shards)
-	c.epoch++
+	c.pending, c.owned = nil, nil
+	e.shards.rounds++
+	c.epoch = e.shards.rounds
 	return c
 }
 
@@ -237,9 +272,10 @@ func (e *exactSet[K]) edit() exactSet[K] {
 // returns nil if the shard cannot grow (the set must be built again). Without grow (to
 // remove a key) it is the same size.
 func (e *exactSet[K]) ownShard(i uint64, hash func(K) uint64, grow bool) *shard[K] {
-	s := e.shards[i]
+	s := e.shard(i)
+	mine := e.epoch == 0 || e.shards.owner[i] == e.epoch // a set being built owns them all
 	full := grow && 2*(s.n+1) > len(s.lists)
-	if s.epoch == e.epoch && !full {
+	if mine && !full {
 		return s
 	}
 	var c *shard[K]
@@ -256,8 +292,16 @@ func (e *exactSet[K]) ownShard(i uint64, hash func(K) uint64, grow bool) *shard[
 	} else {
 		c = &shard[K]{keys: slices.Clone(s.keys), lists: slices.Clone(s.lists), tmask: s.tmask, n: s.n}
 	}
-	c.epoch = e.epoch
-	e.shards[i] = c
+	a := e.shards
+	if e.epoch == 0 {
+		a.s[i].Store(c)
+		return c
+	}
+	if a.owner[i] != e.epoch {
+		a.owner[i] = e.epoch
+		e.owned = append(e.owned, uint32(i))
+	}
+	a.copies[i] = c
 	return c
 }
 
@@ -286,7 +330,7 @@ func (e *exactSet[K]) put(k K, h uint64, bit int, hash func(K) uint64) bool {
 // remove removes k from an edited set. Its filter bits stay set (a false positive at worst)
 // until the set is next built.
 func (e *exactSet[K]) remove(k K, h uint64, hash func(K) uint64) {
-	if e.n == 0 || !e.shards[h>>e.sshift].has(k, h) {
+	if e.n == 0 || !e.shard(h>>e.sshift).has(k, h) {
 		return
 	}
 	s := e.ownShard(h>>e.sshift, hash, false)

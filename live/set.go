@@ -149,7 +149,7 @@ func (s *Set) Now() time.Time { return s.opts.Now() }
 func (s *Set) Apply(changes []Change) (Counts, error) {
 	now := s.opts.Now()
 	// The table keeps pointers to the entries it is given: a copy, so that the caller may
-	// reuse its slice and the table stays immutable.
+	// reuse its slice without changing them.
 	changes = slices.Clone(changes)
 	for i := range changes {
 		c := &changes[i]
