@@ -1,6 +1,7 @@
 package live
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -747,4 +748,47 @@ func TestARoundCopiesOnlyWhatItTouches(t *testing.T) {
 	if per := (after.TotalAlloc - before.TotalAlloc) / uint64(len(one)); per > 16<<10 {
 		t.Errorf("%d bytes allocated a round of one change, want at most 16 KiB", per)
 	}
+}
+
+// TestLookupsOfEarlierTablesDuringRounds: tables that later rounds edit from are read while
+// the rounds replace their shards (run with -race); an address a round stored is found in
+// every table loaded after Apply returned.
+func TestLookupsOfEarlierTablesDuringRounds(t *testing.T) {
+	s := openSet(t, Options{})
+	if _, err := s.Apply(randomBans(20_000, 1)); err != nil {
+		t.Fatal(err)
+	}
+	old := s.Table()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := uint32(0); ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var a [4]byte
+				binary.BigEndian.PutUint32(a[:], i*2654435761)
+				old.Lookup(a[:])
+				s.Table().Lookup(a[:])
+			}
+		}()
+	}
+	bans := randomBans(2_000, 2)
+	for i := 0; i < len(bans); i += 20 {
+		if _, err := s.Apply(bans[i : i+20]); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range bans[i : i+20] {
+			if a := c.Entry.Addr; a.First == a.Last && s.Table().Lookup(a.First.AsSlice()) == 0 {
+				t.Fatalf("%v: not found after its round", a)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
 }
