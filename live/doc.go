@@ -13,8 +13,12 @@
 //     store has its changes puts each copy in the array with one atomic store and sets its
 //     new keys' filter bits, just before it publishes its table. The entries by key (for
 //     listings and explanations) are one map that the round changes in place. So a round's
-//     cost follows the size of the change, not of the live set, and a table published
-//     before a round answers, once the round is stored, as the round's own would.
+//     cost follows the size of the change, not of the live set, and a Table is not a
+//     snapshot: a table published before a round sees the round's changes of single
+//     addresses as their shards are stored, one by one, but never its prefixes and ranges,
+//     nor, once a round has given the set a new filter, the addresses added from then on. A
+//     lookup on it may thus answer as neither the set before a round nor the set after; the
+//     table a round publishes holds the whole round.
 //   - An expired entry is removed by the Set's own timer, from a queue ordered by expiry, so
 //     it stops matching without any traffic or API call.
 package live

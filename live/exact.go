@@ -61,11 +61,13 @@ func keyedHash6(a u128, k *[3]uint64) uint64 { return mix(a.hi ^ k[1] ^ mix(a.lo
 // shards it touches, keeps the copies as its own while it runs, and once it is stored puts
 // each in the array with one atomic store (setPending), so its cost follows the change, not
 // the size of the set. A set published before the round then reads the round's shards too,
-// which hold what the round stored, the newer answer a lookup would get from the set after.
+// one by one as they are stored: for the keys its own filter lets through it answers as the
+// set after the round, and while the shards are stored it may answer with part of the round.
 //
-// The filter is one array that every set edited from the same build shares, and that rounds
-// change in place: a round only ever sets bits (a removed key's bits stay set until the set is
-// next built), with atomic operations. A set published before the round may then see a new
+// The filter is one array that the sets edited from the same build share until a round gives
+// its set a filter of its own (refilter), and that rounds change in place: a round only ever
+// sets bits (a removed key's bits stay set until the set is next built or refiltered), with
+// atomic operations. A set published before the round may then see a new
 // key's bits early, which is a false positive: its shards, which do not hold the key, answer
 // it. So the filter costs a round nothing to copy, and a lookup one load.
 //
@@ -240,7 +242,8 @@ func (e *exactSet[K]) fits(n, stale int) bool {
 // gone, so a set whose only fault is a stale filter need not be built again. It costs a pass
 // over the shards' slots and a hash per key, against a build's copy of every shard and key
 // (2.3-2.6 ms against 32 ms for 110k entries), which a ban storm's expiries needed every few
-// seconds. The new filter is this set's alone until the table is published, as a build's is.
+// seconds. The new filter is this set's alone until the table is published, as a build's is;
+// the sets published before keep the old one, in which later rounds set no bits.
 func (e *exactSet[K]) refilter(hash func(K) uint64) {
 	w := make([]atomic.Uint64, len(e.w))
 	for i := range e.shards.s {
@@ -328,7 +331,7 @@ func (e *exactSet[K]) put(k K, h uint64, bit int, hash func(K) uint64) bool {
 }
 
 // remove removes k from an edited set. Its filter bits stay set (a false positive at worst)
-// until the set is next built.
+// until the set is next built or refiltered.
 func (e *exactSet[K]) remove(k K, h uint64, hash func(K) uint64) {
 	if e.n == 0 || !e.shard(h>>e.sshift).has(k, h) {
 		return

@@ -138,8 +138,8 @@ func editFor[K comparable](e exactSet[K], n int, hash func(K) uint64) (exactSet[
 	return e, false
 }
 
-// setPending sets the filter bits the round's new keys wait with: once the round is stored,
-// before the table is published.
+// setPending puts the shards the round copied in the shared arrays and sets the filter bits
+// its new keys wait with: once the round is stored, before the table is published.
 func (t *Table) setPending() {
 	t.e4.setPending()
 	t.e6.setPending()
