@@ -92,8 +92,8 @@ type exactSet[K comparable] struct {
 
 // shardArray is the array of shards that every set edited from one build shares. Its owner
 // and copies serve the round in progress (the Set's goroutine runs one at a time): copies[i]
-// is the copy of shard i that the round with epoch owner[i] changes. Epochs come from rounds,
-// which only grows, so a round that failed leaves copies that no later round takes for its own.
+// is the copy of shard i that the round with epoch owner[i] changes, until the round stores
+// it (setPending) or is not published (dropCopies). Epochs come from rounds, which only grows.
 type shardArray[K comparable] struct {
 	s      []atomic.Pointer[shard[K]]
 	owner  []uint64
@@ -130,6 +130,16 @@ func (e *exactSet[K]) setPending() {
 	}
 	for _, p := range e.pending {
 		p.w.Or(p.bits)
+	}
+	e.pending, e.owned = nil, nil
+}
+
+// dropCopies forgets the shards an edit copied and the bits it would set, for a round that is
+// not published, so that the array keeps no copy of it alive.
+func (e *exactSet[K]) dropCopies() {
+	a := e.shards
+	for _, i := range e.owned {
+		a.owner[i], a.copies[i] = 0, nil
 	}
 	e.pending, e.owned = nil, nil
 }

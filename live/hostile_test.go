@@ -113,3 +113,42 @@ func TestRefusedRoundsLeaveTheFilterAsItWas(t *testing.T) {
 		t.Fatalf("refused rounds set %d filter bits", after-before)
 	}
 }
+
+// TestARefusedRoundLeavesNoShardCopies: the shard copies of a round that the store refuses,
+// or that update drops half way to build the table afresh, are not kept alive by the array of
+// shards the table in force shares: a disk that stays full must not hold a second copy of the
+// exact set for as long as no round touches its shards.
+func TestARefusedRoundLeavesNoShardCopies(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		round []Change
+	}{
+		{"refused by the store", randomBans(2_000, 9)[:2_000]},
+		// More keys than a shard holds, all in one: the round edits the shard until it is
+		// full, then builds the table afresh.
+		{"built afresh half way, then refused", bans(colliding(maxShardKeys), DefaultList)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &memStore{}
+			s := openSet(t, Options{Store: st})
+			if _, err := s.Apply(randomBans(16_000, 3)); err != nil {
+				t.Fatal(err)
+			}
+			st.mu.Lock()
+			st.fail = errors.New("disk full")
+			st.mu.Unlock()
+			if _, err := s.Apply(tc.round); err == nil {
+				t.Fatal("a round the store refused was applied")
+			}
+			left := 0
+			for _, c := range s.Table().e4.shards.copies {
+				if c != nil {
+					left++
+				}
+			}
+			if left > 0 {
+				t.Fatalf("the refused round left %d shard copies in the array", left)
+			}
+		})
+	}
+}

@@ -348,6 +348,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 	if s.opts.Store != nil && (len(put) > 0 || len(del) > 0) {
 		if err := s.opts.Store.Apply(put, del); err != nil {
 			if !expiry {
+				t.dropCopies()
 				undo()
 				return fmt.Errorf("storing the change: %w", err)
 			}
