@@ -643,7 +643,8 @@ func TestIndexKeysHoldNoPointers(t *testing.T) {
 
 // TestAStaleFilterIsRebuiltWithoutTheTable: removals leave their keys' bits in the filter;
 // once they would make it half stale, the round gives the set a new filter of the keys it
-// holds, and keeps its shards, instead of building the whole table again (a ban storm's expiries reached that point every few seconds).
+// holds, and keeps its shards, instead of building the whole table again (a ban storm's
+// expiries reached that point every few seconds).
 func TestAStaleFilterIsRebuiltWithoutTheTable(t *testing.T) {
 	s := openSet(t, Options{})
 	const n = 20_000
