@@ -56,18 +56,13 @@ func keyedHash6(a u128, k *[3]uint64) uint64 { return mix(a.hi ^ k[1] ^ mix(a.lo
 // key, in front of a table split into shards, each an open-addressing table with linear
 // probing at a load of at most 1/2.
 //
-// The shards are pieces that a published set never changes. The array of pointers to them is
-// shared, like the filter, by every set edited from the same build: a round copies only the
-// shards it touches, keeps the copies as its own while it runs, and once it is stored puts
-// each in the array with one atomic store (setPending), so its cost follows the change, not
-// the size of the set. A set published before the round then reads the round's shards too,
-// one by one as they are stored: for the keys its own filter lets through it answers as the
-// set after the round, and while the shards are stored it may answer with part of the round.
+// The shards are pieces that a published set never changes: a round of changes copies the
+// slice of pointers to them and only the shards it touches, so its cost follows the change,
+// not the size of the set; the sets before and after share every other shard.
 //
-// The filter is one array that the sets edited from the same build share until a round gives
-// its set a filter of its own (refilter), and that rounds change in place: a round only ever
-// sets bits (a removed key's bits stay set until the set is next built or refiltered), with
-// atomic operations. A set published before the round may then see a new
+// The filter is one array that every set edited from the same build shares, and that rounds
+// change in place: a round only ever sets bits (a removed key's bits stay set until the set is
+// next built), with atomic operations. A set published before the round may then see a new
 // key's bits early, which is a false positive: its shards, which do not hold the key, answer
 // it. So the filter costs a round nothing to copy, and a lookup one load.
 //
@@ -78,40 +73,14 @@ func keyedHash6(a u128, k *[3]uint64) uint64 { return mix(a.hi ^ k[1] ^ mix(a.lo
 // probed and the probes cost the live set a fifth of a lookup (BenchmarkLiveOverBase).
 type exactSet[K comparable] struct {
 	filter
-	shards *shardArray[K]
+	shards []*shard[K]
 	sshift uint // the shard of a hash is hash >> sshift
 	n      int
 	stale  int    // keys removed since the filter was built, whose bits are still set
-	epoch  uint64 // the round editing this set (shardArray.owner); 0 for a set being built
+	epoch  uint64 // shards with this epoch belong to this set alone; 0 for a set being built
 	// pending are the filter bits of the keys an edited set added, set in the shared filter
-	// by setPending once the round is stored; owned are the indices of the shards it copied,
-	// put in the shared array then.
+	// by setPending once the round is stored.
 	pending []filterBit
-	owned   []uint32
-}
-
-// shardArray is the array of shards that every set edited from one build shares. Its owner
-// and copies serve the round in progress (the Set's goroutine runs one at a time): copies[i]
-// is the copy of shard i that the round with epoch owner[i] changes, until the round stores
-// it (setPending) or is not published (dropCopies). Epochs come from rounds, which only grows.
-type shardArray[K comparable] struct {
-	s      []atomic.Pointer[shard[K]]
-	owner  []uint64
-	copies []*shard[K]
-	rounds uint64
-}
-
-func newShardArray[K comparable](n int) *shardArray[K] {
-	return &shardArray[K]{s: make([]atomic.Pointer[shard[K]], n), owner: make([]uint64, n), copies: make([]*shard[K], n)}
-}
-
-// shard returns shard i as this set sees it: its own copy while it is being edited, else the
-// one in the array.
-func (e *exactSet[K]) shard(i uint64) *shard[K] {
-	if e.epoch != 0 && e.shards.owner[i] == e.epoch {
-		return e.shards.copies[i]
-	}
-	return e.shards.s[i].Load()
 }
 
 // filterBit is bits to set in a filter word.
@@ -120,28 +89,12 @@ type filterBit struct {
 	bits uint64
 }
 
-// setPending puts the shards the edit copied in the shared array and sets the filter bits of
-// the keys it added, before the set is published.
+// setPending sets the filter bits of the keys the edit added, before the set is published.
 func (e *exactSet[K]) setPending() {
-	a := e.shards
-	for _, i := range e.owned {
-		a.s[i].Store(a.copies[i])
-		a.owner[i], a.copies[i] = 0, nil // no round holds a copy: epochs start at 1
-	}
 	for _, p := range e.pending {
 		p.w.Or(p.bits)
 	}
-	e.pending, e.owned = nil, nil
-}
-
-// dropCopies forgets the shards an edit copied and the bits it would set, for a round that is
-// not published, so that the array keeps no copy of it alive.
-func (e *exactSet[K]) dropCopies() {
-	a := e.shards
-	for _, i := range e.owned {
-		a.owner[i], a.copies[i] = 0, nil
-	}
-	e.pending, e.owned = nil, nil
+	e.pending = nil
 }
 
 // filter is the exact set's bloom filter: 1<<filterLow words or a power of two times more.
@@ -165,6 +118,7 @@ type shard[K comparable] struct {
 	lists []uint8 // the list of the key in the same slot, as its bit + 1; 0 = empty slot
 	tmask uint64
 	n     int
+	epoch uint64
 }
 
 // The hash's bits: the word's three bits from the bottom 18, the slot in its shard from bits
@@ -193,11 +147,11 @@ func newExactSet[K comparable](n int) exactSet[K] {
 	e.w = make([]atomic.Uint64, 1<<(fbits+filterLow))
 	e.shift = uint(64 - fbits)
 	sbits := bits.Len(uint(n / shardTarget))
-	e.shards = newShardArray[K](1 << sbits)
+	e.shards = make([]*shard[K], 1<<sbits)
 	e.sshift = uint(64 - sbits)
 	per := max(n>>sbits, 1)
-	for i := range e.shards.s {
-		e.shards.s[i].Store(newShard[K](per))
+	for i := range e.shards {
+		e.shards[i] = newShard[K](per)
 	}
 	return e
 }
@@ -218,7 +172,7 @@ func (e *exactSet[K]) lookup(k K, h uint64) uint64 {
 
 // probe finds k in its shard, past the filter.
 func (e *exactSet[K]) probe(k K, h uint64) uint64 {
-	s := e.shards.s[h>>e.sshift].Load()
+	s := e.shards[h>>e.sshift]
 	for i := h >> 18 & s.tmask; ; i = (i + 1) & s.tmask {
 		l := s.lists[i]
 		if l == 0 {
@@ -243,7 +197,7 @@ func (e *exactSet[K]) word(h uint64) unsafe.Pointer {
 // again: its filter then has at least 10 bits a key and is not half stale, and its shards
 // average at most four times the keys they were built for.
 func (e *exactSet[K]) fits(n, stale int) bool {
-	return len(e.w) > 0 && 10*n <= 64*len(e.w) && n <= 4*shardTarget*len(e.shards.s) &&
+	return len(e.w) > 0 && 10*n <= 64*len(e.w) && n <= 4*shardTarget*len(e.shards) &&
 		stale <= n/2+64
 }
 
@@ -252,12 +206,10 @@ func (e *exactSet[K]) fits(n, stale int) bool {
 // gone, so a set whose only fault is a stale filter need not be built again. It costs a pass
 // over the shards' slots and a hash per key, against a build's copy of every shard and key
 // (2.3-2.6 ms against 32 ms for 110k entries), which a ban storm's expiries needed every few
-// seconds. The new filter is this set's alone until the table is published, as a build's is;
-// the sets published before keep the old one, in which later rounds set no bits.
+// seconds. The new filter is this set's alone until the table is published, as a build's is.
 func (e *exactSet[K]) refilter(hash func(K) uint64) {
 	w := make([]atomic.Uint64, len(e.w))
-	for i := range e.shards.s {
-		s := e.shard(uint64(i))
+	for _, s := range e.shards {
 		for j, l := range s.lists {
 			if l != 0 {
 				h := hash(s.keys[j])
@@ -269,14 +221,14 @@ func (e *exactSet[K]) refilter(hash func(K) uint64) {
 	e.w, e.stale = w, 0
 }
 
-// edit returns a copy of e that put and remove may change without changing e's keys until
-// setPending: it shares e's shards until it changes them, changing copies of its own, and
-// e's filter, whose new bits wait for setPending too.
+// edit returns a copy of e that put and remove may change without changing e's keys: it
+// shares e's shards until it changes them, and e's filter, whose new bits wait for
+// setPending.
 func (e *exactSet[K]) edit() exactSet[K] {
 	c := *e
-	c.pending, c.owned = nil, nil
-	e.shards.rounds++
-	c.epoch = e.shards.rounds
+	c.pending = nil
+	c.shards = slices.Clone(e.shards)
+	c.epoch++
 	return c
 }
 
@@ -285,10 +237,9 @@ func (e *exactSet[K]) edit() exactSet[K] {
 // returns nil if the shard cannot grow (the set must be built again). Without grow (to
 // remove a key) it is the same size.
 func (e *exactSet[K]) ownShard(i uint64, hash func(K) uint64, grow bool) *shard[K] {
-	s := e.shard(i)
-	mine := e.epoch == 0 || e.shards.owner[i] == e.epoch // a set being built owns them all
+	s := e.shards[i]
 	full := grow && 2*(s.n+1) > len(s.lists)
-	if mine && !full {
+	if s.epoch == e.epoch && !full {
 		return s
 	}
 	var c *shard[K]
@@ -305,16 +256,8 @@ func (e *exactSet[K]) ownShard(i uint64, hash func(K) uint64, grow bool) *shard[
 	} else {
 		c = &shard[K]{keys: slices.Clone(s.keys), lists: slices.Clone(s.lists), tmask: s.tmask, n: s.n}
 	}
-	a := e.shards
-	if e.epoch == 0 {
-		a.s[i].Store(c)
-		return c
-	}
-	if a.owner[i] != e.epoch {
-		a.owner[i] = e.epoch
-		e.owned = append(e.owned, uint32(i))
-	}
-	a.copies[i] = c
+	c.epoch = e.epoch
+	e.shards[i] = c
 	return c
 }
 
@@ -341,9 +284,9 @@ func (e *exactSet[K]) put(k K, h uint64, bit int, hash func(K) uint64) bool {
 }
 
 // remove removes k from an edited set. Its filter bits stay set (a false positive at worst)
-// until the set is next built or refiltered.
+// until the set is next built.
 func (e *exactSet[K]) remove(k K, h uint64, hash func(K) uint64) {
-	if e.n == 0 || !e.shard(h>>e.sshift).has(k, h) {
+	if e.n == 0 || !e.shards[h>>e.sshift].has(k, h) {
 		return
 	}
 	s := e.ownShard(h>>e.sshift, hash, false)

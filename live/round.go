@@ -46,11 +46,7 @@ func merge(sorted []*Entry, touched []touch, keep func(blocklist.Entry) bool) []
 // range changed: the cost follows the change, not the set. A new list, a list emptied, or an
 // exact set grown past its shards builds the table afresh.
 func (t *Table) update(idx *index, touched []touch) (*Table, error) {
-	var nt *Table
 	rebuild := func() (*Table, error) {
-		if nt != nil {
-			nt.dropCopies() // its edits are not published
-		}
 		entries := make([]*Entry, 0, idx.len())
 		idx.each(func(e *Entry) bool { entries = append(entries, e); return true })
 		return build(idx, entries)
@@ -58,7 +54,7 @@ func (t *Table) update(idx *index, touched []touch) (*Table, error) {
 	if t == nil || len(t.lists) == 0 {
 		return rebuild()
 	}
-	nt = &Table{idx: idx, lists: slices.Clone(t.lists), denyMask: t.denyMask, allowMask: t.allowMask,
+	nt := &Table{idx: idx, lists: slices.Clone(t.lists), denyMask: t.denyMask, allowMask: t.allowMask,
 		observeMask: t.observeMask}
 	var n4, n6, rangesTouched int
 	for _, tc := range touched {
@@ -142,15 +138,9 @@ func editFor[K comparable](e exactSet[K], n int, hash func(K) uint64) (exactSet[
 	return e, false
 }
 
-// setPending puts the shards the round copied in the shared arrays and sets the filter bits
-// its new keys wait with: once the round is stored, before the table is published.
+// setPending sets the filter bits the round's new keys wait with: once the round is stored,
+// before the table is published.
 func (t *Table) setPending() {
 	t.e4.setPending()
 	t.e6.setPending()
-}
-
-// dropCopies forgets what the round copied and would set, for a table that is not published.
-func (t *Table) dropCopies() {
-	t.e4.dropCopies()
-	t.e6.dropCopies()
 }

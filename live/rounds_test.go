@@ -17,7 +17,8 @@ import (
 // of them makes too many lists), with the store refusing one round in four. After each, the
 // table in force answers as a table built from what the store holds, and a refused round
 // changes the answers of no table, the one in force or those before it, through the shards
-// and filters they share; deletions in bursts make the rounds refilter and rebuild the sets.
+// and filter words they share; deletions in bursts make the rounds refilter and rebuild the
+// sets.
 func TestRoundsMatchTheStoreAndRefusedOnesChangeNoTable(t *testing.T) {
 	st := &memStore{}
 	s := openSet(t, Options{Store: st})
@@ -134,10 +135,10 @@ func TestRoundsMatchTheStoreAndRefusedOnesChangeNoTable(t *testing.T) {
 		}
 		if cur != before {
 			switch {
-			case cur.e4.shards != before.e4.shards || cur.e6.shards != before.e6.shards:
+			case newFilter(cur.e4.filter, before.e4.filter) && cur.e4.epoch == 0,
+				newFilter(cur.e6.filter, before.e6.filter) && cur.e6.epoch == 0: // a set built afresh
 				rebuilds++
-			case len(cur.e4.w) > 0 && &cur.e4.w[0] != &before.e4.w[0],
-				len(cur.e6.w) > 0 && &cur.e6.w[0] != &before.e6.w[0]:
+			case newFilter(cur.e4.filter, before.e4.filter), newFilter(cur.e6.filter, before.e6.filter):
 				refilters++
 			}
 			earlier = append(earlier, before)
@@ -148,5 +149,82 @@ func TestRoundsMatchTheStoreAndRefusedOnesChangeNoTable(t *testing.T) {
 	}
 	if refilters == 0 || rebuilds == 0 {
 		t.Fatalf("%d rounds refiltered a set and %d built one afresh: the rounds miss a path", refilters, rebuilds)
+	}
+}
+
+// newFilter reports whether f is another array of words than was: a set's filter built afresh.
+func newFilter(f, was filter) bool {
+	return len(f.w) > 0 && (len(was.w) == 0 || &f.w[0] != &was.w[0])
+}
+
+// TestAnEarlierTableSeesNoHalfRound: a round replaces an exact allow entry by the allow
+// prefix holding it, so the address is allowed before and after it. A table published before
+// the round answers as one of the two states, never with the exact entry gone and the prefix
+// not there: tables are whole snapshots, and share with later ones only what no round changes.
+func TestAnEarlierTableSeesNoHalfRound(t *testing.T) {
+	s := openSet(t, Options{})
+	if _, err := s.Apply([]Change{put(t, "192.0.2.7", "ok", blocklist.Allow), put(t, "192.0.2.8", "ok", blocklist.Allow)}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := s.Table()
+	before := lookup(t0, "192.0.2.7")
+	if _, err := s.Apply([]Change{del(t, "192.0.2.7"), put(t, "192.0.2.0/24", "ok", blocklist.Allow)}); err != nil {
+		t.Fatal(err)
+	}
+	after := lookup(s.Table(), "192.0.2.7")
+	if g := lookup(t0, "192.0.2.7"); !slices.Equal(g, before) && !slices.Equal(g, after) {
+		t.Errorf("the earlier table says %v: neither the state before the round (%v) nor after it (%v)", g, before, after)
+	}
+}
+
+// TestATableReadTwiceSeesWholeRounds: rounds move a ban between two addresses of different
+// shards while another goroutine reads both from one table; every table holds exactly one of
+// them, the state of one round.
+func TestATableReadTwiceSeesWholeRounds(t *testing.T) {
+	s := openSet(t, Options{})
+	if _, err := s.Apply(randomBans(20_000, 1)); err != nil {
+		t.Fatal(err)
+	}
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	ka, kb := v4(a), v4(b)
+	for hash4(ka)>>s.Table().e4.sshift == hash4(kb)>>s.Table().e4.sshift {
+		b = b.Next()
+		kb = v4(b)
+	}
+	if _, err := s.Apply([]Change{{Op: Put, Entry: Entry{Addr: entryOf(a, 32)}}}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var bad, reads int
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			tb := s.Table()
+			x := tb.Lookup(a.AsSlice()) != 0
+			y := tb.Lookup(b.AsSlice()) != 0
+			reads++
+			if x == y {
+				bad++
+			}
+		}
+	}()
+	on, off := a, b
+	for range 3000 {
+		if _, err := s.Apply([]Change{{Op: Delete, Entry: Entry{Addr: entryOf(on, 32)}}, {Op: Put, Entry: Entry{Addr: entryOf(off, 32)}}}); err != nil {
+			t.Fatal(err)
+		}
+		on, off = off, on
+	}
+	close(stop)
+	wg.Wait()
+	if bad > 0 {
+		t.Errorf("%d of %d reads of one table saw both or neither of the two addresses a round swaps", bad, reads)
 	}
 }

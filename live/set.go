@@ -149,7 +149,7 @@ func (s *Set) Now() time.Time { return s.opts.Now() }
 func (s *Set) Apply(changes []Change) (Counts, error) {
 	now := s.opts.Now()
 	// The table keeps pointers to the entries it is given: a copy, so that the caller may
-	// reuse its slice without changing them.
+	// reuse its slice and the table stays immutable.
 	changes = slices.Clone(changes)
 	for i := range changes {
 		c := &changes[i]
@@ -348,7 +348,6 @@ func (s *Set) commit(round []*request, expiry bool) error {
 	if s.opts.Store != nil && (len(put) > 0 || len(del) > 0) {
 		if err := s.opts.Store.Apply(put, del); err != nil {
 			if !expiry {
-				t.dropCopies()
 				undo()
 				return fmt.Errorf("storing the change: %w", err)
 			}

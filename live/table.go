@@ -26,10 +26,8 @@ type List struct {
 	Entries int // entries in the table
 }
 
-// Table is a view of the live set. What a Table holds changes only as later rounds are
-// stored, which replace the shards and set the filter bits that it shares with their tables
-// (see the package documentation); its lists, counts, prefixes and ranges never change. Its
-// methods are safe for concurrent use, and on a nil *Table (an empty set).
+// Table is an immutable view of the live set. Its methods are safe for concurrent use, and on
+// a nil *Table (an empty set).
 type Table struct {
 	idx    *index   // the entries by key, shared by the tables of one Set
 	ranges []*Entry // the entries that are not single addresses, by compareAddr
