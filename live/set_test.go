@@ -249,6 +249,8 @@ type memStore struct {
 	mu      sync.Mutex
 	entries map[blocklist.Entry]Entry
 	fail    error
+	delay   time.Duration // how long each Apply takes, as a synced write does
+	removes int           // Apply calls that removed entries
 }
 
 func (m *memStore) Load() ([]Entry, error) {
@@ -262,8 +264,12 @@ func (m *memStore) Load() ([]Entry, error) {
 }
 
 func (m *memStore) Apply(put []*Entry, del []blocklist.Entry) error {
+	time.Sleep(m.delay)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if len(del) > 0 {
+		m.removes++
+	}
 	if m.fail != nil {
 		return m.fail
 	}
@@ -729,6 +735,52 @@ func TestSortKeysOrderAsCompareAddr(t *testing.T) {
 			if got, want := keyFor(a).compare(keyFor(b)), compareAddr(a, b); got != want {
 				t.Fatalf("%v against %v: %d, compareAddr %d", a, b, got, want)
 			}
+		}
+	}
+}
+
+// TestExpiriesLeaveTheStoreMostOfItsTime: with a store whose writes take 10 ms, a stream of
+// expiries (300 entries, one every 2 ms) is removed in rounds at least four times their length
+// apart, about 12 of them, where rounds 10 ms apart would make about 30 synced writes.
+func TestExpiriesLeaveTheStoreMostOfItsTime(t *testing.T) {
+	st := &memStore{delay: 10 * time.Millisecond}
+	s := openSet(t, Options{Store: st})
+	now := time.Now()
+	var changes []Change
+	for i := range 300 {
+		c := put(t, fmt.Sprintf("10.1.%d.%d", i/256, i%256), "", blocklist.Deny)
+		c.Entry.Expires = now.Add(200*time.Millisecond + time.Duration(i)*2*time.Millisecond)
+		changes = append(changes, c)
+	}
+	if _, err := s.Apply(changes); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.Table().Len() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries left 10 s after the last one's expiry", s.Table().Len())
+		}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.removes > 20 {
+		t.Errorf("%d rounds of expiries wrote to the store, want at most 20", st.removes)
+	}
+	if len(st.entries) != 0 {
+		t.Errorf("%d expired entries left in the store", len(st.entries))
+	}
+}
+
+// TestExpiryGapFollowsTheLastRound: the wait after a round of expiries is expiryShare times
+// its length, at least expiryGap and at most maxExpiryGap.
+func TestExpiryGapFollowsTheLastRound(t *testing.T) {
+	for _, tc := range []struct{ took, want time.Duration }{
+		{0, expiryGap},
+		{time.Millisecond, expiryGap},
+		{5 * time.Millisecond, 20 * time.Millisecond},
+		{time.Second, maxExpiryGap},
+	} {
+		if got := expiryGapAfter(tc.took); got != tc.want {
+			t.Errorf("after a round of %v: %v, want %v", tc.took, got, tc.want)
 		}
 	}
 }
