@@ -242,8 +242,9 @@ func (s *Set) arm(timer *time.Timer) {
 	timer.Reset(wait)
 }
 
-// applyRound applies the requests of one round. When the round as a whole cannot be built
-// (too many lists), each request is applied alone so that only the guilty one fails.
+// applyRound applies the requests of one round. When the round as a whole fails (too many
+// lists, or the store refusing it), each request is applied alone so that only the guilty
+// ones fail.
 func (s *Set) applyRound(round []*request) {
 	start := time.Now()
 	defer func() {
