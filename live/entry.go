@@ -2,7 +2,6 @@ package live
 
 import (
 	"cmp"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -92,39 +91,6 @@ func compareAddr(a, b blocklist.Entry) int {
 		return c // netip orders IPv4 before IPv6
 	}
 	return a.Last.Compare(b.Last)
-}
-
-// sortKey is an entry's address in integers, in compareAddr's order: a round sorts its
-// changes by it, a comparison of five words where compareAddr takes two of netip.Addr's,
-// which also weigh the zones that entries never have.
-type sortKey struct {
-	v6                           bool
-	first0, first1, last0, last1 uint64
-}
-
-func keyFor(a blocklist.Entry) sortKey {
-	f, l := a.First.As16(), a.Last.As16()
-	return sortKey{a.First.Is6(), binary.BigEndian.Uint64(f[:8]), binary.BigEndian.Uint64(f[8:]),
-		binary.BigEndian.Uint64(l[:8]), binary.BigEndian.Uint64(l[8:])}
-}
-
-func (k sortKey) compare(o sortKey) int {
-	if k.v6 != o.v6 {
-		if k.v6 {
-			return 1 // netip orders IPv4 before IPv6
-		}
-		return -1
-	}
-	if c := cmp.Compare(k.first0, o.first0); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(k.first1, o.first1); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(k.last0, o.last0); c != 0 {
-		return c
-	}
-	return cmp.Compare(k.last1, o.last1)
 }
 
 // covers reports whether e covers a (a must be unmapped).

@@ -1,6 +1,8 @@
 package live
 
 import (
+	"cmp"
+	"encoding/binary"
 	"slices"
 	"sync"
 
@@ -25,17 +27,41 @@ type index struct {
 
 func newIndex(n int) *index { return &index{m: make(map[key]*Entry, n)} }
 
-// key is an entry's address as the index keys it: without the pointer each netip.Addr
-// carries, so that the collector, which marks every pointer of the map at every cycle (a ban
-// storm brings one every few seconds), has only the entries' to follow.
+// key is an entry's address as the index keys it, and as a round sorts its changes: without
+// the pointer each netip.Addr carries, so that the collector, which marks every pointer of the
+// map at every cycle (a ban storm brings one every few seconds), has only the entries' to
+// follow; and in words, so that compare takes a few integer comparisons where compareAddr
+// takes netip.Addr's, which also weigh the zones that entries never have.
 type key struct {
-	first, last [16]byte
-	bits        int32
-	v4          bool
+	first0, first1, last0, last1 uint64 // the addresses' 16 bytes, IPv4 ones mapped
+	bits                         int32
+	v4                           bool
 }
 
 func keyOf(a blocklist.Entry) key {
-	return key{a.First.As16(), a.Last.As16(), int32(a.Bits), a.First.Is4()}
+	f, l := a.First.As16(), a.Last.As16()
+	return key{binary.BigEndian.Uint64(f[:8]), binary.BigEndian.Uint64(f[8:]),
+		binary.BigEndian.Uint64(l[:8]), binary.BigEndian.Uint64(l[8:]), int32(a.Bits), a.First.Is4()}
+}
+
+// compare orders keys as compareAddr orders their entries.
+func (k key) compare(o key) int {
+	if k.v4 != o.v4 {
+		if k.v4 {
+			return -1 // netip orders IPv4 before IPv6
+		}
+		return 1
+	}
+	if c := cmp.Compare(k.first0, o.first0); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.first1, o.first1); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.last0, o.last0); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.last1, o.last1)
 }
 
 func (x *index) get(k blocklist.Entry) (*Entry, bool) {

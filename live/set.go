@@ -270,12 +270,12 @@ func (s *Set) applyRound(round []*request) {
 	}
 }
 
-// tagged is a change of a round with the index of its request, and its address as a sortKey.
+// tagged is a change of a round with the index of its request, and its address's key.
 type tagged struct {
 	c   *Change
 	req int
 	seq int // order in the round
-	k   sortKey
+	k   key
 }
 
 // commit merges the requests' changes into the table in force, stores them and publishes the
@@ -290,7 +290,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 	for ri, r := range round {
 		r.counts = Counts{}
 		for i := range r.changes {
-			all = append(all, tagged{&r.changes[i], ri, len(all), keyFor(r.changes[i].Entry.Addr)})
+			all = append(all, tagged{&r.changes[i], ri, len(all), keyOf(r.changes[i].Entry.Addr)})
 		}
 	}
 	// Changes to one key keep their order, across requests too.

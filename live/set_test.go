@@ -732,7 +732,7 @@ func TestSortKeysOrderAsCompareAddr(t *testing.T) {
 	}
 	for _, a := range es {
 		for _, b := range es {
-			if got, want := keyFor(a).compare(keyFor(b)), compareAddr(a, b); got != want {
+			if got, want := keyOf(a).compare(keyOf(b)), compareAddr(a, b); got != want {
 				t.Fatalf("%v against %v: %d, compareAddr %d", a, b, got, want)
 			}
 		}
