@@ -82,11 +82,11 @@ func (t *Table) update(idx *index, touched []touch) (*Table, error) {
 			return rebuild() // a list is gone: renumber
 		}
 	}
-	var ok4, ok6 bool
-	if nt.e4, ok4 = editFor(t.e4, n4, hash4); !ok4 {
+	var ok bool
+	if nt.e4, ok = editFor(t.e4, n4, hash4); !ok {
 		return rebuild()
 	}
-	if nt.e6, ok6 = editFor(t.e6, n6, hash6); !ok6 {
+	if nt.e6, ok = editFor(t.e6, n6, hash6); !ok {
 		return rebuild()
 	}
 	for _, tc := range touched {
