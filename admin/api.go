@@ -264,12 +264,12 @@ func (a *api) getBans(r *http.Request) (int, any) {
 	}
 	es := a.cfg.Live.Table().Entries(after, limit+1)
 	out := Listing{Bans: make([]Ban, 0, min(len(es), limit))}
-	for i, e := range es {
+	for i := range es {
 		if i == limit {
 			out.Next = es[limit-1].Key()
 			break
 		}
-		out.Bans = append(out.Bans, fromEntry(e))
+		out.Bans = append(out.Bans, fromEntry(&es[i]))
 	}
 	return http.StatusOK, out
 }

@@ -3,6 +3,8 @@ package live
 import (
 	"container/heap"
 	"time"
+
+	"github.com/spoaguard/spoaguard/blocklist"
 )
 
 // expiries is the Set's queue of entries with an expiry, earliest first. It belongs to the
@@ -14,7 +16,7 @@ type expiries struct{ q expiryQueue }
 
 type queued struct {
 	at int64 // Expires in Unix nanoseconds
-	e  *Entry
+	k  key
 }
 
 type expiryQueue []queued
@@ -30,10 +32,10 @@ func (q *expiryQueue) Pop() any {
 	return x
 }
 
-// add queues e if it expires.
-func (x *expiries) add(e *Entry) {
-	if !e.Expires.IsZero() {
-		heap.Push(&x.q, queued{e.Expires.UnixNano(), e})
+// add queues the entry with key k if it expires.
+func (x *expiries) add(k key, expires time.Time) {
+	if !expires.IsZero() {
+		heap.Push(&x.q, queued{nanos(expires), k})
 	}
 }
 
@@ -41,31 +43,30 @@ func (x *expiries) add(e *Entry) {
 // entries ahead of it.
 func (x *expiries) next(t *Table) time.Time {
 	for len(x.q) > 0 {
-		if x.live(t, x.q[0].e) {
-			return x.q[0].e.Expires
+		if x.live(t, x.q[0]) {
+			return time.Unix(0, x.q[0].at)
 		}
 		heap.Pop(&x.q)
 	}
 	return time.Time{}
 }
 
-// due removes and returns the entries of t that have expired at now.
-func (x *expiries) due(t *Table, now time.Time) []*Entry {
-	var out []*Entry
-	n := now.UnixNano()
+// due removes and returns the addresses of the entries of t that have expired at now.
+func (x *expiries) due(t *Table, now time.Time) []blocklist.Entry {
+	var out []blocklist.Entry
+	n := nanos(now)
 	for len(x.q) > 0 && x.q[0].at <= n {
-		q := heap.Pop(&x.q).(queued)
-		if x.live(t, q.e) && !q.e.Expires.After(now) {
-			out = append(out, q.e)
+		if q := heap.Pop(&x.q).(queued); x.live(t, q) {
+			out = append(out, q.k.entry())
 		}
 	}
 	return out
 }
 
-// live reports whether e is the entry in t for its key.
-func (x *expiries) live(t *Table, e *Entry) bool {
-	cur, ok := t.Get(e.Addr)
-	return ok && cur == e
+// live reports whether q is the expiry of the entry in t for its key.
+func (x *expiries) live(t *Table, q queued) bool {
+	at, ok := t.idx.expiry(q.k)
+	return ok && at == q.at
 }
 
 // compact rebuilds the queue from t when most of it is dead.
@@ -74,11 +75,10 @@ func (x *expiries) compact(t *Table) {
 		return
 	}
 	x.q = x.q[:0]
-	t.Each(func(e *Entry) bool {
-		if !e.Expires.IsZero() {
-			x.q = append(x.q, queued{e.Expires.UnixNano(), e})
+	for r := range t.idx.recs.all() {
+		if r.expires.set {
+			x.q = append(x.q, queued{nanos(r.expires.time()), r.k})
 		}
-		return true
-	})
+	}
 	heap.Init(&x.q)
 }

@@ -1,10 +1,6 @@
 package live
 
-import (
-	"slices"
-
-	"github.com/spoaguard/spoaguard/blocklist"
-)
+import "slices"
 
 // A round of changes makes the next table from the one in force: the index has taken the
 // round's changes already, and update edits what the lookups read, copying only what the
@@ -13,28 +9,28 @@ import (
 // touch is the change of one key in a round: old is its entry before (nil if absent), new
 // after (nil if removed).
 type touch struct {
-	key      blocklist.Entry
+	k        key
 	old, new *Entry
 }
 
-// merge returns sorted with the touched keys replaced, added or removed; touched is sorted
-// by key. keep selects the keys that belong in sorted.
-func merge(sorted []*Entry, touched []touch, keep func(blocklist.Entry) bool) []*Entry {
-	out := make([]*Entry, 0, len(sorted)+len(touched))
+// mergeRanges returns the spans of sorted with the touched prefixes and ranges replaced, added
+// or removed, their lists numbered by t; touched is sorted by key.
+func (t *Table) mergeRanges(sorted []span, touched []touch) []span {
+	out := make([]span, 0, len(sorted)+len(touched))
 	i := 0
 	for _, tc := range touched {
-		if !keep(tc.key) {
+		if tc.k.single() {
 			continue
 		}
 		// A search, not a walk: the walk would read every entry, the search log n of them.
-		n, found := slices.BinarySearchFunc(sorted[i:], tc.key, func(e *Entry, k blocklist.Entry) int { return compareAddr(e.Addr, k) })
+		n, found := slices.BinarySearchFunc(sorted[i:], tc.k, func(s span, k key) int { return s.k.compare(k) })
 		out = append(out, sorted[i:i+n]...)
 		i += n
 		if found {
 			i++
 		}
 		if tc.new != nil {
-			out = append(out, tc.new)
+			out = append(out, span{tc.k, uint8(t.ListOf(tc.new))})
 		}
 	}
 	return append(out, sorted[i:]...)
@@ -46,11 +42,7 @@ func merge(sorted []*Entry, touched []touch, keep func(blocklist.Entry) bool) []
 // range changed: the cost follows the change, not the set. A new list, a list emptied, or an
 // exact set grown past its shards builds the table afresh.
 func (t *Table) update(idx *index, touched []touch) (*Table, error) {
-	rebuild := func() (*Table, error) {
-		entries := make([]*Entry, 0, idx.len())
-		idx.each(func(e *Entry) bool { entries = append(entries, e); return true })
-		return build(idx, entries)
-	}
+	rebuild := func() (*Table, error) { return build(idx) }
 	if t == nil || len(t.lists) == 0 {
 		return rebuild()
 	}
@@ -69,9 +61,9 @@ func (t *Table) update(idx *index, touched []touch) (*Table, error) {
 			nt.lists[b].Entries++
 		}
 		switch {
-		case !single(tc.key):
+		case !tc.k.single():
 			rangesTouched++
-		case tc.key.First.Is4():
+		case tc.k.v4:
 			n4++
 		default:
 			n6++
@@ -90,24 +82,20 @@ func (t *Table) update(idx *index, touched []touch) (*Table, error) {
 		return rebuild()
 	}
 	for _, tc := range touched {
-		if !single(tc.key) {
+		if !tc.k.single() {
 			continue
 		}
-		a := tc.key.First
 		ok := true
+		a4, a6 := uint32(tc.k.first1), u128{tc.k.first0, tc.k.first1}
 		switch {
-		case a.Is4() && tc.new != nil:
-			k := v4(a)
-			ok = nt.e4.put(k, hash4(k), t.ListOf(tc.new), hash4)
-		case a.Is4():
-			k := v4(a)
-			nt.e4.remove(k, hash4(k), hash4)
+		case tc.k.v4 && tc.new != nil:
+			ok = nt.e4.put(a4, hash4(a4), t.ListOf(tc.new), hash4)
+		case tc.k.v4:
+			nt.e4.remove(a4, hash4(a4), hash4)
 		case tc.new != nil:
-			k := v6(a)
-			ok = nt.e6.put(k, hash6(k), t.ListOf(tc.new), hash6)
+			ok = nt.e6.put(a6, hash6(a6), t.ListOf(tc.new), hash6)
 		default:
-			k := v6(a)
-			nt.e6.remove(k, hash6(k), hash6)
+			nt.e6.remove(a6, hash6(a6), hash6)
 		}
 		if !ok {
 			return rebuild()
@@ -115,7 +103,7 @@ func (t *Table) update(idx *index, touched []touch) (*Table, error) {
 	}
 	nt.ranges, nt.r4, nt.r6 = t.ranges, t.r4, t.r6
 	if rangesTouched > 0 {
-		nt.ranges = merge(t.ranges, touched, func(k blocklist.Entry) bool { return !single(k) })
+		nt.ranges = t.mergeRanges(t.ranges, touched)
 		nt.buildRanges()
 	}
 	return nt, nil

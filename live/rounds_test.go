@@ -50,12 +50,12 @@ func TestRoundsMatchTheStoreAndRefusedOnesChangeNoTable(t *testing.T) {
 	}
 	stored := func() *Table {
 		st.mu.Lock()
-		var es []*Entry
+		var es []Entry
 		for _, e := range st.entries {
-			es = append(es, &e)
+			es = append(es, e)
 		}
 		st.mu.Unlock()
-		slices.SortFunc(es, func(a, b *Entry) int { return compareAddr(a.Addr, b.Addr) })
+		slices.SortFunc(es, func(a, b Entry) int { return compareAddr(a.Addr, b.Addr) })
 		tb, err := buildTable(es)
 		if err != nil {
 			t.Fatal(err)

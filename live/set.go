@@ -115,7 +115,7 @@ func Open(opts Options) (*Set, error) {
 		expired:   m.GetOrCreateCounter(`spoaguard_live_changes_total{op="expire"}`),
 		roundTime: m.GetOrCreateHistogram(`spoaguard_live_apply_duration_seconds`),
 	}
-	var entries []*Entry
+	var entries []Entry
 	if opts.Store != nil {
 		stored, err := opts.Store.Load()
 		if err != nil {
@@ -123,8 +123,7 @@ func Open(opts Options) (*Set, error) {
 		}
 		now := opts.Now()
 		var gone []blocklist.Entry
-		for i := range stored {
-			e := &stored[i]
+		for _, e := range stored {
 			if !e.Expires.IsZero() && !e.Expires.After(now) {
 				gone = append(gone, e.Addr)
 				continue
@@ -138,15 +137,15 @@ func Open(opts Options) (*Set, error) {
 			s.expired.Add(len(gone))
 		}
 	}
-	slices.SortFunc(entries, func(a, b *Entry) int { return compareAddr(a.Addr, b.Addr) })
-	entries = slices.CompactFunc(entries, func(a, b *Entry) bool { return a.Addr == b.Addr })
+	slices.SortFunc(entries, func(a, b Entry) int { return compareAddr(a.Addr, b.Addr) })
+	entries = slices.CompactFunc(entries, func(a, b Entry) bool { return a.Addr == b.Addr })
 	t, err := buildTable(entries)
 	if err != nil {
 		return nil, err
 	}
 	s.publish(t)
 	for _, e := range entries {
-		s.exp.add(e)
+		s.exp.add(keyOf(e.Addr), e.Expires)
 	}
 	go s.run()
 	return s, nil
@@ -165,8 +164,7 @@ func (s *Set) Now() time.Time { return s.opts.Now() }
 // Concurrent batches are coalesced into one store write and one table build.
 func (s *Set) Apply(changes []Change) (Counts, error) {
 	now := s.opts.Now()
-	// The table keeps pointers to the entries it is given: a copy, so that the caller may
-	// reuse its slice and the table stays immutable.
+	// A copy, so that the defaults filled in below leave the caller's slice as it was.
 	changes = slices.Clone(changes)
 	for i := range changes {
 		c := &changes[i]
@@ -308,9 +306,9 @@ func (s *Set) commit(round []*request, expiry bool) error {
 	undo := func() {
 		for _, tc := range slices.Backward(touched) {
 			if tc.old != nil {
-				idx.put(tc.old)
+				idx.put(tc.k, tc.old)
 			} else {
-				idx.remove(tc.key)
+				idx.remove(tc.k)
 			}
 		}
 	}
@@ -320,12 +318,12 @@ func (s *Set) commit(round []*request, expiry bool) error {
 		for end < len(all) && all[end].c.Entry.Addr == k {
 			end++
 		}
-		tc := touch{key: k}
+		tc := touch{k: all[j].k}
 		if last := all[end-1].c; last.Op == Put {
 			tc.new = &last.Entry
-			tc.old = idx.put(tc.new)
+			tc.old = idx.put(tc.k, tc.new)
 		} else {
-			tc.old = idx.remove(k)
+			tc.old = idx.remove(tc.k)
 		}
 		present := tc.old != nil
 		for ; j < end; j++ {
@@ -355,7 +353,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 		if tc.new != nil {
 			put = append(put, tc.new)
 		} else {
-			del = append(del, tc.key)
+			del = append(del, tc.k.entry())
 		}
 	}
 	t, err := cur.update(idx, touched)
@@ -378,7 +376,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 	s.publish(t)
 	for _, tc := range touched {
 		if tc.new != nil {
-			s.exp.add(tc.new)
+			s.exp.add(tc.k, tc.new.Expires)
 		}
 	}
 	s.exp.compact(t)
@@ -405,8 +403,8 @@ func (s *Set) expire() {
 		return
 	}
 	changes := make([]Change, len(due))
-	for i, e := range due {
-		changes[i] = Change{Op: Delete, Entry: Entry{Addr: e.Addr}}
+	for i, a := range due {
+		changes[i] = Change{Op: Delete, Entry: Entry{Addr: a}}
 	}
 	if err := s.commit([]*request{{changes: changes}}, true); err != nil {
 		s.opts.Logger.Error("live set: applying expiries failed", "err", err)

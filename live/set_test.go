@@ -572,7 +572,7 @@ func TestCoveringFindsEveryEntryHoldingTheAddress(t *testing.T) {
 	}
 	for _, p := range probes {
 		a := netip.MustParseAddr(p)
-		var want []*Entry
+		var want []Entry
 		for _, e := range all {
 			if covers(e.Addr, a.Unmap()) {
 				want = append(want, e)

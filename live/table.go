@@ -29,9 +29,9 @@ type List struct {
 // Table is an immutable view of the live set. Its methods are safe for concurrent use, and on
 // a nil *Table (an empty set).
 type Table struct {
-	idx    *index   // the entries by key, shared by the tables of one Set
-	ranges []*Entry // the entries that are not single addresses, by compareAddr
-	lists  []List   // sorted by name, then action, then observe
+	idx    *index // the entries by key, shared by the tables of one Set
+	ranges []span // the entries that are not single addresses, by key
+	lists  []List // sorted by name, then action, then observe
 
 	denyMask, allowMask, observeMask uint64
 
@@ -39,6 +39,12 @@ type Table struct {
 	e6 exactSet[u128]
 	r4 ranges4
 	r6 ranges6
+}
+
+// span is an entry that is not a single address, as a Table holds it: its key and its list.
+type span struct {
+	k   key
+	bit uint8
 }
 
 type listKey struct {
@@ -72,24 +78,33 @@ var errShardFull = errors.New("live: more addresses than a shard of the exact se
 var ErrTooManyLists = fmt.Errorf("more than %d live lists (name, action and observe mode)", MaxLists)
 
 // buildTable indexes entries, whose keys must be unique, in an index of their own.
-func buildTable(entries []*Entry) (*Table, error) {
+func buildTable(entries []Entry) (*Table, error) {
 	idx := newIndex(len(entries))
-	for _, e := range entries {
-		idx.m[keyOf(e.Addr)] = e
+	for i := range entries {
+		idx.put(keyOf(entries[i].Addr), &entries[i])
 	}
-	return build(idx, entries)
+	return build(idx)
 }
 
-// build makes the table of idx, whose entries are given again, in any order. Its cost is
-// linear in their number, plus a sort of the prefixes and ranges among them.
-func build(idx *index, entries []*Entry) (*Table, error) {
+// build makes the table of idx's entries. Its cost is linear in their number, plus a sort of
+// the prefixes and ranges among them. Only the Set's goroutine, which alone changes idx,
+// calls it.
+func build(idx *index) (*Table, error) {
 	t := &Table{idx: idx}
 	// Entries of one list come in runs, so remembering the last key found saves nearly every
 	// search in both passes.
 	var keys []listKey
 	last := -1
-	for _, e := range entries {
-		k := listKey{e.List, e.Action, e.Observe}
+	var n4, n6 int
+	for r := range idx.recs.all() {
+		if r.k.single() {
+			if r.k.v4 {
+				n4++
+			} else {
+				n6++
+			}
+		}
+		k := idx.listOf(r)
 		if last >= 0 && keys[last] == k {
 			continue
 		}
@@ -114,38 +129,28 @@ func build(idx *index, entries []*Entry) (*Table, error) {
 			t.denyMask |= 1 << i
 		}
 	}
-	var n4, n6 int
-	for _, e := range entries {
-		if single(e.Addr) {
-			if e.Addr.First.Is4() {
-				n4++
-			} else {
-				n6++
-			}
-		}
-	}
 	t.e4, t.e6 = newExactSet[uint32](n4), newExactSet[u128](n6)
 	b := -1
-	for _, e := range entries {
-		k := listKey{e.List, e.Action, e.Observe}
+	for r := range idx.recs.all() {
+		k := idx.listOf(r)
 		if b < 0 || keys[b] != k {
 			b, _ = slices.BinarySearchFunc(keys, k, listKey.compare)
 		}
 		t.lists[b].Entries++
-		switch first := e.Addr.First; {
-		case single(e.Addr) && first.Is4():
-			if a := v4(first); !t.e4.put(a, hash4(a), b, hash4) {
+		switch {
+		case r.k.single() && r.k.v4:
+			if a := uint32(r.k.first1); !t.e4.put(a, hash4(a), b, hash4) {
 				return nil, errShardFull
 			}
-		case single(e.Addr):
-			if a := v6(first); !t.e6.put(a, hash6(a), b, hash6) {
+		case r.k.single():
+			if a := (u128{r.k.first0, r.k.first1}); !t.e6.put(a, hash6(a), b, hash6) {
 				return nil, errShardFull
 			}
 		default:
-			t.ranges = append(t.ranges, e)
+			t.ranges = append(t.ranges, span{r.k, uint8(b)})
 		}
 	}
-	slices.SortFunc(t.ranges, func(a, b *Entry) int { return compareAddr(a.Addr, b.Addr) })
+	slices.SortFunc(t.ranges, func(a, b span) int { return a.k.compare(b.k) })
 	t.buildRanges()
 	return t, nil
 }
@@ -154,14 +159,14 @@ func build(idx *index, entries []*Entry) (*Table, error) {
 func (t *Table) buildRanges() {
 	var b4 []boundary[uint64]
 	var b6 []boundary[pos6]
-	for _, e := range t.ranges {
-		b := uint8(t.ListOf(e))
-		if e.Addr.First.Is4() {
-			b4 = append(b4, boundary[uint64]{pos: uint64(v4(e.Addr.First)), bit: b},
-				boundary[uint64]{pos: uint64(v4(e.Addr.Last)) + 1, bit: b, end: true})
+	for _, sp := range t.ranges {
+		k, b := sp.k, sp.bit
+		if k.v4 {
+			b4 = append(b4, boundary[uint64]{pos: uint64(uint32(k.first1)), bit: b},
+				boundary[uint64]{pos: uint64(uint32(k.last1)) + 1, bit: b, end: true})
 		} else {
-			b6 = append(b6, boundary[pos6]{pos: pos6{a: v6(e.Addr.First)}, bit: b},
-				boundary[pos6]{pos: after6(v6(e.Addr.Last)), bit: b, end: true})
+			b6 = append(b6, boundary[pos6]{pos: pos6{a: u128{k.first0, k.first1}}, bit: b},
+				boundary[pos6]{pos: after6(u128{k.last0, k.last1}), bit: b, end: true})
 		}
 	}
 	t.r4, t.r6 = build4(b4), build6(b6)
@@ -237,8 +242,7 @@ func (t *Table) Len() int {
 // Entries returns up to limit entries (all if limit <= 0) in address order, starting after
 // the address after (from the first when nil). Like Get, it reads the entries as the latest
 // round left them, which a Lookup sees once that round's table is in force.
-// The slice is shared: do not modify it.
-func (t *Table) Entries(after *blocklist.Entry, limit int) []*Entry {
+func (t *Table) Entries(after *blocklist.Entry, limit int) []Entry {
 	if t == nil {
 		return nil
 	}
@@ -246,7 +250,8 @@ func (t *Table) Entries(after *blocklist.Entry, limit int) []*Entry {
 }
 
 // Each calls f for every entry, in no order, until f returns false: Entries without the sort,
-// for a caller that visits them all. f must not call t's other methods.
+// for a caller that visits them all. The entry is valid only during the call, and f must not
+// call t's other methods.
 func (t *Table) Each(f func(*Entry) bool) {
 	if t != nil {
 		t.idx.each(f)
@@ -254,26 +259,34 @@ func (t *Table) Each(f func(*Entry) bool) {
 }
 
 // Get returns the entry with the address's key.
-func (t *Table) Get(addr blocklist.Entry) (*Entry, bool) {
+func (t *Table) Get(addr blocklist.Entry) (Entry, bool) {
 	if t == nil {
-		return nil, false
+		return Entry{}, false
 	}
 	return t.idx.get(addr)
 }
 
 // Covering returns the live entries of t covering a, sorted by address, so that they agree
-// with t's Lookup: a's own entry, if t holds it, and the prefixes and ranges holding it. a's
-// own entry is read from the index, which the latest round (or one in progress) may have
-// changed since t: when its list is no longer the one t holds it in, Covering gives t's list
-// with the address alone, without the comment and times it no longer knows. It costs a map
+// with t's Lookup: a's own entry, if t holds it, and the prefixes and ranges holding it. The
+// entries are read from the index, which the latest round (or one in progress) may have
+// changed since t: an entry whose list is no longer the one t holds it in is given with t's
+// list and its address alone, without the comment and times t no longer knows. It costs a map
 // lookup, and a pass over the table's prefixes and ranges up to a only when one of them
 // covers a: never a pass over the whole set, which a ban storm makes large.
-func (t *Table) Covering(a netip.Addr) []*Entry {
+func (t *Table) Covering(a netip.Addr) []Entry {
 	if t == nil {
 		return nil
 	}
 	a = a.Unmap().WithZone("")
-	var out []*Entry
+	var out []Entry
+	// as t holds it: the index's entry when it is still in the list of bit held
+	asHeld := func(k blocklist.Entry, held int) Entry {
+		if e, ok := t.idx.get(k); ok && t.ListOf(&e) == held {
+			return e
+		}
+		l := t.lists[held]
+		return Entry{Addr: k, List: l.Name, Action: l.Action, Observe: l.Observe}
+	}
 	var exact, inRange uint64
 	if a.Is4() {
 		k := v4(a)
@@ -283,26 +296,21 @@ func (t *Table) Covering(a netip.Addr) []*Entry {
 		exact, inRange = t.e6.lookup(k, hash6(k)), t.r6.lookup(k)
 	}
 	if exact != 0 {
-		k := blocklist.Entry{First: a, Last: a, Bits: a.BitLen()}
-		held := bits.TrailingZeros64(exact) // a key is in one list
-		if e, ok := t.idx.get(k); ok && t.ListOf(e) == held {
-			out = append(out, e)
-		} else {
-			l := t.lists[held]
-			out = append(out, &Entry{Addr: k, List: l.Name, Action: l.Action, Observe: l.Observe})
-		}
+		// a key is in one list
+		out = append(out, asHeld(blocklist.Entry{First: a, Last: a, Bits: a.BitLen()}, bits.TrailingZeros64(exact)))
 	}
 	if inRange != 0 {
-		for _, e := range t.ranges {
-			if e.Addr.First.Compare(a) > 0 {
+		for _, sp := range t.ranges {
+			e := sp.k.entry()
+			if e.First.Compare(a) > 0 {
 				break // sorted by first address: no later one covers a
 			}
-			if covers(e.Addr, a) {
-				out = append(out, e)
+			if covers(e, a) {
+				out = append(out, asHeld(e, int(sp.bit)))
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b *Entry) int { return compareAddr(a.Addr, b.Addr) })
+	slices.SortFunc(out, func(a, b Entry) int { return compareAddr(a.Addr, b.Addr) })
 	return out
 }
 
