@@ -63,12 +63,12 @@ func (s *slab) add() uint32 {
 	return uint32(s.n - 1)
 }
 
-// all yields every used slot's rec.
-func (s *slab) all() iter.Seq[*rec] {
-	return func(yield func(*rec) bool) {
-		for _, p := range s.pages {
+// all yields every used slot and its rec.
+func (s *slab) all() iter.Seq2[uint32, *rec] {
+	return func(yield func(uint32, *rec) bool) {
+		for n, p := range s.pages {
 			for i := range p {
-				if p[i].used && !yield(&p[i]) {
+				if p[i].used && !yield(uint32(n*pageSize+i), &p[i]) {
 					return
 				}
 			}
@@ -76,7 +76,7 @@ func (s *slab) all() iter.Seq[*rec] {
 	}
 }
 
-// rec is an entry as the index holds it; the zero rec is a free slot.
+// rec is an entry as the index holds it; a rec that is not used is a free slot.
 type rec struct {
 	k                key
 	expires, created stamp
@@ -86,6 +86,7 @@ type rec struct {
 	observe          bool
 	action           blocklist.Kind
 	list             uint32 // names.s[list]
+	gen              uint32 // counts the slot's versions: the expiry queue's check
 }
 
 // stamp is a time.Time without its location: the instant, which is what entries keep.
@@ -188,7 +189,7 @@ func (n *notes) compact(recs *slab) {
 		return
 	}
 	b := make([]byte, 0, len(n.b)-n.dead)
-	for r := range recs.all() {
+	for _, r := range recs.all() {
 		if r.noteLen > 0 {
 			at := len(b)
 			b = append(b, n.b[r.note:r.note+int(r.noteLen)]...)
@@ -270,14 +271,22 @@ func (x *index) get(k blocklist.Entry) (Entry, bool) {
 	return x.entryOf(x.recs.at(i)), true
 }
 
-// expiry returns when the entry with key k expires, in Unix nanoseconds, and false if there
-// is no such entry or it never expires. Only the Set's goroutine calls it, without the lock.
-func (x *index) expiry(k key) (int64, bool) {
+// queued returns the expiry queue's item for the entry with key k, and false if there is no
+// such entry or it never expires. Only the Set's goroutine calls it, without the lock.
+func (x *index) queued(k key) (queued, bool) {
 	i, ok := x.m[k]
 	if !ok || !x.recs.at(i).expires.set {
-		return 0, false
+		return queued{}, false
 	}
-	return nanos(x.recs.at(i).expires.time()), true
+	r := x.recs.at(i)
+	return queued{nanos(r.expires.time()), i, r.gen}, true
+}
+
+// holds reports whether q is the version of the entry in its slot. Only the Set's goroutine
+// calls it, without the lock.
+func (x *index) holds(q queued) bool {
+	r := x.recs.at(q.slot)
+	return r.used && r.gen == q.gen && nanos(r.expires.time()) == q.at
 }
 
 func (x *index) len() int {
@@ -298,6 +307,7 @@ func (x *index) put(k key, e *Entry) *Entry {
 	if had {
 		old := x.entryOf(x.recs.at(i))
 		x.release(x.recs.at(i))
+		r.gen = x.recs.at(i).gen + 1
 		*x.recs.at(i) = r
 		x.notes.compact(&x.recs)
 		return &old
@@ -307,6 +317,7 @@ func (x *index) put(k key, e *Entry) *Entry {
 	} else {
 		i = x.recs.add()
 	}
+	r.gen = x.recs.at(i).gen + 1
 	*x.recs.at(i) = r
 	x.m[k] = i
 	return nil
@@ -322,7 +333,7 @@ func (x *index) remove(k key) *Entry {
 	}
 	old := x.entryOf(x.recs.at(i))
 	x.release(x.recs.at(i))
-	*x.recs.at(i) = rec{}
+	*x.recs.at(i) = rec{gen: x.recs.at(i).gen + 1}
 	x.free = append(x.free, i)
 	delete(x.m, k)
 	x.version++
@@ -341,7 +352,7 @@ func (x *index) release(r *rec) {
 func (x *index) each(f func(*Entry) bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	for r := range x.recs.all() {
+	for _, r := range x.recs.all() {
 		if e := x.entryOf(r); !f(&e) {
 			return
 		}

@@ -104,3 +104,31 @@ func TestCommentsAndListNamesOutliveChurn(t *testing.T) {
 		t.Errorf("list names held: %v, want l0 and l1", idx.names.ids)
 	}
 }
+
+// An entry added into the slot of the index that a removed entry with an expiry left keeps its
+// own time: the removed entry's place in the expiry queue no longer holds it.
+func TestAnEntryInAFreedSlotKeepsItsOwnExpiry(t *testing.T) {
+	s := openSet(t, Options{})
+	a, c := put(t, "203.0.113.1", "", blocklist.Deny), put(t, "203.0.113.3", "", blocklist.Deny)
+	a.Entry.Expires = time.Now().Add(100 * time.Millisecond)
+	c.Entry.Expires = time.Now().Add(300 * time.Millisecond)
+	if _, err := s.Apply([]Change{a, c}); err != nil {
+		t.Fatal(err)
+	}
+	b := put(t, "203.0.113.2", "", blocklist.Deny)
+	b.Entry.Expires = time.Now().Add(time.Hour)
+	// One round: the removal frees the slot, and b, next in the round's order, takes it.
+	if _, err := s.Apply([]Change{del(t, "203.0.113.1"), b}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)  // a bound on the test, not the assertion
+	for lookup(s.Table(), "203.0.113.3") != nil { // once c has expired, a's time is long past
+		if time.Now().After(deadline) {
+			t.Fatal("203.0.113.3 never expired")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if lookup(s.Table(), "203.0.113.2") == nil {
+		t.Error("203.0.113.2 expired with the entry whose slot it took")
+	}
+}

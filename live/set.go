@@ -145,7 +145,7 @@ func Open(opts Options) (*Set, error) {
 	}
 	s.publish(t)
 	for _, e := range entries {
-		s.exp.add(keyOf(e.Addr), e.Expires)
+		s.exp.add(t.idx, keyOf(e.Addr))
 	}
 	go s.run()
 	return s, nil
@@ -376,7 +376,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 	s.publish(t)
 	for _, tc := range touched {
 		if tc.new != nil {
-			s.exp.add(tc.k, tc.new.Expires)
+			s.exp.add(idx, tc.k)
 		}
 	}
 	s.exp.compact(t)

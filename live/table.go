@@ -96,7 +96,7 @@ func build(idx *index) (*Table, error) {
 	var keys []listKey
 	last := -1
 	var n4, n6 int
-	for r := range idx.recs.all() {
+	for _, r := range idx.recs.all() {
 		if r.k.single() {
 			if r.k.v4 {
 				n4++
@@ -131,7 +131,7 @@ func build(idx *index) (*Table, error) {
 	}
 	t.e4, t.e6 = newExactSet[uint32](n4), newExactSet[u128](n6)
 	b := -1
-	for r := range idx.recs.all() {
+	for _, r := range idx.recs.all() {
 		k := idx.listOf(r)
 		if b < 0 || keys[b] != k {
 			b, _ = slices.BinarySearchFunc(keys, k, listKey.compare)
