@@ -289,12 +289,6 @@ func (x *index) holds(q queued) bool {
 	return r.used && r.gen == q.gen && nanos(r.expires.time()) == q.at
 }
 
-func (x *index) len() int {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return len(x.m)
-}
-
 // put stores e under its key k and returns a copy of the entry it replaced, nil if none.
 func (x *index) put(k key, e *Entry) *Entry {
 	x.mu.Lock()

@@ -172,9 +172,6 @@ func (t *Table) buildRanges() {
 	t.r4, t.r6 = build4(b4), build6(b6)
 }
 
-// single reports whether a is one address, which an exact set holds.
-func single(a blocklist.Entry) bool { return a.First == a.Last }
-
 func v4(a netip.Addr) uint32 {
 	b := a.As4()
 	return binary.BigEndian.Uint32(b[:])
