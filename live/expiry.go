@@ -7,24 +7,30 @@ import (
 )
 
 // expiries is the Set's queue of entries with an expiry, earliest first: a binary heap of
-// slots of the index, without pointers, 16 bytes an entry. It belongs to the Set's goroutine.
+// slots of the index, without pointers, 24 bytes an entry. It belongs to the Set's goroutine.
 // An entry replaced or removed since it was queued stays queued until its time and is then
 // ignored (its slot has moved on to another version), so a change costs one push and never a
 // search. When such dead entries outnumber the live ones, the queue is rebuilt from the index.
 type expiries struct{ q []queued }
 
-// queued is one version of the entry in an index slot, and when it expires.
+// queued is one version of the entry in an index slot, and when it expires: the instant
+// itself, which Unix nanoseconds hold only from 1677 to 2262.
 type queued struct {
-	at   int64 // Expires in Unix nanoseconds
+	sec  int64
+	nsec int32
 	slot uint32
 	gen  uint32 // rec.gen of the version queued
 }
+
+func (q queued) before(o queued) bool { return q.sec < o.sec || (q.sec == o.sec && q.nsec < o.nsec) }
+
+func (q queued) time() time.Time { return time.Unix(q.sec, int64(q.nsec)) }
 
 func (x *expiries) push(q queued) {
 	x.q = append(x.q, q)
 	for i := len(x.q) - 1; i > 0; {
 		p := (i - 1) / 2
-		if x.q[p].at <= x.q[i].at {
+		if !x.q[i].before(x.q[p]) {
 			break
 		}
 		x.q[p], x.q[i] = x.q[i], x.q[p]
@@ -47,10 +53,10 @@ func (x *expiries) down(i int) {
 		if c >= n {
 			return
 		}
-		if c+1 < n && x.q[c+1].at < x.q[c].at {
+		if c+1 < n && x.q[c+1].before(x.q[c]) {
 			c++
 		}
-		if x.q[i].at <= x.q[c].at {
+		if !x.q[c].before(x.q[i]) {
 			return
 		}
 		x.q[i], x.q[c] = x.q[c], x.q[i]
@@ -70,7 +76,7 @@ func (x *expiries) add(idx *index, k key) {
 func (x *expiries) next(t *Table) time.Time {
 	for len(x.q) > 0 {
 		if t.idx.holds(x.q[0]) {
-			return time.Unix(0, x.q[0].at)
+			return x.q[0].time()
 		}
 		x.pop()
 	}
@@ -80,8 +86,8 @@ func (x *expiries) next(t *Table) time.Time {
 // due removes and returns the addresses of the entries of t that have expired at now.
 func (x *expiries) due(t *Table, now time.Time) []blocklist.Entry {
 	var out []blocklist.Entry
-	n := nanos(now)
-	for len(x.q) > 0 && x.q[0].at <= n {
+	n := queued{sec: now.Unix(), nsec: int32(now.Nanosecond())}
+	for len(x.q) > 0 && !n.before(x.q[0]) {
 		if q := x.pop(); t.idx.holds(q) {
 			out = append(out, t.idx.recs.at(q.slot).k.entry())
 		}
@@ -97,7 +103,7 @@ func (x *expiries) compact(t *Table) {
 	x.q = x.q[:0]
 	for slot, r := range t.idx.recs.all() {
 		if r.expires.set {
-			x.q = append(x.q, queued{nanos(r.expires.time()), slot, r.gen})
+			x.q = append(x.q, queued{r.expires.sec, r.expires.nsec, slot, r.gen})
 		}
 	}
 	for i := len(x.q)/2 - 1; i >= 0; i-- {

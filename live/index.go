@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"encoding/binary"
 	"iter"
-	"math"
 	"net/netip"
 	"slices"
 	"sync"
@@ -22,9 +21,9 @@ import (
 //
 // It holds no pointer per entry: the collector traces every pointer of the heap at each
 // cycle, which a ban storm brings every few seconds, and an Entry has six (two addresses, the
-// list, the comment, two times). Each entry is a rec in one slice, the map gives its slot,
-// the list names are interned and the comments are kept in one byte array. With 100k
-// entries, marking takes 0.3 ms instead of 16 ms (BenchmarkCollection100k).
+// list, the comment, two times). Each entry is a rec in the pages of a slab, the map gives its
+// slot, the list names are interned and the comments are kept in one byte array. With 100k
+// entries, a collection takes 1.1–1.2 ms instead of 6.2–7.8 ms (BenchmarkCollection100k).
 //
 // A listing needs address order: the sorted view is made by the first listing after a change
 // and kept until the next change.
@@ -108,18 +107,6 @@ func (s stamp) time() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(s.sec, int64(s.nsec))
-}
-
-// nanos is t in Unix nanoseconds, saturated to the int64 range.
-func nanos(t time.Time) int64 {
-	const limit = math.MaxInt64 / int64(time.Second)
-	switch s := t.Unix(); {
-	case s >= limit:
-		return math.MaxInt64
-	case s <= -limit:
-		return math.MinInt64
-	}
-	return t.UnixNano()
 }
 
 // listNames interns the list names of an index's entries, counting the entries of each, so that a
@@ -279,14 +266,14 @@ func (x *index) queued(k key) (queued, bool) {
 		return queued{}, false
 	}
 	r := x.recs.at(i)
-	return queued{nanos(r.expires.time()), i, r.gen}, true
+	return queued{r.expires.sec, r.expires.nsec, i, r.gen}, true
 }
 
 // holds reports whether q is the version of the entry in its slot. Only the Set's goroutine
 // calls it, without the lock.
 func (x *index) holds(q queued) bool {
 	r := x.recs.at(q.slot)
-	return r.used && r.gen == q.gen && nanos(r.expires.time()) == q.at
+	return r.used && r.gen == q.gen && r.expires.sec == q.sec && r.expires.nsec == q.nsec
 }
 
 // put stores e under its key k and returns a copy of the entry it replaced, nil if none.
