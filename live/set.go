@@ -307,6 +307,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 		for _, tc := range slices.Backward(touched) {
 			if tc.old != nil {
 				idx.put(tc.k, tc.old)
+				s.exp.add(idx, tc.k) // a new version of the slot: its old place in the queue is dead
 			} else {
 				idx.remove(tc.k)
 			}
