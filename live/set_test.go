@@ -253,6 +253,13 @@ type memStore struct {
 	removes int           // Apply calls that removed entries
 }
 
+// refuse makes Apply fail with err from now on, or succeed when err is nil.
+func (m *memStore) refuse(err error) {
+	m.mu.Lock()
+	m.fail = err
+	m.mu.Unlock()
+}
+
 func (m *memStore) Load() ([]Entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
