@@ -16,15 +16,12 @@ type expiries struct{ q []queued }
 // queued is one version of the entry in an index slot, and when it expires: the instant
 // itself, which Unix nanoseconds hold only from 1677 to 2262.
 type queued struct {
-	sec  int64
-	nsec int32
+	at   stamp
 	slot uint32
 	gen  uint32 // rec.gen of the version queued
 }
 
-func (q queued) before(o queued) bool { return q.sec < o.sec || (q.sec == o.sec && q.nsec < o.nsec) }
-
-func (q queued) time() time.Time { return time.Unix(q.sec, int64(q.nsec)) }
+func (q queued) before(o queued) bool { return q.at.before(o.at) }
 
 func (x *expiries) push(q queued) {
 	x.q = append(x.q, q)
@@ -76,7 +73,7 @@ func (x *expiries) add(idx *index, k key) {
 func (x *expiries) next(t *Table) time.Time {
 	for len(x.q) > 0 {
 		if t.idx.holds(x.q[0]) {
-			return x.q[0].time()
+			return x.q[0].at.time()
 		}
 		x.pop()
 	}
@@ -86,7 +83,7 @@ func (x *expiries) next(t *Table) time.Time {
 // due removes and returns the addresses of the entries of t that have expired at now.
 func (x *expiries) due(t *Table, now time.Time) []blocklist.Entry {
 	var out []blocklist.Entry
-	n := queued{sec: now.Unix(), nsec: int32(now.Nanosecond())}
+	n := queued{at: stamp{now.Unix(), int32(now.Nanosecond()), true}}
 	for len(x.q) > 0 && !n.before(x.q[0]) {
 		if q := x.pop(); t.idx.holds(q) {
 			out = append(out, t.idx.recs.at(q.slot).k.entry())
@@ -97,13 +94,17 @@ func (x *expiries) due(t *Table, now time.Time) []blocklist.Entry {
 
 // compact rebuilds the queue from t when most of it is dead.
 func (x *expiries) compact(t *Table) {
-	if len(x.q) <= 2*t.Len()+1024 {
-		return
+	if len(x.q) > 2*t.Len()+1024 {
+		x.fill(t.idx)
 	}
+}
+
+// fill makes the queue that of the entries of idx.
+func (x *expiries) fill(idx *index) {
 	x.q = x.q[:0]
-	for slot, r := range t.idx.recs.all() {
+	for slot, r := range idx.recs.all() {
 		if r.expires.set {
-			x.q = append(x.q, queued{r.expires.sec, r.expires.nsec, slot, r.gen})
+			x.q = append(x.q, queued{r.expires, slot, r.gen})
 		}
 	}
 	for i := len(x.q)/2 - 1; i >= 0; i-- {

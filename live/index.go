@@ -102,6 +102,9 @@ func stampOf(t time.Time) stamp {
 	return stamp{t.Unix(), int32(t.Nanosecond()), true}
 }
 
+// before orders set stamps by instant.
+func (s stamp) before(o stamp) bool { return s.sec < o.sec || (s.sec == o.sec && s.nsec < o.nsec) }
+
 func (s stamp) time() time.Time {
 	if !s.set {
 		return time.Time{}
@@ -262,18 +265,19 @@ func (x *index) get(k blocklist.Entry) (Entry, bool) {
 // such entry or it never expires. Only the Set's goroutine calls it, without the lock.
 func (x *index) queued(k key) (queued, bool) {
 	i, ok := x.m[k]
-	if !ok || !x.recs.at(i).expires.set {
+	if !ok {
 		return queued{}, false
 	}
 	r := x.recs.at(i)
-	return queued{r.expires.sec, r.expires.nsec, i, r.gen}, true
+	return queued{r.expires, i, r.gen}, r.expires.set
 }
 
-// holds reports whether q is the version of the entry in its slot. Only the Set's goroutine
+// holds reports whether q is the version of the entry in its slot: every put and removal
+// counts a new one, and the time guards against the count wrapping. Only the Set's goroutine
 // calls it, without the lock.
 func (x *index) holds(q queued) bool {
 	r := x.recs.at(q.slot)
-	return r.used && r.gen == q.gen && r.expires.sec == q.sec && r.expires.nsec == q.nsec
+	return r.gen == q.gen && r.expires == q.at
 }
 
 // put stores e under its key k and returns a copy of the entry it replaced, nil if none.
@@ -284,24 +288,24 @@ func (x *index) put(k key, e *Entry) *Entry {
 		observe: e.Observe, action: e.Action, list: x.names.ref(e.List)}
 	r.note, r.noteLen = x.notes.add(e.Comment)
 	x.version++
+	var old *Entry
 	i, had := x.m[k]
-	if had {
-		old := x.entryOf(x.recs.at(i))
+	switch n := len(x.free); {
+	case had:
+		e := x.entryOf(x.recs.at(i))
+		old = &e
 		x.release(x.recs.at(i))
-		r.gen = x.recs.at(i).gen + 1
-		*x.recs.at(i) = r
-		x.notes.compact(&x.recs)
-		return &old
-	}
-	if n := len(x.free); n > 0 {
+	case n > 0:
 		i, x.free = x.free[n-1], x.free[:n-1]
-	} else {
+	default:
 		i = x.recs.add()
 	}
-	r.gen = x.recs.at(i).gen + 1
-	*x.recs.at(i) = r
 	x.m[k] = i
-	return nil
+	p := x.recs.at(i)
+	r.gen = p.gen + 1
+	*p = r
+	x.notes.compact(&x.recs)
+	return old
 }
 
 // remove removes the entry with key k and returns a copy of it, nil if none.
@@ -312,9 +316,10 @@ func (x *index) remove(k key) *Entry {
 	if !ok {
 		return nil
 	}
-	old := x.entryOf(x.recs.at(i))
-	x.release(x.recs.at(i))
-	*x.recs.at(i) = rec{gen: x.recs.at(i).gen + 1}
+	p := x.recs.at(i)
+	old := x.entryOf(p)
+	x.release(p)
+	*p = rec{gen: p.gen + 1}
 	x.free = append(x.free, i)
 	delete(x.m, k)
 	x.version++

@@ -144,9 +144,7 @@ func Open(opts Options) (*Set, error) {
 		return nil, err
 	}
 	s.publish(t)
-	for _, e := range entries {
-		s.exp.add(t.idx, keyOf(e.Addr))
-	}
+	s.exp.fill(t.idx)
 	go s.run()
 	return s, nil
 }
