@@ -321,11 +321,20 @@ func TestFullTableNeverEvictsABusyConnection(t *testing.T) {
 	silent := testutil.Dial(t, s.Addr())
 	silent.Handshake()
 	waitFor(t, "two open", func() bool { return s.OpenConns() == 2 })
-	// The first newcomer evicts the silent one; the next ones, while busy keeps sending,
-	// find no connection to evict.
+	// The first newcomer evicts the silent one. Each of the next ones finds the one before it
+	// closed by its peer: gone, so that it is let in, or still ending, so that there is no
+	// connection to evict and it is refused. Busy keeps its place either way.
 	for i := 0; i < 5; i++ {
 		c := testutil.Dial(t, s.Addr())
-		c.Handshake()
+		c.Send(testutil.V26(t, "01_"))
+		switch f, ok := c.Next(); {
+		case ok && f.Type == codec.FrameAgentHello:
+		case ok && i > 0 && f.Type == codec.FrameAgentDisconnect && f.Status(t) == codec.StatusResourceAllocation:
+		case ok:
+			t.Fatalf("newcomer %d: got %s %v, want AGENT-HELLO or, after the first, a refusal", i, f.Type, f.KV)
+		default:
+			t.Fatalf("newcomer %d: closed without an answer", i)
+		}
 		busy.Send(notifyFrame(uint64(3+2*i), 1, [4]byte{192, 0, 2, 1}))
 		busy.Expect(codec.FrameAck)
 		c.Conn.Close()
