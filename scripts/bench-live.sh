@@ -9,7 +9,8 @@
 # With --bans RATE, each round also drives the live agent while `spoaguard-bench bans` posts
 # RATE bans a second to its API from core 1 (100 a POST, each with a 1 s ttl, so expiries run
 # too), and prints the ACK latency's p99.9 and maximum with the bans against the same agent's
-# turn without them, seconds before.
+# turn without them, seconds before, and with the same bans posted to the do-nothing admin
+# API instead (the floor: what the storm costs the ACKs when the agent does nothing with it).
 #
 #   scripts/bench-live.sh [--bans RATE] [ROUNDS [ENTRIES [LIVE]]]   # default 3 2000000 100000
 set -euo pipefail
@@ -63,28 +64,46 @@ if [ "$bans" = 0 ]; then
 fi
 
 # The banned agent is the live one, driven while the bans are posted: they start before the
-# load generator's warm-up and outlast its window.
-banned_port=$live_port banned_pid=$live_pid
+# load generator's warm-up and outlast its window. The floor turn drives it while the same
+# storm goes to the do-nothing admin API (spoaguard-bench null-api, on the agent's core) in
+# its place: the same HTTP traffic on the same cores, with the agent's own work on the bans
+# taken out, so what it costs the ACKs is the harness's and the machine's share.
+banned_port=$live_port banned_pid=$live_pid floor_port=$live_port floor_pid=$live_pid
+taskset -c "${BENCH_AGENT_CPU:-0}" "$work/bench" null-api -listen "unix:$work/null-api.sock" >"$work/null-api.log" 2>&1 &
+pids+=($!)
+wait_for 10 test -S "$work/null-api.sock" || { echo "bench-live: the null API did not come up" >&2; cat "$work/null-api.log" >&2; exit 1; }
+# Its first bodies grow its heap, as the 100k entries did the live agent's: before the rounds.
+curl -sf --unix-socket "$work/null-api.sock" --data-binary "@$work/bans.json" http://null/v1/bans >/dev/null ||
+  { echo "bench-live: the null API did not answer" >&2; exit 1; }
 run_with_bans() {
-  if [ "$3" != banned ]; then pinned_run "$@"; return; fi
-  taskset -c "${BENCH_LOAD_CPU:-1}" "$work/bench" bans -api "unix:$work/api.sock" -rate "$bans" -duration 9s \
-    -from "240.$((64 + $2)).0.0" -json "$work/bans-$2.json" >"$work/bans-$2.log" 2>&1 &
+  local sock
+  case "$3" in
+  banned) sock=$work/api.sock ;;
+  floor) sock=$work/null-api.sock ;;
+  *) pinned_run "$@"; return ;;
+  esac
+  taskset -c "${BENCH_LOAD_CPU:-1}" "$work/bench" bans -api "unix:$sock" -rate "$bans" -duration 9s \
+    -from "240.$((64 + $2)).0.0" -json "$work/$3-bans-$2.json" >"$work/$3-bans-$2.log" 2>&1 &
   local poster=$!
   pids+=("$poster")
   sleep 0.5
   pinned_run "$@"
-  wait "$poster" || { echo "bench-live: posting the bans failed: $(cat "$work/bans-$2.log")" >&2; exit 1; }
+  wait "$poster" || { echo "bench-live: posting the bans failed: $(cat "$work/$3-bans-$2.log")" >&2; exit 1; }
 }
 
-# latency prints round $1's ACK latency of the live agent without and with the bans.
+# latency prints round $1's ACK latency of the live agent without the bans, with them, and
+# with them posted to the null API, and the two p99.9s over the first.
 latency() {
-  local f
+  local f p999 base
   ratio "$1"
-  for f in live banned; do
-    printf '%-6s %-6s p99.9 %8.0f us, max %8.0f us\n' "$1" "$f" \
-      "$(("$("$work/bench" field latency.p999_ns "$work/$f-$1.json")" / 1000))" \
-      "$(("$("$work/bench" field latency.max_ns "$work/$f-$1.json")" / 1000))"
+  base=$("$work/bench" field latency.p999_ns "$work/live-$1.json")
+  for f in live banned floor; do
+    p999=$("$work/bench" field latency.p999_ns "$work/$f-$1.json")
+    printf '%-6s %-6s p99.9 %8.0f us, max %8.0f us, p99.9 %5.2fx without the bans\n' "$1" "$f" \
+      "$((p999 / 1000))" "$(("$("$work/bench" field latency.max_ns "$work/$f-$1.json")" / 1000))" \
+      "$(awk -v a="$p999" -v b="$base" 'BEGIN { print a / b }')"
   done
-  echo "$1      bans   $(cat "$work/bans-$1.log")"
+  echo "$1      bans   $(cat "$work/banned-bans-$1.log")"
+  echo "$1      floor  $(cat "$work/floor-bans-$1.log")"
 }
-after_round=latency run_agent=run_with_bans pinned_rounds "$work" "$rounds" "$work/targets.txt" base live banned
+after_round=latency run_agent=run_with_bans pinned_rounds "$work" "$rounds" "$work/targets.txt" base live banned floor

@@ -1,10 +1,11 @@
 // Command spoaguard-bench is spoaguard's benchmark tool: an SPOP load generator that plays
-// HAProxy (run), the do-nothing agent spoaguard is measured against (null-agent), and the
-// generator of the synthetic blocklist (gen-list), a table of results (table) and the reader
+// HAProxy (run), the do-nothing agent spoaguard is measured against (null-agent) and its
+// do-nothing admin API (null-api), the generator of the synthetic blocklist (gen-list), a table of results (table) and the reader
 // of one field of the results (field).
 //
 //	spoaguard-bench run -addr 127.0.0.1:12345 -conns 8 -inflight 20 -duration 10s
 //	spoaguard-bench null-agent -listen 127.0.0.1:12346
+//	spoaguard-bench null-api -listen unix:/tmp/null-api.sock
 //	spoaguard-bench gen-list -n 2000000 -o list.txt -targets targets.txt
 //	spoaguard-bench gen-targets -o targets.txt ipsum=ipsum.txt,format=ipsum tor=tor.txt
 //	spoaguard-bench table -ceiling null reports/*.json
@@ -46,6 +47,7 @@ commands:
   idle        hold handshaken idle connections open (memory per idle connection)
   attack      play hostile peers in waves: silent, idle, half-sent, never reading, HTTP
   bans        post bans to an agent's admin API at a steady rate (live changes under load)
+  null-api    serve the do-nothing admin API (answers POST /v1/bans, applies nothing)
 
 "spoaguard-bench <command> -h" lists the command's flags.
 `
@@ -61,6 +63,7 @@ var commands = map[string]func(args []string) error{
 	"idle":        idleCmd,
 	"attack":      attackCmd,
 	"bans":        bansCmd,
+	"null-api":    nullAPICmd,
 }
 
 func main() {
