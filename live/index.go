@@ -280,6 +280,10 @@ func (x *index) holds(q queued) bool {
 	return r.gen == q.gen && r.expires == q.at
 }
 
+// len returns the number of entries. Only the goroutine that changes the index may call it
+// without the lock.
+func (x *index) len() int { return len(x.m) }
+
 // put stores e under its key k and returns a copy of the entry it replaced, nil if none.
 func (x *index) put(k key, e *Entry) *Entry {
 	x.mu.Lock()

@@ -28,7 +28,21 @@ type Options struct {
 	Metrics *metrics.Set // default: a private set
 	Logger  *slog.Logger // default: slog.Default()
 	Now     func() time.Time
+	// MaxEntries bounds the entries a batch may grow the set to (0: DefaultMaxEntries); see
+	// ErrFull.
+	MaxEntries int
 }
+
+// DefaultMaxEntries is the default of Options.MaxEntries: ten times the 100,000 entries of
+// one POST that the API takes, about 270 MB of heap (BenchmarkMemory1M: 281 bytes an entry
+// with an expiry and a comment).
+const DefaultMaxEntries = 1_000_000
+
+// ErrFull is wrapped by the error of a batch that would grow the set past Options.MaxEntries.
+// Such a batch changes nothing. A batch that does not grow the set (updates, removals, as
+// many removals as additions) is never refused, so that a set over its limit, loaded from a
+// store written under a higher one, can always shrink; nothing is dropped to make room.
+var ErrFull = errors.New("the live set is full")
 
 // Counts is what one Apply did.
 type Counts struct{ Added, Updated, Removed int }
@@ -73,6 +87,7 @@ type Set struct {
 	done  chan struct{}
 
 	added, updated, deleted, expired *metrics.Counter
+	refused                          *metrics.Counter // batches refused by ErrFull
 	roundTime                        *metrics.Histogram
 	gauges                           map[string]bool // the spoaguard_live_entries series registered
 
@@ -103,6 +118,9 @@ func Open(opts Options) (*Set, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = DefaultMaxEntries
+	}
 	m := opts.Metrics
 	s := &Set{
 		opts:      opts,
@@ -113,6 +131,7 @@ func Open(opts Options) (*Set, error) {
 		updated:   m.GetOrCreateCounter(`spoaguard_live_changes_total{op="update"}`),
 		deleted:   m.GetOrCreateCounter(`spoaguard_live_changes_total{op="delete"}`),
 		expired:   m.GetOrCreateCounter(`spoaguard_live_changes_total{op="expire"}`),
+		refused:   m.GetOrCreateCounter(`spoaguard_live_refused_total{reason="full"}`),
 		roundTime: m.GetOrCreateHistogram(`spoaguard_live_apply_duration_seconds`),
 	}
 	var entries []Entry
@@ -145,6 +164,12 @@ func Open(opts Options) (*Set, error) {
 	}
 	s.publish(t)
 	s.exp.fill(t.idx)
+	max := opts.MaxEntries
+	m.GetOrCreateGauge(`spoaguard_live_entries_limit`, func() float64 { return float64(max) })
+	if n := t.Len(); n > max {
+		opts.Logger.Warn("live set: the stored entries are more than its limit; they are all kept, and batches that add entries are refused until it is below it",
+			"entries", n, "limit", max)
+	}
 	go s.run()
 	return s, nil
 }
@@ -185,7 +210,29 @@ func (s *Set) Apply(changes []Change) (Counts, error) {
 		return Counts{}, ErrClosed
 	}
 	<-r.done
+	if errors.Is(r.err, ErrFull) {
+		s.refused.Inc()
+	}
 	return r.counts, r.err
+}
+
+// Room returns nil when the set can take a batch that Table.Count reports as c, and otherwise
+// the error Apply would return, wrapping ErrFull: for a writer that must refuse a batch before
+// it applies it, such as a fleet's agent writing to the shared set.
+func (s *Set) Room(c Counts) error {
+	n := s.Table().Len()
+	if grow := c.Added - c.Removed; grow > 0 && n+grow > s.opts.MaxEntries {
+		s.refused.Inc()
+		return s.fullError(n, grow)
+	}
+	return nil
+}
+
+// MaxEntries is the most entries a batch may grow the set to (Options.MaxEntries).
+func (s *Set) MaxEntries() int { return s.opts.MaxEntries }
+
+func (s *Set) fullError(n, more int) error {
+	return fmt.Errorf("%w: it holds %d entries, and %d more would pass its limit of %d", ErrFull, n, more, s.opts.MaxEntries)
 }
 
 // Close stops the goroutine that applies changes and expiries. Apply fails afterwards; the
@@ -300,6 +347,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 	// decides what it holds after the round, and the entry it replaces or removes is what it
 	// held before. A round that fails puts the index back as it was.
 	idx := cur.idx // Open publishes a table before any round
+	before := idx.len()
 	touched := make([]touch, 0, len(all))
 	undo := func() {
 		for _, tc := range slices.Backward(touched) {
@@ -345,6 +393,10 @@ func (s *Set) commit(round []*request, expiry bool) error {
 		if tc.old != nil || tc.new != nil {
 			touched = append(touched, tc)
 		}
+	}
+	if after := idx.len(); after > before && after > s.opts.MaxEntries {
+		undo()
+		return s.fullError(before, after-before)
 	}
 	var put []*Entry
 	var del []blocklist.Entry

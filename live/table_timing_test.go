@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // randomBans returns n random single IPv4 addresses and n/100 random /24s, as changes.
@@ -33,7 +34,7 @@ func randomBans(n int, seed uint64) []Change {
 //
 //	go test -run '^$' -bench ApplyOneChange -benchtime 200x ./live
 func BenchmarkApplyOneChange(b *testing.B) {
-	s := openSet(b, Options{})
+	s := openSet(b, Options{MaxEntries: 1 << 30}) // b.N more entries than the 100k
 	if _, err := s.Apply(randomBans(100_000, 1)); err != nil {
 		b.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func BenchmarkApplyOneChange(b *testing.B) {
 //
 //	go test -run '^$' -bench ApplyRoundOf100 -benchmem ./live
 func BenchmarkApplyRoundOf100(b *testing.B) {
-	s := openSet(b, Options{})
+	s := openSet(b, Options{MaxEntries: 1 << 30}) // b.N more entries than the 100k
 	if _, err := s.Apply(randomBans(100_000, 1)); err != nil {
 		b.Fatal(err)
 	}
@@ -161,4 +162,34 @@ func BenchmarkCollection100k(b *testing.B) {
 		runtime.GC()
 	}
 	runtime.KeepAlive(s)
+}
+
+// BenchmarkMemory1M is the heap a live set of 1M entries holds (DefaultMaxEntries): single
+// IPv4 addresses, each with an expiry and a comment as fail2ban's actions send them, posted
+// in batches of 100k. heap-B/entry is the live heap after a collection, over the entries:
+//
+//	go test -run '^$' -bench Memory1M -benchtime 1x ./live
+func BenchmarkMemory1M(b *testing.B) {
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := openSet(b, Options{MaxEntries: DefaultMaxEntries})
+		expires := time.Now().Add(time.Hour)
+		for i := range DefaultMaxEntries / 100_000 {
+			bans := randomBans(100_000, uint64(10+i))[:100_000] // without the /24s
+			for j := range bans {
+				bans[j].Entry.Expires, bans[j].Entry.Comment = expires, "fail2ban sshd jail"
+			}
+			if _, err := s.Apply(bans); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		n := s.Table().Len()
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-B/entry")
+		b.ReportMetric(float64(n), "entries")
+		s.Close()
+	}
 }
