@@ -213,6 +213,9 @@ func (a *api) applyFailed(err error) (int, any) {
 	switch {
 	case errors.Is(err, live.ErrTooManyLists):
 		return bad("%v", err)
+	case errors.Is(err, live.ErrFull):
+		a.cfg.Logger.Warn("admin API: change refused", "err", err)
+		return http.StatusInsufficientStorage, errorBody{err.Error() + " (-live-max-entries); nothing was changed"}
 	case errors.Is(err, live.ErrClosed):
 		return http.StatusServiceUnavailable, errorBody{"the agent is shutting down"}
 	case errors.Is(err, ErrUnavailable):

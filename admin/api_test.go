@@ -294,3 +294,33 @@ func TestBansExpireByTheLiveSetsClock(t *testing.T) {
 		t.Errorf("created %v, expires %v; want %v and an hour later", e.Created, e.Expires, at)
 	}
 }
+
+// A POST that would grow the live set past its limit is 507 with the figures, and changes
+// nothing; one that fits, and removals, still pass.
+func TestAFullLiveSetIs507(t *testing.T) {
+	h, ls := newHandler(t, live.Options{MaxEntries: 2}, nil, Config{})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{"POST", "/v1/bans", `{"bans": [{"addr": "203.0.113.1"}, {"addr": "203.0.113.2"}, {"addr": "203.0.113.3"}]}`, 507,
+			"the live set is full: it holds 0 entries, and 3 more would pass its limit of 2 (-live-max-entries); nothing was changed"},
+		{"POST", "/v1/bans", `{"bans": [{"addr": "203.0.113.1"}, {"addr": "203.0.113.2"}]}`, 200, `"added":2`},
+		{"POST", "/v1/bans", `{"addr": "203.0.113.1", "comment": "again"}`, 200, `"updated":1`},
+		{"POST", "/v1/bans", `{"addr": "203.0.113.3"}`, 507, "limit of 2"},
+		{"DELETE", "/v1/bans?addr=203.0.113.2", "", 200, `"removed":1`},
+		{"POST", "/v1/bans", `{"addr": "203.0.113.3"}`, 200, `"added":1`},
+	} {
+		before := ls.Table().Len()
+		status, body := callAs(t, srv, "", tc.method, tc.path, tc.body)
+		if status != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s %s: %d %s, want %d with %q", tc.method, tc.path, tc.body, status, body, tc.status, tc.want)
+		}
+		if status == 507 && ls.Table().Len() != before {
+			t.Errorf("a 507 changed the live set: %d entries, %d before", ls.Table().Len(), before)
+		}
+	}
+}

@@ -1,8 +1,12 @@
 package fleet
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/live"
@@ -11,7 +15,65 @@ import (
 // LiveSink keeps a live.Set equal to the shared set. With a Store (the state directory), the
 // Set persists what it applies, so a node that starts while Redis is away enforces the copy
 // it last had.
-type LiveSink struct{ Set *live.Set }
+//
+// The shared set may hold more entries than this agent's set may grow to (another agent,
+// with a higher -live-max-entries, wrote them). Then the sink applies every removal and
+// every change to an entry the set holds, adds the new entries that fit, in the batch's
+// order, and leaves the others out: logged, and counted in Dropped.
+type LiveSink struct {
+	Set     *live.Set
+	Dropped *metrics.Counter // entries left out for want of room; nil: not counted
+	Logger  *slog.Logger     // nil: slog.Default()
+}
+
+// apply applies changes to the set, leaving out the new entries it has no room for.
+func (s LiveSink) apply(changes []live.Change) error {
+	_, err := s.Set.Apply(changes)
+	if !errors.Is(err, live.ErrFull) {
+		return err
+	}
+	t := s.Set.Table()
+	var kept, fresh []live.Change
+	for _, c := range changes {
+		if _, held := t.Get(c.Entry.Addr); c.Op == live.Delete || held {
+			kept = append(kept, c)
+		} else {
+			fresh = append(fresh, c)
+		}
+	}
+	if _, err := s.Set.Apply(kept); err != nil {
+		return err
+	}
+	// What the removals freed, taken by the new entries in order. A key put twice takes one
+	// place.
+	room := s.Set.MaxEntries() - s.Set.Table().Len()
+	taken := map[blocklist.Entry]bool{}
+	var fit []live.Change
+	for _, c := range fresh {
+		if !taken[c.Entry.Addr] && len(taken) < room {
+			taken[c.Entry.Addr] = true
+		}
+		if taken[c.Entry.Addr] {
+			fit = append(fit, c)
+		}
+	}
+	if len(fit) > 0 {
+		if _, err := s.Set.Apply(fit); err != nil {
+			return err
+		}
+	}
+	dropped := len(fresh) - len(fit)
+	if s.Dropped != nil {
+		s.Dropped.Add(dropped)
+	}
+	log := s.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("redis: the shared live set has more entries than this agent's limit; new ones left out of its copy",
+		"dropped", dropped, "limit", s.Set.MaxEntries())
+	return nil
+}
 
 // Replace swaps the whole live set for records: entries the records lack are deleted and
 // every record is put, in one batch, so there is no empty window.
@@ -32,8 +94,7 @@ func (s LiveSink) Replace(records []Record) error {
 		}
 		return true
 	})
-	_, err := s.Set.Apply(changes)
-	return err
+	return s.apply(changes)
 }
 
 // Apply applies one batch of the log.
@@ -55,8 +116,7 @@ func (s LiveSink) Apply(changes []Change) error {
 		}
 		lc = append(lc, live.Change{Op: live.Put, Entry: e})
 	}
-	_, err := s.Set.Apply(lc)
-	return err
+	return s.apply(lc)
 }
 
 // EntryOf converts a record to a live entry.

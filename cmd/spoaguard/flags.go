@@ -17,6 +17,7 @@ import (
 	"github.com/spoaguard/spoaguard/codec"
 	"github.com/spoaguard/spoaguard/config"
 	"github.com/spoaguard/spoaguard/fleet"
+	"github.com/spoaguard/spoaguard/live"
 	"github.com/spoaguard/spoaguard/server"
 )
 
@@ -34,6 +35,7 @@ type options struct {
 	stateDir       string
 	apiAddr        string
 	apiTokenFile   string
+	liveMaxEntries int
 	redisURL       string
 	redisNamespace string
 	reloadInterval time.Duration
@@ -145,6 +147,7 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	fs.StringVar(&o.stateDir, "state-dir", "", "`directory` of the agent's state, which survives a restart: live bans (live.db) and the last good download of each URL list (feeds/), served at start without network; \"\" keeps them in memory only")
 	fs.StringVar(&o.apiAddr, "api", "", "`address` of the admin API (live bans, /v1/check): IP:port (needs -api-token-file) or unix:/path (the socket's mode and group are the access control); \"\" disables it")
 	fs.StringVar(&o.apiTokenFile, "api-token-file", "", "`file` holding the bearer token every admin API request must carry (required for a TCP -api)")
+	fs.IntVar(&o.liveMaxEntries, "live-max-entries", live.DefaultMaxEntries, "most `entries` the live set may grow to (about 280 bytes of memory each); a change that would pass it is refused whole (the API answers 507), and removals always pass")
 	fs.StringVar(&o.redisURL, "redis", "", "`URL` of the Redis that shares the live set across a fleet of agents: redis://[user:pass@]host:port/db, rediss:// for TLS, ?master_name=NAME for Sentinel (docs/FLEET.md); \"\" keeps the live set local")
 	fs.StringVar(&o.redisNamespace, "redis-namespace", fleet.DefaultNamespace, "`prefix` of the Redis keys: the agents naming the same Redis and namespace share one live set")
 	fs.DurationVar(&o.reloadInterval, "reload-interval", 5*time.Second, "how often list files are checked for changes")
@@ -238,6 +241,9 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	}
 	if o.listMaxBytes <= 0 || o.listMaxEntries <= 0 || o.listTimeout <= 0 {
 		return nil, errors.New("-list-max-bytes, -list-max-entries and -list-load-timeout must be positive")
+	}
+	if o.liveMaxEntries <= 0 {
+		return nil, fmt.Errorf("-live-max-entries %d: must be positive", o.liveMaxEntries)
 	}
 	if o.reloadInterval <= 0 {
 		return nil, fmt.Errorf("-reload-interval %s: must be positive", o.reloadInterval)

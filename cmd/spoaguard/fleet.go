@@ -20,7 +20,8 @@ func startFleet(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set) (*
 	if o.redisURL == "" {
 		return nil, func() {}, nil
 	}
-	fl, err := fleet.New(fleet.Options{URL: o.redisURL, Namespace: o.redisNamespace, Logger: log, Metrics: set}, fleet.LiveSink{Set: ls})
+	sink := fleet.LiveSink{Set: ls, Logger: log, Dropped: set.GetOrCreateCounter(`spoaguard_redis_entries_dropped_total{reason="full"}`)}
+	fl, err := fleet.New(fleet.Options{URL: o.redisURL, Namespace: o.redisNamespace, Logger: log, Metrics: set}, sink)
 	if err != nil {
 		return nil, nil, fmt.Errorf("-redis: %w", err)
 	}
@@ -40,6 +41,9 @@ func startFleet(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set) (*
 func fleetApply(fl *fleet.Fleet, ls *live.Set) func(context.Context, []live.Change) (live.Counts, error) {
 	return func(ctx context.Context, changes []live.Change) (live.Counts, error) {
 		counts := ls.Table().Count(changes)
+		if err := ls.Room(counts); err != nil {
+			return live.Counts{}, err // refused here, before any agent of the fleet takes it
+		}
 		if err := fl.Write(ctx, fleet.ChangesOf(changes)); err != nil {
 			if errors.Is(err, fleet.ErrUnavailable) {
 				return live.Counts{}, fmt.Errorf("%w: %v", admin.ErrUnavailable, err)

@@ -47,7 +47,7 @@ func (l *liveLists) setLists(mgr *blocklist.Manager, sources []blocklist.Source)
 // set and closes its store.
 func openLive(o *options, log *slog.Logger, set *metrics.Set) (ls *live.Set, close func(), err error) {
 	var db *state.DB
-	opts := live.Options{Metrics: set, Logger: log}
+	opts := live.Options{Metrics: set, Logger: log, MaxEntries: o.liveMaxEntries}
 	if o.stateDir != "" {
 		if db, err = state.Open(o.stateDir); err != nil {
 			return nil, nil, err

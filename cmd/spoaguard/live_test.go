@@ -124,3 +124,29 @@ func TestLiveStartupErrors(t *testing.T) {
 		t.Errorf("without -state-dir the log does not warn:\n%s", logs.String())
 	}
 }
+
+// With -live-max-entries, a ban past the limit fails with its reason, the address stays
+// allowed, and the limit is in the metrics.
+func TestBansPastTheLiveLimitFail(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "drop.txt")
+	os.WriteFile(list, []byte("192.0.2.0/24\n"), 0o644)
+	sock := "unix:" + filepath.Join(dir, "api.sock")
+	a := startAgent(t, "-deny", "drop="+list, "-api", sock, "-live-max-entries", "1")
+	if _, err := runCommand(t, "ban", "203.0.113.7", "-api", sock); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runCommand(t, "ban", "203.0.113.8", "-api", sock)
+	if err == nil || !strings.Contains(err.Error(), "507") || !strings.Contains(err.Error(), "the live set is full") {
+		t.Fatalf("a ban past -live-max-entries 1: %v, want the 507 and its reason", err)
+	}
+	if blocked, _ := a.dial(t).decide(netip.MustParseAddr("203.0.113.8")); blocked {
+		t.Error("the refused ban is in force")
+	}
+	m := a.scrape(t)
+	for _, want := range []string{"spoaguard_live_entries_limit 1", `spoaguard_live_refused_total{reason="full"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

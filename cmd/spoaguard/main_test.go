@@ -42,6 +42,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-deny", "x=" + list, "-socket-mode", "01777"}, "-socket-mode"},
 		{[]string{"-deny", "x=" + list, "-idle-timeout", "0s"}, "-idle-timeout"},
 		{[]string{"-deny", "x=" + list, "-max-buffered", "-1"}, "-max-buffered"},
+		{[]string{"-deny", "x=" + list, "-live-max-entries", "0"}, "-live-max-entries"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
