@@ -394,7 +394,9 @@ func (s *Set) commit(round []*request, expiry bool) error {
 			touched = append(touched, tc)
 		}
 	}
-	if after := idx.len(); after > before && after > s.opts.MaxEntries {
+	// A batch that grows the set past its limit is refused even when another batch of the
+	// round shrinks it as much: applied one by one, in either order, it would be.
+	if after := idx.len(); after > s.opts.MaxEntries && slices.ContainsFunc(round, grows) {
 		undo()
 		return s.fullError(before, after-before)
 	}
@@ -442,6 +444,9 @@ func (s *Set) commit(round []*request, expiry bool) error {
 	}
 	return nil
 }
+
+// grows reports whether r, as commit counted it, adds more entries than it removes.
+func grows(r *request) bool { return r.counts.Added > r.counts.Removed }
 
 // expire removes every entry whose time has come.
 func (s *Set) expire() {
