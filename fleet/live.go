@@ -19,7 +19,8 @@ import (
 // The shared set may hold more entries than this agent's set may grow to (another agent,
 // with a higher -live-max-entries, wrote them). Then the sink applies every removal and
 // every change to an entry the set holds, adds the new entries that fit, in the batch's
-// order, and leaves the others out: logged, and counted in Dropped.
+// order and one place a key, and leaves the others out: logged, and counted in Dropped. A new
+// entry that has expired, or that the batch removes again, takes no place.
 type LiveSink struct {
 	Set     *live.Set
 	Dropped *metrics.Counter // entries left out for want of room; nil: not counted
@@ -32,28 +33,42 @@ func (s LiveSink) apply(changes []live.Change) error {
 	if !errors.Is(err, live.ErrFull) {
 		return err
 	}
-	t := s.Set.Table()
+	// The last change of each key decides what the batch leaves it. A key the set holds, or
+	// one the batch leaves absent, takes no room: all its changes are applied, in order.
+	last := make(map[blocklist.Entry]*live.Change, len(changes))
+	for i := range changes {
+		last[changes[i].Entry.Addr] = &changes[i]
+	}
+	t, now := s.Set.Table(), s.Set.Now()
 	var kept, fresh []live.Change
 	for _, c := range changes {
-		if _, held := t.Get(c.Entry.Addr); c.Op == live.Delete || held {
+		l := last[c.Entry.Addr]
+		if _, held := t.Get(c.Entry.Addr); held || l.Op == live.Delete {
 			kept = append(kept, c)
-		} else {
-			fresh = append(fresh, c)
+		} else if l.Entry.Expires.IsZero() || l.Entry.Expires.After(now) {
+			fresh = append(fresh, c) // a new entry that has not expired: it takes a place
 		}
 	}
 	if _, err := s.Set.Apply(kept); err != nil {
 		return err
 	}
-	// What the removals freed, taken by the new entries in order. A key put twice takes one
-	// place.
+	// What the removals freed, taken by the new entries in order, one place a key.
 	room := s.Set.MaxEntries() - s.Set.Table().Len()
-	taken := map[blocklist.Entry]bool{}
+	placed := map[blocklist.Entry]bool{}
 	var fit []live.Change
+	taken, dropped := 0, 0
 	for _, c := range fresh {
-		if !taken[c.Entry.Addr] && len(taken) < room {
-			taken[c.Entry.Addr] = true
+		in, seen := placed[c.Entry.Addr]
+		if !seen {
+			in = taken < room
+			placed[c.Entry.Addr] = in
+			if in {
+				taken++
+			} else {
+				dropped++
+			}
 		}
-		if taken[c.Entry.Addr] {
+		if in {
 			fit = append(fit, c)
 		}
 	}
@@ -62,7 +77,9 @@ func (s LiveSink) apply(changes []live.Change) error {
 			return err
 		}
 	}
-	dropped := len(fresh) - len(fit)
+	if dropped == 0 {
+		return nil // the expired entries made the batch too large; those in force all fit
+	}
 	if s.Dropped != nil {
 		s.Dropped.Add(dropped)
 	}
