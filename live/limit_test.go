@@ -367,3 +367,46 @@ func TestRoundsUnderALimitMatchBatchesAppliedOneByOne(t *testing.T) {
 		t.Fatal("the rounds miss a path")
 	}
 }
+
+// Room and Apply agree on random batches of puts, deletes, duplicates and put-delete-put, in
+// a set that starts over its limit, shrinks under it and fills up to it: Room refuses exactly
+// the batches Apply refuses, with the same error, and a batch Room refused changes nothing.
+func TestRoomAndApplyAgreeOnEveryBatch(t *testing.T) {
+	const keys, limit = 40, 12
+	st := &memStore{}
+	s := openSet(t, Options{Store: st})
+	if _, err := s.Apply(puts(t, 0, 20)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openSet(t, Options{Store: st, MaxEntries: limit, Logger: slog.New(slog.DiscardHandler)})
+	r := rand.New(rand.NewPCG(7, 70))
+	var full, ok int
+	for i := range 2000 {
+		var batch []Change
+		for range 1 + r.IntN(6) {
+			c := puts(t, r.IntN(keys), 1)[0]
+			if r.IntN(3) == 0 {
+				c = Change{Op: Delete, Entry: Entry{Addr: c.Entry.Addr}}
+			}
+			batch = append(batch, c)
+		}
+		before := s.Table().Len()
+		room := s.Room(s.Table().Count(batch))
+		_, err := s.Apply(batch)
+		if fmt.Sprint(room) != fmt.Sprint(err) {
+			t.Fatalf("batch %d on %d entries: Room says %v, Apply %v", i, before, room, err)
+		}
+		if err != nil && s.Table().Len() != before {
+			t.Fatalf("batch %d: refused, and the set went from %d entries to %d", i, before, s.Table().Len())
+		}
+		if err != nil {
+			full++
+		} else {
+			ok++
+		}
+	}
+	if full == 0 || ok == 0 {
+		t.Fatalf("%d batches refused, %d applied: the batches miss a path", full, ok)
+	}
+}
