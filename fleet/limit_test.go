@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -197,4 +198,49 @@ func TestASinkWithoutRoomNeverFailsTheNextBatch(t *testing.T) {
 		t.Errorf("after a removal and two new entries: .9 %v, .10 %v, 192.0.2.1 %v; want the first new one in its place",
 			blocks(set, "203.0.113.9"), blocks(set, "203.0.113.10"), blocks(set, "192.0.2.1"))
 	}
+}
+
+// An agent whose limit is lower than the shared set's size follows it all the same: it holds
+// what fits of a full sync and of the log, applies the removals of entries it holds and of
+// those it left out, and its own writes, which wait for it to apply them, return.
+func TestAnAgentWithALowerLimitStaysInStep(t *testing.T) {
+	r := startRedis(t, false)
+	ctx := context.Background()
+	fb, b := liveAgent(t, r.URL())
+	ips := func(first, n int) []live.Change {
+		var out []live.Change
+		for i := range n {
+			out = append(out, liveChange(t, live.Put, fmt.Sprintf("203.0.113.%d", first+i)))
+		}
+		return out
+	}
+	if err := fb.Write(ctx, ChangesOf(ips(0, 5))); err != nil {
+		t.Fatal(err)
+	}
+	dropped := metrics.NewSet().NewCounter("dropped")
+	fa, a := limitedAgent(t, r.URL(), 3, dropped) // its full sync: 5 entries
+	if n := a.Table().Len(); n != 3 || dropped.Get() != 2 {
+		t.Fatalf("after the full sync: %d entries, %d dropped; want 3 and 2", n, dropped.Get())
+	}
+	if err := fb.Write(ctx, ChangesOf(ips(10, 2))); err != nil { // the log: nothing fits
+		t.Fatal(err)
+	}
+	eventually(t, "A to leave out the 2 new entries", func() bool { return dropped.Get() == 4 })
+	var removals []live.Change
+	for _, c := range ips(0, 5) {
+		removals = append(removals, live.Change{Op: live.Delete, Entry: live.Entry{Addr: c.Entry.Addr}})
+	}
+	if err := fa.Write(ctx, ChangesOf(removals)); err != nil {
+		t.Fatalf("A's own write of removals: %v", err)
+	}
+	if n := a.Table().Len(); n != 0 {
+		t.Errorf("A holds %d entries after removing the 5 of the full sync, want 0", n)
+	}
+	if err := fa.Write(ctx, ChangesOf(ips(20, 3))); err != nil {
+		t.Fatalf("A's own write of 3 entries into its empty set: %v", err)
+	}
+	if n := a.Table().Len(); n != 3 || !blocks(a, "203.0.113.22") {
+		t.Errorf("A holds %d entries after its write of 3, want them", n)
+	}
+	eventually(t, "B to hold the 2 from the log and A's 3", func() bool { return b.Table().Len() == 5 })
 }

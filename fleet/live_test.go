@@ -2,21 +2,29 @@ package fleet
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/spoaguard/spoaguard/live"
 )
 
 // liveAgent is an agent whose sink is a real live.Set, as in the agent.
-func liveAgent(t testing.TB, url string) (*Fleet, *live.Set) {
+func liveAgent(t testing.TB, url string) (*Fleet, *live.Set) { return limitedAgent(t, url, 0, nil) }
+
+// limitedAgent is liveAgent with a limit, counting the entries its sink leaves out in dropped
+// (nil: not counted).
+func limitedAgent(t testing.TB, url string, max int, dropped *metrics.Counter) (*Fleet, *live.Set) {
 	t.Helper()
-	set, err := live.Open(live.Options{})
+	set, err := live.Open(live.Options{MaxEntries: max, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := New(Options{URL: url, Poll: 100 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, LiveSink{Set: set})
+	sink := LiveSink{Set: set, Dropped: dropped, Logger: slog.New(slog.DiscardHandler)}
+	f, err := New(Options{URL: url, Poll: 100 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
