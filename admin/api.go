@@ -53,6 +53,11 @@ type Config struct {
 // Redis) cannot take it now; nothing was applied or queued.
 var ErrUnavailable = errors.New("the shared live set is unavailable")
 
+// ErrLeftOut marks a change that the fleet's shared set took but this agent's live set did
+// not take whole, for want of room: writes of other agents filled it first. The agents with
+// room enforce the entries it left out.
+var ErrLeftOut = errors.New("the change is in the shared live set, but this agent's live set is full")
+
 type api struct {
 	cfg     Config
 	token   [sha256.Size]byte
@@ -216,6 +221,9 @@ func (a *api) applyFailed(err error) (int, any) {
 	case errors.Is(err, live.ErrFull):
 		a.cfg.Logger.Warn("admin API: change refused", "err", err)
 		return http.StatusInsufficientStorage, errorBody{err.Error() + " (-live-max-entries); nothing was changed"}
+	case errors.Is(err, ErrLeftOut):
+		a.cfg.Logger.Warn("admin API: change left out", "err", err)
+		return http.StatusInsufficientStorage, errorBody{err.Error()}
 	case errors.Is(err, live.ErrClosed):
 		return http.StatusServiceUnavailable, errorBody{"the agent is shutting down"}
 	case errors.Is(err, ErrUnavailable):

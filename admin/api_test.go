@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -322,5 +323,20 @@ func TestAFullLiveSetIs507(t *testing.T) {
 		if status == 507 && ls.Table().Len() != before {
 			t.Errorf("a 507 changed the live set: %d entries, %d before", ls.Table().Len(), before)
 		}
+	}
+}
+
+// A change the shared set took but this agent's live set left out in part is 507, saying
+// so, and not that nothing changed.
+func TestAChangeLeftOutOfAFullSetIs507(t *testing.T) {
+	apply := func(context.Context, []live.Change) (live.Counts, error) {
+		return live.Counts{}, fmt.Errorf("%w: 1 of its entries are not in force here", ErrLeftOut)
+	}
+	h, _ := newHandler(t, live.Options{}, nil, Config{Apply: apply})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	status, body := callAs(t, srv, "", "POST", "/v1/bans", `{"addr": "203.0.113.1"}`)
+	if status != 507 || !strings.Contains(body, "in the shared live set") || strings.Contains(body, "nothing was changed") {
+		t.Errorf("%d %s, want 507 saying the change is in the shared set", status, body)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/admin"
+	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/fleet"
 	"github.com/spoaguard/spoaguard/health"
 	"github.com/spoaguard/spoaguard/live"
@@ -50,8 +51,35 @@ func fleetApply(fl *fleet.Fleet, ls *live.Set) func(context.Context, []live.Chan
 			}
 			return live.Counts{}, err
 		}
+		if n := leftOut(ls, changes); n > 0 {
+			return live.Counts{}, fmt.Errorf("%w: %d of its entries are not in force here (limit %d, -live-max-entries)", admin.ErrLeftOut, n, ls.MaxEntries())
+		}
 		return counts, nil
 	}
+}
+
+// leftOut counts the entries that changes leaves in the shared set and that ls, full, does
+// not hold: those its sink left out for want of room, when writes of other agents filled it
+// between Room and the write.
+func leftOut(ls *live.Set, changes []live.Change) int {
+	t := ls.Table()
+	if t.Len() < ls.MaxEntries() {
+		return 0
+	}
+	last := make(map[blocklist.Entry]*live.Change, len(changes))
+	for i := range changes {
+		last[changes[i].Entry.Addr] = &changes[i]
+	}
+	now, n := ls.Now(), 0
+	for _, c := range last {
+		if c.Op != live.Put || !c.Entry.Expires.IsZero() && !c.Entry.Expires.After(now) {
+			continue
+		}
+		if _, held := t.Get(c.Entry.Addr); !held {
+			n++
+		}
+	}
+	return n
 }
 
 // fleetReadiness reports Redis: degraded while it is away (the agent enforces the live set it
