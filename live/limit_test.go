@@ -202,8 +202,8 @@ func TestACoalescedRemovalMakesNoRoomInASetOverItsLimit(t *testing.T) {
 // applies the round whole when it fits and otherwise each batch alone, refusing those that
 // would grow past the limit: the index's bookkeeping agrees with its entries, the store and
 // the table hold the model's entries field for field, the lookups find exactly them, the
-// refused batches are ErrFull, and the change counters count the accepted ones. An entry a
-// refused round changed expires at its old time.
+// refused batches are ErrFull, spoaguard_live_entries adds up to them, and the change counters
+// count the accepted ones. An entry a refused round changed expires at its old time.
 func TestRoundsUnderALimitMatchBatchesAppliedOneByOne(t *testing.T) {
 	const keys, limit = 120, 60
 	addr := func(i int) blocklist.Entry {
@@ -349,6 +349,15 @@ func TestRoundsUnderALimitMatchBatchesAppliedOneByOne(t *testing.T) {
 			}
 		}
 		st.mu.Unlock()
+		gauged := 0.0
+		for _, name := range ms.ListMetricNames() {
+			if strings.HasPrefix(name, "spoaguard_live_entries{") {
+				gauged += ms.GetOrCreateGauge(name, nil).Get()
+			}
+		}
+		if int(gauged) != len(model) {
+			t.Fatalf("round %d: spoaguard_live_entries add up to %v, want %d", round, gauged, len(model))
+		}
 		for i := range keys {
 			a := addr(i)
 			_, in := model[a]
