@@ -8,8 +8,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/internal/prefetch"
 	"github.com/spoaguard/spoaguard/internal/testutil"
 	"github.com/spoaguard/spoaguard/live"
 )
@@ -127,6 +129,61 @@ func BenchmarkLiveOverBaseBatched(b *testing.B) {
 					base2M.Prefetch(addrs[:])
 					for j, a := range addrs {
 						m[j] = matches{base2M.Lookup(a).Matched, c.table.Lookup(a)}
+					}
+				}
+				blocked += v.blocks(m[i%batch])
+				i++
+			}
+			end(blocked)
+		})
+	}
+}
+
+// floorWords is BenchmarkLiveFloorOneWord's array, and floorWord the index it reads for an
+// address.
+var floorWords = make([]uint64, 1<<15)
+
+func floorWord(a []byte) uint32 { return (uint32(a[1])<<8 | uint32(a[2])) & (1<<15 - 1) }
+
+// BenchmarkLiveFloorOneWord is the least a structure of the live set's own can cost on that
+// path: the base alone against the base plus one load per address from a 256 KB array (the
+// size of the live filter at 100k entries), at an index taken from the address's bits and
+// asked for with the batch's other lines, as PrefetchDone asks for the filter's words:
+//
+//	go test -run '^$' -bench LiveFloorOneWord ./decision
+func BenchmarkLiveFloorOneWord(b *testing.B) {
+	liveBench(b)
+	const batch = 20
+	for r := range 18 {
+		withWord := r%2 == 1
+		name := "base-2M"
+		if withWord {
+			name = "base-2M+word"
+		}
+		b.Run(name, func(b *testing.B) {
+			var addrs [batch][]byte
+			var m [batch]matches
+			var lines [batch]unsafe.Pointer
+			v, end := startLiveRound(b, nil)
+			blocked, i := 0, 0
+			for b.Loop() {
+				if i%batch == 0 {
+					for j := range addrs {
+						addrs[j] = probes[(i+j)&(len(probes)-1)][:]
+					}
+					if withWord {
+						for j, a := range addrs {
+							lines[j] = unsafe.Pointer(&floorWords[floorWord(a)])
+						}
+						prefetch.Lines(lines[:])
+					}
+					base2M.Prefetch(addrs[:])
+					for j, a := range addrs {
+						var w uint64
+						if withWord {
+							w = floorWords[floorWord(a)] & 1 // always 0: the filter's answer to most addresses
+						}
+						m[j] = matches{base2M.Lookup(a).Matched, w}
 					}
 				}
 				blocked += v.blocks(m[i%batch])
