@@ -45,7 +45,7 @@ func (s LiveSink) apply(changes []live.Change) error {
 		l := last[c.Entry.Addr]
 		if _, held := t.Get(c.Entry.Addr); held || l.Op == live.Delete {
 			kept = append(kept, c)
-		} else if l.Entry.Expires.IsZero() || l.Entry.Expires.After(now) {
+		} else if !l.Entry.Expired(now) {
 			fresh = append(fresh, c) // a new entry that has not expired: it takes a place
 		}
 	}

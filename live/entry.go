@@ -28,6 +28,9 @@ type Entry struct {
 // with the key of an existing one replaces it.
 func (e *Entry) Key() string { return e.Addr.String() }
 
+// Expired reports whether e has an expiry and it has come at now.
+func (e *Entry) Expired(now time.Time) bool { return !e.Expires.IsZero() && !e.Expires.After(now) }
+
 // MaxCommentLen bounds an entry's comment.
 const MaxCommentLen = 256
 

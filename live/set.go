@@ -143,7 +143,7 @@ func Open(opts Options) (*Set, error) {
 		now := opts.Now()
 		var gone []blocklist.Entry
 		for _, e := range stored {
-			if !e.Expires.IsZero() && !e.Expires.After(now) {
+			if e.Expired(now) {
 				gone = append(gone, e.Addr)
 				continue
 			}
@@ -164,11 +164,11 @@ func Open(opts Options) (*Set, error) {
 	}
 	s.publish(t)
 	s.exp.fill(t.idx)
-	max := opts.MaxEntries
-	m.GetOrCreateGauge(`spoaguard_live_entries_limit`, func() float64 { return float64(max) })
-	if n := t.Len(); n > max {
+	limit := opts.MaxEntries
+	m.GetOrCreateGauge(`spoaguard_live_entries_limit`, func() float64 { return float64(limit) })
+	if n := t.Len(); n > limit {
 		opts.Logger.Warn("live set: the stored entries are more than its limit; they are all kept, and batches that add entries are refused until it is below it",
-			"entries", n, "limit", max)
+			"entries", n, "limit", limit)
 	}
 	go s.run()
 	return s, nil

@@ -72,7 +72,7 @@ func leftOut(ls *live.Set, changes []live.Change) int {
 	}
 	now, n := ls.Now(), 0
 	for _, c := range last {
-		if c.Op != live.Put || !c.Entry.Expires.IsZero() && !c.Entry.Expires.After(now) {
+		if c.Op != live.Put || c.Entry.Expired(now) {
 			continue
 		}
 		if _, held := t.Get(c.Entry.Addr); !held {
