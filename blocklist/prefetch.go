@@ -48,25 +48,37 @@ func (s *Snapshot) Prefetch(addrs [][]byte) {
 	if !s.Prefetches() {
 		return
 	}
+	var as [MaxPrefetch]uint32
+	n := 0
+	for _, a := range addrs[:min(len(addrs), MaxPrefetch)] {
+		if family, _, lo := SplitAddr(a); family == 4 {
+			as[n] = uint32(lo)
+			n++
+		}
+	}
+	s.Prefetch4(as[:n])
+}
+
+// Prefetch4 is Prefetch for IPv4 addresses given as numbers, as Lookup4 takes them: for a
+// caller that has split its addresses already. It does not allocate.
+func (s *Snapshot) Prefetch4(as []uint32) {
+	if !s.Prefetches() {
+		return
+	}
 	t := &s.v4
 	var buckets [MaxPrefetch]uint32
 	var lines [2 * MaxPrefetch]unsafe.Pointer
-	n := 0
+	as = as[:min(len(as), MaxPrefetch)]
 	// Index entries' lines, asked for together: they do not depend on one another.
-	for _, a := range addrs[:min(len(addrs), MaxPrefetch)] {
-		family, _, lo := SplitAddr(a)
-		if family != 4 {
-			continue
-		}
-		h := uint32(lo) >> t.shift
-		buckets[n] = h
-		lines[n] = unsafe.Pointer(&t.index[h])
-		n++
+	for i, a := range as {
+		h := a >> t.shift
+		buckets[i] = h
+		lines[i] = unsafe.Pointer(&t.index[h])
 	}
-	prefetch.Lines(lines[:n])
+	prefetch.Lines(lines[:len(as)])
 	// Bucket lines: each depends on its own index entry only, read here as its line comes.
 	m := 0
-	for _, h := range buckets[:n] {
+	for _, h := range buckets[:len(as)] {
 		m = t.bucketLines(lines[:], m, t.index[h])
 	}
 	prefetch.Lines(lines[:m])

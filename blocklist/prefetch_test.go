@@ -80,8 +80,24 @@ func TestPrefetchChangesNoAnswer(t *testing.T) {
 			}
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { s.Prefetch(addrs) }); n != 0 {
+	// The same addresses split first, as the decision handler gives them: Prefetch4 and
+	// Lookup4 answer as Prefetch and Lookup do.
+	var as []uint32
+	for i, a := range addrs {
+		if family, _, lo := SplitAddr(a); family == 4 {
+			as = append(as, uint32(lo))
+			if got := s.Lookup4(uint32(lo)); got != want[i] {
+				t.Fatalf("Lookup4 of % x: %+v, want %+v", a, got, want[i])
+			}
+		}
+	}
+	s.Prefetch4(as) // more than MaxPrefetch
+	if n := testing.AllocsPerRun(100, func() { s.Prefetch(addrs); s.Prefetch4(as) }); n != 0 {
 		t.Errorf("Prefetch allocates %v times", n)
+	}
+	var none *Snapshot
+	if r := none.Lookup4(1); r.Matched != 0 || r.Deny != -1 {
+		t.Errorf("Lookup4 on a nil snapshot: %+v", r)
 	}
 }
 

@@ -46,6 +46,15 @@ func (s *Snapshot) Lookup(addr []byte) Result {
 	return Result{Deny: -1}
 }
 
+// Lookup4 is Lookup for an IPv4 address given as a number (its 4 bytes in network order), for
+// a caller that has split the address already (SplitAddr). It does not allocate.
+func (s *Snapshot) Lookup4(a uint32) Result {
+	if s == nil {
+		return Result{Deny: -1}
+	}
+	return s.lookup4(a)
+}
+
 func (s *Snapshot) lookup4(a uint32) Result { return s.result(s.masks[s.v4.lookup(a)]) }
 
 // lookup6 probes the exact set only when the address's bucket holds exact entries: most
