@@ -1,6 +1,7 @@
 package live
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -11,8 +12,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/internal/prefetch"
 )
 
 func mustAddr(t testing.TB, s string) blocklist.Entry {
@@ -366,7 +369,55 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("Lookup: %v allocations, want 0", n)
 	}
+	as := []uint32{203<<24 | 113<<8 | 7, 10<<24 | 1<<16 | 1<<8 | 1, 8<<24 | 8<<16 | 8<<8 | 8}
+	if n := testing.AllocsPerRun(100, func() {
+		tb.Prefetch(addrs)
+		for _, a := range as {
+			sink |= tb.Lookup4(a) | uint64(uintptr(tb.Line4(a)))
+		}
+	}); n != 0 {
+		t.Errorf("Prefetch, Line4 and Lookup4: %v allocations, want 0", n)
+	}
 	_ = sink
+}
+
+// Lookup4, for callers that split their addresses themselves, answers as Lookup does for
+// the same IPv4 address, as 4 bytes or mapped into IPv6, after a prefetch of its Line4 or not;
+// and a nil table (no live set) matches nothing and has no line.
+func TestLookup4AnswersAsLookup(t *testing.T) {
+	tb := tableOf(t, put(t, "203.0.113.7", "one", blocklist.Deny), put(t, "10.0.0.0/8", "two", blocklist.Deny),
+		put(t, "192.0.2.1-192.0.2.9", "three", blocklist.Allow), put(t, "10.1.1.1", "four", blocklist.Allow))
+	rng := rand.New(rand.NewPCG(3, 3))
+	as := []uint32{203<<24 | 113<<8 | 7, 10<<24 | 1<<16 | 1<<8 | 1, 192<<24 | 2<<8 | 5, 8<<24 | 8<<16 | 8<<8 | 8}
+	for range 1000 {
+		as = append(as, rng.Uint32())
+	}
+	var lines []unsafe.Pointer
+	for _, a := range as[:len(as)/2] {
+		lines = append(lines, tb.Line4(a))
+	}
+	prefetch.Lines(lines)
+	matched := 0
+	for _, a := range as {
+		b := binary.BigEndian.AppendUint32(nil, a)
+		want := tb.Lookup(b)
+		if got := tb.Lookup4(a); got != want {
+			t.Fatalf("Lookup4(%v) = %b, Lookup = %b", netip.AddrFrom4([4]byte(b)), got, want)
+		}
+		if got := tb.Lookup(netip.AddrFrom16(netip.AddrFrom4([4]byte(b)).As16()).AsSlice()); got != want {
+			t.Fatalf("Lookup of %v mapped = %b, as 4 bytes = %b", netip.AddrFrom4([4]byte(b)), got, want)
+		}
+		if want != 0 {
+			matched++
+		}
+	}
+	if matched < 4 {
+		t.Errorf("%d addresses matched, want at least the 4 listed ones", matched)
+	}
+	var none *Table
+	if m, w := none.Lookup4(as[0]), none.Line4(as[0]); m != 0 || w != nil {
+		t.Errorf("a nil table matched %b, with its line at %p", m, w)
+	}
 }
 
 func TestRulesRefuseWhatListFilesRefuse(t *testing.T) {

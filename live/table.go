@@ -191,7 +191,7 @@ func (t *Table) Lookup(addr []byte) uint64 {
 	}
 	switch family, hi, lo := blocklist.SplitAddr(addr); family {
 	case 4:
-		return t.lookup4(uint32(lo))
+		return t.Lookup4(uint32(lo))
 	case 16:
 		a := u128{hi, lo}
 		return t.e6.lookup(a, hash6(a)) | t.r6.lookup(a)
@@ -199,7 +199,12 @@ func (t *Table) Lookup(addr []byte) uint64 {
 	return 0
 }
 
-func (t *Table) lookup4(a uint32) uint64 {
+// Lookup4 is Lookup for an IPv4 address given as a number (its 4 bytes in network order), for
+// a caller that has split the address already (blocklist.SplitAddr). It does not allocate.
+func (t *Table) Lookup4(a uint32) uint64 {
+	if t == nil {
+		return 0
+	}
 	var m uint64
 	if h := hash4(a); t.e4.n != 0 && t.e4.has(h) { // the filter's test inlined: most addresses stop here
 		m = t.e4.probe(a, h)
@@ -351,4 +356,14 @@ func (t *Table) Prefetch(addrs [][]byte) {
 		}
 	}
 	prefetch.Lines(words[:n])
+}
+
+// Line4 returns where the filter word that Lookup4(a) reads first is, nil when there is
+// none: for a caller that gathers a batch's lines and asks for them with prefetch.Lines, as
+// the decision handler does while it reads a batch's addresses. It does not allocate.
+func (t *Table) Line4(a uint32) unsafe.Pointer {
+	if t == nil {
+		return nil
+	}
+	return t.e4.word(hash4(a))
 }
