@@ -1,7 +1,12 @@
 package decision
 
 import (
+	"unsafe"
+
+	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/codec"
+	"github.com/spoaguard/spoaguard/internal/prefetch"
+	"github.com/spoaguard/spoaguard/live"
 	"github.com/spoaguard/spoaguard/server"
 )
 
@@ -17,6 +22,16 @@ type prefetchBatch struct {
 	m     [server.MaxPrefetch]matches  // addrs[i]'s lists, from PrefetchDone on
 	n     int                          // NOTIFYs prefetched
 	next  int                          // the NOTIFY HandleNotify answers next
+
+	// The addresses split once for both tables: the IPv4 ones as numbers, in order, and
+	// whether addrs[i] is one of them. The others are looked up by their bytes.
+	v4   [server.MaxPrefetch]uint32
+	four [server.MaxPrefetch]bool
+	n4   int
+	n6   int // addresses that are not IPv4
+	// The live filter's words that the IPv4 lookups will read, found as each address is.
+	words [server.MaxPrefetch]unsafe.Pointer
+	nw    int
 }
 
 // Prefetching implements server.Prefetcher: whether the batch's snapshot was built with tables
@@ -35,30 +50,65 @@ func (c *conn) Prefetch(msgs *codec.MessageIterator) {
 	if i >= len(b.addrs) { // more than the session hands over: HandleNotify decides it
 		return
 	}
-	b.addrs[i] = nil
+	b.addrs[i], b.four[i] = nil, false // add sets both for an address
 	for msgs.Next() {
 		if c.wanted(msgs.Name()) {
 			if addr := c.address(msgs.Args(), &b.ips[i]); addr != nil {
-				b.addrs[i] = addr
+				b.add(i, addr, c.table)
 				return
 			}
 		}
 	}
 }
 
+// add records addr as the address of the batch's NOTIFY i, the next one, and for an IPv4
+// address where t's filter word for it is.
+func (b *prefetchBatch) add(i int, addr []byte, t *live.Table) {
+	b.addrs[i] = addr
+	family, _, lo := blocklist.SplitAddr(addr)
+	if b.four[i] = family == 4; b.four[i] {
+		b.v4[b.n4] = uint32(lo)
+		if w := t.Line4(uint32(lo)); w != nil {
+			b.words[b.nw] = w
+			b.nw++
+		}
+		b.n4++
+	} else {
+		b.n6++
+	}
+}
+
 // PrefetchDone implements server.Prefetcher: the batch's loads start together, then its
 // lookups run back to back on the lines they brought in.
 func (c *conn) PrefetchDone() {
-	b := c.pf
-	if b == nil {
-		return
+	if b := c.pf; b != nil {
+		b.lookUp(c.snap, c.table)
 	}
+}
+
+// lookUp finds the lists matching each of the batch's addresses in snap and table, the table
+// whose filter words add found. Each address was split once, by add: the IPv4 ones, nearly
+// all, go to both tables as numbers, with no second split and no pass over the bytes in
+// either, and the live filter's words are asked for with no pass of their own. On this path
+// every instruction counts: over a 2M-entry snapshot, the live set costs 1.17–1.23× the
+// snapshot's lookups alone this way, and 1.27–1.31× splitting each address in each table's
+// prefetch and lookup (PERFORMANCE.md).
+func (b *prefetchBatch) lookUp(snap *blocklist.Snapshot, table *live.Table) {
 	n := min(b.n, len(b.addrs))
-	c.table.Prefetch(b.addrs[:n])
-	c.snap.Prefetch(b.addrs[:n])
+	prefetch.Lines(b.words[:b.nw])
+	if b.n6 > 0 {
+		table.Prefetch(b.addrs[:n]) // the IPv4 ones again, but a batch with IPv6 is rare
+	}
+	snap.Prefetch4(b.v4[:b.n4])
+	k := 0
 	for i, addr := range b.addrs[:n] {
-		if addr != nil {
-			b.m[i] = matches{c.snap.Lookup(addr).Matched, c.table.Lookup(addr)}
+		switch {
+		case b.four[i]:
+			a := b.v4[k]
+			k++
+			b.m[i] = matches{snap.Lookup4(a).Matched, table.Lookup4(a)}
+		case addr != nil:
+			b.m[i] = matches{snap.Lookup(addr).Matched, table.Lookup(addr)}
 		}
 	}
 }
@@ -82,6 +132,7 @@ func (c *conn) prefetched() (matches, bool) {
 func (c *conn) endPrefetch() {
 	if b := c.pf; b != nil && b.n > 0 {
 		clear(b.addrs[:min(b.n, len(b.addrs))]) // do not pin the connection buffer
-		b.n, b.next = 0, 0
+		clear(b.words[:b.nw])                   // nor a table's filter
+		b.n, b.next, b.n4, b.n6, b.nw = 0, 0, 0, 0, 0
 	}
 }
