@@ -31,6 +31,10 @@ type Options struct {
 	// MaxEntries bounds the entries a batch may grow the set to (0: DefaultMaxEntries); see
 	// ErrFull.
 	MaxEntries int
+	// Thread, when set, is called first by the goroutine that applies the batches and the
+	// expiries, which lives until Close: it may lock the goroutine to its OS thread, as
+	// background.Priority.Lower does to lower that thread's priority.
+	Thread func()
 }
 
 // DefaultMaxEntries is the default of Options.MaxEntries: ten times the 100,000 entries of
@@ -248,6 +252,9 @@ func (s *Set) Close() {
 
 func (s *Set) run() {
 	defer close(s.done)
+	if s.opts.Thread != nil {
+		s.opts.Thread()
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
