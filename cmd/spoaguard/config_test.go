@@ -107,6 +107,7 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 		{"unknown key", deny + "listn: 127.0.0.1:1\n", nil, `:3: unknown key "listn"`},
 		{"value the flag refuses", deny + "loops: many\n", nil, ":3: loops: \"many\": parse error: want an integer"},
 		{"value its check refuses", "max-shrink: 2\n" + deny, nil, ":1: -max-shrink 2"},
+		{"nice out of range", "background-nice: 25\n" + deny, nil, ":1: -background-nice 25"},
 		{"scope", "\n\nscope: global\n" + deny, nil, `:3: -scope "global"`},
 		{"no lists", "loops: 1\n", nil, "no -deny list"},
 		{"list name twice", deny + "  - {name: l, kind: allow, path: x}\n", nil, `:3: list name "l" is used twice`},

@@ -17,6 +17,7 @@ import (
 	"github.com/spoaguard/spoaguard/codec"
 	"github.com/spoaguard/spoaguard/config"
 	"github.com/spoaguard/spoaguard/fleet"
+	"github.com/spoaguard/spoaguard/internal/background"
 	"github.com/spoaguard/spoaguard/live"
 	"github.com/spoaguard/spoaguard/server"
 )
@@ -36,6 +37,7 @@ type options struct {
 	apiAddr        string
 	apiTokenFile   string
 	liveMaxEntries int
+	backgroundNice int
 	redisURL       string
 	redisNamespace string
 	reloadInterval time.Duration
@@ -148,6 +150,7 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	fs.StringVar(&o.apiAddr, "api", "", "`address` of the admin API (live bans, /v1/check): IP:port (needs -api-token-file) or unix:/path (the socket's mode and group are the access control); \"\" disables it")
 	fs.StringVar(&o.apiTokenFile, "api-token-file", "", "`file` holding the bearer token every admin API request must carry (required for a TCP -api)")
 	fs.IntVar(&o.liveMaxEntries, "live-max-entries", live.DefaultMaxEntries, "most `entries` the live set may grow to (about 280 bytes of memory each); a change that would pass it is refused whole (the API answers 507), and removals always pass")
+	fs.IntVar(&o.backgroundNice, "background-nice", 0, "`nice` value, 0 to 19, of the threads serving the admin API and applying live bans and expiries; above 0 the event loops get a shared core back sooner while bans are posted, and under load the API answers later (PERFORMANCE.md); 0 runs them as the loops")
 	fs.StringVar(&o.redisURL, "redis", "", "`URL` of the Redis that shares the live set across a fleet of agents: redis://[user:pass@]host:port/db, rediss:// for TLS, ?master_name=NAME for Sentinel (docs/FLEET.md); \"\" keeps the live set local")
 	fs.StringVar(&o.redisNamespace, "redis-namespace", fleet.DefaultNamespace, "`prefix` of the Redis keys: the agents naming the same Redis and namespace share one live set")
 	fs.DurationVar(&o.reloadInterval, "reload-interval", 5*time.Second, "how often list files are checked for changes")
@@ -244,6 +247,9 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	}
 	if o.liveMaxEntries <= 0 {
 		return nil, fmt.Errorf("-live-max-entries %d: must be positive", o.liveMaxEntries)
+	}
+	if o.backgroundNice < 0 || o.backgroundNice > background.MaxNice {
+		return nil, fmt.Errorf("-background-nice %d: must be between 0 and %d", o.backgroundNice, background.MaxNice)
 	}
 	if o.reloadInterval <= 0 {
 		return nil, fmt.Errorf("-reload-interval %s: must be positive", o.reloadInterval)

@@ -12,6 +12,7 @@ import (
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/decision"
 	"github.com/spoaguard/spoaguard/fleet"
+	"github.com/spoaguard/spoaguard/internal/background"
 	"github.com/spoaguard/spoaguard/internal/httpserve"
 	"github.com/spoaguard/spoaguard/live"
 	"github.com/spoaguard/spoaguard/state"
@@ -45,9 +46,9 @@ func (l *liveLists) setLists(mgr *blocklist.Manager, sources []blocklist.Source)
 // openLive opens the live set, from the state directory when there is one: its entries are
 // loaded, and the expired ones dropped, before the agent accepts HAProxy. close stops the
 // set and closes its store.
-func openLive(o *options, log *slog.Logger, set *metrics.Set) (ls *live.Set, close func(), err error) {
+func openLive(o *options, log *slog.Logger, set *metrics.Set, bg *background.Priority) (ls *live.Set, close func(), err error) {
 	var db *state.DB
-	opts := live.Options{Metrics: set, Logger: log, MaxEntries: o.liveMaxEntries}
+	opts := live.Options{Metrics: set, Logger: log, MaxEntries: o.liveMaxEntries, Thread: bg.Lower}
 	if o.stateDir != "" {
 		if db, err = state.Open(o.stateDir); err != nil {
 			return nil, nil, err
@@ -75,8 +76,9 @@ func openLive(o *options, log *slog.Logger, set *metrics.Set) (ls *live.Set, clo
 	}, nil
 }
 
-// startAPI binds the admin API (nil when -api is not set) and serves it.
-func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, fl *fleet.Fleet, h *decision.Handler) (*httpserve.Endpoint, error) {
+// startAPI binds the admin API (nil when -api is not set) and serves it, each request on a
+// thread of bg's priority.
+func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, fl *fleet.Fleet, h *decision.Handler, bg *background.Priority) (*httpserve.Endpoint, error) {
 	if o.apiAddr == "" {
 		return nil, nil
 	}
@@ -98,7 +100,7 @@ func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, fl *
 	if err != nil {
 		return nil, err
 	}
-	ep, _, err := admin.Listen(o.apiAddr, handler)
+	ep, _, err := admin.Listen(o.apiAddr, bg.Handler(handler))
 	if err != nil {
 		return nil, fmt.Errorf("admin API listener: %w", err)
 	}

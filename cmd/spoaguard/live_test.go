@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -149,4 +151,61 @@ func TestBansPastTheLiveLimitFail(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+}
+
+// With -background-nice, the live set's thread and the admin API's run at that nice value,
+// and the API works as without it: a ban is in force when it answers, an unban too.
+func TestBackgroundNiceLowersTheAPIAndTheLiveSet(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("per-thread priorities are Linux's")
+	}
+	dir := t.TempDir()
+	list := filepath.Join(dir, "drop.txt")
+	os.WriteFile(list, []byte("192.0.2.0/24\n"), 0o644)
+	sock := "unix:" + filepath.Join(dir, "api.sock")
+	a := startAgent(t, "-deny", "drop="+list, "-api", sock, "-background-nice", "9")
+	addr := netip.MustParseAddr("203.0.113.9")
+	if _, err := runCommand(t, "ban", addr.String(), "-api", sock); err != nil {
+		t.Fatal(err)
+	}
+	if blocked, _ := a.dial(t).decide(addr); !blocked {
+		t.Error("the ban is not in force")
+	}
+	if n := threadsAtNice(t, 9); n < 2 {
+		t.Errorf("%d threads at nice 9, want the live set's and an API request's at least", n)
+	}
+	if n := threadsAtNice(t, 0); n == 0 {
+		t.Error("no thread left at nice 0: the event loops were lowered too")
+	}
+	if _, err := runCommand(t, "unban", addr.String(), "-api", sock); err != nil {
+		t.Fatal(err)
+	}
+	if blocked, _ := a.dial(t).decide(addr); blocked {
+		t.Error("the unban is not in force")
+	}
+	if m := a.scrape(t); !strings.Contains(m, "spoaguard_background_nice 9") || !strings.Contains(m, "spoaguard_background_threads ") {
+		t.Errorf("metrics lack the background priority's:\n%s", m)
+	}
+}
+
+// threadsAtNice counts the threads of this process whose nice value is nice.
+func threadsAtNice(t *testing.T, nice int) int {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc/self/task", task.Name(), "stat"))
+		if err != nil {
+			continue // the thread has ended
+		}
+		// Fields after the command's closing parenthesis: state is the 3rd field, nice the 19th.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 16 && f[16] == strconv.Itoa(nice) {
+			n++
+		}
+	}
+	return n
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/decision"
 	"github.com/spoaguard/spoaguard/health"
+	"github.com/spoaguard/spoaguard/internal/background"
 	"github.com/spoaguard/spoaguard/internal/httpserve"
 	"github.com/spoaguard/spoaguard/server"
 )
@@ -95,9 +96,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	lists := &liveLists{}
 	lists.setLists(mgr, o.sources)
 	set := metrics.NewSet()
+	bg, err := background.New(o.backgroundNice, set)
+	if err != nil {
+		return err
+	}
 	// The live set next, for the same reason: a state file that cannot be read stops the
 	// start, naming it.
-	ls, closeLive, err := openLive(o, log, set)
+	ls, closeLive, err := openLive(o, log, set, bg)
 	if err != nil {
 		return fmt.Errorf("live bans: %w", err)
 	}
@@ -140,7 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		}
 		defer httpSrv.Close()
 	}
-	api, err := startAPI(o, log, set, ls, fl, h)
+	api, err := startAPI(o, log, set, ls, fl, h, bg)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-deny", "x=" + list, "-idle-timeout", "0s"}, "-idle-timeout"},
 		{[]string{"-deny", "x=" + list, "-max-buffered", "-1"}, "-max-buffered"},
 		{[]string{"-deny", "x=" + list, "-live-max-entries", "0"}, "-live-max-entries"},
+		{[]string{"-deny", "x=" + list, "-background-nice", "20"}, "-background-nice"},
+		{[]string{"-deny", "x=" + list, "-background-nice", "-1"}, "-background-nice"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
