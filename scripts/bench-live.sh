@@ -12,6 +12,8 @@
 # turn without them, seconds before, and with the same bans posted to the do-nothing admin
 # API instead (the floor: what the storm costs the ACKs when the agent does nothing with it).
 #
+# BENCH_LIVE_FLAGS adds flags to the live agent's, e.g. BENCH_LIVE_FLAGS="-background-nice 19".
+#
 #   scripts/bench-live.sh [--bans RATE] [ROUNDS [ENTRIES [LIVE]]]   # default 3 2000000 100000
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +35,7 @@ go build -o "$work/bench" ./cmd/spoaguard-bench
 
 base_port=$(free_port); live_port=$(free_port)
 pinned_agent "$work" base "$base_port" -deny "synthetic=$work/list.txt"
-pinned_agent "$work" live "$live_port" -deny "synthetic=$work/list.txt" -api "unix:$work/api.sock"
+pinned_agent "$work" live "$live_port" -deny "synthetic=$work/list.txt" -api "unix:$work/api.sock" ${BENCH_LIVE_FLAGS:-}
 wait_for 60 test -S "$work/api.sock" || { echo "bench-live: the live agent's API did not come up" >&2; cat "$work/live.log" >&2; exit 1; }
 
 # The live entries: distinct addresses counting up from 240.0.0.1.
