@@ -58,3 +58,77 @@ func TestSystemdUnitVerifies(t *testing.T) {
 		}
 	}
 }
+
+// The unit's system call filter lets through the calls the agent makes for its options: a
+// call it refuses fails the option at start-up (EPERM), under the packaged unit only.
+func TestSystemdUnitAllowsTheAgentsSystemCalls(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	unit, err := os.ReadFile(filepath.Join("..", "..", "packaging", "spoaguard.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := unitSyscalls(t, analyze, string(unit))
+	for _, c := range []struct{ option, syscall string }{
+		{"-background-nice", "setpriority"},
+	} {
+		if !allowed[c.syscall] {
+			t.Errorf("%s calls %s, which the unit's SystemCallFilter refuses", c.option, c.syscall)
+		}
+	}
+}
+
+// unitSyscalls returns the system calls a unit's SystemCallFilter lines allow, as systemd
+// merges them: the first line's kind decides, later allow lines add to the set and deny
+// lines (~) take from it. The unit must start with an allow line.
+func unitSyscalls(t *testing.T, analyze, unit string) map[string]bool {
+	t.Helper()
+	var expand func(name string, into map[string]bool)
+	expand = func(name string, into map[string]bool) {
+		if !strings.HasPrefix(name, "@") {
+			into[name] = true
+			return
+		}
+		out, err := exec.Command(analyze, "syscall-filter", name).Output()
+		if err != nil {
+			t.Fatalf("systemd-analyze syscall-filter %s: %v", name, err)
+		}
+		for _, l := range strings.Split(string(out), "\n")[1:] {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				expand(l, into)
+			}
+		}
+	}
+	var allowed map[string]bool
+	for _, l := range strings.Split(unit, "\n") {
+		v, ok := strings.CutPrefix(l, "SystemCallFilter=")
+		if !ok {
+			continue
+		}
+		v, deny := strings.CutPrefix(v, "~")
+		if allowed == nil && deny {
+			t.Fatal("the unit's first SystemCallFilter is a deny list")
+		}
+		set := map[string]bool{}
+		for _, name := range strings.Fields(v) {
+			expand(name, set)
+		}
+		if allowed == nil {
+			allowed = set
+			continue
+		}
+		for name := range set {
+			if deny {
+				delete(allowed, name)
+			} else {
+				allowed[name] = true
+			}
+		}
+	}
+	if allowed == nil {
+		t.Fatal("the unit has no SystemCallFilter")
+	}
+	return allowed
+}
