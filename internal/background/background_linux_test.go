@@ -160,3 +160,32 @@ func TestHandlerServesOnLoweredThreads(t *testing.T) {
 		t.Errorf("status %d, served at nice %d; want 418 at 5", resp.StatusCode, nice)
 	}
 }
+
+// A nice value below the agent's own is refused: its threads would outrank the event loops,
+// the reverse of what the option is for (with the privilege to lower a nice value), or fail
+// to be set (without it). The agent's own is that of the thread calling New.
+func TestNiceBelowTheAgentsOwnIsRefused(t *testing.T) {
+	for _, c := range []struct {
+		own, nice int
+		refused   bool
+	}{
+		{own: 10, nice: 5, refused: true},
+		{own: 10, nice: 10},
+		{own: 10, nice: 15},
+		{own: 0, nice: 1},
+	} {
+		errc := make(chan error)
+		go func() { // the thread, at nice own, ends with the goroutine
+			runtime.LockOSThread()
+			if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), c.own); err != nil {
+				errc <- err
+				return
+			}
+			_, err := New(c.nice, nil)
+			errc <- err
+		}()
+		if err := <-errc; (err != nil) != c.refused {
+			t.Errorf("New(%d) at nice %d: %v, want refused %v", c.nice, c.own, err, c.refused)
+		}
+	}
+}
