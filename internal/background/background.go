@@ -35,14 +35,18 @@ type Priority struct {
 }
 
 // New returns the Priority of nice value nice, 0 to MaxNice, with its metrics in set. It
-// fails when nice is out of range or the system refuses to lower a thread (a seccomp filter,
-// a platform without per-thread priorities), rather than run the work unlowered unseen.
+// fails when nice is out of range, below the nice value of the thread calling it (the
+// agent's own), or the system refuses to lower a thread (a seccomp filter, a platform
+// without per-thread priorities), rather than run the work unlowered unseen.
 func New(nice int, set *metrics.Set) (*Priority, error) {
 	if nice < 0 || nice > MaxNice {
 		return nil, fmt.Errorf("background nice value %d is not in 0..%d", nice, MaxNice)
 	}
 	p := &Priority{nice: nice, work: make(chan func())}
 	if nice > 0 {
+		if own := ownNice(); nice < own {
+			return nil, fmt.Errorf("background nice value %d is below the agent's own, %d: its threads would outrank the event loops", nice, own)
+		}
 		errc := make(chan error)
 		go func() { errc <- lower(nice) }() // the probe's thread ends with it
 		if err := <-errc; err != nil {

@@ -12,3 +12,12 @@ func lower(nice int) error {
 	runtime.LockOSThread()
 	return unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), nice)
 }
+
+// ownNice returns the calling thread's nice value, 0 when it cannot be read.
+func ownNice() int {
+	v, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
+	if err != nil {
+		return 0
+	}
+	return 20 - v // getpriority(2) answers 20 - nice
+}

@@ -13,3 +13,5 @@ func lower(int) error {
 	runtime.LockOSThread()
 	return errUnsupported
 }
+
+func ownNice() int { return 0 }
