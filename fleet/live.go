@@ -35,10 +35,7 @@ func (s LiveSink) apply(changes []live.Change) error {
 	}
 	// The last change of each key decides what the batch leaves it. A key the set holds, or
 	// one the batch leaves absent, takes no room: all its changes are applied, in order.
-	last := make(map[blocklist.Entry]*live.Change, len(changes))
-	for i := range changes {
-		last[changes[i].Entry.Addr] = &changes[i]
-	}
+	last := live.LastChanges(changes)
 	t, now := s.Set.Table(), s.Set.Now()
 	var kept, fresh []live.Change
 	for _, c := range changes {

@@ -32,3 +32,13 @@ func (t *Table) Count(changes []Change) Counts {
 	}
 	return c
 }
+
+// LastChanges returns the last change of each key in changes: what applying the batch leaves
+// the key, whatever came before it in the batch.
+func LastChanges(changes []Change) map[blocklist.Entry]*Change {
+	last := make(map[blocklist.Entry]*Change, len(changes))
+	for i := range changes {
+		last[changes[i].Entry.Addr] = &changes[i]
+	}
+	return last
+}

@@ -41,3 +41,20 @@ func TestCountMatchesApply(t *testing.T) {
 		}
 	}
 }
+
+// LastChanges gives each key its last change in the batch, a put after a delete or a delete
+// after a put alike.
+func TestLastChangesKeepsEachKeysLast(t *testing.T) {
+	a, b := mustAddr(t, "192.0.2.1"), mustAddr(t, "198.51.100.0/24")
+	changes := []Change{
+		{Op: Put, Entry: Entry{Addr: a, List: "first"}},
+		{Op: Put, Entry: Entry{Addr: b}},
+		{Op: Delete, Entry: Entry{Addr: a}},
+		{Op: Put, Entry: Entry{Addr: a, List: "last"}},
+		{Op: Delete, Entry: Entry{Addr: b}},
+	}
+	last := LastChanges(changes)
+	if len(last) != 2 || last[a] != &changes[3] || last[b] != &changes[4] {
+		t.Errorf("LastChanges = %v, want changes 3 and 4", last)
+	}
+}

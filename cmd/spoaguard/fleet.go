@@ -8,7 +8,6 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/admin"
-	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/fleet"
 	"github.com/spoaguard/spoaguard/health"
 	"github.com/spoaguard/spoaguard/live"
@@ -66,12 +65,8 @@ func leftOut(ls *live.Set, changes []live.Change) int {
 	if t.Len() < ls.MaxEntries() {
 		return 0
 	}
-	last := make(map[blocklist.Entry]*live.Change, len(changes))
-	for i := range changes {
-		last[changes[i].Entry.Addr] = &changes[i]
-	}
 	now, n := ls.Now(), 0
-	for _, c := range last {
+	for _, c := range live.LastChanges(changes) {
 		if c.Op != live.Put || c.Entry.Expired(now) {
 			continue
 		}
