@@ -346,7 +346,7 @@ func (t *Table) Prefetch(addrs [][]byte) {
 		var w unsafe.Pointer
 		switch family, hi, lo := blocklist.SplitAddr(a); family {
 		case 4:
-			w = t.e4.word(hash4(uint32(lo)))
+			w = t.Line4(uint32(lo))
 		case 16:
 			w = t.e6.word(hash6(u128{hi, lo}))
 		}
