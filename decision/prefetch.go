@@ -90,8 +90,8 @@ func (c *conn) PrefetchDone() {
 // whose filter words add found. Each address was split once, by add: the IPv4 ones, nearly
 // all, go to both tables as numbers, with no second split and no pass over the bytes in
 // either, and the live filter's words are asked for with no pass of their own. On this path
-// every instruction counts: over a 2M-entry snapshot, the live set costs 1.17–1.23× the
-// snapshot's lookups alone this way, and 1.27–1.31× splitting each address in each table's
+// every instruction counts: over a 2M-entry snapshot, the live set costs 1.18–1.23× the
+// snapshot's lookups alone this way, and 1.25–1.31× splitting each address in each table's
 // prefetch and lookup (PERFORMANCE.md).
 func (b *prefetchBatch) lookUp(snap *blocklist.Snapshot, table *live.Table) {
 	n := min(b.n, len(b.addrs))
