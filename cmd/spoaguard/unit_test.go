@@ -14,14 +14,7 @@ import (
 // Any complaint fails, warnings included: systemd ignores an unknown key with a warning, and
 // an ignored hardening line is a hole.
 func TestSystemdUnitVerifies(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze not installed")
-	}
-	unit, err := os.ReadFile(filepath.Join("..", "..", "packaging", "spoaguard.service"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	analyze, unit := packagedUnit(t)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -59,17 +52,24 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	}
 }
 
-// The unit's system call filter lets through the calls the agent makes for its options: a
-// call it refuses fails the option at start-up (EPERM), under the packaged unit only.
-func TestSystemdUnitAllowsTheAgentsSystemCalls(t *testing.T) {
+// packagedUnit returns systemd-analyze's path and packaging/spoaguard.service, skipping t
+// where systemd-analyze is not installed.
+func packagedUnit(t *testing.T) (analyze string, unit []byte) {
+	t.Helper()
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze not installed")
 	}
-	unit, err := os.ReadFile(filepath.Join("..", "..", "packaging", "spoaguard.service"))
-	if err != nil {
+	if unit, err = os.ReadFile(filepath.Join("..", "..", "packaging", "spoaguard.service")); err != nil {
 		t.Fatal(err)
 	}
+	return analyze, unit
+}
+
+// The unit's system call filter lets through the calls the agent makes for its options: a
+// call it refuses fails the option at start-up (EPERM), under the packaged unit only.
+func TestSystemdUnitAllowsTheAgentsSystemCalls(t *testing.T) {
+	analyze, unit := packagedUnit(t)
 	allowed := unitSyscalls(t, analyze, string(unit))
 	for _, c := range []struct{ option, syscall string }{
 		{"-background-nice", "setpriority"},
