@@ -328,3 +328,29 @@ func TestLoadsCollectGarbageTighterAndRestoreGOGC(t *testing.T) {
 		t.Errorf("GOGC after restore = %d, want 77", got)
 	}
 }
+
+// TestOverlappingLoadsPutGOGCBack: GOGC is the process's, and the loads of two managers may
+// overlap (a SIGHUP that changes the lists loads them while the old manager may still be
+// loading). Whichever ends first, the GOGC in force before both is back once both end.
+func TestOverlappingLoadsPutGOGCBack(t *testing.T) {
+	prev := debug.SetGCPercent(77)
+	defer debug.SetGCPercent(prev)
+	for _, firstEndsFirst := range []bool{true, false} {
+		var a, b loadGC
+		a.tighten()
+		b.tighten()
+		if firstEndsFirst {
+			a.restore()
+		} else {
+			b.restore()
+		}
+		if got := debug.SetGCPercent(loadGCPercent); got != loadGCPercent {
+			t.Errorf("GOGC while one load runs = %d, want %d", got, loadGCPercent)
+		}
+		a.restore()
+		b.restore()
+		if got := debug.SetGCPercent(77); got != 77 {
+			t.Errorf("GOGC after both loads = %d, want 77", got)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package blocklist
 import (
 	"runtime"
 	"runtime/debug"
+	"sync"
 )
 
 // loadGCPercent is the garbage collector's GOGC while a reload reads and builds. A reload holds
@@ -12,28 +13,49 @@ import (
 // collections during the load.
 const loadGCPercent = 10
 
-// loadGC is the GOGC setting of a load.
+// loadGC is a manager's hold on the tighter GOGC while it loads. GOGC is the process's: the
+// first load to start (of any manager: a SIGHUP that changes the lists loads the new ones
+// while the old manager may still be loading) sets it and the last to end puts back what was
+// in force before the first, so that two overlapping loads cannot leave it at loadGCPercent.
 type loadGC struct {
-	before int // the GOGC tighten replaced; 0 when it is not in force
+	held bool
+}
+
+var loadGCs struct {
+	sync.Mutex
+	loads  int  // loads holding the tighter GOGC
+	before int  // the GOGC the first of them replaced
+	kept   bool // a GOGC at or below loadGCPercent was in force: it was left as it was
 }
 
 // tighten sets loadGCPercent until restore, unless a smaller GOGC is in force.
 func (g *loadGC) tighten() {
-	if g.before != 0 {
+	if g.held {
 		return
 	}
-	if prev := debug.SetGCPercent(loadGCPercent); prev >= 0 && prev < loadGCPercent {
+	g.held = true
+	loadGCs.Lock()
+	defer loadGCs.Unlock()
+	if loadGCs.loads++; loadGCs.loads > 1 {
+		return
+	}
+	prev := debug.SetGCPercent(loadGCPercent)
+	loadGCs.before, loadGCs.kept = prev, prev >= 0 && prev <= loadGCPercent
+	if loadGCs.kept {
 		debug.SetGCPercent(prev)
-	} else {
-		g.before = prev
 	}
 }
 
-// restore puts back the GOGC tighten replaced.
+// restore ends g's hold; the last hold to end puts back the GOGC the first replaced.
 func (g *loadGC) restore() {
-	if g.before != 0 {
-		debug.SetGCPercent(g.before)
-		g.before = 0
+	if !g.held {
+		return
+	}
+	g.held = false
+	loadGCs.Lock()
+	defer loadGCs.Unlock()
+	if loadGCs.loads--; loadGCs.loads == 0 && !loadGCs.kept {
+		debug.SetGCPercent(loadGCs.before)
 	}
 }
 

@@ -210,6 +210,7 @@ func (m *Manager) refresh(ctx context.Context, st *sourceState) {
 	}
 	m.loadMu.Lock()
 	defer m.loadMu.Unlock()
+	defer m.gc.restore() // the load tightens GOGC
 	now := time.Now()
 	if err != nil {
 		m.fail(st, &LoadError{Name: st.src.Name, Path: st.remote.f.URL(), Err: err}, now)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -150,7 +151,12 @@ func TestURLSourceRefreshLoopAppliesAChangeAtTheNextInterval(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); m.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		<-done
+		m.loadMu.Lock() // Run does not wait for a load in progress; the tests after this one do
+		m.loadMu.Unlock()
+	}()
 
 	changedAt := fs.Requests()
 	fs.Set(netset(seq("198.51.100", 200)...))
@@ -182,5 +188,28 @@ func TestURLSourceOptionsAreChecked(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: err %v, want %q", tc.src, err, tc.want)
 		}
+	}
+}
+
+// TestURLSourceRefreshRestoresGOGC: a download's load runs at loadGCPercent like a file's, and
+// the GOGC in force before it is back once it ends.
+func TestURLSourceRefreshRestoresGOGC(t *testing.T) {
+	prev := debug.SetGCPercent(77)
+	defer debug.SetGCPercent(prev)
+	fs := feedtest.New(t, netset(seq("192.0.2", 200)...))
+	m, err := newURLManager(t, fs.URL+"/list.netset", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, body := range []string{netset(seq("198.51.100", 200)...), "<html>\n"} { // loaded, refused
+		fs.Set(body)
+		m.refresh(context.Background(), m.srcs[0])
+		if got := debug.SetGCPercent(77); got != 77 {
+			t.Errorf("GOGC after a download's load = %d, want 77", got)
+		}
+	}
+	if !blocked(m, "198.51.100.1") {
+		t.Error("the changed feed was not applied")
 	}
 }
