@@ -13,6 +13,7 @@ package background
 import (
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -78,8 +79,10 @@ func (p *Priority) Lower() {
 }
 
 // Run calls f on a thread of lower priority and returns when f has returned. A panic in f is
-// raised again in the caller. Run keeps up to a few idle threads for the calls that follow,
-// and starts a new one when none is idle, so calls never queue behind one another.
+// raised again in the caller as a *Panic, which carries the stack f panicked on: the
+// caller's own stack does not show where (http.ErrAbortHandler is raised as it is, for
+// net/http to recognise). Run keeps up to a few idle threads for the calls that follow, and
+// starts a new one when none is idle, so calls never queue behind one another.
 func (p *Priority) Run(f func()) {
 	if p.Nice() == 0 {
 		f()
@@ -87,7 +90,13 @@ func (p *Priority) Run(f func()) {
 	}
 	done := make(chan any, 1)
 	call := func() {
-		defer func() { done <- recover() }()
+		defer func() {
+			v := recover()
+			if v != nil && v != http.ErrAbortHandler {
+				v = &Panic{Value: v, Stack: debug.Stack()}
+			}
+			done <- v
+		}()
 		f()
 	}
 	select {
@@ -99,6 +108,17 @@ func (p *Priority) Run(f func()) {
 	if v := <-done; v != nil {
 		panic(v)
 	}
+}
+
+// Panic is a panic of the work that Run raises again in its caller.
+type Panic struct {
+	Value any    // what the work panicked with
+	Stack []byte // the work's stack where it panicked
+}
+
+// String is what the runtime prints of an unrecovered panic: the work's value and stack.
+func (p *Panic) String() string {
+	return fmt.Sprintf("%v [in work run by background.Priority.Run]\n\n%s", p.Value, p.Stack)
 }
 
 // thread runs call and then the calls handed to it while it is idle, on a lowered thread.

@@ -116,22 +116,33 @@ func TestConcurrentRunsDoNotQueue(t *testing.T) {
 	}
 }
 
-// A panic in the work is the caller's, as if it had called the work itself; the thread that
-// ran it serves the next call.
+// panicInTheWork stands for a bug in the work: its name must be in the panic's stack.
+func panicInTheWork() { panic("boom") }
+
+// A panic in the work is the caller's, as if it had called the work itself, and what the
+// runtime prints of it shows where the work panicked, which the caller's stack does not;
+// http.ErrAbortHandler is raised as it is, for net/http. The thread that ran the work serves
+// the next call.
 func TestRunRaisesTheWorksPanicInTheCaller(t *testing.T) {
 	p, err := New(2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	func() {
-		defer func() {
-			if v := recover(); v != "boom" {
-				t.Errorf("recovered %v, want the work's panic", v)
-			}
-		}()
-		p.Run(func() { panic("boom") })
+	raised := func(work func()) (v any) {
+		defer func() { v = recover() }()
+		p.Run(work)
 		t.Error("Run returned after its work panicked")
-	}()
+		return nil
+	}
+	v := raised(panicInTheWork)
+	if pv, ok := v.(*Panic); !ok || pv.Value != "boom" {
+		t.Errorf("recovered %#v, want the work's panic", v)
+	} else if s := pv.String(); !strings.HasPrefix(s, "boom") || !strings.Contains(s, "panicInTheWork") {
+		t.Errorf("the panic prints as %q, want the work's value and the stack it panicked on", s)
+	}
+	if v := raised(func() { panic(http.ErrAbortHandler) }); v != http.ErrAbortHandler {
+		t.Errorf("recovered %#v, want http.ErrAbortHandler itself", v)
+	}
 	ran := false
 	p.Run(func() { ran = true })
 	if !ran {
