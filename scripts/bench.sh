@@ -47,6 +47,8 @@
 #
 # Environment:
 #   SPOAGUARD_AGENT=/path/to/spoaguard   use this agent binary instead of building one
+#   BENCH_AGENT_FLAGS="..."              more flags for spoaguard in every part, e.g.
+#                                        "-background-nice 19"
 #   BENCH_AGENT_CPU / BENCH_LOAD_CPU     cores for the agents and the load (default 0 / 1;
 #                                        a taskset list, e.g. 0-3 / 4-7)
 #   BENCH_ACK_TIMEOUT=10s                an ACK later than this is missing (fails the run)
@@ -151,7 +153,7 @@ start_spoaguard() { # $1: list file
   local port mport
   port=$(free_port); mport=$(free_port)
   taskset -c "$agent_cpu" "$agent_bin" -listen "127.0.0.1:$port" -metrics "127.0.0.1:$mport" \
-    -deny "synthetic=$1" -loops "$agent_loops" -reload-interval 1h >"$out/spoaguard.log" 2>&1 &
+    -deny "synthetic=$1" -loops "$agent_loops" -reload-interval 1h ${BENCH_AGENT_FLAGS:-} >"$out/spoaguard.log" 2>&1 &
   sg_pid=$!; pids+=("$sg_pid")
   sg_addr=127.0.0.1:$port sg_metrics=http://127.0.0.1:$mport/metrics
   wait_for 120 "$sgb" run -addr "$sg_addr" -conns 1 -inflight 1 -warmup 0s -duration 100ms -gen 10 ||
