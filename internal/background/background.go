@@ -8,6 +8,13 @@
 // takes longer when the core is busy. The loops' threads are never lowered: the work runs on
 // goroutines locked to threads of their own, and the Go runtime creates new threads from a
 // thread that no such goroutine has used.
+//
+// The runtime does not know that a thread weighs less. While lowered work runs, its thread
+// holds a P and what the scheduler queued on it, and a stop-the-world of the collector waits
+// for it to stop. Beside other busy threads at the agent's priority on the same cores, the
+// kernel may leave it waiting for a hundred milliseconds and more, and everything waits with
+// it (BenchmarkSTWWithLoweredLoad): a lower priority suits an agent that has its cores to
+// itself, not one beside a busy HAProxy.
 package background
 
 import (
