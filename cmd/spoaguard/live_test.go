@@ -188,6 +188,12 @@ func TestBackgroundNiceLowersTheAPIAndTheLiveSet(t *testing.T) {
 	}
 }
 
+// The tests' main goroutine keeps the main thread, so that none of the goroutines the agents
+// lower runs there: a locked goroutine that returns on the main thread leaves it parked for
+// good at the nice value it set (the runtime never ends that thread), where threadsAtNice
+// would count it.
+func init() { runtime.LockOSThread() }
+
 // threadsAtNice counts the threads of this process whose nice value is nice.
 func threadsAtNice(t *testing.T, nice int) int {
 	t.Helper()
