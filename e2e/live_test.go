@@ -25,7 +25,9 @@ func spoaguardCommand(t *testing.T, api string, args ...string) string {
 func TestLiveBans(t *testing.T) {
 	forEachGeneration(t, func(t *testing.T, g *generation) {
 		api := "unix:" + filepath.Join(t.TempDir(), "api.sock")
-		a := startAgent(t, agentOptions{deny: []string{e2eDeny(t)}, args: []string{"-api", api, "-state-dir", t.TempDir()}})
+		// The API's requests and the live set's rounds on threads at nice 19: the bans apply
+		// at the next request all the same.
+		a := startAgent(t, agentOptions{deny: []string{e2eDeny(t)}, args: []string{"-api", api, "-state-dir", t.TempDir(), "-background-nice", "19"}})
 		h := startHAProxy(t, g, haproxyOptions{agentAddr: a.addr})
 		banned := result{status: 403, list: "api"}
 
