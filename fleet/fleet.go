@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -65,6 +66,17 @@ type Fleet struct {
 	wfail    *metrics.Counter
 	lagS     float64
 	upV      float64 // 1 up, 0 down, -1 not known yet
+
+	// The entries the sink left out for want of room, owned by Run's goroutine (limited nil:
+	// a sink without a limit), and what the gauges read of them.
+	limited    limitedSink
+	left       leftQueue
+	restoreDue bool          // a pass brought back all it may and more fit: read the log without blocking
+	lastSync   time.Time     // when the last full sync started
+	syncGap    time.Duration // least time from lastSync to a full sync for the entries forgotten
+	leftN      atomic.Int64
+	forgottenN atomic.Int64
+	restored   *metrics.Counter
 }
 
 // New returns a Fleet for opt that keeps sink in step once Run is called. It does not
@@ -104,6 +116,10 @@ func New(opt Options, sink Sink) (*Fleet, error) {
 		keys:    []string{ns + ":entries", ns + ":expiry", ns + ":log", ns + ":head", ns + ":epoch"},
 		advance: make(chan struct{}), upV: -1,
 	}
+	if ls, ok := sink.(limitedSink); ok {
+		_, limit := ls.room()
+		f.limited, f.left.max, f.syncGap = ls, max(limit, minRemembered), forgottenResyncGap
+	}
 	m := opt.Metrics
 	m.NewGauge("spoaguard_redis_up", func() float64 { f.mu.Lock(); defer f.mu.Unlock(); return max(0, f.upV) })
 	m.NewGauge("spoaguard_redis_lag_seconds", func() float64 { f.mu.Lock(); defer f.mu.Unlock(); return f.lagS })
@@ -113,6 +129,9 @@ func New(opt Options, sink Sink) (*Fleet, error) {
 	f.failures = m.NewCounter("spoaguard_redis_errors_total")
 	f.writes = m.NewCounter("spoaguard_redis_writes_total")
 	f.wfail = m.NewCounter("spoaguard_redis_write_errors_total")
+	m.NewGauge("spoaguard_redis_entries_left_out", func() float64 { return float64(f.leftN.Load()) })
+	m.NewGauge("spoaguard_redis_entries_left_out_forgotten", func() float64 { return float64(f.forgottenN.Load()) })
+	f.restored = m.NewCounter("spoaguard_redis_entries_restored_total")
 	return f, nil
 }
 

@@ -21,8 +21,8 @@ func (f *Fleet) Run(ctx context.Context) {
 			if err = f.resync(ctx); err == nil {
 				needSync = false
 			}
-		} else {
-			needSync, err = f.follow(ctx)
+		} else if needSync, err = f.follow(ctx); err == nil && !needSync {
+			needSync, err = f.restore(ctx)
 		}
 		if err == nil {
 			if !needSync {
@@ -70,6 +70,7 @@ func (f *Fleet) setUp(up bool) bool {
 // resync reads the whole set and swaps it into the sink.
 func (f *Fleet) resync(ctx context.Context) error {
 	start := time.Now()
+	f.lastSync = start
 	res, err := ensureEpochScript.Run(ctx, f.rdb, []string{f.keys[4], f.keys[3]}, newToken()).StringSlice()
 	if err != nil || len(res) != 2 {
 		return fmt.Errorf("reading the epoch: %v", err)
@@ -79,7 +80,7 @@ func (f *Fleet) resync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := f.sink.Replace(records); err != nil {
+	if err := f.replace(records); err != nil {
 		return fmt.Errorf("applying the full sync: %v", err)
 	}
 	f.resyncs.Inc()
@@ -151,8 +152,12 @@ func (f *Fleet) follow(ctx context.Context) (bool, error) {
 		from = f.skip
 	}
 	f.mu.Unlock()
+	block := f.opt.Poll
+	if f.restoreDue {
+		block = -1 // entries left out wait for the room there is: read what the log has, and go on
+	}
 	streams, err := f.rdb.XRead(ctx, &redis.XReadArgs{
-		Streams: []string{f.keys[2], from}, Count: 1000, Block: f.opt.Poll,
+		Streams: []string{f.keys[2], from}, Count: 1000, Block: block,
 	}).Result()
 	if errors.Is(err, redis.Nil) {
 		return f.checkPosition(ctx) // quiet: check for a flush or failover that wrote nothing
@@ -176,7 +181,7 @@ func (f *Fleet) follow(ctx context.Context) (bool, error) {
 				f.log.Warn("redis: unreadable log entry; resyncing", "log", m.ID, "err", err)
 				return f.resyncPast(m.ID), nil
 			}
-			if err := f.sink.Apply(changes); err != nil {
+			if err := f.apply(changes); err != nil {
 				return false, fmt.Errorf("applying log %s: %v", m.ID, err)
 			}
 			f.batches.Inc()

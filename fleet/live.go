@@ -20,84 +20,41 @@ import (
 // with a higher -live-max-entries, wrote them). Then the sink applies every removal and
 // every change to an entry the set holds, adds the new entries that fit, in the batch's
 // order and one place a key, and leaves the others out: logged, and counted in Dropped. A new
-// entry that has expired, or that the batch removes again, takes no place.
+// entry that has expired, or that the batch removes again, takes no place. The Fleet that
+// follows the shared set into the sink remembers the keys of the entries left out, and
+// brings them back, in the order they were left out and ahead of newer ones, as removals and
+// expiries make room.
 type LiveSink struct {
 	Set     *live.Set
 	Dropped *metrics.Counter // entries left out for want of room; nil: not counted
 	Logger  *slog.Logger     // nil: slog.Default()
 }
 
-// apply applies changes to the set, leaving out the new entries it has no room for.
-func (s LiveSink) apply(changes []live.Change) error {
-	_, err := s.Set.Apply(changes)
-	if !errors.Is(err, live.ErrFull) {
-		return err
-	}
-	// The last change of each key decides what the batch leaves it. A key the set holds, or
-	// one the batch leaves absent, takes no room: all its changes are applied, in order.
-	last := live.LastChanges(changes)
-	t, now := s.Set.Table(), s.Set.Now()
-	var kept, fresh []live.Change
-	for _, c := range changes {
-		l := last[c.Entry.Addr]
-		if _, held := t.Get(c.Entry.Addr); held || l.Op == live.Delete {
-			kept = append(kept, c)
-		} else if !l.Entry.Expired(now) {
-			fresh = append(fresh, c) // a new entry that has not expired: it takes a place
-		}
-	}
-	if _, err := s.Set.Apply(kept); err != nil {
-		return err
-	}
-	// What the removals freed, taken by the new entries in order, one place a key.
-	room := s.Set.MaxEntries() - s.Set.Table().Len()
-	placed := map[blocklist.Entry]bool{}
-	var fit []live.Change
-	taken, dropped := 0, 0
-	for _, c := range fresh {
-		in, seen := placed[c.Entry.Addr]
-		if !seen {
-			in = taken < room
-			placed[c.Entry.Addr] = in
-			if in {
-				taken++
-			} else {
-				dropped++
-			}
-		}
-		if in {
-			fit = append(fit, c)
-		}
-	}
-	if len(fit) > 0 {
-		if _, err := s.Set.Apply(fit); err != nil {
-			return err
-		}
-	}
-	if dropped == 0 {
-		return nil // the expired entries made the batch too large; those in force all fit
-	}
-	if s.Dropped != nil {
-		s.Dropped.Add(dropped)
-	}
-	log := s.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log.Warn("redis: the shared live set has more entries than this agent's limit; new ones left out of its copy",
-		"dropped", dropped, "limit", s.Set.MaxEntries())
-	return nil
-}
-
 // Replace swaps the whole live set for records: entries the records lack are deleted and
 // every record is put, in one batch, so there is no empty window.
 func (s LiveSink) Replace(records []Record) error {
+	_, err := s.replaceFitting(records)
+	return err
+}
+
+// Apply applies one batch of the log.
+func (s LiveSink) Apply(changes []Change) error {
+	_, err := s.applyFitting(changes, 0)
+	return err
+}
+
+func (s LiveSink) replaceFitting(records []Record) ([]leftEntry, error) {
 	changes := make([]live.Change, 0, len(records))
 	keep := make(map[blocklist.Entry]struct{}, len(records))
+	var from []int // the record of each change, once one was skipped; nil: the same index
 	for i := range records {
 		e, err := EntryOf(&records[i])
 		if err != nil {
+			from = skipped(from, len(changes))
 			continue // unreadable records were skipped with a warning when read; skip here too
+		}
+		if from != nil {
+			from = append(from, i)
 		}
 		keep[e.Addr] = struct{}{}
 		changes = append(changes, live.Change{Op: live.Put, Entry: e})
@@ -108,29 +65,150 @@ func (s LiveSink) Replace(records []Record) error {
 		}
 		return true
 	})
-	return s.apply(changes)
+	// A key is only asked for a put that was left out: one of the records.
+	return s.apply(changes, func(i int) string { return records[at(from, i)].Addr }, 0)
 }
 
-// Apply applies one batch of the log.
-func (s LiveSink) Apply(changes []Change) error {
+func (s LiveSink) applyFitting(changes []Change, waiting int) ([]leftEntry, error) {
 	lc := make([]live.Change, 0, len(changes))
+	var from []int // the change of each of lc, once one was skipped; nil: the same index
 	for i := range changes {
 		c := &changes[i]
 		if c.Op == Delete {
 			addr, err := blocklist.ParseEntry(c.Key)
 			if err != nil {
+				from = skipped(from, len(lc))
 				continue // nothing this agent could hold has that key
+			}
+			if from != nil {
+				from = append(from, i)
 			}
 			lc = append(lc, live.Change{Op: live.Delete, Entry: live.Entry{Addr: addr}})
 			continue
 		}
 		e, err := EntryOf(c.Record)
 		if err != nil {
-			return fmt.Errorf("change %d: %w", i, err)
+			return nil, fmt.Errorf("change %d: %w", i, err)
+		}
+		if from != nil {
+			from = append(from, i)
 		}
 		lc = append(lc, live.Change{Op: live.Put, Entry: e})
 	}
-	return s.apply(lc)
+	return s.apply(lc, func(i int) string { return changes[at(from, i)].Key }, waiting)
+}
+
+// skipped starts from, the index in the input of each converted change, when the input's
+// next element is skipped: until then each change's index is its own (from nil).
+func skipped(from []int, n int) []int {
+	if from != nil {
+		return from
+	}
+	from = make([]int, n, n+16)
+	for j := range from {
+		from[j] = j
+	}
+	return from
+}
+
+// at is the input's index of converted change i.
+func at(from []int, i int) int {
+	if from == nil {
+		return i
+	}
+	return from[i]
+}
+
+// room is how many more entries the set may take, and its limit.
+func (s LiveSink) room() (free, limit int) {
+	limit = s.Set.MaxEntries()
+	return max(0, limit-s.Set.Table().Len()), limit
+}
+
+// now is the clock the set's entries expire by.
+func (s LiveSink) now() time.Time { return s.Set.Now() }
+
+// apply applies changes to the set, leaving out the new entries it has no room for beyond
+// waiting places (kept for entries left out earlier, which come first), and returns those it
+// left out, each once, in the batch's order. keyOf(i) is the shared set's key of changes[i];
+// it is asked only for the entries left out.
+func (s LiveSink) apply(changes []live.Change, keyOf func(int) string, waiting int) ([]leftEntry, error) {
+	if waiting == 0 {
+		// The common case: the batch fits, in one Apply and nothing else.
+		_, err := s.Set.Apply(changes)
+		if !errors.Is(err, live.ErrFull) {
+			return nil, err
+		}
+	}
+	// The last change of each key decides what the batch leaves it. A key the set holds, or
+	// one the batch leaves absent, takes no room: all its changes are applied, in order.
+	last := live.LastChanges(changes)
+	t, now := s.Set.Table(), s.Set.Now()
+	var kept []live.Change
+	var fresh []int
+	for i := range changes {
+		c := &changes[i]
+		l := last[c.Entry.Addr]
+		if _, held := t.Get(c.Entry.Addr); held || l.Op == live.Delete {
+			kept = append(kept, *c)
+		} else if !l.Entry.Expired(now) {
+			fresh = append(fresh, i) // a new entry that has not expired: it takes a place
+		}
+	}
+	if len(kept) > 0 {
+		if _, err := s.Set.Apply(kept); err != nil {
+			return nil, err
+		}
+	}
+	// What the removals freed, past the places kept for the waiting entries, taken by the
+	// new entries in order, one place a key.
+	room := s.Set.MaxEntries() - s.Set.Table().Len() - waiting
+	placed := map[blocklist.Entry]bool{}
+	var fit []live.Change
+	var left []leftEntry
+	taken := 0
+	for _, i := range fresh {
+		c := &changes[i]
+		in, seen := placed[c.Entry.Addr]
+		if !seen {
+			in = taken < room
+			placed[c.Entry.Addr] = in
+			if in {
+				taken++
+			} else {
+				left = append(left, leftEntry{key: keyOf(i), expires: unixMilli(last[c.Entry.Addr].Entry.Expires)})
+			}
+		}
+		if in {
+			fit = append(fit, *c)
+		}
+	}
+	if len(fit) > 0 {
+		if _, err := s.Set.Apply(fit); err != nil {
+			return nil, err
+		}
+	}
+	if len(left) == 0 {
+		return nil, nil // the expired entries made the batch too large; those in force all fit
+	}
+	if s.Dropped != nil {
+		s.Dropped.Add(len(left))
+	}
+	log := s.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("redis: the shared live set has more entries than this agent's limit; new ones left out of its copy until removals or expiries make room for them",
+		"dropped", len(left), "limit", s.Set.MaxEntries())
+	return left, nil
+}
+
+// unixMilli is t in Unix milliseconds, 0 for the zero time (no expiry), as in a Record.
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 // EntryOf converts a record to a live entry.
@@ -152,14 +230,8 @@ func EntryOf(r *Record) (live.Entry, error) {
 
 // RecordOf converts a live entry to its record.
 func RecordOf(e *live.Entry) Record {
-	r := Record{Addr: e.Key(), Action: e.Action.String(), List: e.List, Observe: e.Observe, Comment: e.Comment}
-	if !e.Expires.IsZero() {
-		r.Expires = e.Expires.UnixMilli()
-	}
-	if !e.Created.IsZero() {
-		r.Created = e.Created.UnixMilli()
-	}
-	return r
+	return Record{Addr: e.Key(), Action: e.Action.String(), List: e.List, Observe: e.Observe,
+		Expires: unixMilli(e.Expires), Comment: e.Comment, Created: unixMilli(e.Created)}
 }
 
 // ChangesOf converts live changes to the log's changes, for Write.

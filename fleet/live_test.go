@@ -18,15 +18,25 @@ func liveAgent(t testing.TB, url string) (*Fleet, *live.Set) { return limitedAge
 // limitedAgent is liveAgent with a limit, counting the entries its sink leaves out in dropped
 // (nil: not counted).
 func limitedAgent(t testing.TB, url string, max int, dropped *metrics.Counter) (*Fleet, *live.Set) {
+	return followingAgent(t, url, max, dropped, nil, nil)
+}
+
+// followingAgent is limitedAgent with its Fleet's metrics in ms (nil: a private set), and
+// tune, when not nil, called before the Fleet runs.
+func followingAgent(t testing.TB, url string, max int, dropped *metrics.Counter, ms *metrics.Set, tune func(*Fleet)) (*Fleet, *live.Set) {
 	t.Helper()
 	set, err := live.Open(live.Options{MaxEntries: max, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sink := LiveSink{Set: set, Dropped: dropped, Logger: slog.New(slog.DiscardHandler)}
-	f, err := New(Options{URL: url, Poll: 100 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, sink)
+	f, err := New(Options{URL: url, Poll: 100 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		Metrics: ms, Logger: slog.New(slog.DiscardHandler)}, sink)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tune != nil {
+		tune(f)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -1,0 +1,272 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/spoaguard/spoaguard/live"
+)
+
+func queueKeys(l *leftQueue, n int, now int64) []string {
+	var keys []string
+	for _, e := range l.next(n, now) {
+		keys = append(keys, e.key)
+	}
+	return keys
+}
+
+// The queue gives back the entries in the order they were left out: one left out again keeps
+// its place (with its new expiry), one removed and left out again goes to the end, one that
+// expired while it waited is dropped on the way, and past its limit it only counts them.
+func TestTheLeftOutQueueKeepsTheOrderEntriesWereLeftOutIn(t *testing.T) {
+	l := leftQueue{max: 4}
+	for _, e := range []leftEntry{{"a", 0}, {"b", 100}, {"c", 0}, {"b", 300}, {"d", 200}} {
+		l.add(e)
+	}
+	if got := queueKeys(&l, 10, 50); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
+		t.Fatalf("next = %q, want a b c d", got)
+	}
+	l.remove("a")
+	l.add(leftEntry{"a", 0})
+	l.add(leftEntry{"e", 0}) // past the limit of 4
+	if got := queueKeys(&l, 2, 50); !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("next(2) = %q, want b c", got)
+	}
+	// At 250, d (200) has expired and b (100, left out again with 300) has not.
+	if got := queueKeys(&l, 10, 250); !slices.Equal(got, []string{"b", "c", "a"}) {
+		t.Errorf("next at 250 = %q, want b c a", got)
+	}
+	if l.len() != 3 || l.forgotten != 1 {
+		t.Errorf("%d remembered, %d forgotten; want 3 and 1", l.len(), l.forgotten)
+	}
+	for _, k := range []string{"b", "c", "a"} {
+		l.remove(k)
+	}
+	if l.q != nil || l.at != nil || l.forgotten != 1 {
+		t.Errorf("an empty queue holds %d places and %d keys; want none, and the forgotten count kept", len(l.q), len(l.at))
+	}
+}
+
+// However entries come and go, the queue's places follow the entries that wait, and their
+// order holds through each compaction.
+func TestTheLeftOutQueueCompactsInOrder(t *testing.T) {
+	l := leftQueue{max: 1 << 20}
+	var want []string
+	for i := range 20_000 {
+		k := strconv.Itoa(i)
+		l.add(leftEntry{k, 0})
+		if i%3 == 0 {
+			want = append(want, k)
+		}
+	}
+	for i := range 20_000 {
+		if i%3 != 0 {
+			l.remove(strconv.Itoa(i))
+		}
+	}
+	if len(l.q) >= 2*l.len()+1024 {
+		t.Errorf("%d places for %d entries: not compacted", len(l.q), l.len())
+	}
+	if got := queueKeys(&l, 1<<20, 0); !slices.Equal(got, want) {
+		t.Errorf("after removals, %d entries in order %v…, want %d", len(got), got[:min(5, len(got))], len(want))
+	}
+}
+
+// A sink with entries waiting keeps places for them: the batch's new entries take only the
+// room past those, and the ones it leaves out are returned with their keys and expiries.
+func TestASinkKeepsPlacesForTheEntriesThatWait(t *testing.T) {
+	sink, set, dropped := fullSink(t, 4, "192.0.2.1")
+	c := liveChange(t, live.Put, "192.0.2.12")
+	c.Entry.Expires = set.Now().Add(time.Hour).Truncate(time.Millisecond)
+	batch := []live.Change{liveChange(t, live.Put, "192.0.2.10"), liveChange(t, live.Put, "192.0.2.11"), c}
+	left, err := sink.applyFitting(ChangesOf(batch), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []leftEntry{{"192.0.2.12", c.Entry.Expires.UnixMilli()}}
+	if !slices.Equal(left, want) || !blocks(set, "192.0.2.11") || blocks(set, "192.0.2.12") || dropped.Get() != 1 {
+		t.Errorf("left out %v (want %v), .11 %v, .12 %v, dropped %d; want the place of 1 waiting kept",
+			left, want, blocks(set, "192.0.2.11"), blocks(set, "192.0.2.12"), dropped.Get())
+	}
+}
+
+// metric is the value of the series name in ms.
+func metric(t *testing.T, ms *metrics.Set, name string) float64 {
+	t.Helper()
+	var b bytes.Buffer
+	ms.WritePrometheus(&b)
+	for line := range strings.Lines(b.String()) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no series %s in\n%s", name, b.String())
+	return 0
+}
+
+func bans(t *testing.T, ttl time.Duration, ips ...string) []Change {
+	var out []live.Change
+	for _, ip := range ips {
+		c := liveChange(t, live.Put, ip)
+		if ttl > 0 {
+			c.Entry.Expires = time.Now().Add(ttl)
+		}
+		out = append(out, c)
+	}
+	return ChangesOf(out)
+}
+
+func unbans(ips ...string) []Change {
+	var out []Change
+	for _, ip := range ips {
+		out = append(out, del(ip))
+	}
+	return out
+}
+
+// inForce reports which of ips set enforces, as "ip ip …".
+func inForce(set *live.Set, ips ...string) string {
+	var in []string
+	for _, ip := range ips {
+		if blocks(set, ip) {
+			in = append(in, ip)
+		}
+	}
+	return strings.Join(in, " ")
+}
+
+// roomFleet is an agent without a limit that writes to the shared set, and a follower whose
+// set has room for max entries.
+type roomFleet struct {
+	t      *testing.T
+	writer *Fleet
+	set    *live.Set    // the follower's
+	ms     *metrics.Set // the follower's metrics
+}
+
+func newRoomFleet(t *testing.T, max int, tune func(*Fleet)) *roomFleet {
+	r := startRedis(t, false)
+	w, _ := liveAgent(t, r.URL())
+	ms := metrics.NewSet()
+	_, set := followingAgent(t, r.URL(), max, nil, ms, tune)
+	return &roomFleet{t, w, set, ms}
+}
+
+func (f *roomFleet) write(changes []Change) {
+	f.t.Helper()
+	if err := f.writer.Write(context.Background(), changes); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *roomFleet) metric(name string) float64 { return metric(f.t, f.ms, "spoaguard_redis_"+name) }
+
+// A follower whose set is full leaves the shared set's new entries out; as the fleet's
+// removals make room, those it left out come into force, in the order they were left out and
+// ahead of newer ones, without a full sync; one removed from the shared set meanwhile stays
+// out. The metrics say how many wait and how many came back.
+func TestLeftOutEntriesComeBackAsRemovalsMakeRoom(t *testing.T) {
+	f := newRoomFleet(t, 3, nil)
+	f.write(bans(t, 0, "192.0.2.1", "192.0.2.2", "192.0.2.3"))
+	f.write(bans(t, 0, "203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"))
+	eventually(t, "A to leave out the 4 it has no room for", func() bool { return f.metric("entries_left_out") == 4 })
+	all := []string{"203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4", "203.0.113.5"}
+	if got := inForce(f.set, all...); got != "" {
+		t.Fatalf("in force on A with its set full: %q", got)
+	}
+
+	f.write(unbans("192.0.2.1", "203.0.113.2"))
+	eventually(t, "the first left out to come into force in the place an unban freed", func() bool {
+		return inForce(f.set, all...) == "203.0.113.1"
+	})
+	// A new entry, and room for one: the entry that waits comes first.
+	f.write(append(unbans("192.0.2.2"), bans(t, 0, "203.0.113.5")...))
+	eventually(t, "the next left out to come before the newer entry", func() bool {
+		return inForce(f.set, all...) == "203.0.113.1 203.0.113.3"
+	})
+	if w, r := f.metric("entries_left_out"), f.metric("entries_restored_total"); w != 2 || r != 2 {
+		t.Errorf("left out %v, restored %v; want 2 (.4, .5) and 2", w, r)
+	}
+	f.write(unbans("192.0.2.3", "203.0.113.1", "203.0.113.3"))
+	eventually(t, "the rest to come into force", func() bool {
+		return inForce(f.set, all...) == "203.0.113.4 203.0.113.5" && f.metric("entries_left_out") == 0
+	})
+	if r, s := f.metric("entries_restored_total"), f.metric("resyncs_total"); r != 4 || s != 1 {
+		t.Errorf("restored %v, full syncs %v; want 4, and the first full sync only", r, s)
+	}
+}
+
+// A follower whose set is full of bans with a ttl brings the entries it left out into force
+// as its own clock expires them, with no write to make room.
+func TestLeftOutEntriesComeBackAsExpiriesMakeRoom(t *testing.T) {
+	f := newRoomFleet(t, 2, nil)
+	f.write(bans(t, 3*time.Second, "192.0.2.1", "192.0.2.2"))
+	f.write(bans(t, 0, "203.0.113.1", "203.0.113.2", "203.0.113.3"))
+	eventually(t, "A to leave out the 3 it has no room for", func() bool { return f.metric("entries_left_out") == 3 })
+	if !blocks(f.set, "192.0.2.1") || blocks(f.set, "203.0.113.1") {
+		t.Fatal("A's set is not the 2 with a ttl")
+	}
+	eventually(t, "the first 2 left out to take the places of the expired bans", func() bool {
+		return inForce(f.set, "192.0.2.1", "192.0.2.2", "203.0.113.1", "203.0.113.2", "203.0.113.3") == "203.0.113.1 203.0.113.2"
+	})
+	if w, r, s := f.metric("entries_left_out"), f.metric("entries_restored_total"), f.metric("resyncs_total"); w != 1 || r != 2 || s != 1 {
+		t.Errorf("left out %v, restored %v, full syncs %v; want 1, 2, 1", w, r, s)
+	}
+}
+
+// Entries left out past what the follower remembers are counted, and once those it
+// remembers are back and there is room, a full sync brings back the others.
+func TestEntriesLeftOutPastWhatIsRememberedComeBackWithAFullSync(t *testing.T) {
+	f := newRoomFleet(t, 3, func(f *Fleet) { f.left.max, f.syncGap = 1, 0 })
+	held := []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}
+	left := []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"}
+	f.write(bans(t, 0, held...))
+	f.write(bans(t, 0, left...))
+	eventually(t, "A to remember 1 left out and count 2", func() bool {
+		return f.metric("entries_left_out") == 1 && f.metric("entries_left_out_forgotten") == 2
+	})
+	f.write(unbans(held...))
+	eventually(t, "all 3 left out to come into force", func() bool {
+		return inForce(f.set, left...) == strings.Join(left, " ")
+	})
+	if n, s := f.metric("entries_left_out_forgotten"), f.metric("resyncs_total"); n != 0 || s != 2 {
+		t.Errorf("forgotten %v, full syncs %v; want 0 and 2", n, s)
+	}
+}
+
+// With nothing left out, a batch costs the follower what it cost the sink alone.
+func TestABatchThatFitsCostsNoAllocationForTheLeftOut(t *testing.T) {
+	sink, _, _ := fullSink(t, 1000)
+	f := &Fleet{sink: sink, limited: sink, left: leftQueue{max: minRemembered}}
+	batch := bans(t, 0, "192.0.2.1", "192.0.2.2")
+	viaSink := testing.AllocsPerRun(100, func() {
+		if err := sink.Apply(batch); err != nil {
+			t.Fatal(err)
+		}
+	})
+	viaFleet := testing.AllocsPerRun(100, func() {
+		if err := f.apply(batch); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.restore(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if viaFleet > viaSink {
+		t.Errorf("%v allocations a batch through the follower, %v through the sink alone", viaFleet, viaSink)
+	}
+	if f.left.len() != 0 {
+		t.Errorf("%d left out of a set with room", f.left.len())
+	}
+}
