@@ -37,8 +37,8 @@ type leftEntry struct {
 // It keeps their keys, which is all it takes to read them again: each place that frees then
 // costs a share of one HMGET of the records Redis holds at that time (restorePage a page),
 // never a read of the whole shared set. Over a limit of 500k, with 1M entries shared, one
-// entry comes back in 0.6 ms and 10,000 in 33 ms (ten HMGETs), where a full sync takes 7.9 s
-// (BenchmarkRestore); a flag and a rate-limited full sync would cost that for each expiry
+// entry comes back in 0.2–0.6 ms and 10,000 in 33 ms (ten HMGETs), where a full sync takes
+// 7.7–8.1 s (BenchmarkRestore); a flag and a rate-limited full sync would cost that for each expiry
 // that frees a place, or leave the place empty until the next one. The memory is about 98
 // bytes an entry (BenchmarkLeftQueueMemory, single IPv4 addresses: the key, its expiry, its
 // place and its map slot), against 280 for an entry of the live set. It remembers at most as
