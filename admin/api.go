@@ -55,7 +55,7 @@ var ErrUnavailable = errors.New("the shared live set is unavailable")
 
 // ErrLeftOut marks a change that the fleet's shared set took but this agent's live set did
 // not take whole, for want of room: writes of other agents filled it first. The agents with
-// room enforce the entries it left out.
+// room enforce the entries it left out, and this agent does once it has room.
 var ErrLeftOut = errors.New("the change is in the shared live set, but this agent's live set is full")
 
 type api struct {

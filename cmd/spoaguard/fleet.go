@@ -51,7 +51,7 @@ func fleetApply(fl *fleet.Fleet, ls *live.Set) func(context.Context, []live.Chan
 			return live.Counts{}, err
 		}
 		if n := leftOut(ls, changes); n > 0 {
-			return live.Counts{}, fmt.Errorf("%w: %d of its entries are not in force here (limit %d, -live-max-entries)", admin.ErrLeftOut, n, ls.MaxEntries())
+			return live.Counts{}, fmt.Errorf("%w: %d of its entries are not in force here yet (limit %d, -live-max-entries); they will be once removals or expiries make room", admin.ErrLeftOut, n, ls.MaxEntries())
 		}
 		return counts, nil
 	}
