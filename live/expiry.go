@@ -99,8 +99,13 @@ func (x *expiries) compact(t *Table) {
 	}
 }
 
-// fill makes the queue that of the entries of idx.
+// fill makes the queue that of the entries of idx, in an array of its own when the one it
+// has is more than twice what they need: a queue that held a million expiries keeps their
+// array through their pops, until it is made again.
 func (x *expiries) fill(idx *index) {
+	if cap(x.q) > 2*idx.len()+1024 {
+		x.q = nil
+	}
 	x.q = x.q[:0]
 	for slot, r := range idx.recs.all() {
 		if r.expires.set {
