@@ -15,12 +15,19 @@ import (
 
 // checkIndex fails t unless x's bookkeeping agrees with the entries it holds: each key's slot
 // holds it, every other slot is free once, each list name is counted once per entry that has
-// it and dropped with the last, and the comments' array holds the live comments and, past
-// 64 KiB, fewer removed bytes than live ones.
+// it and dropped with the last, the comments' array holds the live comments and, past
+// 64 KiB, fewer removed bytes than live ones, and the slots are at most four times the
+// entries or fewer than minCompactSlots, as a round's compaction leaves them.
 func checkIndex(t *testing.T, x *index) {
 	t.Helper()
 	x.mu.RLock()
 	defer x.mu.RUnlock()
+	if x.recs.n >= minCompactSlots && 4*len(x.m) < x.recs.n {
+		t.Fatalf("%d slots for %d entries: a compaction was missed", x.recs.n, len(x.m))
+	}
+	if len(x.recs.pages) != (x.recs.n+pageSize-1)/pageSize {
+		t.Fatalf("%d pages for %d slots", len(x.recs.pages), x.recs.n)
+	}
 	free := map[uint32]bool{}
 	for _, i := range x.free {
 		if free[i] || x.recs.at(i).used {
@@ -69,18 +76,22 @@ func checkIndex(t *testing.T, x *index) {
 
 // TestTheIndexKeepsCountThroughFailedRoundsAndExpiries: random rounds of puts (replacing
 // entries with other lists, comments and expiries) and deletes, a store refusing one round
-// in five, requests that would make too many lists, and expiries as the clock moves. After
-// each, the index's bookkeeping agrees with its entries, its entries are the store's field
-// for field, no entry is past its time, and every comment read from it so far still reads
-// as it did.
+// in five, requests that would make too many lists, expiries as the clock moves, and now and
+// then a round removing most entries, which compacts the index and the table (their least
+// sizes lowered to this set's). After each, the index's bookkeeping agrees with its entries,
+// its entries are the store's field for field, each one with an expiry is queued, no entry is
+// past its time, and every comment read from it so far still reads as it did.
 func TestTheIndexKeepsCountThroughFailedRoundsAndExpiries(t *testing.T) {
+	smallCompactions(t)
 	st := &memStore{}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := openSet(t, Options{Store: st, Now: func() time.Time { return now }})
 	s.Close() // the test runs the rounds itself, in the Set's place
 	r := rand.New(rand.NewPCG(3, 14))
-	addr := func() blocklist.Entry {
-		switch i := r.IntN(400); {
+	var addrAt func(int) blocklist.Entry
+	addr := func() blocklist.Entry { return addrAt(r.IntN(400)) }
+	addrAt = func(i int) blocklist.Entry {
+		switch {
 		case i < 300:
 			return entryOf(netip.AddrFrom4([4]byte{10, 0, byte(i / 100), byte(i)}), 32)
 		case i < 380:
@@ -122,6 +133,15 @@ func TestTheIndexKeepsCountThroughFailedRoundsAndExpiries(t *testing.T) {
 			}
 			reqs[i] = &request{changes: cs, done: make(chan struct{})}
 		}
+		if round%40 == 39 {
+			var cs []Change
+			for i := range 400 {
+				if r.IntN(10) != 0 {
+					cs = append(cs, Change{Op: Delete, Entry: Entry{Addr: addrAt(i)}})
+				}
+			}
+			reqs = append(reqs, &request{changes: cs, done: make(chan struct{})})
+		}
 		s.applyRound(reqs)
 		for _, rq := range reqs {
 			if rq.err != nil {
@@ -136,6 +156,7 @@ func TestTheIndexKeepsCountThroughFailedRoundsAndExpiries(t *testing.T) {
 		tb := s.Table()
 		expired += n - tb.Len()
 		checkIndex(t, tb.idx)
+		checkQueue(t, s)
 		if len(tb.idx.notes.b) < notes {
 			compactions++
 		}
@@ -168,8 +189,10 @@ func TestTheIndexKeepsCountThroughFailedRoundsAndExpiries(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d requests refused, %d entries expired, %d compactions of the comments", refused, expired, compactions)
-	if refused == 0 || expired == 0 || compactions == 0 {
+	ci, ct := s.compactIndex.Get(), s.compactTable.Get()
+	t.Logf("%d requests refused, %d entries expired, %d compactions of the comments, %d of the index, %d of the table",
+		refused, expired, compactions, ci, ct)
+	if refused == 0 || expired == 0 || compactions == 0 || ci == 0 || ct == 0 {
 		t.Fatal("the rounds miss a path")
 	}
 }

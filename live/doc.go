@@ -15,4 +15,7 @@
 //     of the live set.
 //   - An expired entry is removed by the Set's own timer, from a queue ordered by expiry, so
 //     it stops matching without any traffic or API call.
+//   - After a round, what has become mostly spare room (the index's slots and map, the expiry
+//     queue, an exact set's shards) is compacted, so the set's memory follows its entries
+//     down as well as up (compact.go).
 package live

@@ -201,6 +201,19 @@ func (e *exactSet[K]) fits(n, stale int) bool {
 		stale <= n/2+64
 }
 
+// oversized reports whether the set is built for many more keys than it holds: under 2 a
+// shard where a build puts 16 to 32, so a build would make it 8 to 16 times smaller. A set
+// grown past its shards is built again at 4 times the keys it was built for (fits), and one
+// built again smaller is oversized only after an eightfold fall at the least, so a set that
+// hovers about either threshold is not built again and again. Below minShrinkShards shards
+// (sets built for under 1024 keys) the room is too little to be worth a build.
+func (e *exactSet[K]) oversized() bool {
+	return len(e.shards) >= minShrinkShards && e.n < 2*len(e.shards)
+}
+
+// minShrinkShards is the least shards an exact set is built again smaller at. Tests move it.
+var minShrinkShards = 64
+
 // refilter gives an edited set a filter of its own, of the same size, holding the bits of the
 // keys its shards hold and no others: the bits of the keys removed since the last build are
 // gone, so a set whose only fault is a stale filter need not be built again. It costs a pass

@@ -43,7 +43,8 @@ func newIndex(n int) *index {
 	return &index{m: make(map[key]uint32, n)}
 }
 
-// slab holds recs by slot in pages of a fixed size, so that it grows without copying.
+// slab holds recs by slot in pages of a fixed size, so that it grows without copying; the
+// index's compaction packs them.
 type slab struct {
 	pages [][]rec
 	n     int // slots in use or free
@@ -151,7 +152,8 @@ func (n *listNames) unref(id uint32) {
 
 // notes keeps the comments of an index's entries in one array, which only ever grows: a
 // comment handed out as a string is never written again. When the comments of removed
-// entries make most of it, the live ones are copied to a new array.
+// entries make most of it, or the index is compacted, the live ones are copied to a new
+// array.
 type notes struct {
 	b    []byte
 	dead int // bytes of removed comments

@@ -92,6 +92,7 @@ type Set struct {
 
 	added, updated, deleted, expired *metrics.Counter
 	refused                          *metrics.Counter // batches refused by ErrFull
+	compactIndex, compactTable       *metrics.Counter // compactions (see compact.go)
 	roundTime                        *metrics.Histogram
 	gauges                           map[string]bool // the spoaguard_live_entries series registered
 
@@ -127,16 +128,18 @@ func Open(opts Options) (*Set, error) {
 	}
 	m := opts.Metrics
 	s := &Set{
-		opts:      opts,
-		reqs:      make(chan *request),
-		quit:      make(chan struct{}),
-		done:      make(chan struct{}),
-		added:     m.GetOrCreateCounter(`spoaguard_live_changes_total{op="add"}`),
-		updated:   m.GetOrCreateCounter(`spoaguard_live_changes_total{op="update"}`),
-		deleted:   m.GetOrCreateCounter(`spoaguard_live_changes_total{op="delete"}`),
-		expired:   m.GetOrCreateCounter(`spoaguard_live_changes_total{op="expire"}`),
-		refused:   m.GetOrCreateCounter(`spoaguard_live_refused_total{reason="full"}`),
-		roundTime: m.GetOrCreateHistogram(`spoaguard_live_apply_duration_seconds`),
+		opts:         opts,
+		reqs:         make(chan *request),
+		quit:         make(chan struct{}),
+		done:         make(chan struct{}),
+		added:        m.GetOrCreateCounter(`spoaguard_live_changes_total{op="add"}`),
+		updated:      m.GetOrCreateCounter(`spoaguard_live_changes_total{op="update"}`),
+		deleted:      m.GetOrCreateCounter(`spoaguard_live_changes_total{op="delete"}`),
+		expired:      m.GetOrCreateCounter(`spoaguard_live_changes_total{op="expire"}`),
+		refused:      m.GetOrCreateCounter(`spoaguard_live_refused_total{reason="full"}`),
+		compactIndex: m.GetOrCreateCounter(`spoaguard_live_compactions_total{part="index"}`),
+		compactTable: m.GetOrCreateCounter(`spoaguard_live_compactions_total{part="table"}`),
+		roundTime:    m.GetOrCreateHistogram(`spoaguard_live_apply_duration_seconds`),
 	}
 	var entries []Entry
 	if opts.Store != nil {
@@ -352,7 +355,8 @@ func (s *Set) commit(round []*request, expiry bool) error {
 	})
 	// The round changes the index in place, one map operation per key: the key's last change
 	// decides what it holds after the round, and the entry it replaces or removes is what it
-	// held before. A round that fails puts the index back as it was.
+	// held before. A round that fails puts the index back as it was, and compacts it as a
+	// round in force does: the slots its new keys took are free again.
 	idx := cur.idx // Open publishes a table before any round
 	before := idx.len()
 	touched := make([]touch, 0, len(all))
@@ -365,6 +369,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 				idx.remove(tc.k)
 			}
 		}
+		s.compact(cur)
 	}
 	for j := 0; j < len(all); {
 		k := all[j].c.Entry.Addr
@@ -440,6 +445,7 @@ func (s *Set) commit(round []*request, expiry bool) error {
 		}
 	}
 	s.exp.compact(t)
+	s.compact(t)
 	for _, r := range round {
 		s.added.Add(r.counts.Added)
 		s.updated.Add(r.counts.Updated)
