@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spoaguard/spoaguard/internal/testutil"
 )
@@ -280,5 +283,44 @@ func TestFDShortfall(t *testing.T) {
 	}
 	if msg := fdShortfall(1); msg != "" {
 		t.Errorf("fdShortfall(1) = %q, want none", msg)
+	}
+}
+
+// TestShutdownDoesNotWaitForASIGHUPsDownload: a SIGHUP whose configuration adds a URL list
+// loads it before it replaces the running lists, and a download may take minutes (a feed's
+// timeout is a minute an attempt). A shutdown meanwhile ends within -shutdown-timeout.
+func TestShutdownDoesNotWaitForASIGHUPsDownload(t *testing.T) {
+	asked, release := make(chan struct{}, 1), make(chan struct{})
+	feed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		<-release // a feed that never answers while the test runs
+	}))
+	defer feed.Close()
+	defer close(release)
+	dir := t.TempDir()
+	testutil.WriteFile(t, filepath.Join(dir, "a.txt"), "192.0.2.1\n")
+	cfg := filepath.Join(dir, "spoaguard.yaml")
+	testutil.WriteFile(t, cfg, "reload-interval: 1h\nshutdown-timeout: 1s\nlists:\n  - {name: a, kind: deny, path: a.txt}\n")
+	agent := startAgent(t, "-config", cfg)
+	testutil.WriteFile(t, cfg, "reload-interval: 1h\nshutdown-timeout: 1s\nlists:\n  - {name: a, kind: deny, path: a.txt}\n"+
+		"  - {name: slow, kind: deny, path: \""+feed.URL+"/list.txt\"}\n")
+	agent.hup <- syscall.SIGHUP
+	select {
+	case <-asked:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the SIGHUP did not ask the feed for the new list\n%s", agent.logs)
+	}
+	agent.stop()
+	select {
+	case err := <-agent.err:
+		agent.err <- err // for the cleanup
+	case <-time.After(30 * time.Second): // the download alone would hold it for minutes
+		t.Fatalf("the shutdown waits for the SIGHUP's download\n%s", agent.logs)
+	}
+	if !strings.Contains(agent.logs.String(), "still loads the lists") {
+		t.Errorf("the shutdown does not say that it left a load behind\n%s", agent.logs)
 	}
 }

@@ -203,7 +203,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	}
 	cancelRun()
 	lists.mgr.Load().Close() // a SIGHUP reload waiting on a list load returns now
-	<-done
+	select {
+	case <-done:
+	case <-sctx.Done():
+		// A SIGHUP that changed the lists loads the new ones before they replace the running
+		// ones, and a download can take minutes: the shutdown does not wait past its deadline.
+		log.Warn("shutting down while a SIGHUP still loads the lists of a changed configuration; they are not applied")
+	}
 	lists.mgr.Load().Close() // and the temporary download directory, when there is no -state-dir
 	if err != nil {
 		return fmt.Errorf("graceful shutdown incomplete: %w", err)
