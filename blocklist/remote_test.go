@@ -154,8 +154,14 @@ func TestURLSourceRefreshLoopAppliesAChangeAtTheNextInterval(t *testing.T) {
 	defer func() {
 		cancel()
 		<-done
-		m.loadMu.Lock() // Run does not wait for a load in progress; the tests after this one do
+		// Run does not wait for a load in progress; this waits for it, and the tests after
+		// this one find GOGC as it was.
+		m.loadMu.Lock()
+		held := m.gc.held
 		m.loadMu.Unlock()
+		if held {
+			t.Error("a load that ended holds the tighter GOGC")
+		}
 	}()
 
 	changedAt := fs.Requests()
