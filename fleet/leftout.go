@@ -264,7 +264,8 @@ func (f *Fleet) restore(ctx context.Context) (bool, error) {
 				continue
 			}
 			r := &recs[i]
-			if err := decodeRecord(&d, s, keys[i], r); err != nil {
+			if err := readable(&d, s, keys[i], r); err != nil {
+				// As a full sync skips it: the sink would fail the whole page on it.
 				f.log.Warn("redis: skipping an unreadable entry", "key", keys[i], "err", err)
 				f.left.remove(keys[i])
 				continue
@@ -316,4 +317,14 @@ func (f *Fleet) restore(ctx context.Context) (bool, error) {
 	f.log.Info("redis: resyncing to bring back the entries left out that this agent did not remember",
 		"forgotten", f.left.forgotten)
 	return true, nil
+}
+
+// readable decodes the record s of key into r, and checks that it converts to a live entry
+// (an address and an action this agent knows), which a tool writing the layout may not give.
+func readable(d *decoder, s, key string, r *Record) error {
+	if err := decodeRecord(d, s, key, r); err != nil {
+		return err
+	}
+	_, err := EntryOf(r)
+	return err
 }

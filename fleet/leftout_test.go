@@ -3,6 +3,7 @@ package fleet
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -268,5 +269,61 @@ func TestABatchThatFitsCostsNoAllocationForTheLeftOut(t *testing.T) {
 	}
 	if f.left.len() != 0 {
 		t.Errorf("%d left out of a set with room", f.left.len())
+	}
+}
+
+// stillAgent is a follower that does not run: the test drives its apply and restore, against
+// the shared set in Redis at url, into a set of max entries.
+func stillAgent(t *testing.T, url string, max int) (*Fleet, *live.Set) {
+	t.Helper()
+	set, err := live.Open(live.Options{MaxEntries: max, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	sink := LiveSink{Set: set, Logger: slog.New(slog.DiscardHandler)}
+	f, err := New(Options{URL: url, Logger: slog.New(slog.DiscardHandler)}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, set
+}
+
+// writeAndApply writes changes to the shared set through w and applies them to f, as f's
+// follower would on reading the log.
+func writeAndApply(t *testing.T, w, f *Fleet, changes []Change) {
+	t.Helper()
+	if err := w.Write(context.Background(), changes); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.apply(changes); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A record in the shared set that this agent cannot turn into an entry (an unknown action,
+// written by a tool), read for an entry left out, is skipped with a warning as a full sync
+// skips it: the pass goes on with the entries behind it and does not fail the follower.
+func TestARestoreSkipsARecordItCannotEnforce(t *testing.T) {
+	r := startRedis(t, false)
+	w, _ := liveAgent(t, r.URL())
+	f, set := stillAgent(t, r.URL(), 2)
+	writeAndApply(t, w, f, bans(t, 0, "192.0.2.1", "192.0.2.2"))
+	writeAndApply(t, w, f, bans(t, 0, "203.0.113.1", "203.0.113.2"))
+	if f.left.len() != 2 {
+		t.Fatalf("%d left out, want 2", f.left.len())
+	}
+	ctx := context.Background()
+	bad := `{"addr":"203.0.113.1","action":"block","list":"api","created":1}`
+	if err := r.client(t).HSet(ctx, f.keys[0], "203.0.113.1", bad).Err(); err != nil {
+		t.Fatal(err)
+	}
+	writeAndApply(t, w, f, unbans("192.0.2.1", "192.0.2.2"))
+	if _, err := f.restore(ctx); err != nil {
+		t.Fatalf("restore: %v; want the record it cannot enforce skipped", err)
+	}
+	if got := inForce(set, "203.0.113.1", "203.0.113.2"); got != "203.0.113.2" || f.left.len() != 0 {
+		t.Errorf("in force %q with %d left out; want 203.0.113.2 and none", got, f.left.len())
 	}
 }
