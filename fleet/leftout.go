@@ -43,9 +43,9 @@ type leftEntry struct {
 // bytes an entry (BenchmarkLeftQueueMemory, single IPv4 addresses: the key, its expiry, its
 // place and its map slot), against 280 for an entry of the live set. It remembers at most as
 // many as the sink's limit (and at least minRemembered): enough to fill the whole set again,
-// for at most about a third more memory than a full set takes. Entries left out past that
-// are only counted (forgotten); once the remembered ones are back, a full sync, at most one
-// per forgottenResyncGap, brings back the others.
+// for at most about a third more memory than a full set takes. Entries left out past that,
+// and every one left out after them, are only counted (forgotten); once the remembered ones
+// are back, a full sync, at most one per forgottenResyncGap, brings back the others.
 type leftQueue struct {
 	q         []leftEntry
 	head      int            // q[:head] are done
@@ -63,7 +63,10 @@ func (l *leftQueue) add(e leftEntry) {
 		l.q[i].expires = e.expires
 		return
 	}
-	if len(l.at) >= l.max {
+	if len(l.at) >= l.max || l.forgotten > 0 {
+		// Once one is forgotten, so are the entries left out after it: remembered, they
+		// would come back ahead of it, and while newer ones kept the queue from emptying,
+		// the full sync that brings it back would never come.
 		l.forgotten++
 		return
 	}

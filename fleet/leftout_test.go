@@ -327,3 +327,19 @@ func TestARestoreSkipsARecordItCannotEnforce(t *testing.T) {
 		t.Errorf("in force %q with %d left out; want 203.0.113.2 and none", got, f.left.len())
 	}
 }
+
+// Once the queue has forgotten an entry, entries left out after it are not remembered ahead
+// of it: they are forgotten too, and the full sync that brings back the forgotten ones
+// brings them back, so that no entry waits behind newer ones.
+func TestTheLeftOutQueueRemembersNoEntryBehindAForgottenOne(t *testing.T) {
+	l := leftQueue{max: 2}
+	for _, k := range []string{"a", "b", "c"} {
+		l.add(leftEntry{k, 0})
+	}
+	l.remove("a")
+	l.add(leftEntry{"d", 0}) // left out after c, which was forgotten
+	l.add(leftEntry{"b", 5}) // an update of one remembered keeps its place
+	if got := queueKeys(&l, 10, 0); !slices.Equal(got, []string{"b"}) || l.forgotten != 2 {
+		t.Errorf("next = %q with %d forgotten; want b, and c and d forgotten", got, l.forgotten)
+	}
+}
