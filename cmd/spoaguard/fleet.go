@@ -57,15 +57,12 @@ func fleetApply(fl *fleet.Fleet, ls *live.Set) func(context.Context, []live.Chan
 	}
 }
 
-// leftOut counts the entries that changes leaves in the shared set and that ls, full, does
-// not hold: those its sink left out for want of room, when writes of other agents filled it
-// between Room and the write.
+// leftOut counts the entries that changes leaves in the shared set and that ls does not
+// hold: those its sink left out for want of room, when writes of other agents filled it
+// between Room and the write, or when entries it left out earlier wait ahead of them for the
+// room there is (a set that is not full may still leave them out).
 func leftOut(ls *live.Set, changes []live.Change) int {
-	t := ls.Table()
-	if t.Len() < ls.MaxEntries() {
-		return 0
-	}
-	now, n := ls.Now(), 0
+	t, now, n := ls.Table(), ls.Now(), 0
 	for _, c := range live.LastChanges(changes) {
 		if c.Op != live.Put || c.Entry.Expired(now) {
 			continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -51,13 +52,18 @@ func (g *gatedStore) Apply([]*live.Entry, []blocklist.Entry) error {
 
 // followingAgent is a live set of max entries following the shared set at url.
 func followingAgent(t *testing.T, url string, max int, st live.Store) (*fleet.Fleet, *live.Set) {
+	return pollingAgent(t, url, max, st, 0)
+}
+
+// pollingAgent is followingAgent with the follower's fleet.Options.Poll (0: its default).
+func pollingAgent(t *testing.T, url string, max int, st live.Store, poll time.Duration) (*fleet.Fleet, *live.Set) {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ls, err := live.Open(live.Options{Store: st, MaxEntries: max, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl, err := fleet.New(fleet.Options{URL: url, Logger: quiet}, fleet.LiveSink{Set: ls, Logger: quiet})
+	fl, err := fleet.New(fleet.Options{URL: url, Logger: quiet, Poll: poll}, fleet.LiveSink{Set: ls, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,5 +121,50 @@ func TestAFleetWriteLeftOutOfTheAgentsOwnSetIsNotASuccess(t *testing.T) {
 	}
 	if got.err != nil && (!errors.Is(got.err, admin.ErrLeftOut) || enforced) {
 		t.Fatalf("the write answers %v, the ban in force %v; want admin.ErrLeftOut and not in force", got.err, enforced)
+	}
+}
+
+// A ban this agent has room for when it asks, but with entries left out earlier waiting
+// ahead of it for that room (an expiry freed it since the follower last looked): the sink
+// leaves the ban out, and the answer is not a success, though the set is not full when the
+// answer is given.
+func TestAFleetWriteBehindEntriesLeftOutIsNotASuccess(t *testing.T) {
+	r := testutil.StartRedis(t, false)
+	other, _ := followingAgent(t, r.URL(), 0, nil)
+	st := &gatedStore{}
+	// A poll longer than the test: the follower looks for room only after a read of the log.
+	fl, ls := pollingAgent(t, r.URL(), 2, st, time.Minute)
+	ctx := context.Background()
+	ban := func(ip string, ttl time.Duration) []live.Change {
+		e, err := blocklist.ParseEntry(ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := live.Change{Op: live.Put, Entry: live.Entry{Addr: e, List: "api"}}
+		if ttl > 0 {
+			c.Entry.Expires = time.Now().Add(ttl)
+		}
+		return []live.Change{c}
+	}
+	in := func(ip string) bool { return ls.Table().Lookup(netip.MustParseAddr(ip).AsSlice()) != 0 }
+	for _, b := range [][]live.Change{ban("192.0.2.1", 0), ban("192.0.2.2", time.Second), ban("198.51.100.1", 0)} {
+		if err := other.Write(ctx, fleet.ChangesOf(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, "this agent to hold 2 and leave one out", func() bool {
+		return in("192.0.2.1") && in("192.0.2.2") && !in("198.51.100.1")
+	})
+	testutil.Eventually(t, 10*time.Second, "its ban with a ttl to expire", func() bool { return !in("192.0.2.2") })
+
+	// The entry that waits comes into force after the write's batch, and is held there.
+	_, release := st.hold()
+	defer close(release)
+	counts, err := fleetApply(fl, ls)(ctx, ban("203.0.113.1", 0))
+	if enforced := in("203.0.113.1"); err == nil && !enforced {
+		t.Fatalf("the write answers %+v and no error, and this agent does not enforce the ban", counts)
+	}
+	if err != nil && !errors.Is(err, admin.ErrLeftOut) {
+		t.Fatalf("the write answers %v; want admin.ErrLeftOut", err)
 	}
 }
