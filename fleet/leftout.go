@@ -241,6 +241,12 @@ func (f *Fleet) restore(ctx context.Context) (bool, error) {
 		return false, nil // the common case while entries wait: no room yet
 	}
 	budget, restored := min(free, restorePass), 0
+	// Pages brought back before a failure are in force: they count, and the gauges follow.
+	fail := func(err error) (bool, error) {
+		f.restored.Add(restored)
+		f.noteLeft()
+		return false, err
+	}
 	var d decoder
 	for budget > 0 {
 		now := f.limited.now().UnixMilli()
@@ -255,8 +261,7 @@ func (f *Fleet) restore(ctx context.Context) (bool, error) {
 		}
 		vals, err := f.rdb.HMGet(ctx, f.keys[0], keys...).Result()
 		if err != nil {
-			f.noteLeft()
-			return false, fmt.Errorf("reading the entries left out: %v", err)
+			return fail(fmt.Errorf("reading the entries left out: %v", err))
 		}
 		recs := make([]Record, len(keys))
 		changes := make([]Change, 0, len(keys))
@@ -281,8 +286,7 @@ func (f *Fleet) restore(ctx context.Context) (bool, error) {
 		}
 		left, err := f.limited.applyFitting(changes, 0)
 		if err != nil {
-			f.noteLeft()
-			return false, fmt.Errorf("applying the entries left out: %v", err)
+			return fail(fmt.Errorf("applying the entries left out: %v", err))
 		}
 		out := make(map[string]bool, len(left))
 		for _, e := range left {

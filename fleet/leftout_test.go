@@ -3,6 +3,7 @@ package fleet
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/spoaguard/spoaguard/live"
 )
@@ -341,5 +343,66 @@ func TestTheLeftOutQueueRemembersNoEntryBehindAForgottenOne(t *testing.T) {
 	l.add(leftEntry{"b", 5}) // an update of one remembered keeps its place
 	if got := queueKeys(&l, 10, 0); !slices.Equal(got, []string{"b"}) || l.forgotten != 2 {
 		t.Errorf("next = %q with %d forgotten; want b, and c and d forgotten", got, l.forgotten)
+	}
+}
+
+// failHook fails the commands named cmd after the first ok of them.
+type failHook struct {
+	cmd string
+	ok  *int
+}
+
+func (h failHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h failHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == h.cmd {
+			if *h.ok == 0 {
+				return errors.New("injected failure")
+			}
+			*h.ok--
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h failHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A pass that Redis fails in its middle counts the entries its first pages brought back.
+func TestARestoreFailedInItsMiddleCountsWhatCameBack(t *testing.T) {
+	r := startRedis(t, false)
+	const n = restorePage + 1
+	f, set := stillAgent(t, r.URL(), n)
+	ctx := context.Background()
+	var held []live.Change
+	var left []Change
+	pipe := f.rdb.Pipeline()
+	for i := range n {
+		held = append(held, liveChange(t, live.Put, ipv4Key(i)))
+		rec := Record{Addr: ipv4Key(n + i), Action: "deny", List: "api", Created: 1}
+		pipe.HSet(ctx, f.keys[0], rec.Addr, string(appendRecord(nil, &rec)))
+		left = append(left, Change{Op: Put, Key: rec.Addr, Record: &rec})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := set.Apply(held); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.apply(left); err != nil || f.left.len() != n {
+		t.Fatalf("apply: %v, %d left out; want %d", err, f.left.len(), n)
+	}
+	for i := range held {
+		held[i].Op = live.Delete
+	}
+	if _, err := set.Apply(held); err != nil {
+		t.Fatal(err)
+	}
+	f.rdb.AddHook(failHook{"hmget", new(1)})
+	if _, err := f.restore(ctx); err == nil {
+		t.Fatal("restore succeeded with its second HMGET failed")
+	}
+	if got := f.restored.Get(); got != restorePage || set.Table().Len() != restorePage {
+		t.Errorf("restored_total %d with %d in force; want %d", got, set.Table().Len(), restorePage)
 	}
 }
