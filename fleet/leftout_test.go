@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -404,5 +405,74 @@ func TestARestoreFailedInItsMiddleCountsWhatCameBack(t *testing.T) {
 	}
 	if got := f.restored.Get(); got != restorePage || set.Table().Len() != restorePage {
 		t.Errorf("restored_total %d with %d in force; want %d", got, set.Table().Len(), restorePage)
+	}
+}
+
+// Through any sequence of bans and unbans of a shared set larger than a follower's limit,
+// and restore passes between them: the follower enforces no entry the shared set lacks,
+// every shared entry it does not hold waits in its queue (or is counted forgotten), and after
+// a pass with nothing forgotten it holds as many as fit.
+func TestAFollowerWithLessRoomStaysASubsetAndFillsItsRoom(t *testing.T) {
+	r := startRedis(t, false)
+	w, _ := liveAgent(t, r.URL())
+	const limit, keys = 4, 30
+	f, set := stillAgent(t, r.URL(), limit)
+	f.left.max = 2 // forgotten entries, and the full syncs that bring them back
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(4, 2))
+	ip := func(i int) string { return "192.0.2." + strconv.Itoa(i+1) }
+	for step := range 2000 {
+		var batch []Change
+		for range 1 + rng.IntN(4) {
+			if k := ip(rng.IntN(keys)); rng.IntN(2) == 0 {
+				batch = append(batch, bans(t, 0, k)...)
+			} else {
+				batch = append(batch, del(k))
+			}
+		}
+		if err := w.Write(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.apply(batch); err != nil {
+			t.Fatal(err)
+		}
+		restored := rng.IntN(3) > 0
+		if restored {
+			resync, err := f.restore(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resync {
+				recs, err := f.scan(ctx)
+				if err == nil {
+					err = f.replace(recs)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		shared, err := f.rdb.HKeys(ctx, f.keys[0]).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := 0
+		for i := range keys {
+			k := ip(i)
+			in, isShared := blocks(set, k), slices.Contains(shared, k)
+			_, waits := f.left.at[k]
+			switch {
+			case in && !isShared:
+				t.Fatalf("step %d: %s in force, and not in the shared set", step, k)
+			case !in && isShared && !waits && f.left.forgotten == 0:
+				t.Fatalf("step %d: %s shared, not in force, not waiting, and none forgotten", step, k)
+			}
+			if in {
+				held++
+			}
+		}
+		if restored && f.left.forgotten == 0 && held != min(limit, len(shared)) {
+			t.Fatalf("step %d: after a pass, %d in force of %d shared; want as many as fit", step, held, len(shared))
+		}
 	}
 }
