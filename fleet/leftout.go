@@ -140,6 +140,23 @@ func (l *leftQueue) tidy() {
 	}
 }
 
+// settle takes off the queue the key of each put of changes that the sink did not leave out
+// again (left): it is in force now, or expired. It returns how many puts that is.
+func (l *leftQueue) settle(changes []Change, left []leftEntry) int {
+	out := make(map[string]bool, len(left))
+	for _, e := range left {
+		out[e.key] = true
+	}
+	n := 0
+	for i := range changes {
+		if c := &changes[i]; c.Op == Put && !out[c.Key] {
+			l.remove(c.Key)
+			n++
+		}
+	}
+	return n
+}
+
 // reset forgets every entry, remembered or not.
 func (l *leftQueue) reset() { l.q, l.at, l.head, l.forgotten = nil, nil, 0, 0 }
 
@@ -195,15 +212,7 @@ func (f *Fleet) apply(changes []Change) error {
 	if err != nil {
 		return err
 	}
-	out := make(map[string]bool, len(left))
-	for _, e := range left {
-		out[e.key] = true
-	}
-	for i := range changes {
-		if c := &changes[i]; c.Op == Put && !out[c.Key] {
-			f.left.remove(c.Key) // in force now (or expired)
-		}
-	}
+	f.left.settle(changes, left)
 	f.remember(left)
 	return nil
 }
@@ -288,16 +297,7 @@ func (f *Fleet) restore(ctx context.Context) (bool, error) {
 		if err != nil {
 			return fail(fmt.Errorf("applying the entries left out: %v", err))
 		}
-		out := make(map[string]bool, len(left))
-		for _, e := range left {
-			out[e.key] = true
-		}
-		for i := range changes {
-			if !out[changes[i].Key] {
-				f.left.remove(changes[i].Key)
-				restored++
-			}
-		}
+		restored += f.left.settle(changes, left)
 		if len(left) > 0 {
 			budget = -1 // the set had less room than it said: the rest wait for more
 		}
