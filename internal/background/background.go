@@ -56,7 +56,7 @@ func New(nice int, set *metrics.Set) (*Priority, error) {
 			return nil, fmt.Errorf("background nice value %d is below the agent's own, %d: its threads would outrank the event loops", nice, own)
 		}
 		errc := make(chan error)
-		go func() { errc <- lower(nice) }() // the probe's thread ends with it
+		go func() { errc <- lower(nice) }() // the probe's thread ends with it (see Lower)
 		if err := <-errc; err != nil {
 			return nil, fmt.Errorf("lowering a thread's priority to nice %d: %w", nice, err)
 		}
@@ -78,7 +78,8 @@ func (p *Priority) Nice() int {
 
 // Lower locks the calling goroutine to its thread for the rest of the goroutine's life and
 // lowers the thread's priority: for a goroutine that does background work until it returns,
-// such as the live set's. The thread ends with the goroutine.
+// such as the live set's. The thread ends with the goroutine, but for the process's main
+// thread, which the runtime never ends: that one stays parked for good, and runs nothing.
 func (p *Priority) Lower() {
 	if p.Nice() > 0 {
 		_ = lower(p.nice) // New's probe succeeded: the call does not fail
