@@ -34,6 +34,13 @@ const (
 	DefaultMaxBackoff = time.Minute
 	DefaultUserAgent  = "spoaguard"
 	maxRedirects      = 5
+	// maxHeaderBytes bounds a response's headers: a feed server's fit in a few KiB, and a
+	// hostile one must not make every attempt hold megabytes.
+	maxHeaderBytes = 64 << 10
+	// maxValidatorLen bounds an ETag or Last-Modified kept for the next conditional GET: real
+	// ones are tens of bytes, and the validators file beside the cached copy must stay small
+	// enough to be read at the next start.
+	maxValidatorLen = 1024
 )
 
 // Config describes one feed.
@@ -139,6 +146,7 @@ func newClient(cfg Config) *http.Client {
 		tr.TLSClientConfig.RootCAs = cfg.RootCAs
 	}
 	tr.ResponseHeaderTimeout = cfg.Timeout
+	tr.MaxResponseHeaderBytes = maxHeaderBytes
 	return &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -186,8 +187,14 @@ func TestRetriesThenRecovers(t *testing.T) {
 	}
 }
 
+// A refused download never costs the last good list, memory past the caps, goroutines past
+// the fetch, or attempts past Config.Attempts; the error names the URL.
 func TestRefusedDownloads(t *testing.T) {
 	big := strings.Repeat("192.0.2.1\n", 200) // 2000 bytes
+	var bomb bytes.Buffer                     // 64 MiB of zeros, compressed to about 64 KiB
+	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
+	zw.Write(make([]byte, 64<<20))
+	zw.Close()
 	release := make(chan struct{})
 	cases := []struct {
 		name     string
@@ -226,6 +233,49 @@ func TestRefusedDownloads(t *testing.T) {
 		{"not found", func(w http.ResponseWriter, r *http.Request) {
 			http.NotFound(w, r)
 		}, nil, nil, "404", 1},
+		{"an endless body", func(w http.ResponseWriter, r *http.Request) {
+			line := []byte(strings.Repeat("192.0.2.1\n", 1000))
+			for r.Context().Err() == nil {
+				if _, err := w.Write(line); err != nil {
+					return
+				}
+			}
+		}, func(c *Config) { c.MaxBytes = 1 << 20 }, ErrTooLarge, "", 1},
+		{"a gzip bomb", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Write(bomb.Bytes())
+		}, func(c *Config) { c.MaxBytes = 1 << 20 }, ErrTooLarge, "", 1},
+		{"a body dripped forever", func(w http.ResponseWriter, r *http.Request) {
+			for r.Context().Err() == nil {
+				if _, err := io.WriteString(w, "1"); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				time.Sleep(time.Millisecond)
+			}
+		}, func(c *Config) { c.Timeout = 100 * time.Millisecond }, context.DeadlineExceeded, "", 3},
+		{"headers past the cap", func(w http.ResponseWriter, r *http.Request) {
+			for range 100 {
+				w.Header().Add("X-Junk", strings.Repeat("y", 4000))
+			}
+			io.WriteString(w, body)
+		}, nil, nil, "headers exceeded", 3},
+		{"a redirect loop", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/again", http.StatusFound)
+		}, nil, nil, "redirects", 3 * (maxRedirects)},
+		{"a redirect to another scheme", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
+		}, nil, nil, "unsupported protocol scheme", 3},
+		{"a redirect to a huge URL", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/"+strings.Repeat("a", 100<<10), http.StatusFound)
+		}, nil, nil, "headers exceeded", 3},
+		{"a 304 to an unconditional request", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusNotModified)
+		}, nil, nil, "304", 1},
+		{"a gzip body that does not decompress", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", "gzip")
+			io.WriteString(w, body)
+		}, nil, nil, "gzip", 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -236,7 +286,16 @@ func TestRefusedDownloads(t *testing.T) {
 			}))
 			defer srv.Close()
 			f := newFetcher(t, srv.URL, tc.tweak)
+			// The last good list, from an earlier fetch.
+			if err := os.WriteFile(f.CachePath(), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			goroutines := runtime.NumGoroutine()
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
 			d, err := f.Fetch(context.Background())
+			runtime.ReadMemStats(&after)
 			if err == nil {
 				d.Reject(errors.New("test"))
 				t.Fatal("download accepted")
@@ -244,19 +303,31 @@ func TestRefusedDownloads(t *testing.T) {
 			if tc.want != nil && !errors.Is(err, tc.want) {
 				t.Errorf("err %v, want %v", err, tc.want)
 			}
-			if !strings.Contains(err.Error(), tc.contains) {
-				t.Errorf("err %v does not say %q", err, tc.contains)
+			if !strings.Contains(err.Error(), tc.contains) || !strings.Contains(err.Error(), srv.URL) {
+				t.Errorf("err %.300s does not say %q and the URL", err, tc.contains)
+			}
+			if len(err.Error()) > 2<<10 {
+				t.Errorf("an error of %d bytes", len(err.Error()))
 			}
 			if n.Load() != tc.requests {
 				t.Errorf("%d requests, want %d", n.Load(), tc.requests)
 			}
-			if _, err := os.Stat(f.CachePath()); !os.IsNotExist(err) {
-				t.Errorf("a cached copy exists: %v", err)
+			// The heap in use: some bodies and headers are 64 MiB and more; a fetch holds a
+			// copy buffer and at most maxHeaderBytes of headers.
+			if grown := int64(after.HeapInuse) - int64(before.HeapInuse); grown > 8<<20 {
+				t.Errorf("the heap grew by %d bytes", grown)
+			}
+			if s := readFile(t, f.CachePath()); s != body {
+				t.Errorf("the cached copy is %q", s)
 			}
 			if st := f.Stats(); st.Failed != 1 || st.Updated != 0 {
 				t.Errorf("stats %+v", st)
 			}
 			noTemps(t, f.cfg.Dir)
+			srv.CloseClientConnections()
+			f.client.CloseIdleConnections()
+			srv.Close()
+			goroutinesSettle(t, goroutines)
 		})
 	}
 	close(release)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -147,7 +148,34 @@ func (f *Fetcher) save(resp *http.Response) (*Download, error) {
 		return nil, err
 	}
 	return &Download{Path: tmp.Name(), Size: n, f: f,
-		etag: resp.Header.Get("ETag"), lastMod: resp.Header.Get("Last-Modified")}, nil
+		etag: etag(resp.Header.Get("ETag")), lastMod: lastModified(resp.Header.Get("Last-Modified"))}, nil
+}
+
+// etag is the ETag to send back in If-None-Match, or "" when v is none a server should send:
+// longer than maxValidatorLen, or not a quoted (possibly weak) tag of visible characters.
+func etag(v string) string {
+	t := strings.TrimPrefix(v, "W/")
+	if len(v) > maxValidatorLen || len(t) < 2 || t[0] != '"' || t[len(t)-1] != '"' {
+		return ""
+	}
+	for i := 1; i < len(t)-1; i++ {
+		if c := t[i]; c <= ' ' || c == '"' || c == 0x7f {
+			return ""
+		}
+	}
+	return v
+}
+
+// lastModified is the Last-Modified to send back in If-Modified-Since, or "" when v is not an
+// HTTP date: a server that sends garbage gets unconditional requests.
+func lastModified(v string) string {
+	if len(v) > maxValidatorLen {
+		return ""
+	}
+	if _, err := http.ParseTime(v); err != nil {
+		return ""
+	}
+	return v
 }
 
 // Commit makes the download the cached copy (rename, then the validators) and counts it as an
@@ -191,9 +219,14 @@ func (d *Download) Reject(reason error) {
 }
 
 // retryAfter parses a Retry-After header given in seconds (the HTTP-date form is ignored).
+// Values past maxRetryAfter are maxRetryAfter: any of them is beyond every backoff cap, and a
+// larger count of seconds would overflow a Duration into a short wait.
 func retryAfter(v string) time.Duration {
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s > 0 {
+		return time.Duration(min(s, int64(maxRetryAfter/time.Second))) * time.Second
 	}
 	return 0
 }
+
+// maxRetryAfter is the longest Retry-After retryAfter reports: a year.
+const maxRetryAfter = 365 * 24 * time.Hour
