@@ -11,9 +11,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/blocklist"
@@ -91,7 +96,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	a.route(mux, "GET /v1/check", a.check)
 	for path, allow := range map[string]string{"/v1/bans": "GET, POST, DELETE", "/v1/check": "GET"} {
 		a.route(mux, path, func(*http.Request) (int, any) {
-			return http.StatusMethodNotAllowed, errorBody{"method not allowed: use " + allow}
+			return http.StatusMethodNotAllowed, methodNotAllowed{allow}
 		})
 	}
 	a.route(mux, "/", func(*http.Request) (int, any) {
@@ -114,6 +119,10 @@ func (a *api) route(mux *http.ServeMux, pattern string, h func(*http.Request) (i
 		} else {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="spoaguard"`)
 		}
+		if m, ok := body.(methodNotAllowed); ok {
+			w.Header().Set("Allow", m.allow)
+			body = errorBody{"method not allowed: use " + m.allow}
+		}
 		a.cfg.Metrics.GetOrCreateCounter(`spoaguard_api_requests_total{route="` + label + `",status="` + strconv.Itoa(status) + `"}`).Inc()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
@@ -135,22 +144,85 @@ func (a *api) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(sum[:], a.token[:]) == 1 && ok
 }
 
+// methodNotAllowed is the answer of a route to a method it does not serve: 405, with the
+// methods it does serve in Allow.
+type methodNotAllowed struct{ allow string }
+
+// maxErrorLen bounds an error's text: errors quote what the request sent, and a megabyte of
+// address or ttl is not worth sending back.
+const maxErrorLen = 512
+
 func bad(format string, args ...any) (int, any) {
-	return http.StatusBadRequest, errorBody{fmt.Sprintf(format, args...)}
+	msg := fmt.Sprintf(format, args...)
+	if len(msg) > maxErrorLen {
+		cut := maxErrorLen
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "… (cut)"
+	}
+	return http.StatusBadRequest, errorBody{msg}
+}
+
+// query parses the request's query strictly: a malformed one, a parameter the route does not
+// take, or one given more than once is an error, never ignored (a DELETE of ?addr=A&addr=B
+// must not remove A alone and answer 200).
+func query(r *http.Request, takes ...string) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("query: %v", err)
+	}
+	for k, v := range q {
+		if !slices.Contains(takes, k) {
+			return nil, fmt.Errorf("query parameter %q: this route takes %s", k, strings.Join(takes, ", "))
+		}
+		if len(v) > 1 {
+			return nil, fmt.Errorf("query parameter %s given %d times: give it once", k, len(v))
+		}
+	}
+	return q, nil
+}
+
+// checkText refuses text that is not one line of printable text: a comment is shown in
+// listings and terminals, where a control character (an escape sequence, a newline, a tab)
+// would forge or garble what the operator reads.
+func checkText(field, s string) error {
+	for i, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%s: control character %U at byte %d: want one line of printable text", field, r, i)
+		}
+	}
+	return nil
 }
 
 func (a *api) postBans(r *http.Request) (int, any) {
 	start := time.Now()
+	q, err := query(r, "allow-short")
+	if err != nil {
+		return bad("%v", err)
+	}
+	tooBig := func() (int, any) {
+		return http.StatusRequestEntityTooLarge, errorBody{fmt.Sprintf("body larger than %d bytes: send the entries in several requests", a.cfg.MaxBody)}
+	}
+	if r.ContentLength > a.cfg.MaxBody {
+		return tooBig() // before reading any of it
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, a.cfg.MaxBody))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return http.StatusRequestEntityTooLarge, errorBody{fmt.Sprintf("body larger than %d bytes: send the entries in several requests", a.cfg.MaxBody)}
+		var maxBytes *http.MaxBytesError
+		switch {
+		case errors.As(err, &maxBytes):
+			return tooBig()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return http.StatusRequestTimeout, errorBody{fmt.Sprintf("the body did not arrive in time (%d of its bytes did)", len(body))}
 		}
 		return bad("reading the body: %v", err)
 	}
+	if !utf8.Valid(body) {
+		return bad("the body is not UTF-8 (at byte %d)", invalidUTF8At(body))
+	}
 	rules := a.cfg.Rules
-	switch v := r.URL.Query().Get("allow-short"); v {
+	switch v := q.Get("allow-short"); v {
 	case "":
 	case "true", "1":
 		rules.AllowShort = true
@@ -192,6 +264,9 @@ func toEntry(b *Ban, rules live.Rules, now time.Time) (live.Entry, error) {
 	}
 	action, err := parseAction(b.Action)
 	if err != nil {
+		return live.Entry{}, err
+	}
+	if err := checkText("comment", b.Comment); err != nil {
 		return live.Entry{}, err
 	}
 	e := live.Entry{Addr: addr, Action: action, List: b.List, Observe: b.Observe, Comment: b.Comment, Created: now}
@@ -236,7 +311,11 @@ func (a *api) applyFailed(err error) (int, any) {
 
 func (a *api) deleteBan(r *http.Request) (int, any) {
 	start := time.Now()
-	q := r.URL.Query().Get("addr")
+	qv, err := query(r, "addr")
+	if err != nil {
+		return bad("%v", err)
+	}
+	q := qv.Get("addr")
 	if q == "" {
 		return bad("want ?addr=ADDR")
 	}
@@ -256,7 +335,10 @@ func (a *api) deleteBan(r *http.Request) (int, any) {
 }
 
 func (a *api) getBans(r *http.Request) (int, any) {
-	q := r.URL.Query()
+	q, err := query(r, "limit", "after")
+	if err != nil {
+		return bad("%v", err)
+	}
 	limit := DefaultPageSize
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -297,12 +379,28 @@ func fromEntry(e *live.Entry) Ban {
 }
 
 func (a *api) check(r *http.Request) (int, any) {
-	s := r.URL.Query().Get("ip")
+	q, err := query(r, "ip")
+	if err != nil {
+		return bad("%v", err)
+	}
+	s := q.Get("ip")
 	ip, err := netip.ParseAddr(s)
 	if err != nil || ip.Zone() != "" {
 		return bad("ip=%q: want an IPv4 or IPv6 address without a zone", s)
 	}
 	return http.StatusOK, CheckOf(a.cfg.Explain(ip))
+}
+
+// invalidUTF8At is the offset of the first byte of b that is not UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 // CheckOf is the API's form of an explanation.
