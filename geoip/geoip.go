@@ -118,6 +118,10 @@ func Walk(data []byte, sel Selection, keep func(netip.Prefix)) (Stats, error) {
 	defer db.Close()
 	st := Stats{DatabaseType: db.Metadata.DatabaseType, Bytes: len(data),
 		Built: time.Unix(int64(db.Metadata.BuildEpoch), 0).UTC()}
+	md := db.Metadata
+	if err := checkTree(data, md.NodeCount, md.RecordSize, md.IPVersion); err != nil {
+		return st, fmt.Errorf("geoip: %s database is corrupt: %w", st.DatabaseType, err)
+	}
 	if err := db.Verify(); err != nil {
 		return st, fmt.Errorf("geoip: %s database is corrupt: %w", st.DatabaseType, err)
 	}

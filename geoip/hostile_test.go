@@ -6,9 +6,13 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spoaguard/spoaguard/internal/geoiptest"
 )
+
+// safety bounds a test that would otherwise hang; it is never what a test asserts on.
+const safety = 20 * time.Second
 
 var metaMarker = []byte("\xab\xcd\xefMaxMind.com")
 
@@ -101,5 +105,40 @@ func TestADatabaseRewrittenWhileReadIsRefused(t *testing.T) {
 	r := io.MultiReader(bytes.NewReader(old[:len(old)/2]), bytes.NewReader(newer[len(old)/2:]))
 	if _, err := Read(r, Selection{Countries: []string{"CN"}}, func(netip.Prefix) {}); err == nil {
 		t.Error("a database mixed from two versions was accepted")
+	}
+}
+
+// setNode28 writes the two records of node n of a tree of 28-bit records.
+func setNode28(b []byte, n, left, right uint) {
+	o := n * 7
+	b[o], b[o+1], b[o+2] = byte(left>>16), byte(left>>8), byte(left)
+	b[o+3] = byte(left>>24&0xf)<<4 | byte(right>>24&0xf)
+	b[o+4], b[o+5], b[o+6] = byte(right>>16), byte(right>>8), byte(right)
+}
+
+// A tree whose nodes each point twice to the next is a walk of 2^60 paths (2^30 in an IPv4
+// tree, which is 32 bits deep): refused at once.
+func TestATreeOfSharedNodesIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		opt   geoiptest.Options
+		chain uint
+	}{{geoiptest.Options{}, 60}, {geoiptest.Options{IPv4Only: true}, 30}} {
+		db := geoiptest.Build(t, countryNets, tc.opt)
+		for n := range tc.chain {
+			setNode28(db, n, n+1, n+1)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := Walk(db, Selection{Countries: []string{"CN"}}, func(netip.Prefix) {})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a tree") && !strings.Contains(err.Error(), "deeper than") {
+				t.Errorf("err %v, want the shared node or the depth named", err)
+			}
+		case <-time.After(safety):
+			t.Fatal("Walk still runs: the shared nodes are walked path by path")
+		}
 	}
 }
