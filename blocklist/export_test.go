@@ -34,3 +34,10 @@ func (m *Manager) rebuildForTest() error {
 	defer m.loadMu.Unlock()
 	return m.publish(time.Now())
 }
+
+// poll is one tick of the manager's file poll, for tests that drive it by hand.
+func (m *Manager) poll() {
+	m.loadMu.Lock()
+	defer m.loadMu.Unlock()
+	m.pollLocked()
+}

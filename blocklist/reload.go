@@ -100,13 +100,8 @@ func (m *Manager) Run(ctx context.Context) {
 	}
 }
 
-// poll reloads the sources whose file identity changed since the last attempt.
-func (m *Manager) poll() {
-	m.loadMu.Lock()
-	defer m.loadMu.Unlock()
-	m.pollLocked()
-}
-
+// pollLocked reloads the sources whose file identity changed since the last attempt. The
+// caller holds loadMu.
 func (m *Manager) pollLocked() {
 	defer m.gc.restore()
 	start := time.Now()
