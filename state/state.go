@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -40,20 +41,35 @@ type DB struct {
 }
 
 // Open opens the database in dir, creating dir and the database if they do not exist. A file
-// that is not a database of this format, or is locked by another process, is an error naming
-// it: it is never replaced by an empty one.
+// that is not a database of this format, is empty, cut short or damaged (its pages are checked
+// first: 50–70 ms for 1M entries, BenchmarkOpen1M), or is locked by another process, is an
+// error naming it: it is never replaced by an empty one.
 func Open(dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
+	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+		// bbolt would make a new database of it: the entries it held would be gone unsaid.
+		return nil, fmt.Errorf("state file %s: empty (0 bytes), not a database; remove it to start with no live entries", path)
+	}
 	// The initial mapping covers about a million entries, so that a large batch does not
 	// remap the file as it grows (address space only: pages are read in as they are used).
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, InitialMmapSize: 256 << 20, FreelistType: bolt.FreelistMapType})
+	// bbolt reads the freelist as it opens the file: a damaged one faults or panics there.
+	// The file then stays locked until the process, whose start stops, ends.
+	var db *bolt.DB
+	err := guard(func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, InitialMmapSize: 256 << 20, FreelistType: bolt.FreelistMapType})
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("state file %s: locked by another process (is another spoaguard using this -state-dir?)", path)
 		}
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	if err = guard(func() error { return verify(db, path) }); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -77,6 +93,44 @@ func Open(dir string) (*DB, error) {
 		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}
 	return &DB{db: db, path: path}, nil
+}
+
+// verify checks that the file holds every page its last transaction names and that its
+// pages are consistent (bbolt's tx.Check), before anything reads an entry from them: bbolt
+// maps the file into memory and trusts its pages, so a truncated file faults on the first
+// page past its end, and a damaged page sends reads out of bounds.
+func verify(db *bolt.DB, path string) error {
+	return db.View(func(tx *bolt.Tx) error {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if fi.Size() < tx.Size() {
+			return fmt.Errorf("damaged: truncated to %d bytes, its last transaction needs %d", fi.Size(), tx.Size())
+		}
+		var errs []error
+		for err := range tx.Check() {
+			if len(errs) < 3 {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("damaged: %w", errors.Join(errs...))
+		}
+		return nil
+	})
+}
+
+// guard runs f, turning a memory fault or a panic inside bbolt into an error: a damaged file
+// must stop the start with a message naming it, not crash the agent with a stack dump.
+func guard(f func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("damaged: reading it failed (%v)", r)
+		}
+	}()
+	return f()
 }
 
 // Path returns the database file's path.
@@ -128,14 +182,16 @@ func fromUnixNano(n int64) time.Time {
 // and the key.
 func (d *DB) Load() ([]live.Entry, error) {
 	var out []live.Entry
-	err := d.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketLive).ForEach(func(k, v []byte) error {
-			e, err := decode(k, v)
-			if err != nil {
-				return fmt.Errorf("entry %q: %w", k, err)
-			}
-			out = append(out, e)
-			return nil
+	err := guard(func() error {
+		return d.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketLive).ForEach(func(k, v []byte) error {
+				e, err := decode(k, v)
+				if err != nil {
+					return fmt.Errorf("entry %q: %w", k, err)
+				}
+				out = append(out, e)
+				return nil
+			})
 		})
 	})
 	if err != nil {

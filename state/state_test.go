@@ -124,6 +124,23 @@ func TestAnUnreadableStateFileStopsTheStart(t *testing.T) {
 			db.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, []byte("2")) })
 			db.Close()
 		}, "format version"},
+		{"an empty file", func(t *testing.T, dir string) {
+			if err := os.WriteFile(filepath.Join(dir, FileName), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "empty (0 bytes)"},
+		{"a file cut short", func(t *testing.T, dir string) {
+			storeSome(t, dir)
+			if err := os.Truncate(filepath.Join(dir, FileName), 4*int64(os.Getpagesize())); err != nil {
+				t.Fatal(err)
+			}
+		}, "damaged"},
+		{"a page overwritten", func(t *testing.T, dir string) {
+			damagePage(t, dir, 2) // the first page after the two meta pages and the freelist
+		}, "damaged"},
+		{"the bucket's root page overwritten", func(t *testing.T, dir string) {
+			damagePage(t, dir, 3)
+		}, "damaged"},
 		{"a record that does not parse", func(t *testing.T, dir string) {
 			db, err := Open(dir)
 			if err != nil {
@@ -149,5 +166,45 @@ func TestAnUnreadableStateFileStopsTheStart(t *testing.T) {
 				t.Errorf("error %q does not name the file and say %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// storeSome fills a database in dir with enough entries to take many pages.
+func storeSome(t *testing.T, dir string) {
+	t.Helper()
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	put := make([]*live.Entry, 2000)
+	for i := range put {
+		e := entry(t, fmt.Sprintf("10.%d.%d.1", i/256, i%256))
+		e.Comment = "a comment long enough to spread the entries over many pages"
+		put[i] = &e
+	}
+	if err := db.Apply(put, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// damagePage stores some entries in dir and then inverts every byte of page n of the file.
+func damagePage(t *testing.T, dir string, n int) {
+	t.Helper()
+	storeSome(t, dir)
+	path := filepath.Join(dir, FileName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := os.Getpagesize()
+	if len(b) < (n+1)*ps {
+		t.Fatalf("%d bytes: no page %d", len(b), n)
+	}
+	for i := n * ps; i < (n+1)*ps; i++ {
+		b[i] ^= 0xff
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
