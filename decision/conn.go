@@ -106,7 +106,7 @@ func (c *conn) verdict(m matches, ack []byte) []byte {
 	if !observe.any() {
 		return ack
 	}
-	observe.each(func(i int) { c.perList[i]++ })
+	v.eachName(observe, func(i int) { c.perList[i]++ }) // a name's counter counts the request once
 	if observe.one() {
 		return append(ack, v.observedOne[observe.first()]...)
 	}

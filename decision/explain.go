@@ -40,9 +40,9 @@ func (h *Handler) Explain(a netip.Addr) Explanation {
 	x := Explanation{Addr: a, Blocked: deny.any()}
 	if x.Blocked {
 		x.List = string(v.names[deny.first()])
-		deny.each(func(i int) { x.Lists = append(x.Lists, string(v.names[i])) })
+		v.eachName(deny, func(i int) { x.Lists = append(x.Lists, string(v.names[i])) })
 	}
-	observe.each(func(i int) { x.Observed = append(x.Observed, string(v.names[i])) })
+	v.eachName(observe, func(i int) { x.Observed = append(x.Observed, string(v.names[i])) })
 	matches{file: m.file}.each(func(i int) {
 		x.Matches = append(x.Matches, Match{List: string(v.names[i]), Action: snap.ListKind(i), Observe: v.observe.file&(1<<i) != 0})
 	})

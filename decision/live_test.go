@@ -67,6 +67,9 @@ func TestPrecedenceAcrossFileAndLiveLists(t *testing.T) {
 	ban(t, ls, "10.9.1.1", "", blocklist.Deny, false)             // inside file allow 10.9.0.0/16
 	ban(t, ls, "10.2.0.0/16", "canary", blocklist.Deny, true)     // live observe
 	ban(t, ls, "10.2.0.5", "", blocklist.Deny, false)             // live deny inside live observe
+	ban(t, ls, "198.51.100.0/24", "drop", blocklist.Deny, false)  // a live list named as a file list
+	ban(t, ls, "192.0.2.201", "drop", blocklist.Deny, false)      // and on that file list too
+	ban(t, ls, "203.0.113.8", "trial", blocklist.Deny, true)      // and one named as a file observe list
 	tests := []struct {
 		name string
 		ip   string
@@ -83,6 +86,9 @@ func TestPrecedenceAcrossFileAndLiveLists(t *testing.T) {
 		{"an observe list is reported beside the list that blocks", "192.0.2.77", map[string]string{"list": "drop", "lists": "drop,scanners", "observed": "trial"}},
 		{"a live observe entry never blocks", "10.2.9.9", map[string]string{"observed": "canary"}},
 		{"a live deny blocks inside a live observe prefix", "10.2.0.5", map[string]string{"list": "api", "lists": "api", "observed": "canary"}},
+		{"a name on a file list and a live list is in lists once", "192.0.2.201", map[string]string{"list": "drop", "lists": "drop"}},
+		{"a live list named as a file list blocks under that name", "198.51.100.9", map[string]string{"list": "drop", "lists": "drop"}},
+		{"a name observed on a file list and a live list is reported once", "203.0.113.8", map[string]string{"observed": "trial"}},
 		{"on no list", "8.8.8.8", map[string]string{}},
 		{"a mapped address is its IPv4 address", "::ffff:10.0.0.1", map[string]string{"list": "api", "lists": "api"}},
 	}
@@ -174,6 +180,7 @@ func TestObservedAndBlockedCountedPerList(t *testing.T) {
 	h, ls := liveHandler(t, set)
 	ban(t, ls, "10.2.0.0/16", "canary", blocklist.Deny, true)
 	ban(t, ls, "10.0.0.1", "", blocklist.Deny, false)
+	ban(t, ls, "203.0.113.1", "trial", blocklist.Deny, true) // on the file list trial too: counted once
 	in := slices.Concat(
 		notifyWith(1, "check-client-ip", "ip", ip4("203.0.113.1")),
 		notifyWith(2, "check-client-ip", "ip", ip4("192.0.2.77")),
@@ -198,8 +205,9 @@ func TestLiveDecisionsDoNotAllocate(t *testing.T) {
 	ban(t, ls, "192.0.2.0/25", "scanners", blocklist.Deny, false)
 	ban(t, ls, "10.2.0.0/16", "canary", blocklist.Deny, true)
 	ban(t, ls, "10.0.0.1", "", blocklist.Deny, false)
+	ban(t, ls, "192.0.2.201", "drop", blocklist.Deny, false) // and on the file list drop
 	d := newDriver(h.NewConn())
-	for _, ip := range []string{"8.8.8.8", "10.0.0.1", "192.0.2.77", "127.0.0.2", "203.0.113.1", "10.2.0.1", "198.51.100.7"} {
+	for _, ip := range []string{"8.8.8.8", "10.0.0.1", "192.0.2.77", "127.0.0.2", "203.0.113.1", "10.2.0.1", "198.51.100.7", "192.0.2.201"} {
 		in := notifyWith(1, "check-client-ip", "ip", ip4(ip))
 		out := make([]byte, 0, 4096)
 		d.respond(in, out[:0], nil) // the first batch builds the verdicts and grows the buffers

@@ -58,6 +58,9 @@ type verdicts struct {
 	deny, allow, observe matches
 
 	names [numLists][]byte
+	// canon[i] is the lowest-numbered list named as list i is: a live list may take a file
+	// list's name, and the lists variables name it once.
+	canon [numLists]uint8
 	// blockedOne[i] is the LIST-OF-ACTIONS of an ACK blocked by list i alone (blocked=true,
 	// list=name, lists=name), blockedHead[i] its first two actions, for an ACK on which
 	// several deny lists match, whose lists variable is encoded per ACK. observedOne[i] is
@@ -124,9 +127,17 @@ func (h *Handler) verdictsFor(snap *blocklist.Snapshot, table *live.Table) *verd
 	return v
 }
 
-// encode fills in v's pre-encoded actions and counters of list i, named name.
+// encode fills in v's pre-encoded actions and counters of list i, named name, once the lists
+// numbered below i are.
 func (h *Handler) encode(v *verdicts, i int, name []byte) {
 	v.names[i] = name
+	v.canon[i] = uint8(i)
+	for j := range i {
+		if v.names[j] != nil && string(v.names[j]) == string(name) {
+			v.canon[i] = uint8(j)
+			break
+		}
+	}
 	bit := matches{}
 	if i < liveBase {
 		bit.file = 1 << i
@@ -156,10 +167,23 @@ func (v *verdicts) judge(m matches) (deny, observe matches) {
 	return m.and(v.deny), m.and(v.observe)
 }
 
-// appendJoined appends the names of the lists in m to dst, comma-separated.
+// eachName calls f with each list in m, in order, skipping a list named as one before it.
+func (v *verdicts) eachName(m matches, f func(i int)) {
+	var seen [numLists / 64]uint64
+	m.each(func(i int) {
+		c := v.canon[i]
+		if seen[c/64]&(1<<(c%64)) != 0 {
+			return
+		}
+		seen[c/64] |= 1 << (c % 64)
+		f(i)
+	})
+}
+
+// appendJoined appends the names of the lists in m to dst, comma-separated, each once.
 func (v *verdicts) appendJoined(dst []byte, m matches) []byte {
 	start := len(dst)
-	m.each(func(i int) {
+	v.eachName(m, func(i int) {
 		if len(dst) > start {
 			dst = append(dst, ',')
 		}
