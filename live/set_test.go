@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -224,6 +225,53 @@ func TestConcurrentBatchesAllApply(t *testing.T) {
 	}
 }
 
+// TestRequestsWaitingOnAWriteShareTheNext: changes that arrive while the store writes a round
+// are coalesced into the next round, one write for all of them.
+func TestRequestsWaitingOnAWriteShareTheNext(t *testing.T) {
+	st := &memStore{delay: 100 * time.Millisecond}
+	s := openSet(t, Options{Store: st})
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			if _, err := s.Apply([]Change{put(t, fmt.Sprintf("10.0.0.%d", i), "", blocklist.Deny)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if s.Table().Len() != 16 {
+		t.Fatalf("%d entries, want 16", s.Table().Len())
+	}
+	// 2 when the 15 others are waiting by the time the first write ends (100 ms).
+	if st.applies > 4 {
+		t.Errorf("16 concurrent requests took %d writes", st.applies)
+	}
+}
+
+// TestAClockStepExpiresEntriesWithinASecond: the set sleeps at most maxExpiryWait between
+// looks at its clock, so entries whose time a step of the wall clock has passed stop matching
+// within about a second, not when the timer set before the step fires.
+func TestAClockStepExpiresEntriesWithinASecond(t *testing.T) {
+	var step atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(step.Load())) }
+	s := openSet(t, Options{Now: now})
+	c := put(t, "203.0.113.7", "", blocklist.Deny)
+	c.Entry.Expires = now().Add(time.Hour)
+	if _, err := s.Apply([]Change{c}); err != nil {
+		t.Fatal(err)
+	}
+	step.Store(int64(2 * time.Hour))
+	deadline := time.Now().Add(10 * time.Second) // a bound on the test, not the assertion
+	for lookup(s.Table(), "203.0.113.7") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("an entry the clock stepped past still matches")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestExpiredEntryStopsMatchingWithoutTraffic(t *testing.T) {
 	s := openSet(t, Options{})
 	c := put(t, "203.0.113.7", "", blocklist.Deny)
@@ -254,6 +302,7 @@ type memStore struct {
 	fail    error
 	delay   time.Duration // how long each Apply takes, as a synced write does
 	removes int           // Apply calls that removed entries
+	applies int           // Apply calls
 }
 
 // refuse makes Apply fail with err from now on, or succeed when err is nil.
@@ -277,6 +326,7 @@ func (m *memStore) Apply(put []*Entry, del []blocklist.Entry) error {
 	time.Sleep(m.delay)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.applies++
 	if len(del) > 0 {
 		m.removes++
 	}
