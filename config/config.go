@@ -24,6 +24,7 @@
 package config
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -121,9 +122,19 @@ func Load(path string, fs *flag.FlagSet, notInFile ...string) (*File, error) {
 func parse(path string, data []byte, fs *flag.FlagSet, notInFile []string) (*File, error) {
 	f := &File{Path: path, lines: map[string]int{}}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF { // io.EOF: empty, or comments only
 		// yaml's messages already say "yaml: line N: ...".
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// yaml.Unmarshal reads the first document alone: the keys of a second one would be
+	// dropped without a word.
+	var next yaml.Node
+	if err := dec.Decode(&next); err != io.EOF {
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return nil, f.errorf(&next, "a second YAML document (after ---): the file holds one")
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 { // empty file, or comments only
 		return f, nil
