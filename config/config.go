@@ -156,10 +156,11 @@ func parse(path string, data []byte, fs *flag.FlagSet, notInFile []string) (*Fil
 			return nil, f.errorf(k, "a key must be a plain name")
 		}
 		key := k.Value
-		if prev, dup := seen[key]; dup {
+		// "-loops" and "loops" are one key: the flag's name.
+		if prev, dup := seen[strings.TrimPrefix(key, "-")]; dup {
 			return nil, f.errorf(k, "%s: given twice (first at line %d)", key, prev)
 		}
-		seen[key] = k.Line
+		seen[strings.TrimPrefix(key, "-")] = k.Line
 		if key == ListsKey {
 			if err := f.lists(v); err != nil {
 				return nil, err
@@ -336,8 +337,13 @@ func (f *File) listOptions(src *blocklist.Source, v *yaml.Node) error {
 	if v.Kind != yaml.MappingNode {
 		return f.errorf(v, "options: want a mapping such as {min-count: 3}")
 	}
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		k, val := v.Content[i], v.Content[i+1]
+		if seen[k.Value] {
+			return f.errorf(k, "option %s given twice", k.Value)
+		}
+		seen[k.Value] = true
 		s, err := f.scalar(k.Value, val)
 		if val.Kind == yaml.SequenceNode && (k.Value == "countries" || k.Value == "asns") {
 			s, err = f.plusJoined(k.Value, val) // {countries: [CN, RU]}

@@ -103,6 +103,8 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"limit: 1\nlimt: 2\n", `c.yaml:2: unknown key "limt"`},
 		{"limit: 1\nlimit: 2\n", ":2: limit: given twice (first at line 1)"},
 		{"limit: 1\n---\nlimit: x\n", ":2: a second YAML document"},
+		{"limit: 1\n-limit: 2\n", ":2: -limit: given twice (first at line 1)"},
+		{"lists:\n  - {name: x, kind: deny, path: x, options: {min-count: 3, min-count: 4}}\n", ":2: option min-count given twice"},
 		{"limit: 1\n...\n---\n", ":3: a second YAML document"},
 		{"wait: soon\n", `:1: wait: "soon": parse error: want a duration`},
 		{"on: yes\n", `:1: on: "yes": parse error: want true or false`},
