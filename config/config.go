@@ -194,6 +194,9 @@ func (f *File) setFlag(fs *flag.FlagSet, fl *flag.Flag, v *yaml.Node) error {
 			return f.errorf(v, "%s: takes one value, not a list", fl.Name)
 		}
 		values = v.Content
+		if len(values) == 0 { // it would set nothing, and the flag's default would serve
+			return f.errorf(v, "%s: an empty sequence (leave the key out for the default)", fl.Name)
+		}
 	}
 	for _, n := range values {
 		s, err := f.scalar(fl.Name, n)

@@ -111,6 +111,7 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"config: x\n", ":1: config: only on the command line"},
 		{"limit: {a: 1}\n", ":1: limit: want a single value"},
 		{"listen: [a, [b]]\n", ":1: listen: want a single value"},
+		{"limit: 1\nlisten: []\n", ":2: listen: an empty sequence"},
 		{"state-dir: &a x\nlisten: *a\n", ":2: listen: aliases are not supported"},
 		{"- limit\n", ":1: the file must be a mapping"},
 		{"lists: {name: x}\n", ":1: lists: want a sequence"},
