@@ -256,6 +256,28 @@ func TestSIGHUPReReadsTheConfig(t *testing.T) {
 	}
 }
 
+// TestSIGHUPLoadsNewListsUnderTheRunningSettings: a SIGHUP that changes the lists and a
+// setting that needs a restart loads the new lists under the running setting, as its
+// warning says.
+func TestSIGHUPLoadsNewListsUnderTheRunningSettings(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteFile(t, filepath.Join(dir, "a.txt"), "192.0.2.1\n")
+	testutil.WriteFile(t, filepath.Join(dir, "b.txt"), "192.0.2.2\n192.0.2.3\n192.0.2.4\n")
+	cfg := filepath.Join(dir, "spoaguard.yaml")
+	testutil.WriteFile(t, cfg, "reload-interval: 1h\nlists:\n  - {name: a, kind: deny, path: a.txt}\n")
+	agent := startAgent(t, "-config", cfg)
+	c := agent.dial(t)
+	testutil.WriteFile(t, cfg, "reload-interval: 1h\nlist-max-bytes: 16\nlists:\n  - {name: a, kind: deny, path: a.txt}\n"+
+		"  - {name: b, kind: deny, path: b.txt}\n")
+	agent.reload(t, "list b (30 bytes, under the running -list-max-bytes) not served after SIGHUP", func() bool {
+		b, l := c.decide(netip.MustParseAddr("192.0.2.3"))
+		return b && l == "b"
+	})
+	if !strings.Contains(agent.logs.String(), "setting=list-max-bytes") {
+		t.Errorf("no restart warning for list-max-bytes\n%s", agent.logs)
+	}
+}
+
 // TestShippedConfigParses keeps the package's default config in step with the flags (the
 // package test runs -check on it once installed).
 func TestShippedConfigParses(t *testing.T) {

@@ -120,7 +120,11 @@ func (r *reloader) reload(ctx context.Context) {
 		r.reloadLists()
 		return
 	}
-	mgr, err := newManager(no, r.log)
+	// The new lists load under the running values of everything else (-state-dir,
+	// -list-max-bytes, ...): a setting logged above as needing a restart does not apply.
+	next := *r.o
+	next.sources, next.reloadInterval, next.maxShrink = no.sources, no.reloadInterval, no.maxShrink
+	mgr, err := newManager(&next, r.log)
 	if err != nil {
 		r.log.Error("SIGHUP: the configuration's lists did not load; the running lists stay", "err", err)
 		r.reloadLists()
