@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/spoaguard/spoaguard/admin"
 	"github.com/spoaguard/spoaguard/decision"
@@ -179,9 +181,21 @@ func cmdBans(args []string, stdout io.Writer) error {
 		if b.Observe {
 			action += ",observe"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Addr, action, b.List, exp, b.Comment)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Addr, action, b.List, exp, tableComment(b.Comment))
 	}
 	return tw.Flush()
+}
+
+// tableComment is a comment as the bans table prints it: as it is, or quoted (Go syntax) when
+// it holds a character that is not printable, so that a newline or a tab in a comment cannot
+// make another row or column for the scripts that read the table.
+func tableComment(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) && r != ' ' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // cmdCheck explains the decision on an address: through the API, or offline, from the lists

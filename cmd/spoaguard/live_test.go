@@ -85,6 +85,28 @@ func TestLiveBansThroughTheCommands(t *testing.T) {
 	}
 }
 
+// TestBansTableHasARowAnEntry: a comment holding a newline or a tab is quoted, so that the
+// table scripts read keeps a row an entry and five columns.
+func TestBansTableHasARowAnEntry(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "drop.txt")
+	os.WriteFile(list, []byte("192.0.2.0/24\n"), 0o644)
+	sock := "unix:" + filepath.Join(dir, "api.sock")
+	startAgent(t, "-deny", "drop="+list, "-api", sock)
+	comment := "x\n198.51.100.1\tdeny\tapi\tnever\ty"
+	if _, err := runCommand(t, "ban", "203.0.113.7", "-comment", comment, "-api", sock); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCommand(t, "bans", "-api", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], "203.0.113.7 ") || !strings.Contains(lines[1], strconv.Quote(comment)) {
+		t.Errorf("bans printed %d lines, want the header and 203.0.113.7 with its comment quoted:\n%s", len(lines), out)
+	}
+}
+
 func TestCheckOfflineLoadsTheListFlags(t *testing.T) {
 	dir := t.TempDir()
 	list := filepath.Join(dir, "drop.txt")
