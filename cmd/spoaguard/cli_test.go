@@ -22,6 +22,7 @@ func TestCommandLineOutput(t *testing.T) {
 			"spoaguard: flag provided but not defined: -nope\nRun 'spoaguard -h' for the flags.\n"},
 		{"bad value: one line and a hint", []string{"-loops", "x"}, 2, "", "invalid value \"x\" for flag -loops"},
 		{"version", []string{"-version"}, 0, "spoaguard ", ""},
+		{"a command's help", []string{"ban", "-h"}, 0, "spoaguard ban ADDR [-ttl D]", ""},
 		{"version needs no lists", []string{"-version", "-deny", "broken"}, 0, runtime.Version(), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,7 +62,11 @@ func (e usageError) Unwrap() error { return e.error }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-chan os.Signal) error {
 	if len(args) > 0 {
 		if cmd, ok := commands[args[0]]; ok {
-			return cmd(args[1:], stdout)
+			err := cmd(args[1:], stdout)
+			if errors.Is(err, flag.ErrHelp) { // the commands' flags write nothing themselves
+				fmt.Fprint(stdout, commandsUsage)
+			}
+			return err
 		}
 	}
 	o, err := parseFlags(args, stdout)
