@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -82,6 +83,29 @@ func TestLiveBansThroughTheCommands(t *testing.T) {
 	}
 	if !strings.Contains(b.logs.String(), "live set loaded") {
 		t.Errorf("the start-up log does not report the live set:\n%s", b.logs)
+	}
+}
+
+// TestAStartThatFailsLeavesNoAPI: a -listen address already in use fails the start, and the
+// admin API bound before it is closed, not left taking bans.
+func TestAStartThatFailsLeavesNoAPI(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "drop.txt")
+	os.WriteFile(list, []byte("192.0.2.0/24\n"), 0o644)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	sock := filepath.Join(dir, "api.sock")
+	err = run(t.Context(), []string{"-listen", busy.Addr().String(), "-metrics", "", "-api", "unix:" + sock, "-deny", "drop=" + list},
+		io.Discard, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("start on a busy -listen address: %v", err)
+	}
+	if c, err := net.Dial("unix", sock); err == nil {
+		c.Close()
+		t.Error("the admin API still answers after the start failed")
 	}
 }
 

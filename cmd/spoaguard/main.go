@@ -154,6 +154,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		return err
 	}
 	if err := srv.Start(); err != nil {
+		if api != nil { // nothing half-started: no ban is taken by an agent that does not serve
+			_ = api.Close()
+		}
 		return err
 	}
 	metricsAt := "disabled"
