@@ -2,11 +2,18 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/spoaguard/spoaguard/config"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 )
 
 func TestCommandLineOutput(t *testing.T) {
@@ -52,5 +59,48 @@ func TestUsageNamesEveryListOption(t *testing.T) {
 		if !strings.Contains(usageHead, "\n  "+name+" ") && !strings.Contains(usageHead, "\n  "+name+"=") {
 			t.Errorf("the usage's list options do not name %s", name)
 		}
+	}
+}
+
+// TestEveryFlagHasAKeyAndItsREADMELine: the README's flags block is -h's, flag for flag, and
+// every flag but the command-line-only ones is a key of the config file.
+func TestEveryFlagHasAKeyAndItsREADMELine(t *testing.T) {
+	var help bytes.Buffer
+	if _, err := parseFlags([]string{"-h"}, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatal(err)
+	}
+	_, flags, _ := strings.Cut(help.String(), "\nFlags:\n")
+	flags, _, _ = strings.Cut(flags, "\n\nCommands")
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, _ := strings.Cut(string(readme), "\n## Flags\n\n```\n")
+	block, _, _ = strings.Cut(block, "```\n")
+	if strings.TrimSpace(block) != strings.TrimSpace(flags) {
+		t.Errorf("README.md's flags block is not spoaguard -h's flags; -h says:\n%s", flags)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	n := 0
+	for _, line := range strings.Split(flags, "\n") {
+		name, ok := strings.CutPrefix(line, "  -")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(name, " ")
+		n++
+		testutil.WriteFile(t, cfg, name+": \"x\"\n")
+		_, err := parseFlags([]string{"-config", cfg}, io.Discard)
+		if slices.Contains(commandLineOnly, name) {
+			if err == nil || !strings.Contains(err.Error(), "only on the command line") {
+				t.Errorf("key %s: %v, want it refused as command-line only", name, err)
+			}
+		} else if err != nil && strings.Contains(err.Error(), "unknown key") {
+			t.Errorf("flag -%s has no config key: %v", name, err)
+		}
+	}
+	if n < 40 {
+		t.Errorf("found %d flags in -h", n)
 	}
 }
