@@ -288,10 +288,23 @@ func TestShippedConfigParses(t *testing.T) {
 	if len(o.sources) != 1 || o.sources[0].Path != "/etc/spoaguard/deny.txt" {
 		t.Errorf("sources %+v", o.sources)
 	}
-	deny := filepath.Join("..", "..", "packaging", "deny.txt")
+	// -check on the shipped config and list as installed, with /etc/spoaguard, /var/lib and
+	// /run moved into a temporary directory.
+	dir := t.TempDir()
+	shipped, err := os.ReadFile(filepath.Join("..", "..", "packaging", "spoaguard.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deny, err := os.ReadFile(filepath.Join("..", "..", "packaging", "deny.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WriteFile(t, filepath.Join(dir, "deny.txt"), string(deny))
+	cfg := strings.NewReplacer("/etc/spoaguard/", dir+"/", "/var/lib/spoaguard", dir+"/state", "/run/spoaguard/", dir+"/").Replace(string(shipped))
+	testutil.WriteFile(t, filepath.Join(dir, "spoaguard.yaml"), cfg)
 	var out bytes.Buffer
-	if err := run(t.Context(), []string{"-check", "-deny", "local=" + deny}, &out, &bytes.Buffer{}, nil); err != nil {
-		t.Errorf("-check on the shipped deny.txt: %v\n%s", err, &out)
+	if err := run(t.Context(), []string{"-check", "-config", filepath.Join(dir, "spoaguard.yaml")}, &out, &bytes.Buffer{}, nil); err != nil {
+		t.Errorf("-check on the shipped config: %v\n%s", err, &out)
 	}
 }
 
