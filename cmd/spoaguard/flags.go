@@ -316,6 +316,9 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 		}
 	}
 	if deniers == 0 {
+		if file != nil { // an empty or cut-short file, most likely: name it
+			return nil, fmt.Errorf("%s: no deny entry in lists (and no -deny list): nothing would ever be blocked", file.Path)
+		}
 		return nil, errors.New("no -deny list (or deny entry in the config file's lists): nothing would ever be blocked")
 	}
 	for _, s := range o.sources {
