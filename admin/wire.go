@@ -74,6 +74,28 @@ func parseTTL(b string) (TTL, error) {
 	return TTL(d), nil
 }
 
+// ParseTTL reads a ttl as a command line gives it: a duration such as "1h", or a number of
+// seconds (fail2ban's bantime), with the API's bounds.
+func ParseTTL(s string) (TTL, error) {
+	if _, err := strconv.ParseFloat(s, 64); err == nil {
+		return parseTTL(s)
+	}
+	return parseTTL(strconv.Quote(s))
+}
+
+// Set implements flag.Value with ParseTTL.
+func (t *TTL) Set(s string) error {
+	d, err := ParseTTL(s)
+	if err != nil {
+		return err
+	}
+	*t = d
+	return nil
+}
+
+// String implements flag.Value.
+func (t *TTL) String() string { return time.Duration(*t).String() }
+
 // MarshalJSON implements json.Marshaler: a duration string.
 func (t TTL) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(t).String()) }
 

@@ -100,10 +100,9 @@ func (f *apiFlags) client() (*admin.Client, error) {
 func cmdBan(args []string, stdout io.Writer) error {
 	var f apiFlags
 	var b admin.Ban
-	var ttl time.Duration
 	var allow, allowShort bool
 	fs := newCommandFlags("ban", &f)
-	fs.DurationVar(&ttl, "ttl", 0, "expire after this long (0: never)")
+	fs.Var(&b.TTL, "ttl", "expire after this long: a duration such as 4h, or a number of seconds (0: never)")
 	fs.StringVar(&b.List, "list", "", "list `name` (default api)")
 	fs.BoolVar(&allow, "allow", false, "an allow entry: never block ADDR")
 	fs.BoolVar(&b.Observe, "observe", false, "report matches (the observed variable), never block")
@@ -113,7 +112,7 @@ func cmdBan(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b.Addr, b.TTL = addr, admin.TTL(ttl)
+	b.Addr = addr
 	if allow {
 		b.Action = "allow"
 	}

@@ -275,3 +275,62 @@ func threadsAtNice(t *testing.T, nice int) int {
 	}
 	return n
 }
+
+// TestCommandsFitScripts: what a fail2ban action or a shell script relies on. The API's
+// address and token come from the environment; success is status 0 and nothing on stderr;
+// any failure is status 1 and exactly one line on stderr. -ttl takes a number of seconds, as
+// fail2ban's bantime gives it.
+func TestCommandsFitScripts(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "drop.txt")
+	os.WriteFile(list, []byte("192.0.2.0/24\n"), 0o644)
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("s3cret-token-for-the-test\n"), 0o600)
+	api := freeAddr(t)
+	a := startAgent(t, "-deny", "drop="+list, "-api", api, "-api-token-file", tokenFile)
+	ac := a.dial(t)
+	t.Setenv("SPOAGUARD_API", api)
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		args   []string
+		status int
+		stdout string // in the output, when the status is 0
+	}{
+		{"a ttl in seconds", map[string]string{"SPOAGUARD_API_TOKEN_FILE": tokenFile}, []string{"ban", "203.0.113.7", "-ttl", "3600"}, 0, "added 203.0.113.7"},
+		{"the token itself from the environment", map[string]string{"SPOAGUARD_API_TOKEN": "s3cret-token-for-the-test"}, []string{"check", "203.0.113.7"}, 0, "203.0.113.7 blocked list=api"},
+		{"listing", map[string]string{"SPOAGUARD_API_TOKEN_FILE": tokenFile}, []string{"bans"}, 0, "203.0.113.7"},
+		{"a wrong token", map[string]string{"SPOAGUARD_API_TOKEN": "wrong"}, []string{"ban", "203.0.113.8"}, 1, ""},
+		{"no token", nil, []string{"bans"}, 1, ""},
+		{"a negative ttl", map[string]string{"SPOAGUARD_API_TOKEN_FILE": tokenFile}, []string{"ban", "203.0.113.8", "-ttl", "-1"}, 1, ""},
+		{"a ttl that is not one", map[string]string{"SPOAGUARD_API_TOKEN_FILE": tokenFile}, []string{"ban", "203.0.113.8", "-ttl", "soon"}, 1, ""},
+		{"an address not banned", map[string]string{"SPOAGUARD_API_TOKEN_FILE": tokenFile}, []string{"unban", "203.0.113.99"}, 1, ""},
+		{"no agent there", map[string]string{"SPOAGUARD_API": "unix:" + filepath.Join(dir, "none.sock")}, []string{"bans"}, 1, ""},
+		{"unban", map[string]string{"SPOAGUARD_API_TOKEN_FILE": tokenFile}, []string{"unban", "203.0.113.7"}, 0, "removed 203.0.113.7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SPOAGUARD_API_TOKEN", "")
+			t.Setenv("SPOAGUARD_API_TOKEN_FILE", "")
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			status := exitStatus(run(t.Context(), tc.args, &stdout, &stderr, nil), &stderr)
+			if status != tc.status {
+				t.Fatalf("exit status %d, want %d; stderr %q", status, tc.status, &stderr)
+			}
+			if tc.status == 0 {
+				if stderr.Len() != 0 || !strings.Contains(stdout.String(), tc.stdout) {
+					t.Errorf("stdout %q, want it to hold %q; stderr %q, want nothing", &stdout, tc.stdout, &stderr)
+				}
+				return
+			}
+			if n := strings.Count(stderr.String(), "\n"); n != 1 || !strings.HasPrefix(stderr.String(), "spoaguard") {
+				t.Errorf("stderr %q: want one line naming spoaguard", &stderr)
+			}
+		})
+	}
+	if blocked, _ := ac.decide(netip.MustParseAddr("203.0.113.8")); blocked {
+		t.Error("a refused ban is in force")
+	}
+}
