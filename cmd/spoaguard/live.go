@@ -63,6 +63,8 @@ func openLive(o *options, log *slog.Logger, set *metrics.Set, bg *background.Pri
 	}
 	if db != nil {
 		log.Info("live set loaded", "state_file", db.Path(), "entries", ls.Table().Len())
+	} else if o.redisURL != "" {
+		log.Warn("no -state-dir: live bans come from Redis at start; an agent that starts while Redis is away has none until it reaches it")
 	} else {
 		log.Warn("no -state-dir: live bans are kept in memory only and will not survive a restart")
 	}

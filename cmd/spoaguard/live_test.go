@@ -185,6 +185,11 @@ func TestLiveStartupErrors(t *testing.T) {
 	if !strings.Contains(logs.String(), "will not survive a restart") {
 		t.Errorf("without -state-dir the log does not warn:\n%s", logs.String())
 	}
+	logs.Reset()
+	run(ctx, []string{"-listen", "127.0.0.1:0", "-metrics", "", "-deny", "drop=" + list, "-redis", "redis://127.0.0.1:1/0"}, io.Discard, &logs, nil)
+	if l := logs.String(); strings.Contains(l, "will not survive a restart") || !strings.Contains(l, "live bans come from Redis at start") {
+		t.Errorf("with -redis and without -state-dir the log does not say where the bans come from:\n%s", l)
+	}
 }
 
 // With -live-max-entries, a ban past the limit fails with its reason, the address stays
