@@ -36,13 +36,14 @@
 // with a higher -live-max-entries, wrote them). Its sink then applies every removal and every
 // change to an entry it holds, and adds the new entries that fit; the Follower remembers the
 // keys of those left out (as many as the agent's limit, and at least 10,000; about 100 bytes
-// each), in the order they were left out. As removals and the agent's own expiries make room, it reads
-// those entries again with HMGET, as many as fit, in that order and ahead of newer entries, at
-// the latest after the next poll of the log; an entry removed from the shared set meanwhile
-// stays out. What Redis holds then is put, which the log's later batches, idempotent, bring
-// to the same end as a full sync would. Entries left out past what it remembers, and those
-// left out after them, are counted, and once the others are back, a full sync (at most one a
-// minute) brings them back.
+// each), in the order they were left out. As removals and the agent's own expiries make room,
+// it reads those entries again with HMGET, as many as fit, in that order and ahead of newer
+// entries, at the latest after the next poll of the log; an entry removed from the shared set
+// meanwhile stays out, and one that expires while it waits is dropped and keeps no place.
+// What Redis holds then is put, which the log's later batches, idempotent, bring to the same
+// end as a full sync would. Entries left out past what it remembers, and those left out after
+// them, are counted, and once the others are back, a full sync (at most one a minute) brings
+// them back.
 //
 // When Redis is away, the Sink keeps what it has (and expires entries on its own clock), and
 // the Follower reconnects with jittered exponential backoff, resuming from its position or

@@ -69,14 +69,15 @@ type Fleet struct {
 
 	// The entries the sink left out for want of room, owned by Run's goroutine (limited nil:
 	// a sink without a limit), and what the gauges read of them.
-	limited    limitedSink
-	left       leftQueue
-	restoreDue bool          // a pass brought back all it may and more fit: read the log without blocking
-	lastSync   time.Time     // when the last full sync started
-	syncGap    time.Duration // least time from lastSync to a full sync for the entries forgotten
-	leftN      atomic.Int64
-	forgottenN atomic.Int64
-	restored   *metrics.Counter
+	limited     limitedSink
+	left        leftQueue
+	restoreDue  bool          // a pass brought back all it may and more fit: read the log without blocking
+	lastSync    time.Time     // when the last full sync started
+	syncGap     time.Duration // least time from lastSync to a full sync for the entries forgotten
+	leftN       atomic.Int64
+	forgottenN  atomic.Int64
+	restored    *metrics.Counter
+	leftExpired *metrics.Counter
 }
 
 // New returns a Fleet for opt that keeps sink in step once Run is called. It does not
@@ -132,6 +133,7 @@ func New(opt Options, sink Sink) (*Fleet, error) {
 	m.NewGauge("spoaguard_redis_entries_left_out", func() float64 { return float64(f.leftN.Load()) })
 	m.NewGauge("spoaguard_redis_entries_left_out_forgotten", func() float64 { return float64(f.forgottenN.Load()) })
 	f.restored = m.NewCounter("spoaguard_redis_entries_restored_total")
+	f.leftExpired = m.NewCounter("spoaguard_redis_entries_left_out_expired_total")
 	return f, nil
 }
 

@@ -476,3 +476,92 @@ func TestAFollowerWithLessRoomStaysASubsetAndFillsItsRoom(t *testing.T) {
 		}
 	}
 }
+
+// clockedFleet is a follower that does not run, on a sink of max entries whose clock the
+// test moves: the test drives its apply and restore.
+func clockedFleet(t *testing.T, max int) (*Fleet, *live.Set, *time.Time) {
+	t.Helper()
+	now := time.UnixMilli(1_800_000_000_000)
+	set, err := live.Open(live.Options{MaxEntries: max, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	sink := LiveSink{Set: set, Logger: slog.New(slog.DiscardHandler)}
+	f := &Fleet{sink: sink, limited: sink, left: leftQueue{max: minRemembered}, log: slog.New(slog.DiscardHandler),
+		restored: metrics.NewSet().NewCounter("restored"), leftExpired: metrics.NewSet().NewCounter("expired")}
+	return f, set, &now
+}
+
+// banUntil is a put of ip that expires at the Unix millisecond until (0: never).
+func banUntil(ip string, until int64) Change {
+	r := &Record{Addr: ip, Action: "deny", List: "api", Created: 1, Expires: until}
+	return Change{Op: Put, Key: ip, Record: r}
+}
+
+// An entry left out that has expired while it waited keeps no place: a new entry of the
+// log takes the room a removal frees, at once, and the expired one is not brought back.
+func TestAnExpiredEntryLeftOutKeepsNoPlace(t *testing.T) {
+	f, set, now := clockedFleet(t, 1)
+	apply := func(changes ...Change) {
+		t.Helper()
+		if err := f.apply(changes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(banUntil("192.0.2.1", 0))
+	apply(banUntil("203.0.113.1", now.Add(time.Minute).UnixMilli()))
+	if f.left.len() != 1 {
+		t.Fatalf("%d left out, want 1", f.left.len())
+	}
+	*now = now.Add(2 * time.Minute)
+	apply(del("192.0.2.1"), banUntil("198.51.100.1", 0))
+	if got := inForce(set, "192.0.2.1", "203.0.113.1", "198.51.100.1"); got != "198.51.100.1" {
+		t.Errorf("in force %q after the removal; want the new entry in the place the expired one would keep", got)
+	}
+	if f.left.len() != 0 || f.leftN.Load() != 0 {
+		t.Errorf("%d left out (gauge %d); want the expired one gone", f.left.len(), f.leftN.Load())
+	}
+}
+
+// Entries left out that expire behind others while the set stays full are swept from the
+// queue: they are not counted as waiting, and keep no place in what it remembers.
+func TestExpiredEntriesLeftOutAreSweptWhileTheSetIsFull(t *testing.T) {
+	// The set holds 192.0.2.1; 203.0.113.1 waits, and behind it two entries that expire.
+	start := func(t *testing.T) (*Fleet, *time.Time) {
+		f, _, now := clockedFleet(t, 1)
+		f.left.max = 3
+		for _, c := range []Change{
+			banUntil("192.0.2.1", 0),
+			banUntil("203.0.113.1", 0),
+			banUntil("203.0.113.2", now.Add(time.Minute).UnixMilli()),
+			banUntil("203.0.113.3", now.Add(time.Minute).UnixMilli()),
+		} {
+			if err := f.apply([]Change{c}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		*now = now.Add(2 * time.Minute)
+		return f, now
+	}
+	t.Run("a pass with no room", func(t *testing.T) {
+		f, _ := start(t)
+		if _, err := f.restore(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if f.leftN.Load() != 1 || f.leftExpired.Get() != 2 {
+			t.Errorf("left out %d, expired %d; want 1 (203.0.113.1) and 2", f.leftN.Load(), f.leftExpired.Get())
+		}
+	})
+	t.Run("a queue at its limit", func(t *testing.T) {
+		f, now := start(t)
+		for _, ip := range []string{"198.51.100.1", "198.51.100.2"} {
+			if err := f.apply([]Change{banUntil(ip, 0)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := queueKeys(&f.left, 10, now.UnixMilli()); !slices.Equal(got, []string{"203.0.113.1", "198.51.100.1", "198.51.100.2"}) || f.left.forgotten != 0 {
+			t.Errorf("queue %q with %d forgotten; want the 3 in force remembered", got, f.left.forgotten)
+		}
+	})
+}

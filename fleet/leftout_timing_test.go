@@ -45,6 +45,31 @@ func BenchmarkLeftQueueMemory(b *testing.B) {
 	}
 }
 
+// A sweep of a queue of 500,000 entries for the expired among them: one in ten has expired.
+func BenchmarkLeftQueueSweep(b *testing.B) {
+	const n = 500_000
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = ipv4Key(i)
+	}
+	for range b.N {
+		b.StopTimer()
+		l := &leftQueue{max: n}
+		for i, k := range keys {
+			exp := int64(2_000 + i) // the expiries of a ban with a ttl, each later than the one before
+			if i%10 == 0 {
+				exp = 1_000
+			}
+			l.add(leftEntry{k, exp})
+		}
+		b.StartTimer()
+		l.sweep(1_500)
+		if l.len() != n-n/10 {
+			b.Fatalf("%d left after the sweep, want %d", l.len(), n-n/10)
+		}
+	}
+}
+
 // restoreBench is a follower, not running, whose set of limit entries is full and whose queue
 // holds shared-limit entries left out of a shared set of shared entries in Redis.
 func restoreBench(b *testing.B, shared, limit int) (*Fleet, *live.Set, []Record) {
