@@ -78,6 +78,9 @@ type Fleet struct {
 	forgottenN  atomic.Int64
 	restored    *metrics.Counter
 	leftExpired *metrics.Counter
+	// The warnings of entries left out, owned by Run's goroutine.
+	leftWarn           warnBudget
+	leftWarnSuppressed *metrics.Counter
 }
 
 // New returns a Fleet for opt that keeps sink in step once Run is called. It does not
@@ -134,6 +137,7 @@ func New(opt Options, sink Sink) (*Fleet, error) {
 	m.NewGauge("spoaguard_redis_entries_left_out_forgotten", func() float64 { return float64(f.forgottenN.Load()) })
 	f.restored = m.NewCounter("spoaguard_redis_entries_restored_total")
 	f.leftExpired = m.NewCounter("spoaguard_redis_entries_left_out_expired_total")
+	f.leftWarnSuppressed = m.NewCounter("spoaguard_redis_left_out_warnings_suppressed_total")
 	return f, nil
 }
 

@@ -280,8 +280,43 @@ func (f *Fleet) apply(changes []Change) error {
 	return nil
 }
 
-// remember queues the entries the sink left out, and publishes the queue's state.
+// leftOutWarnInterval is the least time between two warnings of entries left out for want of
+// room: a steady churn over a full set leaves some out of every batch, and the log must stay
+// readable.
+const leftOutWarnInterval = time.Minute
+
+// warnBudget is what the Fleet keeps of the warnings of entries left out: when the next may
+// be logged, and what was left out since the last.
+type warnBudget struct {
+	next             time.Time
+	entries, batches int
+}
+
+// warnLeftOut warns of the n entries a batch left out, within the budget: the first batch
+// warns, and then at most one a leftOutWarnInterval, counting the entries and batches left
+// out since the last warning. The others are counted in leftWarnSuppressed.
+func (f *Fleet) warnLeftOut(n int) {
+	if n == 0 {
+		return
+	}
+	w := &f.leftWarn
+	w.entries += n
+	w.batches++
+	now := time.Now()
+	if now.Before(w.next) {
+		f.leftWarnSuppressed.Inc()
+		return
+	}
+	_, limit := f.limited.room()
+	f.log.Warn(leftOutWarning, "dropped", w.entries, "batches", w.batches, "limit", limit,
+		"next_warning_in", leftOutWarnInterval)
+	w.next, w.entries, w.batches = now.Add(leftOutWarnInterval), 0, 0
+}
+
+// remember queues the entries the sink left out, warns of them, and publishes the queue's
+// state.
 func (f *Fleet) remember(left []leftEntry) {
+	f.warnLeftOut(len(left))
 	if f.left.len()+len(left) > f.left.max {
 		f.left.sweep(f.limited.now().UnixMilli()) // the expired keep no place in the limit
 	}
@@ -371,6 +406,7 @@ func (f *Fleet) restore(ctx context.Context) (bool, error) {
 		if err != nil {
 			return fail(fmt.Errorf("applying the entries left out: %v", err))
 		}
+		f.warnLeftOut(len(left))
 		restored += f.left.settle(changes, left)
 		if len(left) > 0 {
 			budget = -1 // the set had less room than it said: the rest wait for more

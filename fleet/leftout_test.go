@@ -15,6 +15,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/spoaguard/spoaguard/internal/testutil"
 	"github.com/spoaguard/spoaguard/live"
 )
 
@@ -488,8 +489,9 @@ func clockedFleet(t *testing.T, max int) (*Fleet, *live.Set, *time.Time) {
 	}
 	t.Cleanup(set.Close)
 	sink := LiveSink{Set: set, Logger: slog.New(slog.DiscardHandler)}
+	ms := metrics.NewSet()
 	f := &Fleet{sink: sink, limited: sink, left: leftQueue{max: minRemembered}, log: slog.New(slog.DiscardHandler),
-		restored: metrics.NewSet().NewCounter("restored"), leftExpired: metrics.NewSet().NewCounter("expired")}
+		restored: ms.NewCounter("restored"), leftExpired: ms.NewCounter("expired"), leftWarnSuppressed: ms.NewCounter("suppressed")}
 	return f, set, &now
 }
 
@@ -564,4 +566,47 @@ func TestExpiredEntriesLeftOutAreSweptWhileTheSetIsFull(t *testing.T) {
 			t.Errorf("queue %q with %d forgotten; want the 3 in force remembered", got, f.left.forgotten)
 		}
 	})
+}
+
+// A steady churn over a full set leaves entries out batch after batch: the first warns, and
+// the next warning, once its interval has passed, counts what was left out since.
+func TestLeftOutWarningsHaveABudget(t *testing.T) {
+	f, _, _ := clockedFleet(t, 1)
+	var logs testutil.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	f.log = log
+	sink := f.limited.(LiveSink)
+	sink.Logger = log
+	f.sink, f.limited = sink, sink
+	apply := func(changes ...Change) {
+		t.Helper()
+		if err := f.apply(changes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(banUntil("192.0.2.1", 0))
+	for i := range 100 {
+		apply(banUntil(ipv4Key(i), 0), banUntil(ipv4Key(1000+i), 0))
+	}
+	warnings := func() []string {
+		var out []string
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, "left out") {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	if w := warnings(); len(w) != 1 || !strings.Contains(w[0], "dropped=2 ") {
+		t.Fatalf("%d warnings for 100 batches left out, want 1 (the first, dropped=2):\n%s", len(w), strings.Join(w, ""))
+	}
+	if n := f.leftWarnSuppressed.Get(); n != 99 {
+		t.Errorf("%d warnings suppressed, want 99", n)
+	}
+	f.leftWarn.next = time.Now() // the interval has passed
+	apply(banUntil("198.51.100.1", 0))
+	w := warnings()
+	if len(w) != 2 || !strings.Contains(w[1], "dropped=199 ") || !strings.Contains(w[1], "batches=100 ") {
+		t.Errorf("after the interval, warnings:\n%s\nwant a second one counting the 199 entries of 100 batches since the first", strings.Join(w, ""))
+	}
 }

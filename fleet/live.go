@@ -19,7 +19,8 @@ import (
 // The shared set may hold more entries than this agent's set may grow to (another agent,
 // with a higher -live-max-entries, wrote them). Then the sink applies every removal and
 // every change to an entry the set holds, adds the new entries that fit, in the batch's
-// order and one place a key, and leaves the others out: logged, and counted in Dropped. A new
+// order and one place a key, and leaves the others out: counted in Dropped, and logged (by a
+// Fleet, within a budget: the first batch, then at most one warning a minute). A new
 // entry that has expired, or that the batch removes again, takes no place. The Fleet that
 // follows the shared set into the sink remembers the keys of the entries left out, and
 // brings them back, in the order they were left out and ahead of newer ones, as removals and
@@ -33,15 +34,33 @@ type LiveSink struct {
 // Replace swaps the whole live set for records: entries the records lack are deleted and
 // every record is put, in one batch, so there is no empty window.
 func (s LiveSink) Replace(records []Record) error {
-	_, err := s.replaceFitting(records)
+	left, err := s.replaceFitting(records)
+	s.warnLeftOut(len(left))
 	return err
 }
 
 // Apply applies one batch of the log.
 func (s LiveSink) Apply(changes []Change) error {
-	_, err := s.applyFitting(changes, 0)
+	left, err := s.applyFitting(changes, 0)
+	s.warnLeftOut(len(left))
 	return err
 }
+
+// warnLeftOut logs the n entries a batch left out, each time: called alone, Apply and Replace
+// warn of every batch. A Fleet warns within a budget instead (Fleet.warnLeftOut).
+func (s LiveSink) warnLeftOut(n int) {
+	if n == 0 {
+		return
+	}
+	log := s.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn(leftOutWarning, "dropped", n, "limit", s.Set.MaxEntries())
+}
+
+// leftOutWarning is the warning of entries left out for want of room.
+const leftOutWarning = "redis: the shared live set has more entries than this agent's limit; new ones left out of its copy until removals or expiries make room for them"
 
 func (s LiveSink) replaceFitting(records []Record) ([]leftEntry, error) {
 	changes := make([]live.Change, 0, len(records))
@@ -194,12 +213,6 @@ func (s LiveSink) apply(changes []live.Change, keyOf func(int) string, waiting i
 	if s.Dropped != nil {
 		s.Dropped.Add(len(left))
 	}
-	log := s.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log.Warn("redis: the shared live set has more entries than this agent's limit; new ones left out of its copy until removals or expiries make room for them",
-		"dropped", len(left), "limit", s.Set.MaxEntries())
 	return left, nil
 }
 
