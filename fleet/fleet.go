@@ -110,7 +110,8 @@ func New(opt Options, sink Sink) (*Fleet, error) {
 	if opt.Metrics == nil {
 		opt.Metrics = metrics.NewSet()
 	}
-	rdb, err := newClient(opt.URL)
+	refused := opt.Metrics.NewCounter("spoaguard_redis_replies_refused_total")
+	rdb, err := newClient(opt.URL, refused)
 	if err != nil {
 		return nil, err
 	}
@@ -141,8 +142,11 @@ func New(opt Options, sink Sink) (*Fleet, error) {
 	return f, nil
 }
 
-// newClient parses a redis:// or rediss:// URL, with Sentinel when it names a master.
-func newClient(raw string) (redis.UniversalClient, error) {
+// newClient parses a redis:// or rediss:// URL, with Sentinel when it names a master. Its
+// connections refuse the replies past the bounds of guard.go (counted in refused), and a
+// command's context bounds its reads and writes on the socket, so that Write returns within
+// its WriteTimeout whatever the server does.
+func newClient(raw string, refused *metrics.Counter) (redis.UniversalClient, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 		return nil, fmt.Errorf("redis URL %q: want redis://[user:pass@]host:port/db or rediss://…", redact(raw))
@@ -152,12 +156,20 @@ func newClient(raw string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis URL %q: %v", redact(raw), err)
 		}
+		timeout := fo.DialTimeout
+		if timeout == 0 {
+			timeout = 5 * time.Second
+		}
+		fo.Dialer = guardedDialer(redis.NewDialer(&redis.Options{DialTimeout: timeout, TLSConfig: fo.TLSConfig}), refused)
+		fo.ContextTimeoutEnabled = true
 		return redis.NewFailoverClient(fo), nil
 	}
 	o, err := redis.ParseURL(raw)
 	if err != nil {
 		return nil, fmt.Errorf("redis URL %q: %v", redact(raw), err)
 	}
+	o.Dialer = guardedDialer(redis.NewDialer(o), refused)
+	o.ContextTimeoutEnabled = true
 	return redis.NewClient(o), nil
 }
 

@@ -167,17 +167,30 @@ func (f *Fleet) follow(ctx context.Context) (bool, error) {
 	}
 	for _, s := range streams {
 		for _, m := range s.Messages {
+			if compareID(m.ID, from) <= 0 {
+				// Not a Redis: resyncing for it would resync at every read.
+				return false, fmt.Errorf("the log answered entry %q, which is not after %s", m.ID, from)
+			}
 			if m.Values["epoch"] != epoch {
+				if err := f.heldInLog(ctx, m.ID); err != nil {
+					return false, err
+				}
 				f.log.Warn("redis: the log's epoch changed; resyncing", "log", m.ID)
 				return f.resyncPast(m.ID), nil
 			}
 			if m.Values["prev"] != pos {
+				if err := f.heldInLog(ctx, m.ID); err != nil {
+					return false, err
+				}
 				f.log.Warn("redis: the log has a gap (trimmed past this agent's position, or a failover); resyncing", "position", pos, "next", m.ID)
 				return f.resyncPast(m.ID), nil
 			}
 			raw, _ := m.Values["changes"].(string)
 			changes, err := decodeChanges(raw)
 			if err != nil {
+				if err := f.heldInLog(ctx, m.ID); err != nil {
+					return false, err
+				}
 				f.log.Warn("redis: unreadable log entry; resyncing", "log", m.ID, "err", err)
 				return f.resyncPast(m.ID), nil
 			}
@@ -197,6 +210,20 @@ func (f *Fleet) follow(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
+// heldInLog checks that the log holds entry id, which forces a resync: a broken server that
+// answers an entry the log does not hold, read after read, would otherwise make the follower
+// resync at every read, and hold it past every write to come.
+func (f *Fleet) heldInLog(ctx context.Context, id string) error {
+	held, err := f.rdb.XRange(ctx, f.keys[2], id, id).Result()
+	if err != nil {
+		return err
+	}
+	if len(held) != 1 || held[0].ID != id {
+		return fmt.Errorf("the log answered entry %q, which it does not hold", id)
+	}
+	return nil
+}
+
 // resyncPast asks for a resync after which reading resumes past the log entry id.
 func (f *Fleet) resyncPast(id string) bool {
 	f.mu.Lock()
@@ -211,6 +238,9 @@ func (f *Fleet) checkPosition(ctx context.Context) (bool, error) {
 	vals, err := f.rdb.MGet(ctx, f.keys[4], f.keys[3]).Result()
 	if err != nil {
 		return false, err
+	}
+	if len(vals) != 2 {
+		return false, fmt.Errorf("reading the epoch and head: %d values for 2 keys", len(vals))
 	}
 	epoch, _ := vals[0].(string)
 	head, _ := vals[1].(string)

@@ -377,6 +377,9 @@ func (f *Fleet) restore(ctx context.Context) (bool, error) {
 			keys[i] = page[i].key
 		}
 		vals, err := f.rdb.HMGet(ctx, f.keys[0], keys...).Result()
+		if err == nil && len(vals) != len(keys) {
+			err = fmt.Errorf("%d values for %d keys", len(vals), len(keys))
+		}
 		if err != nil {
 			return fail(fmt.Errorf("reading the entries left out: %v", err))
 		}

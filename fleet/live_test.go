@@ -38,12 +38,18 @@ func followingAgent(t testing.TB, url string, max int, dropped *metrics.Counter,
 	if tune != nil {
 		tune(f)
 	}
+	runFleet(t, f, set)
+	return f, set
+}
+
+// runFleet runs f, following into set, until the test ends, and waits for its first sync.
+func runFleet(t testing.TB, f *Fleet, set *live.Set) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); f.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; f.Close(); set.Close() })
 	eventually(t, "the first full sync", f.Synced)
-	return f, set
 }
 
 func blocks(set *live.Set, ip string) bool {
