@@ -156,11 +156,11 @@ func parse(path string, data []byte, fs *flag.FlagSet, notInFile []string) (*Fil
 			return nil, f.errorf(k, "a key must be a plain name")
 		}
 		key := k.Value
-		// "-loops" and "loops" are one key: the flag's name.
-		if prev, dup := seen[strings.TrimPrefix(key, "-")]; dup {
+		name := strings.TrimPrefix(key, "-") // "-loops" and "loops" are one key: the flag's name
+		if prev, dup := seen[name]; dup {
 			return nil, f.errorf(k, "%s: given twice (first at line %d)", key, prev)
 		}
-		seen[strings.TrimPrefix(key, "-")] = k.Line
+		seen[name] = k.Line
 		if key == ListsKey {
 			if err := f.lists(v); err != nil {
 				return nil, err
