@@ -62,26 +62,58 @@ func (s *Snapshot) Prefetch(addrs [][]byte) {
 // Prefetch4 is Prefetch for IPv4 addresses given as numbers, as Lookup4 takes them: for a
 // caller that has split its addresses already. It does not allocate.
 func (s *Snapshot) Prefetch4(as []uint32) {
+	var p Pending4
+	s.AskIndex4(&p, as)
+	p.AskBuckets()
+}
+
+// Pending4 is Prefetch4 split in two, for a caller with work of its own to do while the index
+// entries' lines come from memory: Snapshot.AskIndex4 asks for them and returns at once, and
+// AskBuckets then reads them and asks for the buckets' lines. The decision handler runs the
+// live set's lookups in between, hidden behind those misses. Its zero value asks for nothing.
+type Pending4 struct {
+	t       *table4 // nil: nothing asked for
+	buckets [MaxPrefetch]uint32
+	lines   [2 * MaxPrefetch]unsafe.Pointer
+	n       int
+}
+
+// AskIndex4 asks for the index entries' lines of the IPv4 addresses as (those beyond
+// MaxPrefetch are skipped), the first half of Prefetch4, and records in p what p.AskBuckets
+// needs. It does nothing on a snapshot that does not Prefetch. It does not allocate.
+func (s *Snapshot) AskIndex4(p *Pending4, as []uint32) {
+	p.t, p.n = nil, 0
 	if !s.Prefetches() {
 		return
 	}
 	t := &s.v4
-	var buckets [MaxPrefetch]uint32
-	var lines [2 * MaxPrefetch]unsafe.Pointer
 	as = as[:min(len(as), MaxPrefetch)]
 	// Index entries' lines, asked for together: they do not depend on one another.
 	for i, a := range as {
 		h := a >> t.shift
-		buckets[i] = h
-		lines[i] = unsafe.Pointer(&t.index[h])
+		p.buckets[i] = h
+		p.lines[i] = unsafe.Pointer(&t.index[h])
 	}
-	prefetch.Lines(lines[:len(as)])
+	p.t, p.n = t, len(as)
+	prefetch.Lines(p.lines[:len(as)])
+}
+
+// AskBuckets reads the index entries that AskIndex4 asked for and asks for their buckets'
+// lines, the second half of Prefetch4. Then p asks for nothing and no longer holds the
+// snapshot. It does not allocate.
+func (p *Pending4) AskBuckets() {
+	t := p.t
+	if t == nil {
+		return
+	}
 	// Bucket lines: each depends on its own index entry only, read here as its line comes.
 	m := 0
-	for _, h := range buckets[:len(as)] {
-		m = t.bucketLines(lines[:], m, t.index[h])
+	for _, h := range p.buckets[:p.n] {
+		m = t.bucketLines(p.lines[:], m, t.index[h])
 	}
-	prefetch.Lines(lines[:m])
+	prefetch.Lines(p.lines[:m])
+	clear(p.lines[:max(m, p.n)]) // do not pin the snapshot
+	p.t, p.n = nil, 0
 }
 
 // bucketLines appends to lines, from lines[m] on, the cache lines of the bucket whose index

@@ -92,7 +92,36 @@ func TestPrefetchChangesNoAnswer(t *testing.T) {
 		}
 	}
 	s.Prefetch4(as) // more than MaxPrefetch
-	if n := testing.AllocsPerRun(100, func() { s.Prefetch(addrs); s.Prefetch4(as) }); n != 0 {
+	// Prefetch4 in its two halves, with lookups in between as the decision handler runs the
+	// live set's: the answers stay the same, and the Pending4 is left holding nothing.
+	var pd Pending4
+	pd.AskBuckets() // the zero value asks for nothing
+	for _, batch := range [][]uint32{nil, as[:1], as[:20], as} {
+		s.AskIndex4(&pd, batch)
+		for i, a := range addrs {
+			if family, _, lo := SplitAddr(a); family == 4 {
+				if got := s.Lookup4(uint32(lo)); got != want[i] {
+					t.Fatalf("between AskIndex4 and AskBuckets of %d addresses, % x: %+v, want %+v", len(batch), a, got, want[i])
+				}
+			}
+		}
+		pd.AskBuckets()
+		if pd.t != nil || pd.n != 0 || pd.lines != [len(pd.lines)]unsafe.Pointer{} {
+			t.Fatalf("after AskBuckets of %d addresses, the Pending4 still holds the snapshot", len(batch))
+		}
+		pd.AskBuckets() // again: nothing asked for
+	}
+	var plain Snapshot // a snapshot that does not prefetch asks for nothing
+	plain.AskIndex4(&pd, as)
+	if pd.t != nil {
+		t.Errorf("AskIndex4 on a snapshot that does not prefetch left something to ask for")
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		s.Prefetch(addrs)
+		s.Prefetch4(as)
+		s.AskIndex4(&pd, as)
+		pd.AskBuckets()
+	}); n != 0 {
 		t.Errorf("Prefetch allocates %v times", n)
 	}
 	var none *Snapshot

@@ -32,6 +32,10 @@ type prefetchBatch struct {
 	// The live filter's words that the IPv4 lookups will read, found as each address is.
 	words [server.MaxPrefetch]unsafe.Pointer
 	nw    int
+
+	// lookUp's own: the snapshot's prefetch between its halves, and the live lists of v4[k].
+	pending blocklist.Pending4
+	live4   [server.MaxPrefetch]uint64
 }
 
 // Prefetching implements server.Prefetcher: whether the batch's snapshot was built with tables
@@ -89,24 +93,30 @@ func (c *conn) PrefetchDone() {
 // lookUp finds the lists matching each of the batch's addresses in snap and table, the table
 // whose filter words add found. Each address was split once, by add: the IPv4 ones, nearly
 // all, go to both tables as numbers, with no second split and no pass over the bytes in
-// either, and the live filter's words are asked for with no pass of their own. On this path
-// every instruction counts: over a 2M-entry snapshot, the live set costs 1.18–1.23× the
-// snapshot's lookups alone this way, and 1.25–1.31× splitting each address in each table's
-// prefetch and lookup (PERFORMANCE.md).
+// either, and the live filter's words are asked for with no pass of their own. The live
+// lookups run between the two halves of the snapshot's prefetch: once the index entries'
+// lines are asked for and before they are read, so that the live set's instructions execute
+// while those misses are on their way instead of after them. Over a 2M-entry snapshot the live
+// set costs 1.09-1.16x the snapshot's lookups alone this way (median 1.14x), against
+// 1.14-1.22x (1.17x) with each live lookup beside the snapshot's, after the whole prefetch
+// (PERFORMANCE.md).
 func (b *prefetchBatch) lookUp(snap *blocklist.Snapshot, table *live.Table) {
 	n := min(b.n, len(b.addrs))
 	prefetch.Lines(b.words[:b.nw])
 	if b.n6 > 0 {
 		table.Prefetch(b.addrs[:n]) // the IPv4 ones again, but a batch with IPv6 is rare
 	}
-	snap.Prefetch4(b.v4[:b.n4])
+	snap.AskIndex4(&b.pending, b.v4[:b.n4])
+	for k, a := range b.v4[:b.n4] {
+		b.live4[k] = table.Lookup4(a)
+	}
+	b.pending.AskBuckets()
 	k := 0
 	for i, addr := range b.addrs[:n] {
 		switch {
 		case b.four[i]:
-			a := b.v4[k]
+			b.m[i] = matches{snap.Lookup4(b.v4[k]).Matched, b.live4[k]}
 			k++
-			b.m[i] = matches{snap.Lookup4(a).Matched, table.Lookup4(a)}
 		case addr != nil:
 			b.m[i] = matches{snap.Lookup(addr).Matched, table.Lookup(addr)}
 		}
