@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -139,12 +140,78 @@ func decodePostJSON(body []byte) (postBody, error) {
 	dec.DisallowUnknownFields()
 	var p postBody
 	if err := dec.Decode(&p); err != nil {
-		return postBody{}, jsonError(err)
+		return postBody{}, postError(body, err)
 	}
 	if dec.More() {
 		return postBody{}, errors.New("malformed JSON: data after the object")
 	}
 	return p, nil
+}
+
+// postError says what is wrong with a body that encoding/json refused with err, naming the
+// entry at fault as the checks of the entries do ("bans[i]: why"): in a list of 100,000, an
+// unknown field or a bad ttl is otherwise not to be found. Only a refused body is decoded
+// again, entry by entry.
+func postError(body []byte, err error) error {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return jsonError(err)
+	}
+	var list struct {
+		Bans *[]json.RawMessage `json:"bans"`
+	}
+	if json.Unmarshal(body, &list) != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Field == "" {
+			return fmt.Errorf(`want one entry {"addr": ...} or {"bans": [...]}, not %s`, jsonValueName(typ.Value))
+		}
+		return jsonError(err) // "bans" is not a list
+	}
+	if list.Bans == nil {
+		return fmt.Errorf("bans[0]: %w", entryError(body, err)) // the one entry's
+	}
+	for i, raw := range *list.Bans {
+		if e := entryError(raw, nil); e != nil {
+			return fmt.Errorf("bans[%d]: %w", i, e)
+		}
+	}
+	if e := jsonError(err); strings.HasPrefix(e.Error(), "unknown field ") {
+		f, _, _ := strings.Cut(strings.TrimPrefix(e.Error(), "unknown field "), ":")
+		return fmt.Errorf(`unknown field %s beside "bans": a list is {"bans": [...]} alone`, f)
+	}
+	return jsonError(err) // beside the list
+}
+
+// postEntry is Ban as a POST may send it, with expires and created kept raw: a time there is
+// refused as the checks of the entries refuse it, not as time's parsing would.
+type postEntry struct {
+	Addr    string          `json:"addr"`
+	TTL     TTL             `json:"ttl"`
+	Action  string          `json:"action"`
+	List    string          `json:"list"`
+	Observe bool            `json:"observe"`
+	Comment string          `json:"comment"`
+	Expires json.RawMessage `json:"expires"`
+	Created json.RawMessage `json:"created"`
+}
+
+// entryError is what is wrong with the entry raw, or orig when the entry alone decodes.
+func entryError(raw []byte, orig error) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var e postEntry
+	if err := dec.Decode(&e); err != nil {
+		return jsonError(err)
+	}
+	for _, t := range []json.RawMessage{e.Expires, e.Created} {
+		if t != nil && string(t) != "null" {
+			return errors.New("expires and created are set by the agent; send ttl")
+		}
+	}
+	if orig != nil {
+		return jsonError(orig)
+	}
+	return nil
 }
 
 func jsonError(err error) error {
@@ -154,11 +221,58 @@ func jsonError(err error) error {
 	case errors.As(err, &syn):
 		return fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, err)
 	case errors.As(err, &typ):
-		return fmt.Errorf("field %s: want a %s, not %s", typ.Field, typ.Type, typ.Value)
+		what := fmt.Sprintf("want %s, not %s", jsonTypeName(typ.Type), jsonValueName(typ.Value))
+		if typ.Field == "" {
+			return errors.New(what)
+		}
+		return fmt.Errorf("%s: %s", typ.Field, what)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return errors.New("malformed JSON: the body ends early")
 	}
-	return fmt.Errorf("bad request body: %v", strings.TrimPrefix(err.Error(), "json: "))
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if strings.HasPrefix(msg, "unknown field ") {
+		return fmt.Errorf("%s: an entry has addr, ttl, action, list, observe and comment", msg)
+	}
+	return errors.New(msg)
+}
+
+// jsonTypeName is what a field of type t holds, in JSON's words.
+func jsonTypeName(t reflect.Type) string {
+	if t == nil {
+		return "another value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Pointer:
+		return jsonTypeName(t.Elem())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another value"
+}
+
+// jsonValueName names a value as encoding/json's UnmarshalTypeError.Value describes it
+// ("number", "string", "bool", "array", "object", or "number 5").
+func jsonValueName(v string) string {
+	kind, _, _ := strings.Cut(v, " ")
+	switch kind {
+	case "array", "object":
+		return "an " + kind
+	case "bool":
+		return "true or false"
+	case "number", "string":
+		return "a " + kind
+	}
+	return v
 }
 
 // Check is the answer of GET /v1/check.
