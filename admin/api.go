@@ -391,6 +391,13 @@ func (a *api) check(r *http.Request) (int, any) {
 	return http.StatusOK, CheckOf(a.cfg.Explain(ip))
 }
 
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // invalidUTF8At is the offset of the first byte of b that is not UTF-8.
 func invalidUTF8At(b []byte) int {
 	for i := 0; i < len(b); {
@@ -403,9 +410,10 @@ func invalidUTF8At(b []byte) int {
 	return len(b)
 }
 
-// CheckOf is the API's form of an explanation.
+// CheckOf is the API's form of an explanation. Lists, observed and matches are lists when
+// empty too, never null: a script reads .lists | length or iterates without a null case.
 func CheckOf(x decision.Explanation) Check {
-	c := Check{IP: x.Addr.String(), Blocked: x.Blocked, List: x.List, Lists: x.Lists, Observed: x.Observed, Matches: []Match{}}
+	c := Check{IP: x.Addr.String(), Blocked: x.Blocked, List: x.List, Lists: orEmpty(x.Lists), Observed: orEmpty(x.Observed), Matches: []Match{}}
 	for _, m := range x.Matches {
 		mm := Match{List: m.List, Action: m.Action.String(), Source: "file", Observe: m.Observe}
 		if m.Live {

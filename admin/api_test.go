@@ -145,6 +145,7 @@ func TestStatusCodes(t *testing.T) {
 		{"check without an address", "", "GET", "/v1/check", "", 400, "ip"},
 		{"check a zoned address", "", "GET", "/v1/check?ip=fe80::1%25eth0", "", 400, "zone"},
 		{"check", "", "GET", "/v1/check?ip=192.0.2.1", "", 200, `"blocked":false`},
+		{"check an address on no list: lists, not nulls", "", "GET", "/v1/check?ip=198.18.0.1", "", 200, `{"ip":"198.18.0.1","blocked":false,"list":"","lists":[],"observed":[],"matches":[]}`},
 	}
 	for _, tt := range tests {
 		auth := "Bearer " + token
