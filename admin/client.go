@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,15 +31,31 @@ func ReadTokenFile(path string) (string, error) {
 
 // Client calls a running agent's API.
 type Client struct {
+	addr  string // as given
 	base  string // scheme and host
 	token string
 	http  *http.Client
 }
 
+// CheckAddr checks that addr is an API address a client can call: "host:port" or
+// "unix:/path" (not a URL).
+func CheckAddr(addr string) error {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if path == "" {
+			return fmt.Errorf("%q: unix: needs the socket's path", addr)
+		}
+		return nil
+	}
+	if host, port, err := net.SplitHostPort(addr); err != nil || strings.Contains(host, "/") || port == "" {
+		return fmt.Errorf("%q: want IP:port or unix:/path", addr)
+	}
+	return nil
+}
+
 // NewClient returns a client of the API at addr ("IP:port" or "unix:/path"), sending token
 // when it is not empty.
 func NewClient(addr, token string) *Client {
-	c := &Client{base: "http://" + addr, token: token, http: &http.Client{Timeout: 2 * time.Minute}}
+	c := &Client{addr: addr, base: "http://" + addr, token: token, http: &http.Client{Timeout: 2 * time.Minute}}
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		c.base = "http://unix"
 		c.http.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -123,7 +140,11 @@ func (c *Client) do(method, path string, q url.Values, body []byte, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // not the URL, whose host is "unix" for a socket
+		}
+		return fmt.Errorf("%s %s: admin API %s: %v", method, path, c.addr, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
@@ -133,6 +154,9 @@ func (c *Client) do(method, path string, q url.Values, body []byte, out any) err
 	if resp.StatusCode != http.StatusOK {
 		var e errorBody
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			if resp.StatusCode == http.StatusUnauthorized && c.token == "" {
+				e.Error += " (no token was sent: give -api-token-file, SPOAGUARD_API_TOKEN_FILE or SPOAGUARD_API_TOKEN)"
+			}
 			return fmt.Errorf("%s %s: %d: %s", method, path, resp.StatusCode, e.Error)
 		}
 		return fmt.Errorf("%s %s: %s", method, path, resp.Status)

@@ -87,6 +87,9 @@ func (f *apiFlags) client() (*admin.Client, error) {
 	if f.addr == "" {
 		return nil, errors.New("no admin API address: give -api or set SPOAGUARD_API")
 	}
+	if err := admin.CheckAddr(f.addr); err != nil {
+		return nil, fmt.Errorf("admin API address %v", err)
+	}
 	token := os.Getenv("SPOAGUARD_API_TOKEN")
 	if f.tokenFile != "" {
 		var err error

@@ -281,18 +281,25 @@ func threadsAtNice(t *testing.T, nice int) int {
 	return n
 }
 
-// TestCommandsFitScripts: what a fail2ban action or a shell script relies on. The API's
-// address and token come from the environment; success is status 0 and nothing on stderr;
-// any failure is status 1 and exactly one line on stderr. -ttl takes a number of seconds, as
-// fail2ban's bantime gives it.
-func TestCommandsFitScripts(t *testing.T) {
+// startTokenAgent starts an agent serving the admin API on TCP with a token, and returns its
+// directory, the API's address, the token file and the agent.
+func startTokenAgent(t *testing.T) (string, string, string, *testAgent) {
+	t.Helper()
 	dir := t.TempDir()
 	list := filepath.Join(dir, "drop.txt")
 	os.WriteFile(list, []byte("192.0.2.0/24\n"), 0o644)
 	tokenFile := filepath.Join(dir, "token")
 	os.WriteFile(tokenFile, []byte("s3cret-token-for-the-test\n"), 0o600)
 	api := freeAddr(t)
-	a := startAgent(t, "-deny", "drop="+list, "-api", api, "-api-token-file", tokenFile)
+	return dir, api, tokenFile, startAgent(t, "-deny", "drop="+list, "-api", api, "-api-token-file", tokenFile)
+}
+
+// TestCommandsFitScripts: what a fail2ban action or a shell script relies on. The API's
+// address and token come from the environment; success is status 0 and nothing on stderr;
+// any failure is status 1 and exactly one line on stderr. -ttl takes a number of seconds, as
+// fail2ban's bantime gives it.
+func TestCommandsFitScripts(t *testing.T) {
+	dir, api, tokenFile, a := startTokenAgent(t)
 	ac := a.dial(t)
 	t.Setenv("SPOAGUARD_API", api)
 	for _, tc := range []struct {
@@ -337,5 +344,30 @@ func TestCommandsFitScripts(t *testing.T) {
 	}
 	if blocked, _ := ac.decide(netip.MustParseAddr("203.0.113.8")); blocked {
 		t.Error("a refused ban is in force")
+	}
+}
+
+// TestCommandErrorsSayWhatIsWrong: the one error line names what to fix, in the operator's
+// terms: the address as given (not the client's URL, whose host is "unix" for a socket), a
+// token that was not sent, an address that is a URL.
+func TestCommandErrorsSayWhatIsWrong(t *testing.T) {
+	dir, api, _, _ := startTokenAgent(t)
+	none := "unix:" + filepath.Join(dir, "none.sock")
+	t.Setenv("SPOAGUARD_API_TOKEN", "")
+	t.Setenv("SPOAGUARD_API_TOKEN_FILE", "")
+	for _, tc := range []struct {
+		args      []string
+		want, not string
+	}{
+		{[]string{"bans", "-api", api}, "401: missing or wrong bearer token (no token was sent: give -api-token-file", ""},
+		{[]string{"ban", "203.0.113.7", "-api", none}, "POST /v1/bans: admin API " + none + ": dial unix", "http://unix"},
+		{[]string{"bans", "-api", "http://" + api}, `admin API address "http://` + api + `": want IP:port or unix:/path`, ""},
+		{[]string{"bans", "-api", "unix:"}, "unix: needs the socket's path", ""},
+	} {
+		var stderr bytes.Buffer
+		status := exitStatus(run(t.Context(), tc.args, io.Discard, &stderr, nil), &stderr)
+		if msg := stderr.String(); status != 1 || !strings.Contains(msg, tc.want) || tc.not != "" && strings.Contains(msg, tc.not) {
+			t.Errorf("spoaguard %s: status %d, stderr %q; want 1 and %q", strings.Join(tc.args, " "), status, msg, tc.want)
+		}
 	}
 }
