@@ -30,6 +30,8 @@ func TestCommandLineOutput(t *testing.T) {
 		{"bad value: one line and a hint", []string{"-loops", "x"}, 2, "", "invalid value \"x\" for flag -loops"},
 		{"version", []string{"-version"}, 0, "spoaguard ", ""},
 		{"a command's help", []string{"ban", "-h"}, 0, "spoaguard ban ADDR [-ttl D]", ""},
+		{"check's help", []string{"check", "-h"}, 0, "spoaguard check IP [-json]", ""},
+		{"a command without its argument: one line, named once", []string{"ban"}, 1, "", "spoaguard: ban: want ADDR"},
 		{"version needs no lists", []string{"-version", "-deny", "broken"}, 0, runtime.Version(), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

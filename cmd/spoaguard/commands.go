@@ -59,15 +59,16 @@ func parseCommand(fs *flag.FlagSet, args []string, what string) (string, error) 
 	if err := fs.Parse(args); err != nil {
 		return "", err
 	}
+	name := strings.TrimPrefix(fs.Name(), "spoaguard ") // the error line starts "spoaguard: "
 	if fs.NArg() == 0 {
-		return "", fmt.Errorf("%s: want %s", fs.Name(), what)
+		return "", fmt.Errorf("%s: want %s", name, what)
 	}
 	arg := fs.Arg(0)
 	if err := fs.Parse(fs.Args()[1:]); err != nil {
 		return "", err
 	}
 	if fs.NArg() > 0 {
-		return "", fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return "", fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
 	}
 	return arg, nil
 }
@@ -231,18 +232,34 @@ func cmdCheck(args []string, stdout io.Writer) error {
 }
 
 // parseCheckArgs takes check's own flags and its IP; the agent's list flags, from the first
-// one on, go to rest.
+// one on, go to rest, but for -json, which is check's wherever it is, and -h.
 func parseCheckArgs(fs *flag.FlagSet, args []string, rest *[]string) (string, error) {
 	var own []string
 	for i, a := range args {
-		name := strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-")
-		if strings.HasPrefix(a, "-") && fs.Lookup(name) == nil {
-			*rest = args[i:]
+		name := flagName(a)
+		if strings.HasPrefix(a, "-") && fs.Lookup(name) == nil && name != "h" && name != "help" {
+			for _, a := range args[i:] {
+				if flagName(a) == "json" {
+					own = append(own, a)
+				} else {
+					*rest = append(*rest, a)
+				}
+			}
 			break
 		}
 		own = append(own, a)
 	}
 	return parseCommand(fs, own, "IP")
+}
+
+// flagName is the name of the flag a names ("-json=true" and "--json" name json), or "" when
+// a is not a flag.
+func flagName(a string) string {
+	if !strings.HasPrefix(a, "-") {
+		return ""
+	}
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	return name
 }
 
 func checkOffline(ip string, agentArgs []string) (admin.Check, error) {

@@ -153,6 +153,10 @@ func TestCheckOfflineLoadsTheListFlags(t *testing.T) {
 	if err != nil || out != "192.0.2.9 blocked list=drop lists=drop observed=trial\n  drop deny file\n  trial deny file observe\n" {
 		t.Errorf("offline check: %v\n%s", err, out)
 	}
+	out, err = runCommand(t, "check", "192.0.2.9", "-deny", "drop="+list, "-json")
+	if err != nil || !strings.HasPrefix(out, `{"ip":"192.0.2.9","blocked":true,"list":"drop"`) {
+		t.Errorf("offline check with -json after the list flags: %v\n%s", err, out)
+	}
 }
 
 func TestLiveStartupErrors(t *testing.T) {
