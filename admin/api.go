@@ -135,11 +135,13 @@ func (a *api) route(mux *http.ServeMux, pattern string, h func(*http.Request) (i
 
 // authorized compares the request's token with the configured one in constant time: both
 // are hashed first, so that neither their contents nor their lengths leak through timing.
+// The scheme's name is case-insensitive (RFC 9110, 11.1): "bearer" is "Bearer".
 func (a *api) authorized(r *http.Request) bool {
 	if a.cfg.Token == "" {
 		return true
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	ok = ok && strings.EqualFold(scheme, "Bearer")
 	sum := sha256.Sum256([]byte(got))
 	return subtle.ConstantTimeCompare(sum[:], a.token[:]) == 1 && ok
 }

@@ -101,6 +101,8 @@ func TestStatusCodes(t *testing.T) {
 		{"no token", "-", "GET", "/v1/bans", "", 401, "bearer token"},
 		{"a wrong token", "Bearer nope", "GET", "/v1/bans", "", 401, "bearer token"},
 		{"a token of another scheme", "Basic " + token, "GET", "/v1/bans", "", 401, "bearer token"},
+		{"the scheme in lower case", "bearer " + token, "GET", "/v1/bans", "", 200, `{"bans":[]}`},
+		{"a token with a space before it", "Bearer  " + token, "GET", "/v1/bans", "", 401, "bearer token"},
 		{"one entry", "", "POST", "/v1/bans", `{"addr": "203.0.113.7", "ttl": "1h", "comment": "ssh"}`, 200, `{"added":1,"updated":0}`},
 		{"a list of entries, one already there", "", "POST", "/v1/bans", `{"bans": [{"addr": "203.0.113.7"}, {"addr": "198.51.100.0/24", "ttl": 3600, "list": "scanners"}, {"addr": "192.0.2.1-192.0.2.9", "action": "allow"}]}`, 200, `{"added":2,"updated":1}`},
 		{"a range spelling a prefix is that prefix", "", "POST", "/v1/bans", `{"bans": [{"addr": "203.0.113.128-203.0.113.255"}, {"addr": "203.0.113.128/25"}]}`, 200, `{"added":1,"updated":1}`},
