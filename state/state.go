@@ -51,7 +51,7 @@ func Open(dir string) (*DB, error) {
 	path := filepath.Join(dir, FileName)
 	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
 		// bbolt would make a new database of it: the entries it held would be gone unsaid.
-		return nil, fmt.Errorf("state file %s: empty (0 bytes), not a database; remove it to start with no live entries", path)
+		return nil, unreadable(path, errors.New("empty (0 bytes), not a database"))
 	}
 	// The initial mapping covers about a million entries, so that a large batch does not
 	// remap the file as it grows (address space only: pages are read in as they are used).
@@ -66,11 +66,17 @@ func Open(dir string) (*DB, error) {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("state file %s: locked by another process (is another spoaguard using this -state-dir?)", path)
 		}
+		if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrVersionMismatch) || errors.Is(err, bolterrors.ErrChecksum) {
+			return nil, unreadable(path, fmt.Errorf("not a database of live entries, or its header is damaged (%w)", err))
+		}
+		if errors.Is(err, errDamaged) {
+			return nil, unreadable(path, err)
+		}
 		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}
 	if err = guard(func() error { return verify(db, path) }); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("state file %s: %w", path, err)
+		return nil, unreadable(path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
@@ -106,7 +112,7 @@ func verify(db *bolt.DB, path string) error {
 			return err
 		}
 		if fi.Size() < tx.Size() {
-			return fmt.Errorf("damaged: truncated to %d bytes, its last transaction needs %d", fi.Size(), tx.Size())
+			return fmt.Errorf("%w: truncated to %d bytes, its last transaction needs %d", errDamaged, fi.Size(), tx.Size())
 		}
 		var errs []error
 		for err := range tx.Check() {
@@ -115,10 +121,19 @@ func verify(db *bolt.DB, path string) error {
 			}
 		}
 		if len(errs) > 0 {
-			return fmt.Errorf("damaged: %w", errors.Join(errs...))
+			return fmt.Errorf("%w: %w", errDamaged, errors.Join(errs...))
 		}
 		return nil
 	})
+}
+
+// errDamaged marks a file whose pages cannot be trusted.
+var errDamaged = errors.New("damaged")
+
+// unreadable is the error of a state file that holds no live set this agent can read: it
+// names the file and what to do, since the agent never replaces it with an empty one.
+func unreadable(path string, err error) error {
+	return fmt.Errorf("state file %s: %w; restore it from a backup, or move it away to start with no live entries", path, err)
 }
 
 // guard runs f, turning a memory fault or a panic inside bbolt into an error: a damaged file
@@ -127,7 +142,7 @@ func guard(f func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("damaged: reading it failed (%v)", r)
+			err = fmt.Errorf("%w: reading it failed (%v)", errDamaged, r)
 		}
 	}()
 	return f()
@@ -195,7 +210,7 @@ func (d *DB) Load() ([]live.Entry, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("state file %s: %w", d.path, err)
+		return nil, unreadable(d.path, err)
 	}
 	return out, nil
 }

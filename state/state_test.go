@@ -108,7 +108,7 @@ func TestAnUnreadableStateFileStopsTheStart(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, FileName), []byte(strings.Repeat("not bbolt\n", 1000)), 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}, "invalid"},
+		}, "not a database of live entries, or its header is damaged (invalid database)"},
 		{"locked by another process", func(t *testing.T, dir string) {
 			db, err := Open(dir)
 			if err != nil {
@@ -164,6 +164,12 @@ func TestAnUnreadableStateFileStopsTheStart(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), filepath.Join(dir, FileName)) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not name the file and say %q", err, tt.want)
+			}
+			// What to do with a file that holds nothing this agent can read; a lock or a
+			// newer format is another matter.
+			const hint = "; restore it from a backup, or move it away to start with no live entries"
+			if hasHint := strings.HasSuffix(err.Error(), hint); hasHint == (tt.want == "locked" || tt.want == "format version") {
+				t.Errorf("error %q: the hint %q given %v", err, hint, hasHint)
 			}
 		})
 	}
