@@ -358,7 +358,7 @@ func (a *api) getBans(r *http.Request) (int, any) {
 		after = &e
 	}
 	es := a.cfg.Live.Table().Entries(after, limit+1)
-	out := Listing{Bans: make([]Ban, 0, min(len(es), limit))}
+	out := Listing{Bans: make([]Listed, 0, min(len(es), limit))}
 	for i := range es {
 		if i == limit {
 			out.Next = es[limit-1].Key()
@@ -369,10 +369,8 @@ func (a *api) getBans(r *http.Request) (int, any) {
 	return http.StatusOK, out
 }
 
-func fromEntry(e *live.Entry) Ban {
-	b := Ban{Addr: e.Key(), Action: e.Action.String(), List: e.List, Observe: e.Observe, Comment: e.Comment}
-	created := e.Created.UTC()
-	b.Created = &created
+func fromEntry(e *live.Entry) Listed {
+	b := Listed{Addr: e.Key(), Action: e.Action.String(), List: e.List, Observe: e.Observe, Comment: e.Comment, Created: e.Created.UTC()}
 	if !e.Expires.IsZero() {
 		x := e.Expires.UTC()
 		b.Expires = &x

@@ -143,7 +143,7 @@ func TestStatusCodes(t *testing.T) {
 		{"delete in another spelling", "", "DELETE", "/v1/bans?addr=::ffff:203.0.113.7", "", 200, `{"removed":1}`},
 		{"a bad limit", "", "GET", "/v1/bans?limit=0", "", 400, "limit"},
 		{"a bad after", "", "GET", "/v1/bans?after=x", "", 400, "after"},
-		{"list", "", "GET", "/v1/bans", "", 200, `"addr":"192.0.2.1-192.0.2.9","action":"allow","list":"api","expires":null,"created":"`},
+		{"list: every field of every entry", "", "GET", "/v1/bans", "", 200, `{"addr":"192.0.2.1-192.0.2.9","action":"allow","list":"api","observe":false,"comment":"","expires":null,"created":"`},
 		{"check without an address", "", "GET", "/v1/check", "", 400, "ip"},
 		{"check a zoned address", "", "GET", "/v1/check?ip=fe80::1%25eth0", "", 400, "zone"},
 		{"check", "", "GET", "/v1/check?ip=192.0.2.1", "", 200, `"blocked":false`},
@@ -230,7 +230,7 @@ func TestListingPages(t *testing.T) {
 		}
 		for _, b := range l.Bans {
 			seen = append(seen, b.Addr)
-			if b.Created == nil || b.Expires != nil {
+			if b.Created.IsZero() || b.Expires != nil {
 				t.Errorf("%s: created %v, expires %v", b.Addr, b.Created, b.Expires)
 			}
 		}

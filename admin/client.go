@@ -97,8 +97,8 @@ func (c *Client) Unban(addr string) (Removed, error) {
 }
 
 // Bans returns every live entry, following the pages.
-func (c *Client) Bans() ([]Ban, error) {
-	var all []Ban
+func (c *Client) Bans() ([]Listed, error) {
+	var all []Listed
 	after := ""
 	for {
 		q := url.Values{"limit": {fmt.Sprint(MaxPageSize)}}

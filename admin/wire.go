@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Ban is an entry as the API reads it (POST /v1/bans) and writes it (GET /v1/bans).
+// Ban is an entry as the API reads it (POST /v1/bans).
 type Ban struct {
 	Addr    string `json:"addr"`
 	TTL     TTL    `json:"ttl,omitzero"`
@@ -21,9 +21,21 @@ type Ban struct {
 	List    string `json:"list,omitempty"`   // default api
 	Observe bool   `json:"observe,omitempty"`
 	Comment string `json:"comment,omitempty"`
-	// Written by GET only; expires is null for an entry that does not expire.
+	// The agent's (Listed); a POST may only send them null, as Client writes expires.
 	Expires *time.Time `json:"expires"`
 	Created *time.Time `json:"created,omitempty"`
+}
+
+// Listed is an entry as GET /v1/bans writes it: every field for every entry, an empty
+// comment and observe false too, so that a script reads each without a case for its absence.
+type Listed struct {
+	Addr    string     `json:"addr"`
+	Action  string     `json:"action"`
+	List    string     `json:"list"`
+	Observe bool       `json:"observe"`
+	Comment string     `json:"comment"`
+	Expires *time.Time `json:"expires"` // null for an entry that does not expire
+	Created time.Time  `json:"created"`
 }
 
 // maxTTL keeps an expiry representable.
@@ -308,8 +320,8 @@ type Removed struct {
 
 // Listing is the answer of GET /v1/bans. Next, when set, is the after of the next page.
 type Listing struct {
-	Bans []Ban  `json:"bans"`
-	Next string `json:"next,omitempty"`
+	Bans []Listed `json:"bans"`
+	Next string   `json:"next,omitempty"`
 }
 
 type errorBody struct {
