@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/spoaguard/spoaguard/admin"
+	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/decision"
 )
 
@@ -131,8 +132,19 @@ func cmdBan(args []string, stdout io.Writer) error {
 	if got.Updated > 0 {
 		verb = "updated"
 	}
-	_, err = fmt.Fprintf(stdout, "%s %s\n", verb, addr)
+	_, err = fmt.Fprintf(stdout, "%s %s\n", verb, entryKey(addr))
 	return err
+}
+
+// entryKey is addr as the agent keeps and lists it: "10.0.0.5/24" is 10.0.0.0/24, a range
+// spelling a prefix is that prefix, ::ffff:192.0.2.1 is 192.0.2.1. The agent has accepted
+// addr, so it parses; addr as given otherwise.
+func entryKey(addr string) string {
+	e, err := blocklist.ParseEntry(addr)
+	if err != nil {
+		return addr
+	}
+	return e.String()
 }
 
 func cmdUnban(args []string, stdout io.Writer) error {
@@ -149,7 +161,7 @@ func cmdUnban(args []string, stdout io.Writer) error {
 	if f.json {
 		return json.NewEncoder(stdout).Encode(got)
 	}
-	_, err = fmt.Fprintf(stdout, "removed %s\n", addr)
+	_, err = fmt.Fprintf(stdout, "removed %s\n", entryKey(addr))
 	return err
 }
 

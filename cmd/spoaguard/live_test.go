@@ -58,6 +58,8 @@ func TestLiveBansThroughTheCommands(t *testing.T) {
 		{[]string{"check", "-json", "198.51.100.1"}, `"observed":["trial"]`, true, "abuse"},
 		{[]string{"unban", "203.0.113.7"}, "removed 203.0.113.7", false, ""},
 		{[]string{"ban", "203.0.113.7", "-ttl", "1h"}, "added", true, "api"},
+		{[]string{"ban", "198.51.100.77/24", "-list", "scanners"}, "added 198.51.100.0/24\n", true, "api"}, // what it covers, as bans lists it
+		{[]string{"unban", "198.51.100.0-198.51.100.255"}, "removed 198.51.100.0/24\n", true, "api"},
 	}
 	for _, s := range steps {
 		out, err := runCommand(t, append(s.args, "-api", sock)...)
@@ -69,8 +71,8 @@ func TestLiveBansThroughTheCommands(t *testing.T) {
 		}
 	}
 	for _, want := range []string{`spoaguard_live_entries{list="api",action="deny",observe="false"} 1`,
-		`spoaguard_live_changes_total{op="add"} 3`, `spoaguard_live_changes_total{op="delete"} 2`,
-		`spoaguard_api_requests_total{route="POST /v1/bans",status="200"} 4`} {
+		`spoaguard_live_changes_total{op="add"} 4`, `spoaguard_live_changes_total{op="delete"} 3`,
+		`spoaguard_api_requests_total{route="POST /v1/bans",status="200"} 5`} {
 		if m := a.scrape(t); !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
 		}
