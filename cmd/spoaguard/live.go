@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -90,6 +91,7 @@ func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, fl *
 		if token, err = admin.ReadTokenFile(o.apiTokenFile); err != nil {
 			return nil, err
 		}
+		warnWeakToken(log, o.apiTokenFile, token)
 	}
 	if !strings.HasPrefix(o.apiAddr, "unix:") && token == "" {
 		return nil, errors.New("a TCP admin API needs -api-token-file")
@@ -112,4 +114,19 @@ func startAPI(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set, fl *
 		}
 	}()
 	return ep, nil
+}
+
+// minTokenLen is the shortest bearer token not warned about: 16 random characters are
+// beyond guessing through an API that answers a request at a time.
+const minTokenLen = 16
+
+// warnWeakToken warns of a token that other users of the host can read, or that is short
+// enough to guess: the token is what stands between the API's TCP port and the blocklist.
+func warnWeakToken(log *slog.Logger, path, token string) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		log.Warn("the admin API's token file can be read by every user of the host: chmod o-r it", "file", path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
+	}
+	if len(token) < minTokenLen {
+		log.Warn("the admin API's token is short: use at least 16 random characters", "file", path, "length", len(token))
+	}
 }

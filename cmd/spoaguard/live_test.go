@@ -377,3 +377,26 @@ func TestCommandErrorsSayWhatIsWrong(t *testing.T) {
 		}
 	}
 }
+
+// A token file every user can read, or a token short enough to guess, is warned about at
+// start; the agent starts all the same.
+func TestAWeakTokenIsWarnedAbout(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "drop.txt")
+	os.WriteFile(list, []byte("192.0.2.0/24\n"), 0o644)
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("short\n"), 0o644)
+	os.Chmod(tokenFile, 0o644) // whatever the umask
+	a := startAgent(t, "-deny", "drop="+list, "-api", freeAddr(t), "-api-token-file", tokenFile)
+	for _, want := range []string{"token file can be read by every user", "token is short"} {
+		if !strings.Contains(a.logs.String(), want) {
+			t.Errorf("the start-up log does not say %q:\n%s", want, a.logs)
+		}
+	}
+	os.WriteFile(tokenFile, []byte("s3cret-token-for-the-test\n"), 0o600)
+	os.Chmod(tokenFile, 0o640)
+	b := startAgent(t, "-deny", "drop="+list, "-api", freeAddr(t), "-api-token-file", tokenFile)
+	if strings.Contains(b.logs.String(), "admin API's token") {
+		t.Errorf("a token of 25 characters readable by its owner and group is warned about:\n%s", b.logs)
+	}
+}
