@@ -148,6 +148,7 @@ func TestStatusCodes(t *testing.T) {
 		{"check a zoned address", "", "GET", "/v1/check?ip=fe80::1%25eth0", "", 400, "zone"},
 		{"check", "", "GET", "/v1/check?ip=192.0.2.1", "", 200, `"blocked":false`},
 		{"check an address on no list: lists, not nulls", "", "GET", "/v1/check?ip=198.18.0.1", "", 200, `{"ip":"198.18.0.1","blocked":false,"list":"","lists":[],"observed":[],"matches":[]}`},
+		{"check: every field of a file list's match", "", "GET", "/v1/check?ip=192.0.2.250", "", 200, `"matches":[{"list":"drop","action":"deny","source":"file","observe":false,"addr":"","expires":null}]`},
 	}
 	for _, tt := range tests {
 		auth := "Bearer " + token

@@ -297,14 +297,15 @@ type Check struct {
 	Matches  []Match  `json:"matches"`
 }
 
-// Match is one list covering the address checked.
+// Match is one list covering the address checked. Every field is there in every match, as
+// in Listed.
 type Match struct {
 	List    string     `json:"list"`
 	Action  string     `json:"action"`
 	Source  string     `json:"source"` // file or live
-	Observe bool       `json:"observe,omitempty"`
-	Addr    string     `json:"addr,omitempty"` // the live entry
-	Expires *time.Time `json:"expires"`
+	Observe bool       `json:"observe"`
+	Addr    string     `json:"addr"`    // the live entry; "" for a file list
+	Expires *time.Time `json:"expires"` // the live entry's; null for none and for a file list
 }
 
 // Changed is the answer of POST /v1/bans.
