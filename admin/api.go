@@ -276,6 +276,9 @@ func toEntry(b *Ban, rules live.Rules, now time.Time) (live.Entry, error) {
 		e.Expires = now.Add(time.Duration(b.TTL))
 	}
 	if err := rules.Check(&e); err != nil {
+		if errors.Is(err, live.ErrTooWide) {
+			err = fmt.Errorf("%w (POST ?allow-short=true; spoaguard ban -allow-short)", err)
+		}
 		return live.Entry{}, err
 	}
 	return e, nil

@@ -119,7 +119,7 @@ func TestStatusCodes(t *testing.T) {
 		{"a time in expires", "", "POST", "/v1/bans", `{"bans": [{"addr": "203.0.113.8", "expires": 5}]}`, 400, `"bans[0]: expires and created are set by the agent; send ttl"`},
 		{"an unknown field beside the list", "", "POST", "/v1/bans", `{"bans": [{"addr": "203.0.113.8"}], "expiry": "1h"}`, 400, `unknown field \"expiry\" beside \"bans\"`},
 		{"a bad address names its entry", "", "POST", "/v1/bans", `{"bans": [{"addr": "203.0.113.8"}, {"addr": "203.0.113.300"}]}`, 400, "bans[1]: addr"},
-		{"a prefix wider than the minimum", "", "POST", "/v1/bans", `{"addr": "10.0.0.0/7"}`, 400, "bans[0]: 10.0.0.0/7 is wider than /8"},
+		{"a prefix wider than the minimum", "", "POST", "/v1/bans", `{"addr": "10.0.0.0/7"}`, 400, "bans[0]: 10.0.0.0/7 is wider than /8 (IPv4) or /16 (IPv6): a short prefix must be allowed explicitly (POST ?allow-short=true; spoaguard ban -allow-short)"},
 		{"a wide prefix with the override", "", "POST", "/v1/bans?allow-short=true", `{"addr": "10.0.0.0/7", "ttl": "1s"}`, 200, `"added":1`},
 		{"a bad ttl", "", "POST", "/v1/bans", `{"addr": "203.0.113.8", "ttl": "soon"}`, 400, "ttl"},
 		{"a negative ttl", "", "POST", "/v1/bans", `{"addr": "203.0.113.8", "ttl": -5}`, 400, "ttl"},

@@ -42,6 +42,10 @@ type Rules struct {
 	AllowShort               bool
 }
 
+// ErrTooWide marks an entry that Rules.Check refuses for covering more than the minimum
+// prefix: one that AllowShort would take.
+var ErrTooWide = errors.New("a short prefix must be allowed explicitly")
+
 // Check reports why e may not enter the set, or nil. It fills in the default list.
 func (r Rules) Check(e *Entry) error {
 	if !e.Addr.First.IsValid() {
@@ -65,7 +69,7 @@ func (r Rules) Check(e *Entry) error {
 	if !r.AllowShort {
 		v4, v6 := cmp.Or(r.MinPrefixV4, blocklist.DefaultMinPrefixV4), cmp.Or(r.MinPrefixV6, blocklist.DefaultMinPrefixV6)
 		if e.Addr.WiderThan(v4, v6) {
-			return fmt.Errorf("%s is wider than /%d (IPv4) or /%d (IPv6); allow short prefixes explicitly to add it", e.Addr, v4, v6)
+			return fmt.Errorf("%s is wider than /%d (IPv4) or /%d (IPv6): %w", e.Addr, v4, v6, ErrTooWide)
 		}
 	}
 	return nil
