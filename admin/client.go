@@ -152,14 +152,29 @@ func (c *Client) do(method, path string, q url.Values, body []byte, out any) err
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
+		se := &StatusError{Method: method, Path: path, Status: resp.StatusCode}
 		var e errorBody
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			se.Message = e.Error
 			if resp.StatusCode == http.StatusUnauthorized && c.token == "" {
-				e.Error += " (no token was sent: give -api-token-file, SPOAGUARD_API_TOKEN_FILE or SPOAGUARD_API_TOKEN)"
+				se.Message += " (no token was sent: give -api-token-file, SPOAGUARD_API_TOKEN_FILE or SPOAGUARD_API_TOKEN)"
 			}
-			return fmt.Errorf("%s %s: %d: %s", method, path, resp.StatusCode, e.Error)
 		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		return se
 	}
 	return json.Unmarshal(b, out)
+}
+
+// StatusError is an answer of the API other than 200: its status and its error's text.
+type StatusError struct {
+	Method, Path string
+	Status       int
+	Message      string // "" when the answer held none
+}
+
+func (e *StatusError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	}
+	return fmt.Sprintf("%s %s: %d: %s", e.Method, e.Path, e.Status, e.Message)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"strconv"
@@ -33,7 +34,7 @@ var commands = map[string]func(args []string, stdout io.Writer) error{
 const commandsUsage = `Commands (talk to a running agent's admin API; -api and -api-token-file, or the
 environment's SPOAGUARD_API and SPOAGUARD_API_TOKEN_FILE or SPOAGUARD_API_TOKEN, say where):
   spoaguard ban ADDR [-ttl D] [-list NAME] [-allow] [-observe] [-comment S] [-allow-short]
-  spoaguard unban ADDR
+  spoaguard unban ADDR [-missing-ok]
   spoaguard bans [-json]
   spoaguard check IP [-json]            ask the agent
   spoaguard check IP [-json] LIST FLAGS  load the lists named by -deny/-allow/-config and decide offline
@@ -149,12 +150,22 @@ func entryKey(addr string) string {
 
 func cmdUnban(args []string, stdout io.Writer) error {
 	var f apiFlags
+	var missingOK bool
 	fs := newCommandFlags("unban", &f)
+	fs.BoolVar(&missingOK, "missing-ok", false, "succeed when ADDR is not banned (it expired, or was removed)")
 	addr, c, err := f.addrCommand(fs, args, "ADDR, as it was banned")
 	if err != nil {
 		return err
 	}
 	got, err := c.Unban(addr)
+	var se *admin.StatusError
+	if missingOK && errors.As(err, &se) && se.Status == http.StatusNotFound {
+		if f.json {
+			return json.NewEncoder(stdout).Encode(got) // {"removed":0}
+		}
+		_, err = fmt.Fprintf(stdout, "not banned %s\n", entryKey(addr))
+		return err
+	}
 	if err != nil {
 		return err
 	}

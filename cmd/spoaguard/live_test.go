@@ -323,6 +323,9 @@ func TestCommandsFitScripts(t *testing.T) {
 		{"a negative ttl", map[string]string{"SPOAGUARD_API_TOKEN_FILE": tokenFile}, []string{"ban", "203.0.113.8", "-ttl", "-1"}, 1, ""},
 		{"a ttl that is not one", map[string]string{"SPOAGUARD_API_TOKEN_FILE": tokenFile}, []string{"ban", "203.0.113.8", "-ttl", "soon"}, 1, ""},
 		{"an address not banned", map[string]string{"SPOAGUARD_API_TOKEN_FILE": tokenFile}, []string{"unban", "203.0.113.99"}, 1, ""},
+		// fail2ban's unban of a ban whose ttl, its bantime, has just run out.
+		{"an address not banned, when that is fine", map[string]string{"SPOAGUARD_API_TOKEN_FILE": tokenFile}, []string{"unban", "203.0.113.99", "-missing-ok"}, 0, "not banned 203.0.113.99\n"},
+		{"-missing-ok is about the address only", map[string]string{"SPOAGUARD_API_TOKEN": "wrong"}, []string{"unban", "203.0.113.99", "-missing-ok"}, 1, ""},
 		{"no agent there", map[string]string{"SPOAGUARD_API": "unix:" + filepath.Join(dir, "none.sock")}, []string{"bans"}, 1, ""},
 		{"unban", map[string]string{"SPOAGUARD_API_TOKEN_FILE": tokenFile}, []string{"unban", "203.0.113.7"}, 0, "removed 203.0.113.7"},
 	} {
