@@ -99,6 +99,16 @@ func (c *Client) Unban(addr string) (Removed, error) {
 // Bans returns every live entry, following the pages.
 func (c *Client) Bans() ([]Listed, error) {
 	var all []Listed
+	err := c.BanPages(func(page []Listed) error {
+		all = append(all, page...)
+		return nil
+	})
+	return all, err
+}
+
+// BanPages calls f with each page of the live entries, in address order, as it arrives: a
+// caller that writes them out holds one page, not a million entries.
+func (c *Client) BanPages(f func([]Listed) error) error {
 	after := ""
 	for {
 		q := url.Values{"limit": {fmt.Sprint(MaxPageSize)}}
@@ -107,11 +117,13 @@ func (c *Client) Bans() ([]Listed, error) {
 		}
 		var page Listing
 		if err := c.do(http.MethodGet, "/v1/bans", q, nil, &page); err != nil {
-			return nil, err
+			return err
 		}
-		all = append(all, page.Bans...)
+		if err := f(page.Bans); err != nil {
+			return err
+		}
 		if page.Next == "" {
-			return all, nil
+			return nil
 		}
 		after = page.Next
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,7 +14,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
 
@@ -189,27 +190,85 @@ func cmdBans(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	bans, err := c.Bans()
+	w := bufio.NewWriter(stdout)
+	if f.json {
+		err = writeBansJSON(w, c)
+	} else {
+		err = writeBansTable(w, c)
+	}
 	if err != nil {
 		return err
 	}
-	if f.json {
-		return json.NewEncoder(stdout).Encode(bans)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDR\tACTION\tLIST\tEXPIRES\tCOMMENT")
-	for _, b := range bans {
-		exp := "never"
-		if b.Expires != nil {
-			exp = b.Expires.Format(time.RFC3339)
+	return w.Flush()
+}
+
+// writeBansJSON writes the live entries as one JSON list, a page at a time.
+func writeBansJSON(w *bufio.Writer, c *admin.Client) error {
+	sep := "["
+	err := c.BanPages(func(page []admin.Listed) error {
+		for i := range page {
+			b, err := json.Marshal(&page[i])
+			if err != nil {
+				return err
+			}
+			w.WriteString(sep)
+			w.Write(b)
+			sep = ","
 		}
-		action := b.Action
-		if b.Observe {
-			action += ",observe"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Addr, action, b.List, exp, tableComment(b.Comment))
+		return w.Flush() // out before the next page is asked for
+	})
+	if err != nil {
+		return err
 	}
-	return tw.Flush()
+	if sep == "[" {
+		w.WriteString(sep) // no entries: []
+	}
+	_, err = w.WriteString("]\n")
+	return err
+}
+
+// writeBansTable writes the live entries as a table, a page at a time: each column as wide
+// as its widest cell so far and two spaces, the comment last, without trailing spaces. The
+// widths start at what an IPv4 prefix, deny,observe and an expiry take, so that pages of such
+// entries line up with the ones before them.
+func writeBansTable(w *bufio.Writer, c *admin.Client) error {
+	header := [5]string{"ADDR", "ACTION", "LIST", "EXPIRES", "COMMENT"}
+	width := [4]int{len("255.255.255.255/32"), len("deny,observe"), len("LIST"), len(time.RFC3339) - len("07:00")}
+	var rows [][5]string
+	first := true
+	return c.BanPages(func(page []admin.Listed) error {
+		rows = rows[:0]
+		if first {
+			rows, first = append(rows, header), false
+		}
+		for _, b := range page {
+			exp := "never"
+			if b.Expires != nil {
+				exp = b.Expires.Format(time.RFC3339)
+			}
+			action := b.Action
+			if b.Observe {
+				action += ",observe"
+			}
+			rows = append(rows, [5]string{b.Addr, action, b.List, exp, tableComment(b.Comment)})
+		}
+		for _, r := range rows {
+			for i := range width {
+				width[i] = max(width[i], len(r[i]))
+			}
+		}
+		for _, r := range rows {
+			line := make([]byte, 0, 128)
+			for i := range width {
+				line = append(line, r[i]...)
+				line = append(line, strings.Repeat(" ", width[i]-len(r[i])+2)...)
+			}
+			line = append(line, r[4]...)
+			w.Write(bytes.TrimRight(line, " "))
+			w.WriteByte('\n')
+		}
+		return w.Flush() // out before the next page is asked for
+	})
 }
 
 // tableComment is a comment as the bans table prints it: as it is, or quoted (Go syntax) when

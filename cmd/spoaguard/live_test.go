@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spoaguard/spoaguard/blocklist"
+	"github.com/spoaguard/spoaguard/internal/testutil"
 	"github.com/spoaguard/spoaguard/live"
 	"github.com/spoaguard/spoaguard/state"
 )
@@ -53,7 +56,7 @@ func TestLiveBansThroughTheCommands(t *testing.T) {
 		{[]string{"ban", "-list", "abuse", "203.0.113.7"}, "updated 203.0.113.7", true, "abuse"},
 		{[]string{"check", "203.0.113.7"}, "203.0.113.7 blocked list=abuse lists=abuse\n  abuse deny live 203.0.113.7", true, "abuse"},
 		{[]string{"ban", "203.0.113.0/24", "-allow"}, "added 203.0.113.0/24", false, ""},
-		{[]string{"bans"}, "203.0.113.0/24  allow   api", false, ""},
+		{[]string{"bans"}, "ADDR                ACTION        LIST   EXPIRES               COMMENT\n203.0.113.0/24      allow         api    never\n203.0.113.7         deny          abuse  never\n", false, ""},
 		{[]string{"unban", "203.0.113.0/24"}, "removed 203.0.113.0/24", true, "abuse"},
 		{[]string{"check", "-json", "198.51.100.1"}, `"observed":["trial"]`, true, "abuse"},
 		{[]string{"unban", "203.0.113.7"}, "removed 203.0.113.7", false, ""},
@@ -401,5 +404,48 @@ func TestAWeakTokenIsWarnedAbout(t *testing.T) {
 	b := startAgent(t, "-deny", "drop="+list, "-api", freeAddr(t), "-api-token-file", tokenFile)
 	if strings.Contains(b.logs.String(), "admin API's token") {
 		t.Errorf("a token of 25 characters readable by its owner and group is warned about:\n%s", b.logs)
+	}
+}
+
+// TestBansWritesEachPageAsItComes: bans writes a page out before it asks for the next, so
+// that listing a million entries holds one page; the JSON of no entries is [], and the
+// table has no trailing spaces.
+func TestBansWritesEachPageAsItComes(t *testing.T) {
+	for _, tc := range []struct {
+		json      bool
+		page, all string
+	}{
+		{false, "ADDR                ACTION        LIST  EXPIRES               COMMENT\n192.0.2.1           deny          api   never\n",
+			"ADDR                ACTION        LIST  EXPIRES               COMMENT\n192.0.2.1           deny          api   never\n192.0.2.2           deny          api   never                 x\n"},
+		{true, `[{"addr":"192.0.2.1","action":"deny","list":"api","observe":false,"comment":"","expires":null,"created":"2026-01-02T03:04:05Z"}`,
+			`[{"addr":"192.0.2.1","action":"deny","list":"api","observe":false,"comment":"","expires":null,"created":"2026-01-02T03:04:05Z"},{"addr":"192.0.2.2","action":"deny","list":"api","observe":false,"comment":"x","expires":null,"created":"2026-01-02T03:04:05Z"}]` + "\n"},
+	} {
+		out := &testutil.Buffer{}
+		var before []string // what was written when the second page was asked for
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("after") == "" {
+				io.WriteString(w, `{"bans":[{"addr":"192.0.2.1","action":"deny","list":"api","observe":false,"comment":"","expires":null,"created":"2026-01-02T03:04:05Z"}],"next":"192.0.2.1"}`)
+				return
+			}
+			before = append(before, out.String())
+			io.WriteString(w, `{"bans":[{"addr":"192.0.2.2","action":"deny","list":"api","observe":false,"comment":"x","expires":null,"created":"2026-01-02T03:04:05Z"}]}`)
+		}))
+		args := []string{"bans", "-api", strings.TrimPrefix(srv.URL, "http://")}
+		if tc.json {
+			args = append(args, "-json")
+		}
+		err := run(t.Context(), args, out, io.Discard, nil)
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(before) != 1 || before[0] != tc.page || out.String() != tc.all {
+			t.Errorf("bans -json=%v: written before the second page was asked for: %q, want %q; in all:\n%s\nwant\n%s", tc.json, before, tc.page, out, tc.all)
+		}
+	}
+	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"bans":[]}`) }))
+	defer empty.Close()
+	if got, err := runCommand(t, "bans", "-json", "-api", strings.TrimPrefix(empty.URL, "http://")); err != nil || got != "[]\n" {
+		t.Errorf("bans -json of no entries: %q, %v; want []", got, err)
 	}
 }
