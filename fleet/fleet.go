@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -125,6 +126,8 @@ func New(opt Options, sink Sink) (*Fleet, error) {
 		_, limit := ls.room()
 		f.limited, f.left.max, f.syncGap = ls, max(limit, minRemembered), forgottenResyncGap
 	}
+	clientLog.Store(f.log)
+	setClientLogger.Do(func() { redis.SetLogger(clientLogger{}) })
 	m := opt.Metrics
 	m.NewGauge("spoaguard_redis_up", func() float64 { f.mu.Lock(); defer f.mu.Unlock(); return max(0, f.upV) })
 	m.NewGauge("spoaguard_redis_lag_seconds", func() float64 { f.mu.Lock(); defer f.mu.Unlock(); return f.lagS })
@@ -140,6 +143,24 @@ func New(opt Options, sink Sink) (*Fleet, error) {
 	f.leftExpired = m.NewCounter("spoaguard_redis_entries_left_out_expired_total")
 	f.leftWarnSuppressed = m.NewCounter("spoaguard_redis_left_out_warnings_suppressed_total")
 	return f, nil
+}
+
+// clientLog receives go-redis's own messages (a dial that failed, a connection pool's
+// retries): the log of the last Fleet made, at debug level. The library's default writes them
+// to stderr unstructured, several a second while Redis is away, past -log-format and
+// -log-level; the follower's warning already says when Redis is away and when it is back.
+var (
+	clientLog       atomic.Pointer[slog.Logger]
+	setClientLogger sync.Once
+)
+
+// clientLogger is go-redis's logger (redis.SetLogger is process-wide).
+type clientLogger struct{}
+
+func (clientLogger) Printf(ctx context.Context, format string, v ...any) {
+	if l := clientLog.Load(); l != nil && l.Enabled(ctx, slog.LevelDebug) {
+		l.DebugContext(ctx, "redis client: "+strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
+	}
 }
 
 // newClient parses a redis:// or rediss:// URL, with Sentinel when it names a master. Its
