@@ -15,6 +15,7 @@ import (
 func (f *Fleet) Run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	needSync := true
+	var away time.Time // when Redis was found away; zero while it answers
 	for ctx.Err() == nil {
 		var err error
 		if needSync {
@@ -26,7 +27,10 @@ func (f *Fleet) Run(ctx context.Context) {
 		}
 		if err == nil {
 			if !needSync {
-				f.setUp(true)
+				if f.setUp(true) && !away.IsZero() {
+					f.log.Info("redis available again: following the shared live set", "away", time.Since(away).Round(time.Millisecond))
+				}
+				away = time.Time{}
 				backoff = 100 * time.Millisecond
 			}
 			continue
@@ -36,6 +40,7 @@ func (f *Fleet) Run(ctx context.Context) {
 		}
 		f.failures.Inc()
 		if f.setUp(false) {
+			away = time.Now()
 			f.log.Warn("redis unavailable: enforcing the last known live set, reconnecting", "err", err)
 		}
 		// Jittered exponential backoff: a thousand agents must not reconnect in step.
