@@ -1,9 +1,11 @@
 package fleet
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -249,4 +251,59 @@ func TestLogEntriesNoWriteMadeResyncOnceEach(t *testing.T) {
 	if n := b.sink.replaces - before; n > 3 {
 		t.Errorf("B resynced %d times for 3 entries no write made, want at most 3", n)
 	}
+}
+
+// A write that timed out against a blocked Redis may still be applied once Redis reads it:
+// its error says so, while one that could not reach Redis at all says only that it failed.
+func TestAWriteThatMayStillApplySaysSo(t *testing.T) {
+	r := startRedis(t, false)
+	a := startAgent(t, r.URL(), Options{WriteTimeout: 300 * time.Millisecond})
+	waitSynced(t, a)
+	ctx := context.Background()
+	// A write first, so that the next one goes out on a connection already open: a new one
+	// would wait for its handshake's answer before sending anything.
+	if err := a.f.Write(ctx, []Change{put("203.0.113.6", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	// A script that keeps the server busy for 1.5 s, as a long command or a stopped process
+	// does: the request waits, unread, in the socket until it ends.
+	busy := make(chan error, 1)
+	go func() {
+		busy <- r.client(t).Eval(ctx, `local s = redis.call('TIME')
+			while true do
+				local n = redis.call('TIME')
+				if (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 1500000 then return 1 end
+			end`, nil).Err()
+	}()
+	eventually(t, "Redis to be busy", func() bool { return !ping(r.Addr(), 100*time.Millisecond) })
+	err := a.f.Write(ctx, []Change{put("203.0.113.7", 0)})
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "may still apply it") {
+		t.Fatalf("Write to a busy Redis: %v, want ErrUnavailable saying that Redis may still apply it", err)
+	}
+	if err := <-busy; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the timed-out write to be applied once Redis is free", func() bool { return a.sink.has("203.0.113.7") })
+
+	r.stop()
+	b := startAgent(t, r.URL(), Options{}) // its dials are refused within its WriteTimeout
+	err = b.f.Write(ctx, []Change{put("203.0.113.8", 0)})
+	if !errors.Is(err, ErrUnavailable) || strings.Contains(err.Error(), "may still") {
+		t.Fatalf("Write to a stopped Redis: %v, want ErrUnavailable without a doubt about the outcome", err)
+	}
+}
+
+// ping says whether Redis at addr answers a PING within d.
+func ping(addr string, d time.Duration) bool {
+	c, err := net.DialTimeout("tcp", addr, d)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(d))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && line == "+PONG\r\n"
 }

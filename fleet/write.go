@@ -2,13 +2,18 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Write writes one batch of changes to Redis and waits until this agent has applied it, so
 // that the caller reads its own write. It returns an error wrapping ErrUnavailable when Redis
-// does not accept the batch; nothing is queued. A batch that followers would refuse (a change
+// does not accept the batch; nothing is queued here, but a request that reached a Redis too
+// busy to answer in time may still run there when it is free, which the error then says. A batch that followers would refuse (a change
 // without a key, an unknown op, a put without a record) is refused here.
 func (f *Fleet) Write(ctx context.Context, changes []Change) error {
 	if err := validateChanges(changes); err != nil {
@@ -40,9 +45,22 @@ func (f *Fleet) Write(ctx context.Context, changes []Change) error {
 	res, err := writeScript.Run(ctx, f.rdb, f.keys, args...).StringSlice()
 	if err != nil || len(res) != 2 {
 		f.wfail.Inc()
+		if err != nil && !notSent(err) {
+			// A Redis that is blocked or slow (a long command, CLIENT PAUSE, a stopped
+			// process) runs the script once it reads it: the caller must not take the
+			// refusal for a change that did not happen.
+			return fmt.Errorf("%w: writing %d changes: %v (the request may have reached Redis, which may still apply it: check before writing again)", ErrUnavailable, len(changes), err)
+		}
 		return fmt.Errorf("%w: writing %d changes: %v", ErrUnavailable, len(changes), err)
 	}
 	return f.waitApplied(ctx, res[0], res[1])
+}
+
+// notSent says whether err means that the request never left this agent: no connection to
+// Redis could be had.
+func notSent(err error) bool {
+	var op *net.OpError
+	return (errors.As(err, &op) && op.Op == "dial") || errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed)
 }
 
 // waitApplied waits until the Follower has applied log entry id of epoch.
