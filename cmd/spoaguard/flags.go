@@ -242,9 +242,6 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	default:
 		return nil, fmt.Errorf("-log-format %q: want text or json", logFormat)
 	}
-	if o.listMaxBytes <= 0 || o.listMaxEntries <= 0 || o.listTimeout <= 0 {
-		return nil, errors.New("-list-max-bytes, -list-max-entries and -list-load-timeout must be positive")
-	}
 	if o.liveMaxEntries <= 0 {
 		return nil, fmt.Errorf("-live-max-entries %d: must be positive", o.liveMaxEntries)
 	}
@@ -259,9 +256,6 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	}
 	if o.maxFrameSize < codec.MinMaxFrameSize || o.maxFrameSize > server.MaxMaxFrameSize {
 		return nil, fmt.Errorf("-max-frame-size %d: must be between %d and %d", o.maxFrameSize, codec.MinMaxFrameSize, server.MaxMaxFrameSize)
-	}
-	if o.idleTimeout <= 0 || o.frameTimeout <= 0 || o.writeTimeout <= 0 || o.maxBuffered <= 0 {
-		return nil, errors.New("-idle-timeout, -frame-timeout, -write-timeout and -max-buffered must be positive")
 	}
 	for _, v := range allowPeers {
 		for _, p := range strings.Split(v, ",") {
@@ -280,8 +274,24 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	} else {
 		o.socketMode = os.FileMode(m)
 	}
-	if o.maxConns <= 0 || o.loops < 0 || o.helloTimeout <= 0 || o.maxQueued <= 0 || o.maxReassembly <= 0 {
-		return nil, errors.New("-max-conns, -hello-timeout, -max-queued-output and -max-reassembly must be positive, -loops not negative")
+	// One flag per error, so that the config file's line is named (File.Annotate).
+	for _, c := range []struct {
+		name string
+		bad  bool
+	}{
+		{"list-max-bytes", o.listMaxBytes <= 0}, {"list-max-entries", o.listMaxEntries <= 0},
+		{"list-load-timeout", o.listTimeout <= 0}, {"idle-timeout", o.idleTimeout <= 0},
+		{"frame-timeout", o.frameTimeout <= 0}, {"write-timeout", o.writeTimeout <= 0},
+		{"max-buffered", o.maxBuffered <= 0}, {"max-conns", o.maxConns <= 0},
+		{"hello-timeout", o.helloTimeout <= 0}, {"max-queued-output", o.maxQueued <= 0},
+		{"max-reassembly", o.maxReassembly <= 0},
+	} {
+		if c.bad {
+			return nil, fmt.Errorf("-%s %s: must be positive", c.name, fs.Lookup(c.name).Value)
+		}
+	}
+	if o.loops < 0 {
+		return nil, fmt.Errorf("-loops %d: must not be negative (0 is one per core)", o.loops)
 	}
 	if o.maxReassembly < int(o.maxFrameSize) && o.fragmentation {
 		return nil, fmt.Errorf("-max-reassembly %d is smaller than -max-frame-size %d: no fragmented NOTIFY could be reassembled", o.maxReassembly, o.maxFrameSize)
