@@ -168,15 +168,11 @@ func (clientLogger) Printf(ctx context.Context, format string, v ...any) {
 // command's context bounds its reads and writes on the socket, so that Write returns within
 // its WriteTimeout whatever the server does.
 func newClient(raw string, refused *metrics.Counter) (redis.UniversalClient, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		return nil, fmt.Errorf("redis URL %q: want redis://[user:pass@]host:port/db or rediss://…", redact(raw))
+	fo, o, err := parseURL(raw)
+	if err != nil {
+		return nil, err
 	}
-	if u.Query().Has("master_name") {
-		fo, err := redis.ParseFailoverURL(raw)
-		if err != nil {
-			return nil, fmt.Errorf("redis URL %q: %v", redact(raw), err)
-		}
+	if fo != nil {
 		timeout := fo.DialTimeout
 		if timeout == 0 {
 			timeout = 5 * time.Second
@@ -185,13 +181,37 @@ func newClient(raw string, refused *metrics.Counter) (redis.UniversalClient, err
 		fo.ContextTimeoutEnabled = true
 		return redis.NewFailoverClient(fo), nil
 	}
-	o, err := redis.ParseURL(raw)
-	if err != nil {
-		return nil, fmt.Errorf("redis URL %q: %v", redact(raw), err)
-	}
 	o.Dialer = guardedDialer(redis.NewDialer(o), refused)
 	o.ContextTimeoutEnabled = true
 	return redis.NewClient(o), nil
+}
+
+// CheckURL says whether raw is a Redis URL New accepts, without connecting: -check and the
+// command line refuse a URL the agent would refuse at start.
+func CheckURL(raw string) error {
+	_, _, err := parseURL(raw)
+	return err
+}
+
+// parseURL parses a redis:// or rediss:// URL into a Sentinel client's options when it names
+// a master (master_name), a plain client's otherwise.
+func parseURL(raw string) (*redis.FailoverOptions, *redis.Options, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		return nil, nil, fmt.Errorf("redis URL %q: want redis://[user:pass@]host:port/db or rediss://…", redact(raw))
+	}
+	if u.Query().Has("master_name") {
+		fo, err := redis.ParseFailoverURL(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("redis URL %q: %v", redact(raw), err)
+		}
+		return fo, nil, nil
+	}
+	o, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis URL %q: %v", redact(raw), err)
+	}
+	return nil, o, nil
 }
 
 // redact hides a URL's password for logs and errors.

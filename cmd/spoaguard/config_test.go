@@ -115,6 +115,7 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 		{"zero list timeout", "list-load-timeout: 0s\n" + deny, nil, ":1: -list-load-timeout 0s: must be positive"},
 		{"zero write timeout", deny + "write-timeout: 0s\n", nil, ":3: -write-timeout 0s: must be positive"},
 		{"negative loops", deny + "loops: -2\n", nil, ":3: -loops -2: must not be negative"},
+		{"redis URL the agent refuses", deny + "redis: http://10.0.0.5:6379/0\n", nil, `:3: -redis: redis URL "http://10.0.0.5:6379/0"`},
 		{"scope", "\n\nscope: global\n" + deny, nil, `:3: -scope "global"`},
 		{"no lists", "loops: 1\n", nil, "c.yaml: no deny entry in lists"},
 		{"empty file", "", nil, "c.yaml: no deny entry in lists"},

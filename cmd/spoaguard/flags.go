@@ -293,6 +293,11 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 	if o.loops < 0 {
 		return nil, fmt.Errorf("-loops %d: must not be negative (0 is one per core)", o.loops)
 	}
+	if o.redisURL != "" {
+		if err := fleet.CheckURL(o.redisURL); err != nil {
+			return nil, fmt.Errorf("-redis: %w", err)
+		}
+	}
 	if o.maxReassembly < int(o.maxFrameSize) && o.fragmentation {
 		return nil, fmt.Errorf("-max-reassembly %d is smaller than -max-frame-size %d: no fragmented NOTIFY could be reassembled", o.maxReassembly, o.maxFrameSize)
 	}
