@@ -262,6 +262,58 @@ func TestSIGHUPReReadsTheConfig(t *testing.T) {
 	}
 }
 
+// TestSIGHUPNotAppliedIsReported: a SIGHUP whose file does not parse, or whose lists do not
+// load, leaves the running configuration in force, and /readyz and the metrics say so until a
+// SIGHUP applies the file; one that changes a setting needing a restart names it.
+func TestSIGHUPNotAppliedIsReported(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteFile(t, filepath.Join(dir, "a.txt"), "192.0.2.1\n")
+	cfg := filepath.Join(dir, "spoaguard.yaml")
+	good := "reload-interval: 1h\nlists:\n  - {name: a, kind: deny, path: a.txt}\n"
+	testutil.WriteFile(t, cfg, good)
+	agent := startAgent(t, "-config", cfg)
+	readyz := func() string { _, body := agent.get(t, "/readyz"); return body }
+	if body := readyz(); !strings.Contains(body, "config: ready: in force: "+cfg+"\n") {
+		t.Fatalf("/readyz at start:\n%s", body)
+	}
+	scraped := func(want ...string) func() bool {
+		return func() bool {
+			m := agent.scrape(t)
+			for _, w := range want {
+				if !strings.Contains(m, w+"\n") {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	agent.waitFor(t, "the config metrics at start", scraped(`spoaguard_config_last_reload_successful 1`,
+		`spoaguard_config_reloads_total{result="failed"} 0`))
+
+	testutil.WriteFile(t, cfg, good+"lsten: 127.0.0.1:1\n")
+	agent.reload(t, "a file that does not parse, not reported", func() bool {
+		return strings.Contains(readyz(), "config: degraded: not applied: the SIGHUP at ")
+	})
+	if body := readyz(); !strings.HasPrefix(body, "degraded\n") || !strings.Contains(body, cfg+`:4: unknown key "lsten"`) {
+		t.Errorf("/readyz after a file that does not parse:\n%s", body)
+	}
+	agent.waitFor(t, "the metrics of a file not applied", scraped(`spoaguard_config_last_reload_successful 0`,
+		`spoaguard_config_reloads_total{result="failed"} 1`))
+
+	testutil.WriteFile(t, cfg, good+"  - {name: b, kind: deny, path: missing.txt}\n")
+	agent.reload(t, "lists that do not load, not reported", func() bool {
+		return strings.Contains(readyz(), "the configuration's lists did not load: b: ")
+	})
+
+	testutil.WriteFile(t, cfg, "max-conns: 7\n"+good)
+	agent.reload(t, "a file applied, not reported", func() bool {
+		return strings.Contains(readyz(), "config: ready: in force: "+cfg+"; changed settings that need a restart: max-conns\n")
+	})
+	agent.waitFor(t, "the metrics of a file applied", scraped(`spoaguard_config_last_reload_successful 1`,
+		`spoaguard_config_reloads_total{result="applied"} 1`, `spoaguard_config_reloads_total{result="failed"} 2`))
+	checkExposition(t, agent.scrape(t))
+}
+
 // TestSIGHUPLoadsNewListsUnderTheRunningSettings: a SIGHUP that changes the lists and a
 // setting that needs a restart loads the new lists under the running setting, as its
 // warning says.

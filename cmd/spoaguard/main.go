@@ -136,6 +136,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	if fl != nil {
 		ready.Add(fleetReadiness(fl))
 	}
+	var cfgState *configState
+	if o.configPath != "" {
+		cfgState = newConfigState(o.configPath, set)
+		ready.Add(cfgState.condition)
+	}
 	// Refused rather than found out under load, when accepting would pause.
 	if msg := fdShortfall(o.maxConns); msg != "" {
 		return errors.New(msg)
@@ -178,7 +183,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	r := &reloader{args: args, o: o, log: log, level: level, lists: lists, metrics: lm}
+	r := &reloader{args: args, o: o, log: log, level: level, lists: lists, metrics: lm, config: cfgState}
 	go func() {
 		defer close(done)
 		r.run(runCtx, hup)

@@ -8,11 +8,14 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/feed"
+	"github.com/spoaguard/spoaguard/health"
 )
 
 // liveLists is the handler's snapshot source: the manager of the lists in force. A reload
@@ -52,6 +55,71 @@ type reloader struct {
 
 	stopPoll context.CancelFunc // stops the current manager's file polling
 	builds   uint64             // the current manager's builds last reported
+	config   *configState       // what the last SIGHUP made of the -config file; nil without one
+}
+
+// configState is what the last SIGHUP made of the -config file. A file that does not parse, or
+// whose lists do not load, leaves the running configuration in force: /readyz (the "config"
+// condition, degraded) and the metrics say so, not only the log, since a SIGHUP sent by hand
+// or by a container runtime has no ExecReload check in front of it.
+type configState struct {
+	path string
+
+	mu      sync.Mutex
+	err     string    // why the file of the last SIGHUP was not applied; "" when it was
+	at      time.Time // that SIGHUP's time
+	restart []string  // settings the file changes that only a restart applies
+
+	applied, failed *metrics.Counter
+}
+
+func newConfigState(path string, set *metrics.Set) *configState {
+	c := &configState{path: path,
+		applied: set.NewCounter(`spoaguard_config_reloads_total{result="applied"}`),
+		failed:  set.NewCounter(`spoaguard_config_reloads_total{result="failed"}`)}
+	set.NewGauge(`spoaguard_config_last_reload_successful`, func() float64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.err != "" {
+			return 0
+		}
+		return 1
+	})
+	return c
+}
+
+// done records a SIGHUP's outcome: err is why the file was not applied (nil: it was), restart
+// the settings it changes that need a restart.
+func (c *configState) done(err error, restart []string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at, c.err = time.Now(), ""
+	if err != nil {
+		c.err = err.Error()
+		c.failed.Inc()
+		return
+	}
+	c.restart = restart
+	c.applied.Inc()
+}
+
+// condition is the "config" readiness condition.
+func (c *configState) condition() []health.Condition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cond := health.Condition{Name: "config", Level: health.Ready, Detail: "in force: " + c.path}
+	switch {
+	case c.err != "":
+		cond.Level = health.Degraded
+		cond.Detail = fmt.Sprintf("not applied: the SIGHUP at %s left the configuration read before in force: %s",
+			c.at.UTC().Format(time.RFC3339), c.err)
+	case len(c.restart) > 0:
+		cond.Detail += "; changed settings that need a restart: " + strings.Join(c.restart, ", ")
+	}
+	return []health.Condition{cond}
 }
 
 func (r *reloader) run(ctx context.Context, hup <-chan os.Signal) {
@@ -104,10 +172,12 @@ func (r *reloader) reload(ctx context.Context) {
 	no, err := parseFlags(r.args, io.Discard)
 	if err != nil {
 		r.log.Error("SIGHUP: configuration not applied; the running one stays", "err", err)
+		r.config.done(err, nil)
 		r.reloadLists()
 		return
 	}
-	for _, name := range restartNeeded(r.o, no) {
+	restart := restartNeeded(r.o, no)
+	for _, name := range restart {
 		r.log.Warn("SIGHUP: setting changed, but it needs a restart to apply", "setting", name,
 			"running", r.o.settings[name], "config", no.settings[name])
 	}
@@ -117,6 +187,7 @@ func (r *reloader) reload(ctx context.Context) {
 		r.log.Info("SIGHUP: log level changed", "level", no.logLevel)
 	}
 	if slices.EqualFunc(no.sources, r.o.sources, blocklist.Source.Equal) && no.reloadInterval == r.o.reloadInterval && no.maxShrink == r.o.maxShrink {
+		r.config.done(nil, restart)
 		r.reloadLists()
 		return
 	}
@@ -127,9 +198,11 @@ func (r *reloader) reload(ctx context.Context) {
 	mgr, err := newManager(&next, r.log)
 	if err != nil {
 		r.log.Error("SIGHUP: the configuration's lists did not load; the running lists stay", "err", err)
+		r.config.done(fmt.Errorf("the configuration's lists did not load: %w", err), nil)
 		r.reloadLists()
 		return
 	}
+	r.config.done(nil, restart)
 	old := r.lists.setLists(mgr, no.sources)
 	r.stopPoll()
 	old.Close()
