@@ -238,3 +238,10 @@ func validName(s string) bool {
 // errNotRetryable marks failures that another attempt would repeat (a 404, a body over the
 // cap): Fetch gives up at once.
 var errNotRetryable = errors.New("not retryable")
+
+// final marks err as not worth another attempt, without adding to its message.
+func final(err error) error { return finalError{err} }
+
+type finalError struct{ error }
+
+func (e finalError) Unwrap() []error { return []error{e.error, errNotRetryable} }

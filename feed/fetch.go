@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ import (
 )
 
 // ErrTooLarge is a body over Config.MaxBytes.
-var ErrTooLarge = errors.New("feed: body larger than the size cap")
+var ErrTooLarge = errors.New("body larger than the size cap")
 
 // Download is a body fetched and written to a temporary file, not yet trusted. Exactly one of
 // Commit or Reject must be called.
@@ -31,6 +32,7 @@ type Download struct {
 // server answers 304 Not Modified, a Download to check otherwise. Network errors, 5xx, 408 and
 // 429 answers and bodies cut short are retried up to Config.Attempts times with exponential
 // backoff and jitter (a Retry-After within MaxBackoff is honoured); other failures are not.
+// An error is the reason alone ("HTTP 404 Not Found"): the caller names the feed and its URL.
 func (f *Fetcher) Fetch(ctx context.Context) (*Download, error) {
 	var err error
 	wait := f.cfg.Backoff
@@ -62,7 +64,11 @@ func (f *Fetcher) Fetch(ctx context.Context) (*Download, error) {
 		}
 		wait = min(wait*2, f.cfg.MaxBackoff)
 	}
-	err = fmt.Errorf("feed %s: %s: %w", f.cfg.Name, f.URL(), err)
+	// The caller names the feed and its URL (blocklist's LoadError): the error is the reason
+	// alone, without net/http's `Get "URL":` for a request to the feed's own URL.
+	if ue, ok := err.(*url.Error); ok && ue.URL == f.cfg.URL {
+		err = ue.Err
+	}
 	f.failed(err)
 	return nil, err
 }
@@ -73,7 +79,7 @@ func (f *Fetcher) attempt(ctx context.Context) (*Download, time.Duration, error)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.cfg.URL, nil)
 	if err != nil {
-		return nil, 0, errors.Join(err, errNotRetryable)
+		return nil, 0, final(err)
 	}
 	req.Header.Set("User-Agent", f.cfg.UserAgent)
 	f.mu.Lock()
@@ -103,10 +109,10 @@ func (f *Fetcher) attempt(ctx context.Context) (*Download, time.Duration, error)
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
 		return nil, retryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("HTTP %s", resp.Status)
 	default:
-		return nil, 0, fmt.Errorf("HTTP %s: %w", resp.Status, errNotRetryable)
+		return nil, 0, final(fmt.Errorf("HTTP %s", resp.Status))
 	}
 	if resp.ContentLength > f.cfg.MaxBytes {
-		return nil, 0, fmt.Errorf("%w: Content-Length %d, cap %d: %w", ErrTooLarge, resp.ContentLength, f.cfg.MaxBytes, errNotRetryable)
+		return nil, 0, final(fmt.Errorf("%w: Content-Length %d, cap %d", ErrTooLarge, resp.ContentLength, f.cfg.MaxBytes))
 	}
 	d, err := f.save(resp)
 	if err != nil {
@@ -120,7 +126,7 @@ func (f *Fetcher) attempt(ctx context.Context) (*Download, time.Duration, error)
 func (f *Fetcher) save(resp *http.Response) (*Download, error) {
 	tmp, err := os.CreateTemp(f.cfg.Dir, f.cfg.Name+".feed.*.tmp")
 	if err != nil {
-		return nil, errors.Join(err, errNotRetryable)
+		return nil, final(err)
 	}
 	fail := func(err error) (*Download, error) {
 		tmp.Close()
@@ -133,7 +139,7 @@ func (f *Fetcher) save(resp *http.Response) (*Download, error) {
 	f.mu.Unlock()
 	switch {
 	case n > f.cfg.MaxBytes:
-		return fail(fmt.Errorf("%w (%d bytes): %w", ErrTooLarge, f.cfg.MaxBytes, errNotRetryable))
+		return fail(final(fmt.Errorf("%w (%d bytes)", ErrTooLarge, f.cfg.MaxBytes)))
 	case err != nil:
 		return fail(fmt.Errorf("body after %d bytes: %w", n, err))
 	case !resp.Uncompressed && resp.ContentLength >= 0 && n != resp.ContentLength:
