@@ -198,24 +198,24 @@ func CheckURL(raw string) error {
 func parseURL(raw string) (*redis.FailoverOptions, *redis.Options, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		return nil, nil, fmt.Errorf("redis URL %q: want redis://[user:pass@]host:port/db or rediss://…", redact(raw))
+		return nil, nil, fmt.Errorf("redis URL %q: want redis://[user:pass@]host:port/db or rediss://…", Redact(raw))
 	}
 	if u.Query().Has("master_name") {
 		fo, err := redis.ParseFailoverURL(raw)
 		if err != nil {
-			return nil, nil, fmt.Errorf("redis URL %q: %v", redact(raw), err)
+			return nil, nil, fmt.Errorf("redis URL %q: %v", Redact(raw), err)
 		}
 		return fo, nil, nil
 	}
 	o, err := redis.ParseURL(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("redis URL %q: %v", redact(raw), err)
+		return nil, nil, fmt.Errorf("redis URL %q: %v", Redact(raw), err)
 	}
 	return nil, o, nil
 }
 
-// redact hides a URL's password for logs and errors.
-func redact(raw string) string {
+// Redact hides a URL's password, for logs and errors.
+func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		// Unparsable: hide everything between the scheme and the last '@'.

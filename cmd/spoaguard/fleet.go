@@ -31,7 +31,7 @@ func startFleet(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set) (*
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); fl.Run(ctx) }()
-	log.Info("following the shared live set", "redis_namespace", o.redisNamespace)
+	log.Info("following the shared live set", "redis", fleet.Redact(o.redisURL), "redis_namespace", o.redisNamespace)
 	return fl, func() { cancel(); <-done; fl.Close() }, nil
 }
 

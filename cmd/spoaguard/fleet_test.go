@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -166,5 +168,20 @@ func TestAFleetWriteBehindEntriesLeftOutIsNotASuccess(t *testing.T) {
 	}
 	if err != nil && !errors.Is(err, admin.ErrLeftOut) {
 		t.Fatalf("the write answers %v; want admin.ErrLeftOut", err)
+	}
+}
+
+// The start-up log names the Redis the agent follows, without its password.
+func TestStartupLogNamesTheRedis(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "deny.txt")
+	testutil.WriteFile(t, list, "192.0.2.1\n")
+	addr := freeAddr(t) // nothing listens there: the agent serves without Redis
+	agent := startAgent(t, "-deny", "l="+list, "-redis", "redis://agent:s3cret@"+addr+"/0")
+	agent.waitFor(t, "the start-up log naming the Redis", func() bool {
+		return strings.Contains(agent.logs.String(), `msg="following the shared live set" redis=redis://agent:xxxxx@`+addr+"/0 ")
+	})
+	if strings.Contains(agent.logs.String(), "s3cret") {
+		t.Errorf("the password is in the log:\n%s", agent.logs)
 	}
 }
