@@ -239,8 +239,11 @@ func TestSIGHUPReReadsTheConfig(t *testing.T) {
 		t.Fatalf("192.0.2.1: blocked=%v list=%q, want list a", b, l)
 	}
 
-	write("reload-interval: 1h\nmax-conns: 7\nlists:\n  - {name: b, kind: deny, path: b.txt}\n")
+	write("reload-interval: 1h\nmax-conns: 7\nmax-shrink: 0.9\nlists:\n  - {name: b, kind: deny, path: b.txt}\n")
 	agent.reload(t, "list b not served after SIGHUP", func() bool { b, l := c.decide(two); return b && l == "b" })
+	agent.waitFor(t, "no log of the max-shrink applied", func() bool {
+		return strings.Contains(agent.logs.String(), `msg="SIGHUP: setting changed" setting=max-shrink was=0.5 now=0.9`)
+	})
 	if b, _ := c.decide(one); b {
 		t.Error("192.0.2.1 still blocked after list a was removed")
 	}

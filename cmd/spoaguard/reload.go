@@ -207,6 +207,11 @@ func (r *reloader) reload(ctx context.Context) {
 	r.stopPoll()
 	old.Close()
 	r.o.sources, r.o.reloadInterval, r.o.maxShrink = no.sources, no.reloadInterval, no.maxShrink
+	for _, name := range []string{"max-shrink", "reload-interval"} { // applied with the new lists
+		if r.o.settings[name] != no.settings[name] {
+			r.log.Info("SIGHUP: setting changed", "setting", name, "was", r.o.settings[name], "now", no.settings[name])
+		}
+	}
 	for name := range liveSettings {
 		r.o.settings[name] = no.settings[name]
 	}
