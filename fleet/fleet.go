@@ -59,14 +59,15 @@ type Fleet struct {
 	synced  bool          // a full sync has completed since start
 	advance chan struct{} // closed and replaced whenever pos moves or a sync completes
 
-	resyncs  *metrics.Counter
-	batches  *metrics.Counter
-	changes  *metrics.Counter
-	failures *metrics.Counter
-	writes   *metrics.Counter
-	wfail    *metrics.Counter
-	lagS     float64
-	upV      float64 // 1 up, 0 down, -1 not known yet
+	resyncs   *metrics.Counter
+	batches   *metrics.Counter
+	changes   *metrics.Counter
+	failures  *metrics.Counter
+	writes    *metrics.Counter
+	wfail     *metrics.Counter
+	lagS      float64
+	upV       float64   // 1 up, 0 down, -1 not known yet
+	downSince time.Time // when upV last turned 0
 
 	// The entries the sink left out for want of room, owned by Run's goroutine (limited nil:
 	// a sink without a limit), and what the gauges read of them.

@@ -15,7 +15,6 @@ import (
 func (f *Fleet) Run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	needSync := true
-	var away time.Time // when Redis was found away; zero while it answers
 	for ctx.Err() == nil {
 		var err error
 		if needSync {
@@ -27,10 +26,7 @@ func (f *Fleet) Run(ctx context.Context) {
 		}
 		if err == nil {
 			if !needSync {
-				if f.setUp(true) && !away.IsZero() {
-					f.log.Info("redis available again: following the shared live set", "away", time.Since(away).Round(time.Millisecond))
-				}
-				away = time.Time{}
+				f.setUp(true)
 				backoff = 100 * time.Millisecond
 			}
 			continue
@@ -40,7 +36,6 @@ func (f *Fleet) Run(ctx context.Context) {
 		}
 		f.failures.Inc()
 		if f.setUp(false) {
-			away = time.Now()
 			f.log.Warn("redis unavailable: enforcing the last known live set, reconnecting", "err", err)
 		}
 		// Jittered exponential backoff: a thousand agents must not reconnect in step.
@@ -59,7 +54,8 @@ func (f *Fleet) Run(ctx context.Context) {
 	}
 }
 
-// setUp records Redis's state and reports whether it changed.
+// setUp records Redis's state and reports whether it changed. Redis answering again after it
+// was found away is logged here, whichever path (a resync, the log) found it back.
 func (f *Fleet) setUp(up bool) bool {
 	v := 0.0
 	if up {
@@ -68,6 +64,12 @@ func (f *Fleet) setUp(up bool) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	changed := f.upV != v
+	switch {
+	case up && f.upV == 0:
+		f.log.Info("redis available again: following the shared live set", "away", time.Since(f.downSince).Round(time.Millisecond))
+	case !up && changed:
+		f.downSince = time.Now()
+	}
 	f.upV = v
 	return changed
 }

@@ -36,23 +36,36 @@ func TestRedisClientMessagesGoToTheLog(t *testing.T) {
 }
 
 // The warning that Redis is away has its counterpart when it answers again, so that the log
-// says the outage ended.
+// says the outage ended: with its data (the follower resumes from its position) or empty (a
+// full sync), and at start.
 func TestRedisBackIsLogged(t *testing.T) {
-	r := startRedis(t, true)
-	var logs testutil.Buffer
-	logs.Limit = 1 << 20
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	a := startAgent(t, r.URL(), Options{Logger: log})
-	waitSynced(t, a)
-	r.stop()
-	eventually(t, "the warning that Redis is away", func() bool {
-		return strings.Contains(logs.String(), "redis unavailable")
-	})
-	if strings.Contains(logs.String(), "available again") {
-		t.Fatalf("Redis back logged while it is away:\n%s", logs.String())
+	for _, tc := range []struct {
+		name             string
+		persist, atStart bool
+	}{{"same data", true, false}, {"empty", false, false}, {"at start", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startRedis(t, tc.persist)
+			var logs testutil.Buffer
+			logs.Limit = 1 << 20
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			if tc.atStart {
+				r.stop()
+			}
+			a := startAgent(t, r.URL(), Options{Logger: log})
+			if !tc.atStart {
+				waitSynced(t, a)
+				r.stop()
+			}
+			eventually(t, "the warning that Redis is away", func() bool {
+				return strings.Contains(logs.String(), "redis unavailable")
+			})
+			if strings.Contains(logs.String(), "available again") {
+				t.Fatalf("Redis back logged while it is away:\n%s", logs.String())
+			}
+			r.start()
+			eventually(t, "the log that Redis is back", func() bool {
+				return strings.Contains(logs.String(), `msg="redis available again: following the shared live set" component=redis away=`)
+			})
+		})
 	}
-	r.start()
-	eventually(t, "the log that Redis is back", func() bool {
-		return strings.Contains(logs.String(), `msg="redis available again: following the shared live set" component=redis away=`)
-	})
 }
