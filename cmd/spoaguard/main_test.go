@@ -184,7 +184,7 @@ func TestAgent(t *testing.T) {
 		t.Fatalf("run: %v", err)
 	}
 	a.err <- nil // for the cleanup
-	for _, want := range []string{"spoaguard started", "entries=", "lists reloaded", "stopped"} {
+	for _, want := range []string{"spoaguard started", "entries=", `msg="lists reloaded" trigger=SIGHUP lists=local duration=`, "stopped"} {
 		if !strings.Contains(a.logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, a.logs)
 		}

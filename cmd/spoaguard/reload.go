@@ -56,6 +56,7 @@ type reloader struct {
 	stopPoll context.CancelFunc // stops the current manager's file polling
 	builds   uint64             // the current manager's builds last reported
 	config   *configState       // what the last SIGHUP made of the -config file; nil without one
+	loads    map[string]uint64  // each list's loads at the last report, to name the lists a reload changed
 }
 
 // configState is what the last SIGHUP made of the -config file. A file that does not parse, or
@@ -136,7 +137,7 @@ func (r *reloader) run(ctx context.Context, hup <-chan os.Signal) {
 			st := r.lists.mgr.Load().Stats()
 			sdNotify(fmt.Sprintf("READY=1\nSTATUS=serving %d lists, %d entries", len(r.o.sources), st.Entries))
 		case <-tick.C:
-			r.report("file change")
+			r.report("")
 			r.metrics.sync()
 		}
 	}
@@ -146,17 +147,52 @@ func (r *reloader) startPolling(ctx context.Context) {
 	mgr := r.lists.mgr.Load()
 	pctx, cancel := context.WithCancel(ctx)
 	r.stopPoll, r.builds = cancel, mgr.Stats().Builds
+	r.changedLists(mgr) // the loads so far are the new manager's start
 	go mgr.Run(pctx)
 }
 
+// report logs a snapshot published since the last report, with the lists loaded again for it.
+// trigger "" is the manager's own doing: "file change" for files, "download" for URL lists.
 func (r *reloader) report(trigger string) {
-	st := r.lists.mgr.Load().Stats()
+	mgr := r.lists.mgr.Load()
+	st := mgr.Stats()
 	if st.Builds == r.builds {
 		return
 	}
 	r.builds = st.Builds
-	r.log.Info("lists reloaded", "trigger", trigger, "duration", st.LastDuration.Round(time.Microsecond),
-		"entries", st.Entries)
+	names, files, urls := r.changedLists(mgr)
+	if trigger == "" {
+		switch {
+		case urls && files:
+			trigger = "file change and download"
+		case urls:
+			trigger = "download"
+		default:
+			trigger = "file change"
+		}
+	}
+	r.log.Info("lists reloaded", "trigger", trigger, "lists", strings.Join(names, ","),
+		"duration", st.LastDuration.Round(time.Microsecond), "entries", st.Entries)
+}
+
+// changedLists names the lists of mgr loaded since it was last asked, and says whether files,
+// URL lists or both are among them.
+func (r *reloader) changedLists(mgr *blocklist.Manager) (names []string, files, urls bool) {
+	loads := map[string]uint64{}
+	for _, st := range mgr.Status() {
+		loads[st.Name] = st.Loads
+		if st.Loads == r.loads[st.Name] {
+			continue
+		}
+		names = append(names, st.Name)
+		if st.Feed != nil {
+			urls = true
+		} else {
+			files = true
+		}
+	}
+	r.loads = loads
+	return names, files, urls
 }
 
 // reload handles one SIGHUP: re-read the config file (if any), apply what can change live,

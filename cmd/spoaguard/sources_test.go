@@ -67,6 +67,9 @@ func TestAgentFollowsAFeedByURL(t *testing.T) {
 
 	srv.Set(v2)
 	eventually(t, "the changed feed applied", func() bool { b, _ := c.decide(netip.MustParseAddr("9.9.9.9")); return b })
+	eventually(t, "the reload logged as the list's download", func() bool {
+		return strings.Contains(a.logs.String(), `msg="lists reloaded" trigger=download lists=firehol duration=`)
+	})
 	check("changed feed", map[string]bool{"223.254.1.1": false, "9.9.9.9": true, "36.50.1.1": true})
 
 	// A truncated download (the entry count no longer matches) and then a failing server:
@@ -180,4 +183,17 @@ func TestCheckReadsURLAndMMDBLists(t *testing.T) {
 	if err := run(t.Context(), []string{"-check", "-deny", "feed=" + srv.URL + "/x.netset"}, &out, &bytes.Buffer{}, nil); !errors.Is(err, errCheckFailed) || !strings.Contains(out.String(), "404") {
 		t.Errorf("a feed answering 404: %v\n%s", err, &out)
 	}
+}
+
+// A list file changed on disk is reloaded by polling, and the log names it and its trigger.
+func TestPolledReloadNamesTheList(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.txt"), filepath.Join(dir, "b.txt")
+	testutil.WriteFile(t, a, "192.0.2.1\n")
+	testutil.WriteFile(t, b, "192.0.2.2\n")
+	agent := startAgent(t, "-reload-interval", "50ms", "-deny", "a="+a, "-deny", "b="+b)
+	testutil.WriteFile(t, b, "192.0.2.2\n192.0.2.3\n")
+	agent.waitFor(t, "the polled reload logged with its list", func() bool {
+		return strings.Contains(agent.logs.String(), `msg="lists reloaded" trigger="file change" lists=b duration=`)
+	})
 }
