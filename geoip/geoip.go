@@ -52,12 +52,25 @@ func (s Selection) String() string {
 }
 
 // ParseCountry checks one ISO 3166-1 alpha-2 code ("cn" or "CN") and returns it in upper case.
+// The codes written by mistake for a country's own (UK, EL) are refused with the right one:
+// no record has them, so a list of them would match nothing, and an inverted one everything.
 func ParseCountry(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if len(s) != 2 || !isLetter(s[0]) || !isLetter(s[1]) {
 		return "", fmt.Errorf("geoip: country %q: want a two-letter ISO 3166-1 code such as CN", s)
 	}
-	return strings.ToUpper(s), nil
+	code := strings.ToUpper(s)
+	if m, ok := notISO[code]; ok {
+		return "", fmt.Errorf("geoip: country %q: the ISO 3166-1 code of %s is %s (%s is not a country code of the databases)", s, m.country, m.code, code)
+	}
+	return code, nil
+}
+
+// notISO are the codes that stand for a country outside ISO 3166-1 (in domain names, in EU
+// usage), with the country's ISO code.
+var notISO = map[string]struct{ country, code string }{
+	"UK": {"the United Kingdom", "GB"},
+	"EL": {"Greece", "GR"},
 }
 
 // ParseASN parses an autonomous system number, "64496" or "AS64496".

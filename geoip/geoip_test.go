@@ -143,11 +143,15 @@ func TestParseSelection(t *testing.T) {
 	for _, tc := range []struct {
 		in, want string
 		ok       bool
-	}{{"cn", "CN", true}, {" RU", "RU", true}, {"CHN", "", false}, {"C1", "", false}, {"", "", false}} {
+	}{{"cn", "CN", true}, {" RU", "RU", true}, {"CHN", "", false}, {"C1", "", false}, {"", "", false},
+		{"uk", "", false}, {"EL", "", false}, {"GB", "GB", true}, {"GR", "GR", true}} {
 		got, err := ParseCountry(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("ParseCountry(%q) = %q, %v", tc.in, got, err)
 		}
+	}
+	if _, err := ParseCountry("UK"); err == nil || !strings.Contains(err.Error(), "is GB") {
+		t.Errorf("ParseCountry(UK): %v, want an error naming GB", err)
 	}
 	for _, tc := range []struct {
 		in   string
