@@ -25,9 +25,6 @@ func startFleet(o *options, log *slog.Logger, set *metrics.Set, ls *live.Set) (*
 	if err != nil {
 		return nil, nil, fmt.Errorf("-redis: %w", err)
 	}
-	if o.stateDir == "" {
-		log.Warn("-redis without -state-dir: an agent that starts while Redis is away enforces no live bans until it can sync")
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); fl.Run(ctx) }()

@@ -184,4 +184,8 @@ func TestStartupLogNamesTheRedis(t *testing.T) {
 	if strings.Contains(agent.logs.String(), "s3cret") {
 		t.Errorf("the password is in the log:\n%s", agent.logs)
 	}
+	// Without -state-dir, one warning says what that means for the live bans.
+	if n := strings.Count(agent.logs.String(), "-state-dir"); n != 1 {
+		t.Errorf("%d warnings about -state-dir, want one:\n%s", n, agent.logs)
+	}
 }
