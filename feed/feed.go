@@ -150,11 +150,12 @@ func newClient(cfg Config) *http.Client {
 	return &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			// Refusals another attempt would meet again: not retried, like a 4xx.
 			if len(via) >= maxRedirects {
-				return fmt.Errorf("more than %d redirects", maxRedirects)
+				return final(fmt.Errorf("more than %d redirects", maxRedirects))
 			}
 			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
-				return fmt.Errorf("redirect from https to %s refused", req.URL.Redacted())
+				return final(fmt.Errorf("redirect from https to %s refused", req.URL.Redacted()))
 			}
 			return nil
 		},

@@ -262,7 +262,7 @@ func TestRefusedDownloads(t *testing.T) {
 		}, nil, nil, "headers exceeded", 3},
 		{"a redirect loop", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/again", http.StatusFound)
-		}, nil, nil, "redirects", 3 * (maxRedirects)},
+		}, nil, nil, "redirects", maxRedirects}, // one attempt: another would loop again
 		{"a redirect to another scheme", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
 		}, nil, nil, "unsupported protocol scheme", 3},
@@ -354,9 +354,17 @@ func TestRedirects(t *testing.T) {
 		t.Errorf("cached copy %q", s)
 	}
 
+	var tlsRequests atomic.Int32
+	tlsSrv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tlsRequests.Add(1)
+		mux.ServeHTTP(w, r)
+	})
 	f = newFetcher(t, tlsSrv.URL+"/moved", func(c *Config) { c.RootCAs = pool })
 	if _, err := f.Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "https to") {
 		t.Errorf("redirect from https to http: err %v, want it refused", err)
+	}
+	if n := tlsRequests.Load(); n != 1 {
+		t.Errorf("%d requests for a redirect refused, want 1: another attempt is refused alike", n)
 	}
 }
 
