@@ -62,7 +62,7 @@ type SourceStatus struct {
 	LastError     string    // last failure ("" if none since the last good load)
 	LastErrorTime time.Time
 	Loads         uint64 // successful loads
-	Failures      uint64 // failed loads (the previous contents were kept)
+	Failures      uint64 // failed loads (after start, each kept the previous contents)
 
 	LoadTime time.Duration // reading, parsing and checking the contents served
 	Bytes    int           // memory of the parsed ranges kept for rebuilds (the snapshot's is in ReloadStats)
@@ -229,11 +229,16 @@ func (m *Manager) Close() {
 // load parses one file source; on success its contents replace the previous ones (not yet
 // published). The caller holds loadMu.
 func (m *Manager) load(st *sourceState, now time.Time) error {
-	return m.loadPath(st, st.src.Path, now)
+	err := m.loadPath(st, st.src.Path, now)
+	if err != nil {
+		m.fail(st, err, now)
+	}
+	return err
 }
 
 // loadPath parses the source's contents from path: its file, or a URL source's download or
-// cached copy, which pass every check a file passes. Errors name the source's file or URL.
+// cached copy, which pass every check a file passes. Errors name the source's file or URL;
+// the caller records them (fail).
 func (m *Manager) loadPath(st *sourceState, path string, now time.Time) error {
 	m.gc.tighten()
 	src := st.src
@@ -253,15 +258,12 @@ func (m *Manager) loadPath(st *sourceState, path string, now time.Time) error {
 				st.seen = idOf(fi)
 			}
 		}
-		m.fail(st, err, now)
 		return err
 	}
 	st.seen = id
 	if prev := st.parsed; prev != nil && shrunk(prev.Entries, p.Entries, st.src) {
-		err := &LoadError{Name: st.src.Name, Path: st.status.Path,
+		return &LoadError{Name: st.src.Name, Path: st.status.Path,
 			Err: fmt.Errorf("%w: %d entries, was %d (max-shrink %g)", ErrShrunk, p.Entries, prev.Entries, st.src.MaxShrink)}
-		m.fail(st, err, now)
-		return err
 	}
 	p.compact() // before the build, which then reads the merged ranges instead of merging a copy
 	st.staged = p
@@ -298,14 +300,26 @@ func (m *Manager) commit(st *sourceState, now time.Time) {
 	m.log.Info("blocklist: loaded", attrs...)
 }
 
-// fail records a failed load. The caller holds loadMu.
+// fail records a failed load and logs what the list serves instead: its previous contents
+// when it has any (a reload); otherwise nothing, and NewManager fails, since it starts only
+// with every list loaded. The caller holds loadMu.
 func (m *Manager) fail(st *sourceState, err error, now time.Time) {
+	m.record(st, err, now)
+	if st.parsed != nil {
+		m.log.Warn("blocklist: load failed; keeping the previous contents", "list", st.src.Name, "err", err)
+		return
+	}
+	m.log.Error("blocklist: load failed; the list has no previous contents to keep, and the lists do not start without it",
+		"list", st.src.Name, "err", err)
+}
+
+// record counts a failed load in the source's status, without a log. The caller holds loadMu.
+func (m *Manager) record(st *sourceState, err error, now time.Time) {
 	st.inError = true
 	m.mu.Lock()
 	st.status.LastError, st.status.LastErrorTime = err.Error(), now
 	st.status.Failures++
 	m.mu.Unlock()
-	m.log.Warn("blocklist: load failed; keeping the previous contents", "list", st.src.Name, "err", err)
 }
 
 // publish builds a snapshot from the staged loads and the other sources' last good contents

@@ -138,6 +138,7 @@ func (m *Manager) loadRemoteAtStart(st *sourceState, now time.Time) error {
 			return nil
 		}
 		r.f.Forget() // the copy is unusable: the next request must not be conditional on it
+		m.record(st, err, now)
 		m.log.Warn("blocklist: the cached copy cannot be used; downloading", "list", st.src.Name, "err", err)
 	}
 	d, err := r.f.Fetch(context.Background()) // bounded by the feed's attempts and timeouts
@@ -159,6 +160,7 @@ func (m *Manager) loadRemoteAtStart(st *sourceState, now time.Time) error {
 func (m *Manager) loadDownload(st *sourceState, d *feed.Download, now time.Time) error {
 	if err := m.loadPath(st, d.Path, now); err != nil {
 		d.Reject(err)
+		m.fail(st, err, now)
 		return err
 	}
 	st.remote.download = d
