@@ -156,6 +156,9 @@ func parse(r io.Reader, src Source, deadline time.Time, size int64) (*Parsed, in
 	}
 	if format == FormatAuto {
 		format = detectFormat(head)
+		if src.MinCount > 0 && format != FormatIpsum {
+			return nil, 0, fmt.Errorf("min-count applies to format ipsum only, and the file's format is %s (detected)", format)
+		}
 	}
 	ps := parser{src: &src, p: &Parsed{Format: format}, expect: -1, records: -1, maxEntries: src.maxEntries()}
 	ps.min4, ps.min6 = src.minPrefixes()

@@ -25,8 +25,13 @@ func (s *Source) IsURL() bool {
 	return strings.HasPrefix(p, "http://") || strings.HasPrefix(p, "https://")
 }
 
+// Check refuses option combinations that cannot mean what the user wrote, as NewManager and
+// ParseFile do, for a configuration to report them where they were written. s is not changed.
+func (s Source) Check() error { return s.checkOptions() }
+
 // checkOptions refuses option combinations that cannot mean what the user wrote, and fills in
-// what follows from the others (a selection implies FormatMMDB; URL defaults).
+// what follows from the others (a selection implies FormatMMDB; URL defaults). MinCount on a
+// FormatAuto source is checked against the format detected at each load.
 func (s *Source) checkOptions() error {
 	if (len(s.Countries) > 0 || len(s.ASNs) > 0) && s.Format == FormatAuto {
 		s.Format = FormatMMDB
@@ -38,6 +43,8 @@ func (s *Source) checkOptions() error {
 		return errors.New("format mmdb needs countries or asns")
 	case s.Format != FormatMMDB && (!s.selection().Empty() || s.Invert):
 		return fmt.Errorf("countries, asns and invert apply to format mmdb only, not %s", s.Format)
+	case s.MinCount > 0 && s.Format != FormatIpsum && s.Format != FormatAuto:
+		return fmt.Errorf("min-count applies to format ipsum only, not %s", s.Format)
 	case !s.IsURL() && (s.Refresh != 0 || s.StaleAfter != 0):
 		return errors.New("refresh and stale-after apply to http:// and https:// sources only")
 	case s.Refresh < 0 || s.StaleAfter < 0:

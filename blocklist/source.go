@@ -55,7 +55,7 @@ type Source struct {
 	MinPrefixV4, MinPrefixV6 int // 0 = DefaultMinPrefixV4 / DefaultMinPrefixV6
 	AllowShortPrefixes       bool
 	Observe                  bool // a deny list that only reports its matches and never blocks
-	MinCount                 int  // ipsum: keep addresses listed by at least this many lists; 0 = all
+	MinCount                 int  // FormatIpsum only: keep addresses listed by at least this many lists; 0 = all
 
 	// MaxBytes caps the file's size, and its size after decompression; MaxEntries caps the
 	// entries (and exceptions) it holds. A file over a cap is refused (ErrTooBig) as a

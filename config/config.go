@@ -20,7 +20,8 @@
 //	    options: {min-count: 3}
 //
 // Every error names the file and line: an unknown key, a value the flag refuses, a list entry
-// with an unknown field or option.
+// with an unknown field or option, or with options that do not go together (blocklist's
+// Source.Check, such as min-count on a list not in ipsum format).
 package config
 
 import (
@@ -332,6 +333,9 @@ func (f *File) list(e *yaml.Node) (List, error) {
 		if err := f.listOptions(src, options); err != nil {
 			return l, err
 		}
+	}
+	if err := src.Check(); err != nil {
+		return l, f.errorf(e, "list entry %q: %v", src.Name, err)
 	}
 	return l, nil
 }

@@ -128,6 +128,12 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"lists:\n  - name: x\n    kind: deny\n    path: x\n    options: {countries: [CN, CHN]}\n", `:5: option countries: geoip: country "CHN"`},
 		{"lists:\n  - name: x\n    kind: deny\n    path: x\n    options: {asns: [64496, {a: 1}]}\n", ":5: asns: want a single value"},
 		{"lists:\n  - name: x\n    kind: deny\n    path: x\n    options: {refresh: 0s}\n", `:5: option refresh: "0s" is not a positive duration`},
+		{"lists:\n  - name: x\n    kind: deny\n    path: x\n    format: netset\n    options: {min-count: 3}\n",
+			`:2: list entry "x": min-count applies to format ipsum only, not netset`},
+		{"lists:\n  - name: y\n    kind: deny\n    path: x\n    options: {countries: [CN], min-count: 3}\n",
+			`:2: list entry "y": min-count applies to format ipsum only, not mmdb`},
+		{"lists:\n  - name: x\n    kind: deny\n    path: x\n    options: {refresh: 1h}\n",
+			`:2: list entry "x": refresh and stale-after apply to http:// and https:// sources only`},
 	} {
 		_, _, err := load(t, tc.body)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -222,12 +228,18 @@ func TestParseListFlag(t *testing.T) {
 	if err != nil || src.Name != "a" || src.Path != "/x.txt" || src.Format != blocklist.FormatIpsum || src.MinCount != 3 || !src.AllowShortPrefixes {
 		t.Errorf("got %+v, %v", src, err)
 	}
+	src, err = ParseListFlag("a=/x.txt,min-count=3", blocklist.Deny) // an auto-detected format is checked at load
+	if err != nil || src.MinCount != 3 || src.Format != blocklist.FormatAuto {
+		t.Errorf("min-count, format auto: got %+v, %v", src, err)
+	}
 	src, err = ParseListFlag("a=/x.txt,max-bytes=4096,max-entries=100,max-shrink=0.9,allow-empty", blocklist.Deny)
 	if err != nil || src.MaxBytes != 4096 || src.MaxEntries != 100 || src.MaxShrink != 0.9 || !src.AllowEmpty {
 		t.Errorf("limits: got %+v, %v", src, err)
 	}
 	for spec, want := range map[string]string{"a": "NAME=PATH", "a=": "empty path", "a=/x,nope": "unknown option", "=x": "NAME=PATH",
-		"a=/x,max-shrink=0": "above 0", "a=/x,max-shrink=1.5": "above 0", "a=/x,max-entries=-1": "positive", "a=/x,allow-empty=no": "true or false"} {
+		"a=/x,max-shrink=0": "above 0", "a=/x,max-shrink=1.5": "above 0", "a=/x,max-entries=-1": "positive", "a=/x,allow-empty=no": "true or false",
+		"a=/x,min-count=3,format=plain": `list "a": min-count applies to format ipsum only, not plain`,
+		"a=/x,format=mmdb":              `list "a": format mmdb needs countries or asns`} {
 		if _, err := ParseListFlag(spec, blocklist.Deny); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: got %v, want %q", spec, err, want)
 		}

@@ -86,6 +86,7 @@ func SetListOption(src *blocklist.Source, key, val string) error {
 
 // ParseListFlag parses a -deny/-allow value, NAME=PATH[,format=FMT][,OPTION[=VALUE]]...: the
 // command line's compact form of a list entry. A path holding a comma needs the file's form.
+// Options that do not go together are refused as the file's are (blocklist's Source.Check).
 func ParseListFlag(spec string, kind blocklist.Kind) (blocklist.Source, error) {
 	src := blocklist.Source{Kind: kind}
 	name, rest, ok := strings.Cut(spec, "=")
@@ -111,6 +112,9 @@ func ParseListFlag(spec string, kind blocklist.Kind) (blocklist.Source, error) {
 		if err != nil {
 			return src, fmt.Errorf("option %q: %w", opt, err)
 		}
+	}
+	if err := src.Check(); err != nil {
+		return src, fmt.Errorf("list %q: %w", src.Name, err)
 	}
 	return src, nil
 }
