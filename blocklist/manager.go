@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spoaguard/spoaguard/feed"
+	"github.com/spoaguard/spoaguard/geoip"
 )
 
 // ErrShrunk is the error of a load whose entry count fell by more than the shrink limit.
@@ -57,6 +58,9 @@ type SourceStatus struct {
 	Entries      int // entries in the contents currently served
 	Skipped      int // lines skipped at the last good load
 	SkippedLines []SkippedLine
+	// Unmatched are, for a geoip list, the countries and ASNs of its selection that match no
+	// network of the database at the last good load (logged as a warning at each load).
+	Unmatched geoip.Selection
 
 	LastGood      time.Time // last successful load
 	LastError     string    // last failure ("" if none since the last good load)
@@ -286,6 +290,7 @@ func (m *Manager) commit(st *sourceState, now time.Time) {
 	m.mu.Lock()
 	s := &st.status
 	s.Format, s.Entries, s.Skipped, s.SkippedLines = p.Format, p.Entries, p.Skipped, p.SkippedLines
+	s.Unmatched = p.Unmatched
 	s.LastGood, s.LastError, s.LastErrorTime = now, "", time.Time{}
 	s.Loads++
 	s.LoadTime, s.Bytes = p.LoadTime, p.Bytes()
@@ -298,6 +303,10 @@ func (m *Manager) commit(st *sourceState, now time.Time) {
 		attrs = append(attrs, "first_skipped", p.SkippedLines[0].String())
 	}
 	m.log.Info("blocklist: loaded", attrs...)
+	if !p.Unmatched.Empty() {
+		m.log.Warn("blocklist: the geoip selection has countries or ASNs that match no network of the database",
+			"list", st.src.Name, "path", st.status.Path, "unmatched", p.Unmatched.String(), "entries", p.Entries)
+	}
 }
 
 // fail records a failed load and logs what the list serves instead: its previous contents

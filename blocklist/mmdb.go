@@ -46,6 +46,7 @@ func parseMMDB(r io.Reader, src *Source) (*Parsed, error) {
 	}
 	p.Lines, p.Entries = st.Networks, st.Selected
 	p.Filtered = st.Networks - st.Selected
+	p.Unmatched = st.Unmatched
 	return p, nil
 }
 

@@ -3,8 +3,10 @@ package blocklist
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,5 +159,53 @@ func TestMMDBAllowListExemptsItsCountries(t *testing.T) {
 		if got := blocked(m, a); got != want {
 			t.Errorf("%s blocked=%v, want %v", a, got, want)
 		}
+	}
+}
+
+// A country or ASN of the selection that matches no network of the database selects nothing:
+// each load of the list says so, naming them, and the status holds them.
+func TestMMDBLoadWarnsOfUnmatchedSelectors(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	path := filepath.Join(t.TempDir(), "GeoLite2-Country.mmdb")
+	geoiptest.Write(t, path, geoNets, geoiptest.Options{})
+	m, err := NewManager([]Source{{Name: "geo", Path: path, Countries: []string{"CN", "XX", "DE"}}}, Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	const warning = "the geoip selection has countries or ASNs that match no network of the database"
+	out := logs.String()
+	if !strings.Contains(out, warning) || !strings.Contains(out, "list=geo") || !strings.Contains(out, `unmatched="countries=XX+DE"`) {
+		t.Errorf("start-up log:\n%s\nwant a warning naming list geo and countries XX+DE", out)
+	}
+	if u := m.Status()[0].Unmatched; !slices.Equal(u.Countries, []string{"XX", "DE"}) || len(u.ASNs) != 0 {
+		t.Errorf("status unmatched %+v", u)
+	}
+
+	// A reload of the database warns again of what still matches nothing.
+	changed := append([]geoiptest.Network{}, geoNets...)
+	changed[2].Country = "DE"
+	geoiptest.Write(t, path, changed, geoiptest.Options{})
+	logs.Reset()
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); !strings.Contains(out, warning) || !strings.Contains(out, `unmatched="countries=XX"`) {
+		t.Errorf("reload log:\n%s\nwant a warning naming country XX only", out)
+	}
+	if u := m.Status()[0].Unmatched; !slices.Equal(u.Countries, []string{"XX"}) {
+		t.Errorf("status unmatched after the reload %+v", u)
+	}
+
+	// A selection that all matches loads without the warning.
+	logs.Reset()
+	m2, err := NewManager([]Source{{Name: "geo", Path: path, Countries: []string{"CN", "DE"}}}, Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if out := logs.String(); strings.Contains(out, warning) || !m2.Status()[0].Unmatched.Empty() {
+		t.Errorf("a selection that all matches: log\n%s\nstatus %+v", out, m2.Status()[0].Unmatched)
 	}
 }

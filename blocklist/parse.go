@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 	"unsafe"
+
+	"github.com/spoaguard/spoaguard/geoip"
 )
 
 // Errors a parse can fail with; test with errors.Is (a load wraps them in a *LoadError).
@@ -55,6 +57,9 @@ type Parsed struct {
 	Filtered     int // data lines dropped on purpose (ipsum count below Source.MinCount)
 	Skipped      int // data lines that could not be used
 	SkippedLines []SkippedLine
+	// Unmatched are, for FormatMMDB, the countries and ASNs of the selection that no network
+	// of the database has: they select nothing.
+	Unmatched geoip.Selection
 
 	LoadTime time.Duration // reading, parsing and checking the source
 }

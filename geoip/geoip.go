@@ -95,6 +95,9 @@ type Stats struct {
 	Networks     int       // networks with a record
 	Selected     int       // networks kept
 	Bytes        int       // size of the database
+	// Unmatched are the selection's countries and ASNs that no network of the database has: a
+	// code the database does not use (XX), an ASN absent from it. Each selects nothing.
+	Unmatched Selection
 }
 
 // ErrNoSuchField is a selection by a field no record of the database has: countries= on an ASN
@@ -150,6 +153,8 @@ func Walk(data []byte, sel Selection, keep func(netip.Prefix)) (Stats, error) {
 	// networks): decide once per record offset.
 	byRecord := map[uintptr]verdict{}
 	sawField := false
+	matched := map[string]bool{}    // countries of the selection seen
+	matchedASN := map[uint64]bool{} // ASNs of the selection seen
 	for res := range db.Networks() {
 		if err := res.Err(); err != nil {
 			return st, fmt.Errorf("geoip: walking the %s database: %w", st.DatabaseType, err)
@@ -161,6 +166,12 @@ func Walk(data []byte, sel Selection, keep func(netip.Prefix)) (Stats, error) {
 				return st, fmt.Errorf("geoip: record of %s: %w", res.Prefix(), err)
 			}
 			byRecord[res.Offset()] = v
+			if v.country != "" {
+				matched[v.country] = true
+			}
+			if v.asn != 0 {
+				matchedASN[v.asn] = true
+			}
 		}
 		sawField = sawField || v.hasField
 		if !v.keep {
@@ -172,13 +183,25 @@ func Walk(data []byte, sel Selection, keep func(netip.Prefix)) (Stats, error) {
 	if !sawField && st.Networks > 0 {
 		return st, fmt.Errorf("geoip: %w (%s in a %s database)", ErrNoSuchField, sel, st.DatabaseType)
 	}
+	for _, c := range sel.Countries {
+		if !matched[c] {
+			st.Unmatched.Countries = append(st.Unmatched.Countries, c)
+		}
+	}
+	for _, a := range sel.ASNs {
+		if !matchedASN[uint64(a)] {
+			st.Unmatched.ASNs = append(st.Unmatched.ASNs, a)
+		}
+	}
 	return st, nil
 }
 
 // verdict is what one record means for the selection.
 type verdict struct {
-	keep     bool // the record matches the selection
-	hasField bool // the record has a selected field at all
+	keep     bool   // the record matches the selection
+	hasField bool   // the record has a selected field at all
+	country  string // the selected country the record matches, if any
+	asn      uint64 // the selected ASN the record matches, if any
 }
 
 // decide reads the fields the selection needs from one record.
@@ -189,7 +212,9 @@ func decide(res maxminddb.Result, countries map[string]bool, asns map[uint64]boo
 			return v, err
 		}
 		v.hasField = v.hasField || iso != ""
-		v.keep = v.keep || countries[strings.ToUpper(iso)]
+		if iso = strings.ToUpper(iso); countries[iso] {
+			v.keep, v.country = true, iso
+		}
 	}
 	if len(asns) > 0 {
 		var asn uint64
@@ -197,7 +222,9 @@ func decide(res maxminddb.Result, countries map[string]bool, asns map[uint64]boo
 			return v, err
 		}
 		v.hasField = v.hasField || asn != 0
-		v.keep = v.keep || asns[asn]
+		if asns[asn] {
+			v.keep, v.asn = true, asn
+		}
 	}
 	return v, nil
 }

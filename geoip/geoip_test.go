@@ -167,3 +167,34 @@ func TestParseSelection(t *testing.T) {
 		t.Errorf("String() = %q", s)
 	}
 }
+
+// Unmatched names the selected countries and ASNs that no network of the database has, in the
+// selection's order.
+func TestWalkNamesTheSelectorsThatMatchNothing(t *testing.T) {
+	countries := geoiptest.Build(t, countryNets, geoiptest.Options{})
+	asns := geoiptest.Build(t, []geoiptest.Network{
+		{CIDR: "192.0.2.0/24", ASN: 64496},
+		{CIDR: "2001:db8::/32", ASN: 64511},
+	}, geoiptest.Options{})
+	for _, tc := range []struct {
+		name string
+		db   []byte
+		sel  Selection
+		want Selection
+	}{
+		{"every country matches", countries, Selection{Countries: []string{"CN", "US"}}, Selection{}},
+		{"some countries match nothing", countries, Selection{Countries: []string{"XX", "CN", "DE"}}, Selection{Countries: []string{"XX", "DE"}}},
+		{"no country matches", countries, Selection{Countries: []string{"DE"}}, Selection{Countries: []string{"DE"}}},
+		{"an ASN absent from the database", asns, Selection{ASNs: []uint32{64496, 64999}}, Selection{ASNs: []uint32{64999}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, st, err := walk(t, tc.db, tc.sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(st.Unmatched.Countries, tc.want.Countries) || !slices.Equal(st.Unmatched.ASNs, tc.want.ASNs) {
+				t.Errorf("unmatched %+v, want %+v", st.Unmatched, tc.want)
+			}
+		})
+	}
+}
