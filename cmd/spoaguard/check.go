@@ -66,14 +66,7 @@ func runCheck(o *options, w io.Writer) error {
 			kind += ", observe only"
 		}
 		fmt.Fprintf(w, "\nlist %s (%s) %s\n", s.Name, kind, s.Path)
-		load := s
-		if cache, mod, ok := cachedDownload(o.stateDir, s); ok {
-			// What the agent serves at start whatever the network says: checking it keeps
-			// a feed host that is down from failing a start (ExecStartPre) that would work.
-			fmt.Fprintf(w, "  the last good download, kept in %s (%s); not fetched again\n", cache, mod.UTC().Format(time.RFC3339))
-			load.Path = cache
-		}
-		p, err := blocklist.ParseFile(load)
+		p, err := checkLoad(o, s, w)
 		if err != nil {
 			fmt.Fprintf(w, "  error: %v\n", err)
 			ok = false
@@ -122,6 +115,31 @@ func runCheck(o *options, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\nOK: %d lists, %d entries, %d warnings\n", len(o.sources), entries, warnings)
 	return nil
+}
+
+// checkLoad loads s as the agent's start does: with -list-max-bytes and -list-max-entries for
+// the caps the list sets none of (blocklist.Options), and within -list-load-timeout.
+func checkLoad(o *options, s blocklist.Source, w io.Writer) (*blocklist.Parsed, error) {
+	if s.MaxBytes <= 0 {
+		s.MaxBytes = o.listMaxBytes
+	}
+	if s.MaxEntries <= 0 {
+		s.MaxEntries = o.listMaxEntries
+	}
+	if cache, mod, ok := cachedDownload(o.stateDir, s); ok {
+		// What the agent serves at start whatever the network says: checking it keeps
+		// a feed host that is down from failing a start (ExecStartPre) that would work.
+		fmt.Fprintf(w, "  the last good download, kept in %s (%s); not fetched again\n", cache, mod.UTC().Format(time.RFC3339))
+		s.Path = cache
+		s.Refresh, s.StaleAfter = 0, 0 // the download's options, not the file's
+	}
+	began := time.Now()
+	p, err := blocklist.ParseFile(s)
+	if err == nil && time.Since(began) > o.listTimeout {
+		p, err = nil, &blocklist.LoadError{Name: s.Name, Path: s.Path,
+			Err: fmt.Errorf("%w (-list-load-timeout %s)", blocklist.ErrTimeout, o.listTimeout)}
+	}
+	return p, err
 }
 
 // fdReserve is the descriptors the agent needs besides HAProxy's connections: the

@@ -213,10 +213,53 @@ func TestCheck(t *testing.T) {
 			t.Errorf("-check of a URL list, state dir %s: %v, want %v and %q in:\n%s", tc.state, err, tc.err, tc.want, &out)
 		}
 	}
+	// The download's options do not apply to reading the kept copy.
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"-check", "-state-dir", state, "-deny", "u=http://127.0.0.1:1/u.txt,refresh=1h,stale-after=48h"}, &out, &bytes.Buffer{}, nil); err != nil {
+		t.Errorf("-check of a URL list with refresh and stale-after: %v\n%s", err, &out)
+	}
 
 	// A command line that does not parse is a failure, not a usage error, under -check.
 	if err := run(t.Context(), []string{"-check", "-deny", "x"}, &bytes.Buffer{}, &bytes.Buffer{}, nil); err == nil || errors.As(err, new(usageError)) {
 		t.Errorf("-check with a bad -deny: %v, want a plain error (exit status 1)", err)
+	}
+}
+
+// TestCheckAppliesTheListCaps: -check loads each list under the caps the agent's start does,
+// -list-max-bytes, -list-max-entries and -list-load-timeout or the list's own, and says
+// FAILED where the agent would refuse to start.
+func TestCheckAppliesTheListCaps(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "l.txt")
+	testutil.WriteFile(t, list, "192.0.2.1\n192.0.2.2\n192.0.2.3\n") // 30 bytes, 3 entries
+	conf := filepath.Join(dir, "c.yaml")
+	for _, tc := range []struct {
+		name, settings, options string
+		err                     error
+		want                    string
+	}{
+		{"bytes", "list-max-bytes: 20\n", "", errCheckFailed, "the cap is 20"},
+		{"entries", "list-max-entries: 2\n", "", errCheckFailed, "more than 2 entries"},
+		{"time", "list-load-timeout: 1ns\n", "", errCheckFailed, "time budget"},
+		{"the list's own bytes", "list-max-bytes: 20\n", ", options: {max-bytes: 100}", nil, "OK"},
+		{"the list's own entries", "list-max-entries: 2\n", ", options: {max-entries: 3}", nil, "OK"},
+		{"the list's own cap first", "", ", options: {max-bytes: 20}", errCheckFailed, "the cap is 20"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.WriteFile(t, conf, tc.settings+"lists:\n  - {name: l, kind: deny, path: "+list+tc.options+"}\n")
+			var out bytes.Buffer
+			err := run(t.Context(), []string{"-check", "-config", conf}, &out, &bytes.Buffer{}, nil)
+			if !errors.Is(err, tc.err) || !strings.Contains(out.String(), tc.want) {
+				t.Errorf("-check: %v, want %v and %q in:\n%s", err, tc.err, tc.want, &out)
+			}
+			if tc.err == nil {
+				return
+			}
+			err = run(t.Context(), []string{"-listen", "127.0.0.1:0", "-metrics", "", "-config", conf}, &bytes.Buffer{}, &bytes.Buffer{}, nil)
+			if err == nil {
+				t.Errorf("the agent starts where -check says it would not")
+			}
+		})
 	}
 }
 
