@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -196,4 +198,25 @@ func TestPolledReloadNamesTheList(t *testing.T) {
 	agent.waitFor(t, "the polled reload logged with its list", func() bool {
 		return strings.Contains(agent.logs.String(), `msg="lists reloaded" trigger="file change" lists=b duration=`)
 	})
+}
+
+// TestCheckDownloadsAsTheAgentDoes: -check fetches a URL list with the agent's User-Agent, so
+// that a feed that filters on it answers -check as it answers the agent.
+func TestCheckDownloadsAsTheAgentDoes(t *testing.T) {
+	uas := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case uas <- r.UserAgent():
+		default:
+		}
+		io.WriteString(w, "192.0.2.1\n")
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"-check", "-deny", "feed=" + srv.URL + "/x.txt"}, &out, &bytes.Buffer{}, nil); err != nil {
+		t.Fatalf("run = %v\n%s", err, &out)
+	}
+	if ua := <-uas; ua != userAgent() {
+		t.Errorf("-check sent User-Agent %q, the agent sends %q", ua, userAgent())
+	}
 }
