@@ -73,6 +73,28 @@ func (s *Server) bindOne(a string) (*listener, error) {
 	return &listener{ln: ln, addr: a}, nil
 }
 
+// SocketGroupID returns the id of Config.SocketGroup's group, given by name or by id, as
+// binding a unix socket looks it up.
+func SocketGroupID(group string) (int, error) {
+	g, err := user.LookupGroup(group)
+	if errors.As(err, new(user.UnknownGroupError)) {
+		if _, nerr := strconv.Atoi(group); nerr == nil { // an id
+			g, err = user.LookupGroupId(group)
+		}
+	}
+	switch {
+	case errors.As(err, new(user.UnknownGroupError)), errors.As(err, new(user.UnknownGroupIdError)):
+		return 0, fmt.Errorf("socket group %q: no such group", group)
+	case err != nil:
+		return 0, fmt.Errorf("socket group %q: %w", group, err)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return 0, fmt.Errorf("socket group %q has id %q", group, g.Gid)
+	}
+	return gid, nil
+}
+
 // listenUnix creates a Unix socket at path. path must be absent, or be a socket no process
 // answers on (left by a process that did not stop cleanly), which is then replaced. Anything
 // else at path is refused, never removed: a directory or a file given by mistake, or the
@@ -80,14 +102,9 @@ func (s *Server) bindOne(a string) (*listener, error) {
 func listenUnix(path string, mode os.FileMode, group string) (*listener, error) {
 	gid := -1
 	if group != "" {
-		g, err := user.LookupGroup(group)
-		if err != nil {
-			if g, err = user.LookupGroupId(group); err != nil {
-				return nil, fmt.Errorf("socket %s: group %q: %w", path, group, err)
-			}
-		}
-		if gid, err = strconv.Atoi(g.Gid); err != nil {
-			return nil, fmt.Errorf("socket %s: group %q has id %q", path, group, g.Gid)
+		var err error
+		if gid, err = SocketGroupID(group); err != nil {
+			return nil, err
 		}
 	}
 	fi, err := os.Lstat(path)

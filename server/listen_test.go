@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -132,8 +133,11 @@ func TestUnixSocketModeAndGroup(t *testing.T) {
 	if st := fi.Sys().(*syscall.Stat_t); int(st.Gid) != gid {
 		t.Errorf("group %d, want %d", st.Gid, gid)
 	}
-	if _, err := newUnixServer(t, filepath.Join(t.TempDir(), "x.sock"), Config{SocketGroup: "no-such-group-spoaguard"}); err == nil {
-		t.Error("an unknown group accepted")
+	for _, group := range []string{"no-such-group-spoaguard", "987654"} {
+		_, err := newUnixServer(t, filepath.Join(t.TempDir(), "x.sock"), Config{SocketGroup: group})
+		if want := fmt.Sprintf("socket group %q: no such group", group); err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("an unknown group: %v, want %q", err, want)
+		}
 	}
 }
 
