@@ -8,13 +8,16 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/spoaguard/spoaguard/admin"
 	"github.com/spoaguard/spoaguard/blocklist"
 	"github.com/spoaguard/spoaguard/feed"
 	"github.com/spoaguard/spoaguard/internal/httpserve"
+	"github.com/spoaguard/spoaguard/server"
 )
 
 // errCheckFailed is -check's verdict when something would not load (exit status 1).
@@ -58,6 +61,10 @@ func runCheck(o *options, w io.Writer) error {
 		ok = false
 	}
 	if msg := fdShortfall(o.maxConns); msg != "" { // the agent refuses to start
+		fmt.Fprintf(w, "error: %s\n", msg)
+		ok = false
+	}
+	for _, msg := range startupShortfalls(o) { // the agent refuses to start
 		fmt.Fprintf(w, "error: %s\n", msg)
 		ok = false
 	}
@@ -168,6 +175,24 @@ func checkLoad(o *options, s blocklist.Source, w io.Writer) (*blocklist.Parsed, 
 		le.Path = url
 	}
 	return p, err
+}
+
+// startupShortfalls says what the agent's start would refuse besides the lists and the server
+// settings: an -api-token-file that does not read or is empty, a -socket-group that the unix:
+// sockets cannot be given.
+func startupShortfalls(o *options) []string {
+	var msgs []string
+	if o.apiAddr != "" && o.apiTokenFile != "" {
+		if _, err := admin.ReadTokenFile(o.apiTokenFile); err != nil {
+			msgs = append(msgs, err.Error())
+		}
+	}
+	if o.socketGroup != "" && slices.ContainsFunc(o.listen, func(a string) bool { return strings.HasPrefix(a, "unix:") }) {
+		if _, err := server.SocketGroupID(o.socketGroup); err != nil {
+			msgs = append(msgs, err.Error())
+		}
+	}
+	return msgs
 }
 
 // fdReserve is the descriptors the agent needs besides HAProxy's connections: the

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -164,6 +165,8 @@ func TestCheck(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.txt")
 	testutil.WriteFile(t, good, "192.0.2.1\nnot an address\n10.2.0.0/16\n")
+	empty := filepath.Join(dir, "token")
+	testutil.WriteFile(t, empty, "\n")
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -179,6 +182,14 @@ func TestCheck(t *testing.T) {
 			errCheckFailed, []string{"error: ", "missing.txt", "FAILED"}},
 		{"a listen address the agent refuses", []string{"-check", "-listen", "1", "-deny", "a=" + good},
 			errCheckFailed, []string{`error: server: listen address "1"`, "FAILED"}},
+		{"a token file that is missing", []string{"-check", "-api", "127.0.0.1:0", "-api-token-file", filepath.Join(dir, "none"), "-deny", "a=" + good},
+			errCheckFailed, []string{"error: -api-token-file: open " + filepath.Join(dir, "none"), "FAILED"}},
+		{"a token file that is empty", []string{"-check", "-api", "127.0.0.1:0", "-api-token-file", empty, "-deny", "a=" + good},
+			errCheckFailed, []string{"error: -api-token-file " + empty + ": empty", "FAILED"}},
+		{"an unknown socket group", []string{"-check", "-listen", "unix:" + filepath.Join(dir, "s.sock"), "-socket-group", "no-such-group-spoaguard", "-deny", "a=" + good},
+			errCheckFailed, []string{`error: socket group "no-such-group-spoaguard": no such group`, "FAILED"}},
+		{"a socket group without a unix socket", []string{"-check", "-socket-group", "no-such-group-spoaguard", "-deny", "a=" + good},
+			nil, []string{"OK"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
@@ -190,6 +201,18 @@ func TestCheck(t *testing.T) {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("output lacks %q:\n%s", want, &out)
 				}
+			}
+			if tc.err == nil {
+				return
+			}
+			// The start fails, and says what -check said.
+			args := append([]string{"-metrics", ""}, tc.args[1:]...)
+			if !slices.Contains(args, "-listen") {
+				args = append(args, "-listen", "127.0.0.1:0")
+			}
+			err = run(t.Context(), args, &bytes.Buffer{}, &bytes.Buffer{}, nil)
+			if want := strings.TrimPrefix(tc.output[0], "error: "); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("the start: %v, want an error about %q", err, want)
 			}
 		})
 	}
