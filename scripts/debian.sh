@@ -79,12 +79,15 @@ debian_mirror() {
 }
 
 # debian_apt_install installs packages with apt-get, running apt-get update once first.
-# On failure it prints one line naming what failed and how to retry, and exits.
+# On failure it prints one line naming what failed and how to retry, and exits. apt-get waits
+# up to 2 min for the dpkg lock another apt (an unattended upgrade, a parallel test) holds,
+# where it would fail at once.
+debian_apt_lock=(-o DPkg::Lock::Timeout=120)
 debian_apt_updated=0
 debian_apt_install() {
   if [ "$debian_apt_updated" -eq 0 ]; then
     debian_log "apt-get update"
-    if ! "${debian_sudo[@]}" apt-get update -qq >&2; then
+    if ! "${debian_sudo[@]}" apt-get "${debian_apt_lock[@]}" update -qq >&2; then
       debian_log "apt-get update failed (apt's own sources; check them, then retry: apt-get update)"
       exit 1
     fi
@@ -93,7 +96,7 @@ debian_apt_install() {
   debian_log "apt-get install $*"
   # policy-rc.d or a missing systemd keeps a packaged service from starting; that is wanted:
   # the tests and the demo run their own processes on free loopback ports.
-  if ! "${debian_sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2; then
+  if ! "${debian_sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${debian_apt_lock[@]}" install -y -qq --no-install-recommends "$@" >&2; then
     debian_log "apt-get install $* failed (apt's own sources; retry: apt-get install $*)"
     exit 1
   fi
