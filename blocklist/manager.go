@@ -132,9 +132,6 @@ type reloadRun struct {
 // loaded is an error at start-up (a *LoadError naming the file, and the line where relevant);
 // all failures are reported together.
 func NewManager(sources []Source, opts Options) (*Manager, error) {
-	if len(sources) == 0 {
-		return nil, errors.New("blocklist: no sources")
-	}
 	if len(sources) > MaxLists {
 		return nil, fmt.Errorf("blocklist: %d sources; at most %d are supported", len(sources), MaxLists)
 	}

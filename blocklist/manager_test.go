@@ -288,3 +288,22 @@ func TestManagerBuildFailureKeepsLastGoodContents(t *testing.T) {
 		t.Error("the lists that failed to build are not served at their last good contents")
 	}
 }
+
+// A Manager of no lists serves an empty snapshot that blocks nothing, reloads and closes: an
+// agent whose deny entries all come from its live set (the admin API, Redis) runs on it.
+func TestManagerOfNoListsServesAnEmptySnapshot(t *testing.T) {
+	m, err := NewManager(nil, Options{Logger: quiet})
+	if err != nil {
+		t.Fatalf("NewManager of no lists: %v", err)
+	}
+	defer m.Close()
+	if s := m.Snapshot(); s == nil || blocked(m, "198.18.0.1") || blocked(m, "2001:db8::1") {
+		t.Fatalf("the snapshot of no lists: %v, or it blocks", s)
+	}
+	if err := m.Reload(); err != nil {
+		t.Errorf("Reload of no lists: %v", err)
+	}
+	if st := m.Status(); len(st) != 0 {
+		t.Errorf("Status of no lists: %v", st)
+	}
+}
