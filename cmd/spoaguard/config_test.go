@@ -118,7 +118,7 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 		{"negative loops", deny + "loops: -2\n", nil, ":3: -loops -2: must not be negative"},
 		{"redis URL the agent refuses", deny + "redis: http://10.0.0.5:6379/0\n", nil, `:3: -redis: redis URL "http://10.0.0.5:6379/0"`},
 		{"scope", "\n\nscope: global\n" + deny, nil, `:3: -scope "global"`},
-		{"no lists", "loops: 1\n", nil, "c.yaml: no deny entry in lists"},
+		{"no lists", "loops: 1\n", nil, "c.yaml: no deny entry in lists (and no -deny list, -api or -redis for live bans)"},
 		{"empty file", "", nil, "c.yaml: no deny entry in lists"},
 		{"list name twice", deny + "  - {name: l, kind: allow, path: x}\n", nil, `:3: list name "l" is used twice`},
 		{"command-line-only key", deny + "config: other.yaml\n", nil, ":3: config: only on the command line"},

@@ -330,11 +330,13 @@ func parseFlags(args []string, help io.Writer) (_ *options, err error) {
 			}
 		}
 	}
-	if deniers == 0 {
+	// The live deny entries of -api and -redis block too: an agent fed only live bans is
+	// a deployment, one with neither those nor a deny list blocks nothing.
+	if deniers == 0 && o.apiAddr == "" && o.redisURL == "" {
 		if file != nil { // an empty or cut-short file, most likely: name it
-			return nil, fmt.Errorf("%s: no deny entry in lists (and no -deny list): nothing would ever be blocked", file.Path)
+			return nil, fmt.Errorf("%s: no deny entry in lists (and no -deny list, -api or -redis for live bans): nothing would ever be blocked", file.Path)
 		}
-		return nil, errors.New("no -deny list (or deny entry in the config file's lists): nothing would ever be blocked")
+		return nil, errors.New("no -deny list (or deny entry in the config file's lists), and no -api or -redis for live bans: nothing would ever be blocked")
 	}
 	for _, s := range o.sources {
 		if s.Observe && s.Kind != blocklist.Deny {

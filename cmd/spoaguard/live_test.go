@@ -449,3 +449,40 @@ func TestBansWritesEachPageAsItComes(t *testing.T) {
 		t.Errorf("bans -json of no entries: %q, %v; want []", got, err)
 	}
 }
+
+// TestLiveBansAloneAreEnoughToStart: an agent with -api and no deny list starts, and blocks
+// what is banned through the API (-check agrees that it would start); so does one with only
+// -redis.
+func TestLiveBansAloneAreEnoughToStart(t *testing.T) {
+	dir := t.TempDir()
+	sock := "unix:" + filepath.Join(dir, "api.sock")
+	if out, err := runCommand(t, "-check", "-api", sock); err != nil {
+		t.Fatalf("-check with -api and no list: %v\n%s", err, out)
+	}
+	a := startAgent(t, "-api", sock)
+	ac := a.dial(t)
+	ip := netip.MustParseAddr("203.0.113.7")
+	if blocked, _ := ac.decide(ip); blocked {
+		t.Fatal("blocked before any ban")
+	}
+	if out, err := runCommand(t, "ban", "203.0.113.7", "-api", sock); err != nil {
+		t.Fatalf("ban: %v\n%s", err, out)
+	}
+	if blocked, l := ac.decide(ip); !blocked || l != "api" {
+		t.Errorf("after the ban: blocked=%v list=%q, want blocked by api", blocked, l)
+	}
+
+	// -redis alone: an agent with neither a list nor an API blocks what another agent of the
+	// fleet bans.
+	r := testutil.StartRedis(t, false)
+	startAgent(t, "-redis", r.URL(), "-api", "unix:"+filepath.Join(dir, "writer.sock"))
+	follower := startAgent(t, "-redis", r.URL())
+	fc := follower.dial(t)
+	if out, err := runCommand(t, "ban", "198.51.100.9", "-api", "unix:"+filepath.Join(dir, "writer.sock")); err != nil {
+		t.Fatalf("ban through the other agent: %v\n%s", err, out)
+	}
+	follower.waitFor(t, "the ban through the other agent does not block", func() bool {
+		blocked, _ := fc.decide(netip.MustParseAddr("198.51.100.9"))
+		return blocked
+	})
+}

@@ -22,6 +22,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{}, "no -deny list"},
+		{[]string{}, "no -api or -redis for live bans"},
 		{[]string{"-deny", "x"}, "NAME=PATH"},
 		{[]string{"-deny", "bad name=" + list}, "list name"},
 		{[]string{"-deny", "x=" + list, "-deny", "x=" + list}, "used twice"},
