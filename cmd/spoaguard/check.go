@@ -93,6 +93,8 @@ func runCheck(o *options, w io.Writer) error {
 		var warn []string
 		if p.Entries == 0 {
 			warn = append(warn, "no entries: the list matches nothing")
+		} else if !p.Unmatched.Empty() {
+			warn = append(warn, fmt.Sprintf("%s match no network of the database", p.Unmatched))
 		}
 		if s.Kind == blocklist.Deny && !s.Observe {
 			pfxs := make([]netip.Prefix, len(specialRanges))

@@ -57,6 +57,10 @@ var listGauges = []struct {
 	}},
 	{"spoaguard_list_load_duration_seconds", func(st *blocklist.SourceStatus) float64 { return st.LoadTime.Seconds() }},
 	{"spoaguard_list_memory_bytes", func(st *blocklist.SourceStatus) float64 { return float64(st.Bytes) }},
+	// a geoip list's countries and ASNs that match no network of its database (0 for others)
+	{"spoaguard_list_unmatched_selectors", func(st *blocklist.SourceStatus) float64 {
+		return float64(len(st.Unmatched.Countries) + len(st.Unmatched.ASNs))
+	}},
 }
 
 // feedGauges are the gauges of a list downloaded by URL.

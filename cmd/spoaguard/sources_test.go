@@ -152,6 +152,29 @@ func TestAgentBlocksTheSelectedCountries(t *testing.T) {
 	if got := metricValue(a.scrape(t), `spoaguard_list_entries{list="geo"}`); got != fmt.Sprint(blocked) {
 		t.Errorf("entries %s, want %d", got, blocked)
 	}
+	if got := metricValue(a.scrape(t), `spoaguard_list_unmatched_selectors{list="geo"}`); got != "0" {
+		t.Errorf("unmatched selectors %s, want 0", got)
+	}
+}
+
+// A selection one of whose countries has no network in the database is a warning of -check
+// and counted in the list's metrics, though the list has entries.
+func TestCountriesThatMatchNothingAreReported(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "GeoLite2-Country.mmdb")
+	geoiptest.Write(t, db, []geoiptest.Network{{CIDR: "203.0.113.0/24", Country: "CN"}}, geoiptest.Options{})
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"-check", "-deny", "geo=" + db + ",countries=CN+XX"}, &out, &bytes.Buffer{}, nil); err != nil {
+		t.Fatalf("run = %v\n%s", err, &out)
+	}
+	for _, want := range []string{"format mmdb, 1 entries", "warning: countries=XX match no network of the database", "1 warnings"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-check output lacks %q:\n%s", want, &out)
+		}
+	}
+	a := startAgent(t, "-deny", "geo="+db+",format=mmdb,countries=CN+XX")
+	if got := metricValue(a.scrape(t), `spoaguard_list_unmatched_selectors{list="geo"}`); got != "1" {
+		t.Errorf("unmatched selectors %s, want 1", got)
+	}
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {
