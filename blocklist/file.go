@@ -53,14 +53,22 @@ const maxLineLen = 64 << 10
 //
 // A URL source is downloaded once into a temporary directory (nothing is cached) and parsed
 // from there.
-func ParseFile(src Source) (*Parsed, error) {
+func ParseFile(src Source) (*Parsed, error) { return ParseFileWith(src, Options{}) }
+
+// ParseFileWith is ParseFile as NewManager with opts loads src at its start, without a state
+// directory: opts.MaxBytes and MaxEntries cap a source that sets none, opts.LoadTimeout is the
+// time budget, and a URL source is downloaded with opts.Feed as the template (its User-Agent,
+// timeouts and retries). `spoaguard -check` loads each list so, with the agent's options.
+func ParseFileWith(src Source, opts Options) (*Parsed, error) {
+	opts.setDefaults()
+	opts.capSource(&src)
 	if err := src.checkOptions(); err != nil {
 		return nil, &LoadError{Name: src.Name, Path: src.Path, Err: err}
 	}
 	if src.IsURL() {
-		return fetchOnce(src)
+		return fetchOnce(src, opts)
 	}
-	p, _, err := parseFileStat(src, time.Now().Add(DefaultLoadTimeout))
+	p, _, err := parseFileStat(src, time.Now().Add(opts.LoadTimeout))
 	return p, err
 }
 

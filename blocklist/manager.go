@@ -48,6 +48,29 @@ type Options struct {
 	Feed feed.Config
 }
 
+// setDefaults fills in the defaults of the options left zero.
+func (o *Options) setDefaults() {
+	if o.PollInterval <= 0 {
+		o.PollInterval = 5 * time.Second
+	}
+	if o.ShrinkLimit == 0 {
+		o.ShrinkLimit = 0.5
+	}
+	if o.LoadTimeout <= 0 {
+		o.LoadTimeout = DefaultLoadTimeout
+	}
+}
+
+// capSource gives s the caps of o for those it sets none of.
+func (o *Options) capSource(s *Source) {
+	if s.MaxBytes <= 0 {
+		s.MaxBytes = o.MaxBytes
+	}
+	if s.MaxEntries <= 0 {
+		s.MaxEntries = o.MaxEntries
+	}
+}
+
 // SourceStatus is the state of one source, for logs and metrics.
 type SourceStatus struct {
 	Name   string
@@ -135,15 +158,7 @@ func NewManager(sources []Source, opts Options) (*Manager, error) {
 	if len(sources) > MaxLists {
 		return nil, fmt.Errorf("blocklist: %d sources; at most %d are supported", len(sources), MaxLists)
 	}
-	if opts.PollInterval <= 0 {
-		opts.PollInterval = 5 * time.Second
-	}
-	if opts.ShrinkLimit == 0 {
-		opts.ShrinkLimit = 0.5
-	}
-	if opts.LoadTimeout <= 0 {
-		opts.LoadTimeout = DefaultLoadTimeout
-	}
+	opts.setDefaults()
 	m := &Manager{opts: opts, log: opts.Logger, closed: make(chan struct{})}
 	if m.log == nil {
 		m.log = slog.Default()
@@ -157,12 +172,7 @@ func NewManager(sources []Source, opts Options) (*Manager, error) {
 			return nil, fmt.Errorf("blocklist: duplicate source name %q", s.Name)
 		}
 		names[s.Name] = true
-		if s.MaxBytes <= 0 {
-			s.MaxBytes = opts.MaxBytes
-		}
-		if s.MaxEntries <= 0 {
-			s.MaxEntries = opts.MaxEntries
-		}
+		opts.capSource(&s)
 		if s.MaxShrink <= 0 {
 			s.MaxShrink = opts.ShrinkLimit
 		}

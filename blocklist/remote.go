@@ -62,28 +62,30 @@ func (s *Source) checkOptions() error {
 }
 
 // fetchOnce downloads a URL source into a temporary directory, parses it, and removes it.
-func fetchOnce(src Source) (*Parsed, error) {
-	lerr := func(err error) error { return &LoadError{Name: src.Name, Path: src.Path, Err: err} }
+func fetchOnce(src Source, opts Options) (*Parsed, error) {
+	lerr := func(path string, err error) error { return &LoadError{Name: src.Name, Path: path, Err: err} }
 	dir, err := os.MkdirTemp("", "spoaguard-fetch-")
 	if err != nil {
-		return nil, lerr(err)
+		return nil, lerr(src.Path, err)
 	}
 	defer os.RemoveAll(dir)
-	f, err := feed.New(feed.Config{Name: src.Name, URL: src.Path, Dir: dir, MaxBytes: src.maxBytes()})
+	cfg := opts.Feed
+	cfg.Name, cfg.URL, cfg.Dir, cfg.MaxBytes = src.Name, src.Path, dir, src.maxBytes()
+	f, err := feed.New(cfg)
 	if err != nil {
-		return nil, lerr(err)
+		return nil, lerr(src.Path, err)
 	}
 	d, err := f.Fetch(context.Background())
 	if err == nil && d == nil {
 		err = errors.New("the server answered 304 Not Modified to an unconditional request")
 	}
 	if err != nil {
-		return nil, lerr(err)
+		return nil, lerr(f.URL(), err)
 	}
 	defer d.Reject(errors.New("not kept"))
 	s := src
 	s.Path = d.Path
-	p, _, err := parseFileStat(s, time.Now().Add(DefaultLoadTimeout))
+	p, _, err := parseFileStat(s, time.Now().Add(opts.LoadTimeout))
 	if le, ok := err.(*LoadError); ok {
 		le.Path = f.URL()
 	}

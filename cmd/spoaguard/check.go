@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/spoaguard/spoaguard/admin"
 	"github.com/spoaguard/spoaguard/blocklist"
-	"github.com/spoaguard/spoaguard/feed"
 	"github.com/spoaguard/spoaguard/internal/httpserve"
 	"github.com/spoaguard/spoaguard/server"
 )
@@ -128,55 +126,18 @@ func runCheck(o *options, w io.Writer) error {
 	return nil
 }
 
-// checkLoad loads s as the agent's start does: with -list-max-bytes and -list-max-entries for
-// the caps the list sets none of (blocklist.Options), within -list-load-timeout, and a URL
-// fetched with the agent's User-Agent (once, into a temporary directory, keeping nothing).
+// checkLoad loads s as the agent's start does (blocklist.ParseFileWith with the agent's list
+// options: its caps, its time budget, its User-Agent), from the last good download kept in
+// -state-dir when there is one, as the agent serves it at start.
 func checkLoad(o *options, s blocklist.Source, w io.Writer) (*blocklist.Parsed, error) {
-	if s.MaxBytes <= 0 {
-		s.MaxBytes = o.listMaxBytes
-	}
-	if s.MaxEntries <= 0 {
-		s.MaxEntries = o.listMaxEntries
-	}
-	url := ""
 	if cache, mod, ok := cachedDownload(o.stateDir, s); ok {
 		// What the agent serves at start whatever the network says: checking it keeps
 		// a feed host that is down from failing a start (ExecStartPre) that would work.
 		fmt.Fprintf(w, "  the last good download, kept in %s (%s); not fetched again\n", cache, mod.UTC().Format(time.RFC3339))
 		s.Path = cache
 		s.Refresh, s.StaleAfter = 0, 0 // the download's options, not the file's
-	} else if s.IsURL() {
-		dir, err := os.MkdirTemp("", "spoaguard-check-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		f, err := feed.New(feed.Config{Name: s.Name, URL: s.Path, Dir: dir, MaxBytes: s.MaxBytes, UserAgent: userAgent()})
-		if err != nil {
-			return nil, &blocklist.LoadError{Name: s.Name, Path: s.Path, Err: err}
-		}
-		d, err := f.Fetch(context.Background())
-		if err == nil && d == nil {
-			err = errors.New("the server answered 304 Not Modified to an unconditional request")
-		}
-		if err != nil {
-			return nil, &blocklist.LoadError{Name: s.Name, Path: f.URL(), Err: err}
-		}
-		defer d.Reject(errors.New("not kept"))
-		url, s.Path = f.URL(), d.Path
-		s.Refresh, s.StaleAfter = 0, 0
 	}
-	began := time.Now()
-	p, err := blocklist.ParseFile(s)
-	if err == nil && time.Since(began) > o.listTimeout {
-		p, err = nil, &blocklist.LoadError{Name: s.Name, Path: s.Path,
-			Err: fmt.Errorf("%w (-list-load-timeout %s)", blocklist.ErrTimeout, o.listTimeout)}
-	}
-	var le *blocklist.LoadError
-	if url != "" && errors.As(err, &le) {
-		le.Path = url
-	}
-	return p, err
+	return blocklist.ParseFileWith(s, listOptions(o, nil))
 }
 
 // startupShortfalls says what the agent's start would refuse besides the lists and the server

@@ -30,9 +30,14 @@ type liveLists struct {
 func (l *liveLists) Snapshot() *blocklist.Snapshot { return l.mgr.Load().Snapshot() }
 
 func newManager(o *options, log *slog.Logger) (*blocklist.Manager, error) {
-	return blocklist.NewManager(o.sources, blocklist.Options{PollInterval: o.reloadInterval, ShrinkLimit: o.maxShrink,
+	return blocklist.NewManager(o.sources, listOptions(o, log))
+}
+
+// listOptions are the options the agent loads its lists with, -check's as well.
+func listOptions(o *options, log *slog.Logger) blocklist.Options {
+	return blocklist.Options{PollInterval: o.reloadInterval, ShrinkLimit: o.maxShrink,
 		MaxBytes: o.listMaxBytes, MaxEntries: o.listMaxEntries, LoadTimeout: o.listTimeout, Logger: log,
-		StateDir: o.stateDir, Feed: feed.Config{UserAgent: userAgent()}})
+		StateDir: o.stateDir, Feed: feed.Config{UserAgent: userAgent()}}
 }
 
 // userAgent identifies spoaguard to the feeds it downloads: spoaguard/<-version's version>.
