@@ -235,6 +235,7 @@ func writeBansTable(w *bufio.Writer, c *admin.Client) error {
 	header := [5]string{"ADDR", "ACTION", "LIST", "EXPIRES", "COMMENT"}
 	width := [4]int{len("255.255.255.255/32"), len("deny,observe"), len("LIST"), len(time.RFC3339) - len("07:00")}
 	var rows [][5]string
+	var line []byte
 	first := true
 	return c.BanPages(func(page []admin.Listed) error {
 		rows = rows[:0]
@@ -258,10 +259,12 @@ func writeBansTable(w *bufio.Writer, c *admin.Client) error {
 			}
 		}
 		for _, r := range rows {
-			line := make([]byte, 0, 128)
+			line = line[:0]
 			for i := range width {
 				line = append(line, r[i]...)
-				line = append(line, strings.Repeat(" ", width[i]-len(r[i])+2)...)
+				for range width[i] - len(r[i]) + 2 {
+					line = append(line, ' ')
+				}
 			}
 			line = append(line, r[4]...)
 			w.Write(bytes.TrimRight(line, " "))
